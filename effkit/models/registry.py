@@ -1,0 +1,89 @@
+"""Model registry in the style of timm: ``@register_model``, ``create_model``, ``list_models``.
+
+Names are lower-case zoo names (``vovnet39``). Strings with a ``:`` are handed to
+:mod:`effkit.models.external` (``torchvision:NAME``, ``timm:NAME``, ``pkg.mod:factory``,
+``path/file.py:factory``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from effkit.errors import UnknownModelError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered zoo model: its builder and a one-line description."""
+
+    name: str
+    fn: Callable[..., nn.Module]
+    description: str
+    family: str
+    default_input_size: int = 224
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(
+    fn: Callable[..., nn.Module] | None = None,
+    *,
+    family: str | None = None,
+    input_size: int = 224,
+    name: str | None = None,
+):
+    """Register a model builder under its function name; a duplicate name raises ``ValueError``.
+
+    The first line of the builder's docstring is the description ``effkit models`` shows.
+    """
+
+    def deco(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        key = name or f.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} is already registered")
+        doc = (f.__doc__ or "").strip().splitlines()
+        fam = family or f.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[key] = ModelEntry(key, f, doc[0] if doc else "", fam, input_size)
+        return f
+
+    return deco(fn) if fn is not None else deco
+
+
+def _ensure_loaded() -> None:
+    # Importing the family modules runs their @register_model decorators.
+    from effkit.models import cifar, densenet, resnet, vovnet  # noqa: F401
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted zoo names matching a shell-style pattern (``"vovnet*"``)."""
+    _ensure_loaded()
+    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of a zoo model; unknown names raise with the closest suggestions."""
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name.lower(), list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} Run `effkit models` for the list, or give "
+            "'pkg.module:factory', 'path/file.py:factory', 'torchvision:NAME' or 'timm:NAME'."
+        ) from None
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build a model by zoo name or external spec (see :mod:`effkit.models.external`)."""
+    if ":" in name:
+        from effkit.models.external import create_external
+
+        return create_external(name, **kwargs)
+    return get_entry(name).fn(**kwargs)
