@@ -1,0 +1,389 @@
+"""Per-layer static analysis: the :class:`Profile` of a model and the :func:`profile` entry point."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from effkit.analysis import formulas as F
+from effkit.analysis.tracer import Trace, to_meta, trace
+from effkit.errors import BadInputError, EffkitError
+
+#: Numeric per-layer columns; totals are their sums.
+NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations"]
+#: All per-layer columns, in display order.
+LAYER_COLUMNS = [
+    "name", "type", "call", "repeat", "depth", "ops", "input_shape", "output_shape",
+    *NUMERIC_COLUMNS, "mac_min", "mac_ratio",
+]
+
+MAC_DEFINITION = (
+    "MAC = elements each op reads (inputs and weights, once each) plus elements it writes; "
+    "for a stride-1 same-padded conv this is the paper's hw(ci+co) + k^2*ci*co. "
+    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling)."
+)
+
+DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
+}
+
+
+class UncountedOpsWarning(UserWarning):
+    """Some ops had no formula: their cost is missing from the totals (listed in ``Profile.uncounted``)."""
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float16"`` / ``"fp16"`` / ``torch.float16`` -> ``torch.float16``; anything else is bad input."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower().removeprefix("torch.")]
+    except KeyError:
+        raise BadInputError(
+            f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16, float64"
+        ) from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Whole-model sums. ``paper_mac`` is the paper's figure (conv + linear); ``mac`` covers every op."""
+
+    params: int
+    mult_adds: int
+    flops: int
+    paper_mac: int
+    mac: int
+    mac_bytes: int
+    activations: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class Profile:
+    """What one model costs at one input shape and dtype, layer by layer.
+
+    Attributes:
+        model_name: the zoo name, external spec or class name analysed.
+        input_shape: the input tensor shape (batch first).
+        dtype: the dtype analysed (``"float32"``...); ``mac_bytes`` uses its element size.
+        layers: one row per module call (columns :data:`LAYER_COLUMNS`; ``path`` holds the tuple path).
+        ops: one row per aten op (layer name, op, flops, mult_adds, mac, mac_bytes, counted).
+        totals: sums over all layers (params over the whole model, called or not).
+        uncounted: ``{op name: calls}`` of ops without a formula; their cost is missing, not zero.
+        uncalled: modules with parameters that the forward pass never called.
+    """
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    layers: Any  # pandas.DataFrame
+    ops: Any  # pandas.DataFrame
+    totals: Totals
+    uncounted: dict[str, int] = field(default_factory=dict)
+    uncalled: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every op had a formula."""
+        return not self.uncounted
+
+    def by_depth(self, depth: int):
+        """Aggregate layers to module depth ``depth`` (1 = stages of VoVNet, 2 = OSA blocks, ...).
+
+        Rows deeper than ``depth`` are summed into their ancestor at that depth; shallower rows
+        (the model's own functional ops, say) stay as they are. ``mac_min``/``mac_ratio`` are dropped.
+        """
+        import pandas as pd
+
+        if depth < 0:
+            raise BadInputError(f"depth must be >= 0, got {depth}")
+        df = self.layers
+        if df.empty:
+            return df.copy()
+        key = df["path"].map(lambda p: tuple(p[:depth]))
+        agg = df.assign(_key=key).groupby("_key", sort=False)
+        out = agg[NUMERIC_COLUMNS].sum()
+        out["layers"] = agg.size()
+        out["type"] = [self._types.get(k, "") for k in out.index]
+        out["name"] = [display_name(k) for k in out.index]
+        out["path"] = list(out.index)
+        out["depth"] = [len(k) for k in out.index]
+        out = out.reset_index(drop=True)
+        return pd.DataFrame(out[["name", "type", "depth", "layers", *NUMERIC_COLUMNS, "path"]])
+
+    _types: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python form (raw numbers, shapes as lists) used by :meth:`to_json`."""
+        rows = []
+        for rec in self.layers.drop(columns=["path"]).to_dict(orient="records"):
+            rows.append({k: _plain(v) for k, v in rec.items()})
+        return {
+            "model": self.model_name,
+            "input_shape": list(self.input_shape),
+            "dtype": self.dtype,
+            "totals": self.totals.as_dict(),
+            "uncounted": dict(self.uncounted),
+            "uncalled": list(self.uncalled),
+            "mac_definition": MAC_DEFINITION,
+            "layers": rows,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+
+def _plain(v):
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+        if isinstance(v, float) and math.isnan(v):
+            return None
+    return v
+
+
+def display_name(path: Sequence[str]) -> str:
+    """Join a module path for display; the model itself is ``(model)``."""
+    return ".".join(path) if path else "(model)"
+
+
+def _shape_str(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join("x".join(str(d) for d in s) for s in shapes)
+
+
+def _conv_bound(rec, cost_mac) -> tuple[float, float]:
+    """mac_min and mac/mac_min for a plain (groups=1, non-transposed) 2-d conv; NaN otherwise."""
+    args = rec.args
+    if len(args) < 9 or args[6] or args[8] != 1 or len(rec.inputs[1].shape) != 4:
+        return math.nan, math.nan
+    w = rec.inputs[1].shape
+    out = rec.outputs[0].shape
+    lo = F.mac_min(w[2] * w[3], out[2], out[3], w[1], w[0], batch=out[0])
+    return lo, (cost_mac / lo if lo else math.nan)
+
+
+def analyse_trace(tr: Trace, overrides: dict | None = None):
+    """Turn a :class:`Trace` into (layer rows, op rows, uncounted counter)."""
+    layer_rows: list[dict] = []
+    op_rows: list[dict] = []
+    uncounted: Counter = Counter()
+    for call in tr.calls:
+        if not call.ops and not call.own_params:
+            continue  # containers (Sequential, ModuleList) with nothing of their own
+        row = dict.fromkeys(NUMERIC_COLUMNS, 0)
+        row["params"] = call.own_params
+        names: list[str] = []
+        conv_recs = []
+        missing = False
+        for rec in call.ops:
+            name = rec.op.overloadpacket.__name__
+            fn = F.get_formula(rec.op, overrides)
+            if fn is None:
+                uncounted[name] += 1
+                missing = True
+                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False))
+                names.append(name)
+                continue
+            cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
+            if cost.mac is None:
+                mac, mac_bytes = F.default_mac(rec.inputs, rec.outputs)
+            else:
+                mac = cost.mac
+                mac_bytes = cost.mac_bytes if cost.mac_bytes is not None else cost.mac * (
+                    rec.outputs[0].itemsize if rec.outputs else 0)
+            row["flops"] += cost.flops
+            row["mult_adds"] += cost.mult_adds
+            row["mac"] += mac
+            row["mac_bytes"] += mac_bytes
+            if name in F.PAPER_MAC_OPS:
+                row["paper_mac"] += mac
+            if mac and name not in F.ALIASING_OPS and not name.endswith("_"):
+                row["activations"] += sum(t.numel for t in rec.outputs[:1])
+            if name in ("convolution", "_convolution"):
+                conv_recs.append((rec, mac))
+            if mac or cost.flops:
+                names.append(name)
+            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True))
+        lo, ratio = (math.nan, math.nan)
+        if len(conv_recs) == 1:
+            lo, ratio = _conv_bound(*conv_recs[0])
+        row.update(
+            path=call.path, name=display_name(call.path), type=call.type, call=call.call,
+            repeat=call.call > 0, depth=len(call.path), ops=_summarise(names),
+            input_shape=_shape_str(call.input_shapes), output_shape=_shape_str(call.output_shapes),
+            mac_min=lo, mac_ratio=ratio, counted=not missing,
+        )
+        layer_rows.append(row)
+    return layer_rows, op_rows, uncounted
+
+
+def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted) -> dict:
+    return {
+        "layer": display_name(call.path), "call": call.call, "op": name, "flops": flops,
+        "mult_adds": mult_adds, "mac": mac, "mac_bytes": mac_bytes, "counted": counted,
+    }
+
+
+def _summarise(names: list[str]) -> str:
+    counts = Counter(names)
+    return ", ".join(f"{n}x{c}" if c > 1 else n for n, c in counts.items())
+
+
+def _resolve_model(model_or_name, weights):
+    """(meta model, display name, default input size)."""
+    from effkit.models import create_model, get_entry
+
+    if isinstance(model_or_name, nn.Module):
+        if weights is not None:
+            from effkit.models.external import load_weights
+
+            load_weights(model_or_name, weights)
+        return to_meta(model_or_name), type(model_or_name).__name__, None
+    if not isinstance(model_or_name, str):
+        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    name = model_or_name
+    size = None
+    if ":" not in name:
+        size = get_entry(name).default_input_size
+    if weights is not None:
+        # Weights need real tensors: build on the CPU, check the file against it, then copy to meta.
+        model = create_model(name)
+        from effkit.models.external import load_weights
+
+        load_weights(model, weights)
+        return to_meta(model), name, size
+    with torch.device("meta"):
+        model = create_model(name)
+    return to_meta(model) if _has_real_tensors(model) else model, name, size
+
+
+def _has_real_tensors(model: nn.Module) -> bool:
+    return any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers()))
+
+
+def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"1,3,224,224"`` / ``"1x3x224x224"`` / a sequence -> a tuple of positive ints."""
+    if isinstance(text, str):
+        parts = [p for p in text.replace("x", ",").replace("X", ",").replace(" ", ",").split(",") if p]
+        try:
+            dims = tuple(int(p) for p in parts)
+        except ValueError:
+            raise BadInputError(
+                f"malformed shape {text!r}; write it as N,C,H,W, e.g. 1,3,224,224"
+            ) from None
+    else:
+        dims = tuple(int(d) for d in text)
+    if not dims or any(d <= 0 for d in dims):
+        raise BadInputError(f"malformed shape {text!r}: every dimension must be a positive integer")
+    return dims
+
+
+def profile(
+    model_or_name: nn.Module | str,
+    input_shape: Sequence[int] | str | None = None,
+    dtype: str | torch.dtype = "float32",
+    *,
+    weights: str | None = None,
+    formulas: dict | None = None,
+    warn: bool = True,
+) -> Profile:
+    """Analyse a model layer by layer on the meta device (no real compute, no real memory).
+
+    Args:
+        model_or_name: an ``nn.Module`` (left untouched: a meta copy is analysed), a zoo name such as
+            ``"vovnet39"``, or an external spec (``"pkg.mod:factory"``, ``"file.py:factory"``,
+            ``"torchvision:resnet50"``, ``"timm:NAME"``).
+        input_shape: input tensor shape, batch first; default ``(1, 3, S, S)`` with the zoo model's
+            input size (224 for ImageNet models, 32 for CIFAR ones).
+        dtype: dtype analysed; sets the element size behind ``mac_bytes``.
+        weights: optional local state_dict file, checked against the model (not needed for counting).
+        formulas: per-call formula overrides ``{aten op: fn or None}``; ``None`` marks an op as free.
+        warn: emit an :class:`UncountedOpsWarning` when some ops had no formula.
+
+    Returns:
+        A :class:`Profile` with per-layer rows, per-op rows, totals and the uncounted ops.
+    """
+    import pandas as pd
+
+    tdtype = parse_dtype(dtype)
+    model, name, size = _resolve_model(model_or_name, weights)
+    if input_shape is None:
+        input_shape = (1, 3, size or 224, size or 224)
+    shape = parse_shape(input_shape)
+    model = model.to(tdtype).eval()
+    x = torch.empty(shape, dtype=tdtype, device="meta")
+    try:
+        tr = trace(model, [x])
+    except EffkitError:
+        raise
+    except Exception as e:
+        raise BadInputError(
+            f"{name} failed on an input of shape {tuple(shape)} ({type(e).__name__}: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); check the input shape "
+            "(batch, channels, height, width) the model expects"
+        ) from e
+    layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
+    layers = pd.DataFrame(layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
+    ops = pd.DataFrame(op_rows, columns=["layer", "call", "op", "flops", "mult_adds", "mac",
+                                         "mac_bytes", "counted"])
+    total_params = sum(p.numel() for p in model.parameters())
+    sums = {c: int(layers[c].sum()) if len(layers) else 0 for c in NUMERIC_COLUMNS}
+    sums["params"] = total_params
+    totals = Totals(**sums)
+    if uncounted and warn:
+        listed = ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items()))
+        warnings.warn(
+            f"{name}: ops without a formula, missing from the totals: {listed}",
+            UncountedOpsWarning, stacklevel=2,
+        )
+    return Profile(
+        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), layers=layers, ops=ops,
+        totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
+        _types=tr.module_types,
+    )
+
+
+def resolve_input_shape(
+    model: str | nn.Module,
+    input_size: int | None = None,
+    input_shape: str | Sequence[int] | None = None,
+    batch_size: int | None = None,
+    channels: int = 3,
+) -> tuple[int, ...]:
+    """The input shape a command means: ``--input-shape`` wins, else (batch, 3, size, size).
+
+    ``size`` defaults to the zoo model's own input size (224, or 32 for CIFAR models).
+    """
+    if batch_size is not None and batch_size <= 0:
+        raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
+    if input_size is not None and input_size <= 0:
+        raise BadInputError(f"input size must be a positive integer, got {input_size}")
+    if input_shape is not None:
+        shape = parse_shape(input_shape)
+        if batch_size is not None and batch_size != shape[0]:
+            shape = (batch_size, *shape[1:])
+        return shape
+    if input_size is None:
+        input_size = 224
+        if isinstance(model, str) and ":" not in model:
+            from effkit.models import get_entry
+
+            input_size = get_entry(model).default_input_size
+    return (batch_size or 1, channels, input_size, input_size)

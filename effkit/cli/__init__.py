@@ -1,0 +1,80 @@
+"""The ``effkit`` command: a thin typer shell over the Python API.
+
+Each command module registers its commands on :data:`app`. Errors effkit raises on purpose
+(:class:`effkit.errors.EffkitError`) become one line on stderr and exit code 2; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="effkit",
+    help="Shows what FLOPs hide about CNN efficiency: per-layer memory access cost (MAC), FLOPs, "
+    "latency, achieved FLOP/s and energy per image, after the VoVNet paper (arXiv 1904.09730).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", help="Print the effkit version and exit."),
+) -> None:
+    if version:
+        from effkit import __version__
+
+        typer.echo(f"effkit {__version__}")
+        raise typer.Exit()
+
+
+def fail(message: str, code: int = 2) -> "typer.Exit":
+    """Print ``effkit: error: message`` on stderr and return the Exit to raise."""
+    typer.echo(f"effkit: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _register() -> None:
+    import importlib
+
+    for name in ("profile", "check", "measure", "report", "sweep"):
+        try:
+            importlib.import_module(f"effkit.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"effkit.cli.{name}":
+                raise
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    import click
+
+    from effkit.errors import EffkitError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        rv = app(args=args, prog_name="effkit", standalone_mode=False)
+    except EffkitError as e:
+        if debug:
+            raise
+        typer.echo(f"effkit: error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("effkit: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,161 @@
+"""``effkit profile`` and ``effkit models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from effkit.cli import app, fail
+
+MODEL_HELP = (
+    "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
+    "(this EXECUTES that file), 'torchvision:NAME' or 'timm:NAME' (where those packages import)."
+)
+
+
+@app.command()
+def profile(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
+                                             help="Square input side; default: the model's own (224, 32 for CIFAR)."),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape",
+                                              help="Full input shape N,C,H,W (overrides --input-size)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size (default 1)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16: sets bytes per element."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d",
+                                        help="Aggregate to module depth N (VoVNet: 1 = stages, 2 = OSA blocks)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort rows by this column, largest first (e.g. mac)."),
+    top: Optional[int] = typer.Option(None, "--top", help="Show only the first N rows (after sorting)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load and check."),
+    cross_check: Optional[str] = typer.Option(None, "--cross-check",
+                                              help="Also count with 'fvcore' and show per-module differences."),
+) -> None:
+    """Per-layer MAC, FLOPs, multiply-adds, params and activations of MODEL (no GPU needed).
+
+    The model runs once on PyTorch's meta device: no real compute or memory, whatever the input size.
+    """
+    import warnings
+
+    from effkit.analysis.profile import (
+        LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile, resolve_input_shape,
+    )
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    shape = resolve_input_shape(model, input_size, input_shape, batch_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncountedOpsWarning)  # shown below, in the output itself
+        prof = run_profile(model, shape, dtype, weights=str(weights) if weights else None)
+
+    if depth is not None:
+        df = prof.by_depth(depth)
+    else:
+        df = prof.layers
+    if sort:
+        if sort not in df.columns:
+            raise fail(f"unknown column {sort!r} for --sort; choose from {', '.join(c for c in df.columns if c != 'path')}")
+        df = df.sort_values(sort, ascending=False, kind="stable")
+    if top is not None:
+        if top <= 0:
+            raise fail(f"--top must be a positive integer, got {top}")
+        df = df.head(top)
+
+    columns = [c for c in (LAYER_COLUMNS if depth is None else df.columns)
+               if c not in ("depth", "repeat", "path", "counted")]
+    totals = prof.totals.as_dict()
+    notes = []
+    if prof.uncounted:
+        notes.append("uncounted ops (no formula; their cost is missing from the totals): "
+                     + ", ".join(f"{k} x{v}" for k, v in sorted(prof.uncounted.items())))
+    if prof.uncalled:
+        notes.append(f"modules never called: {', '.join(prof.uncalled[:10])}"
+                     + (" ..." if len(prof.uncalled) > 10 else ""))
+
+    title = (f"{prof.model_name}  input {'x'.join(map(str, prof.input_shape))}  {prof.dtype}  "
+             f"params {tables.human(totals['params'])}  mult_adds {tables.human(totals['mult_adds'])}  "
+             f"FLOPs {tables.human(totals['flops'])}  paper MAC {tables.human(totals['paper_mac'])}  "
+             f"MAC {tables.human(totals['mac'])}")
+
+    if fmt == "json":
+        import json
+
+        data = prof.to_dict()
+        if depth is not None or sort or top:
+            data["layers"] = json.loads(tables.json_text(df, columns))
+        text = json.dumps(data, indent=2)
+    elif fmt == "csv":
+        text = tables.csv_text(df, columns)
+    elif fmt == "markdown":
+        text = (f"**{title}**\n\n" + tables.markdown_table(df, columns=columns, totals=totals)
+                + "\n" + "\n".join(f"- {n}" for n in [*notes, MAC_DEFINITION]) + "\n")
+    else:
+        renderable = tables.rich_table(df, title=title, columns=columns, totals=totals,
+                                       caption="\n".join([*notes, MAC_DEFINITION]))
+        if output is None:
+            from rich.console import Console
+
+            Console().print(renderable)
+            _cross_check(cross_check, model, shape, prof)
+            return
+        text = tables.render_text(renderable)
+
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        tables.write_text(output, text)
+        typer.echo(f"wrote {output}", err=True)
+    _cross_check(cross_check, model, shape, prof)
+
+
+def _cross_check(tool: Optional[str], model: str, shape, prof) -> None:
+    if tool is None:
+        return
+    if tool != "fvcore":
+        raise fail(f"unknown cross-check tool {tool!r}; the one supported is 'fvcore'")
+    from rich.console import Console
+
+    from effkit.analysis.crosscheck import fvcore_crosscheck
+    from effkit.report import tables
+
+    diff = fvcore_crosscheck(model, shape, profile=prof)
+    Console(stderr=False).print(tables.rich_table(
+        diff.table, title=f"cross-check against fvcore ({diff.summary})"))
+
+
+@app.command()
+def models(
+    pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'vovnet*'."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
+) -> None:
+    """List the zoo's models with their parameter counts and descriptions."""
+    import pandas as pd
+    import torch
+
+    from effkit.models import get_entry, list_models
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    rows = []
+    for name in list_models(pattern):
+        entry = get_entry(name)
+        with torch.device("meta"):
+            params = sum(p.numel() for p in entry.fn().parameters())
+        rows.append({"name": name, "family": entry.family, "params": params,
+                     "input_size": entry.default_input_size, "description": entry.description})
+    if not rows:
+        raise fail(f"no model matches {pattern!r}; run `effkit models` for the full list")
+    df = pd.DataFrame(rows)
+    if fmt == "table":
+        from rich.console import Console
+
+        Console().print(tables.rich_table(df, title="effkit model zoo"))
+    elif fmt == "csv":
+        typer.echo(tables.csv_text(df), nl=False)
+    elif fmt == "json":
+        typer.echo(tables.json_text(df))
+    else:
+        typer.echo(tables.markdown_table(df), nl=False)

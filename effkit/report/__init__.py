@@ -1,0 +1,1 @@
+"""Reporting: tables (rich / markdown / csv / json), plots, accuracy reference data."""
