@@ -250,7 +250,7 @@ def save_baseline(
     p = Path(path)
     if p.exists() and not force:
         raise BadInputError(
-            f"baseline {p} already exists; use `effkit baseline update` (or --force, force=True) to replace it")
+            f"baseline {p} already exists; use `effkit baseline update` or --force (force=True in Python) to replace it")
     data = build_baseline(models, input_shape=input_shape, input_size=input_size, batch_size=batch_size,
                           dtype=dtype, progress=progress)
     write_text(p, baseline_text(data))
@@ -417,6 +417,7 @@ class CheckResult:
         dtype: the dtype both sides were analysed at.
         tolerance: the tolerance applied, as text (``"0.5%"``).
         strict: whether improvements beyond the tolerance fail.
+        per_layer: whether the per-layer table was built.
         notes: other things worth knowing (uncounted ops that differ, other effkit version...).
     """
 
@@ -431,6 +432,7 @@ class CheckResult:
     tolerance: str = "0.5%"
     strict: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    per_layer: bool = True
 
     def __bool__(self) -> bool:
         return self.passed
@@ -481,14 +483,11 @@ class CheckResult:
         if len(self.layers):
             out.append(rich_table(_display(self.layers),
                                   title=f"{self.model}: layers that changed, were added or were removed"))
-        elif self._per_layer_note():
-            out.append(Text(self._per_layer_note()))
+        elif self.per_layer:
+            out.append(Text("no layer changed"))
         for n in self.notes:
             out.append(Text(f"note: {n}"))
         return out
-
-    def _per_layer_note(self) -> str:
-        return "" if self.layers is None or len(self.layers) else "no layer changed"
 
     def _markdown(self) -> str:
         from effkit.report.tables import markdown_table
@@ -500,7 +499,7 @@ class CheckResult:
         parts.append(markdown_table(_display(self.totals)))
         if len(self.layers):
             parts.append(markdown_table(_display(self.layers)))
-        else:
+        elif self.per_layer:
             parts.append("No layer changed.\n")
         parts += [f"- note: {n}" for n in self.notes]
         return "\n".join(parts).rstrip("\n") + "\n"
@@ -677,7 +676,7 @@ def check(
     return CheckResult(
         model=key, passed=passed, regressions=tuple(regressions), improvements=tuple(improvements),
         totals=totals, layers=layers, input_shape=base_shape, dtype=base_dtype, tolerance=str(tol),
-        strict=strict, notes=tuple(notes),
+        strict=strict, notes=tuple(notes), per_layer=per_layer,
     )
 
 

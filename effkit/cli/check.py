@@ -157,7 +157,8 @@ def check_command(
             advance(n)
             entry = data["models"][n]
             shape = _expected_shape(entry["input_shape"], input_shape, input_size, batch_size)
-            results.append(check(entry["spec"], data, metrics=mets, tolerance=tol, per_layer=per_layer,
+            # The path, not the loaded dict, so that error messages name the file.
+            results.append(check(entry["spec"], baseline, metrics=mets, tolerance=tol, per_layer=per_layer,
                                  strict=strict, name=n, input_shape=shape, dtype=dtype))
 
     failed = [r.model for r in results if not r.passed]
