@@ -1,0 +1,344 @@
+"""A self-contained comparison report (markdown or HTML) of stored measurements.
+
+The report holds what a reviewer needs to judge a comparison: a Table-4-style table (FLOPs, MAC, speed,
+memory, energy, computation efficiency, accuracy), Figure 3, a roofline when the device's peaks are known, the
+machine, and the method (warm-up, iterations, how energy was measured) as recorded with the measurements.
+HTML embeds the figures as base64 PNG; markdown writes the PNGs beside the report and links them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from effkit.errors import BadInputError
+
+REPORT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+
+#: (column, header, scale, digits) of the Table-4-style table; scale divides the stored value.
+TABLE_COLUMNS = [
+    ("model", "model", None, None),
+    ("family", "family", None, None),
+    ("params", "params (M)", 1e6, 2),
+    ("flops", "GFLOPs", 1e9, 2),
+    ("paper_mac", "paper MAC (M)", 1e6, 1),
+    ("mac", "MAC (M)", 1e6, 1),
+    ("latency_ms", "latency (ms)", 1, 2),
+    ("fps", "FPS (img/s)", 1, 1),
+    ("peak_memory_bytes", "memory (MB)", 1e6, 0),
+    ("energy_j_per_img", "J/img", 1, 3),
+    ("gflops_per_s", "GFLOP/s", 1, 1),
+    ("top1", "top-1 (%)", 1, 2),
+]
+
+# Columns the measurement layer may record about the method and the machine; shown when present.
+_METHOD_COLUMNS = [
+    ("warmup", "warm-up iterations"), ("warmup_iters", "warm-up iterations"),
+    ("warmup_iterations", "warm-up iterations"), ("iterations", "timed iterations"),
+    ("iters", "timed iterations"), ("repeats", "repeats"), ("timer", "timer"), ("timing", "timer"),
+    ("timing_method", "timer"), ("latency_p50_ms", "median latency (ms)"),
+    ("latency_p90_ms", "p90 latency (ms)"), ("latency_p99_ms", "p99 latency (ms)"),
+    ("energy_method", "energy method"), ("energy_source", "energy method"), ("energy_meter", "energy method"),
+    ("idle_power_w", "idle power subtracted (W)"), ("energy_status", "energy status"),
+]
+_MACHINE_COLUMNS = [
+    ("gpu_name", "GPU"), ("cpu_model", "CPU"), ("device", "device"), ("machine_id", "machine id"),
+    ("hostname", "host"), ("os", "OS"), ("python_version", "Python"), ("torch_version", "PyTorch"),
+    ("cuda_version", "CUDA"), ("cudnn_version", "cuDNN"), ("driver_version", "driver"),
+    ("gpu_power_limit_w", "GPU power limit (W)"),
+]
+
+
+def report_table(results, accuracy=None):
+    """The Table-4-style comparison, one row per model, raw numbers in vocabulary units.
+
+    Columns (those the results allow): ``model, family, params, flops, paper_mac, mac, latency_ms, fps,
+    peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
+    achieved computation (flops / latency), ``top1`` the ImageNet accuracy of the reference or user table.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from effkit.report.plots import family_of, select_latest
+
+    df, _ = select_latest(results)
+    out = pd.DataFrame({"model": df["model"].astype(str)})
+    fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
+    out["family"] = [family_of(m, f) for m, f in zip(out["model"], fam)]
+    for col in ("params", "flops", "paper_mac", "mac", "latency_ms", "fps", "peak_memory_bytes",
+                "energy_j_per_img"):
+        out[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
+    out["energy_j_per_img"] = out["energy_j_per_img"].where(out["energy_j_per_img"] > 0)
+    if "flops_per_s" in df.columns:
+        fps_ = pd.to_numeric(df["flops_per_s"], errors="coerce")
+    else:
+        fps_ = pd.Series(np.nan, index=df.index)
+    fps_ = fps_.fillna(out["flops"] / (out["latency_ms"] / 1e3))
+    out["gflops_per_s"] = fps_ / 1e9
+    acc = _accuracy_table(accuracy)
+    top = dict(zip(acc["model"].astype(str), acc["top1"]))
+    src = dict(zip(acc["model"].astype(str), acc["source"].astype(str)))
+    out["top1"] = [top.get(m, np.nan) for m in out["model"]]
+    out["accuracy_source"] = [src.get(m, "") for m in out["model"]]
+    return out.reset_index(drop=True)
+
+
+def _accuracy_table(accuracy):
+    import pandas as pd
+
+    from effkit.report.accuracy import load_accuracy
+
+    if accuracy is None:
+        return load_accuracy()
+    if isinstance(accuracy, (str, Path)):
+        return load_accuracy(accuracy)
+    if isinstance(accuracy, pd.DataFrame):
+        if "source" not in accuracy.columns:
+            accuracy = accuracy.assign(source="")
+        return accuracy
+    raise BadInputError(f"accuracy: expected a table or a CSV path, got {type(accuracy).__name__}")
+
+
+def _fmt(value: Any, scale, digits) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if scale is None:
+        return str(value)
+    return f"{float(value) / scale:,.{digits}f}"
+
+
+def _table_cells(table) -> tuple[list[str], list[list[str]]]:
+    cols = [(c, h, s, d) for c, h, s, d in TABLE_COLUMNS
+            if c in table.columns and (c in ("model", "family") or table[c].notna().any())]
+    headers = [h for _, h, _, _ in cols]
+    rows = [[_fmt(rec[c], s, d) for c, _, s, d in cols] for rec in table.to_dict(orient="records")]
+    return headers, rows
+
+
+def _distinct(results, column: str) -> list[str]:
+    if column not in results.columns:
+        return []
+    vals = []
+    for v in results[column].dropna().unique():
+        text = str(v).strip()
+        if text and text.lower() not in ("nan", "none"):
+            if isinstance(v, float) and v == int(v):
+                text = str(int(v))
+            vals.append(text)
+    return sorted(set(vals))
+
+
+def _facts(results, columns) -> list[tuple[str, str]]:
+    facts: dict[str, list[str]] = {}
+    for col, label in columns:
+        vals = _distinct(results, col)
+        if vals:
+            facts.setdefault(label, [])
+            facts[label].extend(v for v in vals if v not in facts[label])
+    return [(label, ", ".join(vals)) for label, vals in facts.items()]
+
+
+@dataclass
+class Report:
+    """A rendered-ready report: its parts, and the figures to embed or write beside it.
+
+    Attributes:
+        title: report title.
+        table: the Table-4-style DataFrame (:func:`report_table`).
+        machine: ``(label, value)`` facts about the machine.
+        method: ``(label, value)`` facts about how the measurements were taken.
+        notes: what was left out or chosen (several measurements of a model, missing accuracy ...).
+        figures: ``{name: Figure}`` (``figure3``, ``roofline``).
+        setup: machine / batch size / dtype strings.
+    """
+
+    title: str
+    table: Any
+    machine: list[tuple[str, str]]
+    method: list[tuple[str, str]]
+    notes: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    setup: dict[str, str] = field(default_factory=dict)
+
+
+def build_report(results, *, accuracy=None, title: str | None = None, device_spec=None) -> Report:
+    """Assemble a :class:`Report` from measurements.
+
+    Args:
+        results: measurements (one row each; see :func:`effkit.report.plots.figure3`). Filter them first
+            (:func:`effkit.report.plots.select_latest`) to compare one setup.
+        accuracy: accuracy table or CSV path (default: the bundled reference table).
+        title: report title; default names the machine, batch size and dtype.
+        device_spec: a :class:`~effkit.report.plots.DeviceSpec` for the roofline; default looked up from
+            the GPU name in the results (no roofline, with a note, when the device is unknown).
+
+    Raises:
+        BadInputError: empty results or missing columns.
+    """
+    from effkit.report import plots
+
+    acc = _accuracy_table(accuracy)
+    selected, notes = plots.select_latest(results)
+    table = report_table(selected, acc)
+    setup = plots.describe_setup(selected)
+    figures: dict[str, Any] = {}
+    if "latency_ms" in selected.columns:
+        fig = plots.figure3(selected, acc)
+        figures["figure3"] = fig
+        notes.extend(n for n in fig.effkit_notes if n not in notes)
+    else:
+        notes.append("no latency_ms column: Figure 3 left out")
+    spec = device_spec
+    if spec is None:
+        gpus = _distinct(selected, "gpu_name")
+        dtypes = _distinct(selected, "dtype")
+        if len(gpus) == 1:
+            try:
+                spec = plots.device_spec(gpu_name=gpus[0], dtype=(dtypes[0] if len(dtypes) == 1 else "float32"))
+            except BadInputError as e:
+                notes.append(f"no roofline: {e}")
+        else:
+            notes.append("no roofline: " + ("no GPU recorded in the results" if not gpus
+                                             else "the results mix GPUs " + ", ".join(gpus)))
+    if spec is not None and {"flops", "mac_bytes"} <= set(selected.columns):
+        fig = plots.roofline(selected, spec)
+        figures["roofline"] = fig
+    machine = _facts(selected, _MACHINE_COLUMNS)
+    machine += [("batch size", setup["batch_size"]), ("dtype", setup["dtype"])]
+    input_shapes = _distinct(selected, "input_shape")
+    if input_shapes:
+        machine.append(("input shape", ", ".join(input_shapes)))
+    method = _facts(selected, _METHOD_COLUMNS)
+    if not any(label.startswith("warm-up") for label, _ in method):
+        method.insert(0, ("warm-up / iterations", "not recorded with these results"))
+    method.append(("derived quantities",
+                   "FPS = batch size / latency; achieved GFLOP/s = FLOPs / latency (the paper's computation "
+                   "efficiency); J/img as recorded by the energy meter (the paper's J/img is average power / FPS); "
+                   "MAC from effkit's static analysis (paper MAC: conv + linear layers)"))
+    stamps = _distinct(selected, "timestamp")
+    if stamps:
+        method.append(("measured", stamps[0] if len(stamps) == 1 else f"{stamps[0]} … {stamps[-1]}"))
+    title = title or (f"effkit comparison — {setup['machine']}, batch size {setup['batch_size']}, "
+                      f"{setup['dtype']}")
+    return Report(title=title, table=table, machine=machine, method=method, notes=notes, figures=figures,
+                  setup=setup)
+
+
+_FIGURE_CAPTIONS = {
+    "figure3": "Figure 3 (after the VoVNet paper): (a) accuracy vs inference time, (b) accuracy vs achieved "
+               "GFLOP/s, (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s.",
+    "roofline": "Roofline: arithmetic intensity (FLOPs / MAC bytes) against achieved FLOP/s, under the "
+                "device's peak compute and memory bandwidth.",
+}
+
+
+def _accuracy_sources(table) -> list[str]:
+    seen = []
+    for m, s in zip(table["model"], table["accuracy_source"]):
+        if s:
+            seen.append(f"{m}: {s}")
+    return seen
+
+
+def render_markdown(report: Report, figure_links: dict[str, str]) -> str:
+    """Markdown text of ``report``; ``figure_links`` maps figure names to the image paths to link."""
+    headers, rows = _table_cells(report.table)
+    lines = [f"# {report.title}", "",
+             f"_Generated by effkit on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC._", "",
+             "## Comparison", "",
+             "| " + " | ".join(headers) + " |",
+             "| " + " | ".join("---" if h in ("model", "family") else "---:" for h in headers) + " |"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["", "– = not measured or not known (never zero)."]
+    for name, link in figure_links.items():
+        lines += ["", f"![{name}]({link})", "", f"_{_FIGURE_CAPTIONS.get(name, name)}_"]
+    lines += ["", "## Machine", ""] + [f"- **{k}**: {v}" for k, v in report.machine]
+    lines += ["", "## Method", ""] + [f"- **{k}**: {v}" for k, v in report.method]
+    sources = _accuracy_sources(report.table)
+    if sources:
+        lines += ["", "## Accuracy sources", ""] + [f"- {s}" for s in sources]
+    if report.notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(report: Report) -> str:
+    """Self-contained HTML of ``report`` (figures embedded as base64 PNG)."""
+    from effkit.report.plots import figure_png_bytes
+
+    e = html.escape
+    headers, rows = _table_cells(report.table)
+    parts = [
+        "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">", f"<title>{e(report.title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px}"
+        "td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
+        "img{max-width:100%}figcaption{font-size:0.85em;color:#555}</style></head><body>",
+        f"<h1>{e(report.title)}</h1>",
+        f"<p><em>Generated by effkit on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</em></p>",
+        "<h2>Comparison</h2><table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>",
+    ]
+    for row in rows:
+        parts.append("<tr>" + "".join(
+            f"<td>{e(c)}</td>" if h in ("model", "family") else f"<td class=\"num\">{e(c)}</td>"
+            for h, c in zip(headers, row)) + "</tr>")
+    parts.append("</tbody></table><p>– = not measured or not known (never zero).</p>")
+    for name, fig in report.figures.items():
+        data = base64.b64encode(figure_png_bytes(fig)).decode("ascii")
+        parts.append(f"<figure><img alt=\"{e(name)}\" src=\"data:image/png;base64,{data}\">"
+                     f"<figcaption>{e(_FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>")
+    for heading, facts in (("Machine", report.machine), ("Method", report.method)):
+        parts.append(f"<h2>{heading}</h2><ul>" + "".join(
+            f"<li><strong>{e(k)}</strong>: {e(v)}</li>" for k, v in facts) + "</ul>")
+    sources = _accuracy_sources(report.table)
+    if sources:
+        parts.append("<h2>Accuracy sources</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in sources) + "</ul>")
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in report.notes) + "</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
+                 device_spec=None) -> list[Path]:
+    """Write a markdown (``.md``) or HTML (``.html``) report of ``results`` to ``output``.
+
+    Markdown: the figures are written beside the report as ``<stem>_<figure>.png`` and linked. HTML: one
+    self-contained file.
+
+    Returns:
+        The files written, the report first.
+
+    Raises:
+        BadInputError: unknown suffix, missing folder, unwritable path, empty results or missing columns.
+    """
+    from effkit.report.plots import save_figure
+    from effkit.report.tables import write_text
+
+    out = Path(output)
+    fmt = REPORT_FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise BadInputError(f"cannot tell the report format of {out}: use a .md or .html file name")
+    if not out.parent.exists():
+        raise BadInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    report = build_report(results, accuracy=accuracy, title=title, device_spec=device_spec)
+    written = []
+    if fmt == "html":
+        write_text(out, render_html(report))
+        return [out]
+    links = {}
+    for name, fig in report.figures.items():
+        p = out.with_name(f"{out.stem}_{name}.png")
+        save_figure(fig, p)
+        links[name] = p.name
+        written.append(p)
+    write_text(out, render_markdown(report, links))
+    return [out, *written]
+
+
+__all__ = ["Report", "build_report", "render_html", "render_markdown", "report_table", "write_report"]
