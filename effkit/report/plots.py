@@ -215,6 +215,31 @@ def _safe_dtype(text: str) -> str:
         return text
 
 
+def measured_layers(results, model: str):
+    """Per-layer measurements of ``model``: the ``layers_json`` of its latest successful row, or ``None``.
+
+    Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
+    mac_bytes, latency_ms, flops_per_s`` ...), which :func:`layers_figure` and :func:`roofline` take.
+    """
+    import io
+
+    import pandas as pd
+
+    if results is None or "model" not in getattr(results, "columns", ()) or "layers_json" not in results.columns:
+        return None
+    rows = results[(results["model"].astype(str) == model) & results["layers_json"].notna()]
+    if rows.empty:
+        return None
+    rows, _ = select_latest(rows)
+    text = rows["layers_json"].iloc[-1]
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return pd.read_json(io.StringIO(text), orient="records")
+    except ValueError as e:
+        raise BadInputError(f"the per-layer measurements of {model} are not readable JSON: {e}") from e
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Figure 3
 
@@ -666,7 +691,8 @@ def _norm(text: str) -> str:
 
 
 def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_column: str | None = None,
-             label_points: bool | None = None, title: str | None = None, figsize=(7.5, 5.5)):
+             group_column: str | None = None, label_points: bool | None = None, title: str | None = None,
+             figsize=(7.5, 5.5)):
     """Arithmetic intensity (flops / mac_bytes) against achieved FLOP/s, under the device's two roofs.
 
     Measured points are filled; points without a measured ``flops_per_s`` (static per-layer analysis, say)
@@ -679,6 +705,10 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         device_spec: a :class:`DeviceSpec` (see :func:`device_spec`) or a mapping with ``peak_tflops``,
             ``bandwidth_gbs`` and optionally ``name``.
         label_column: column naming each point; default ``model`` or else ``name``.
+        group_column: column giving each point its colour and marker: ``"family"`` (VoVNet / DenseNet /
+            ResNet / other, from the column or the model name) or any other column (per-layer points:
+            ``"type"``, the most common seven kept, the rest "other"). Default: ``type`` for per-layer
+            points (labelled by ``name``) that have it, else ``family``.
         label_points: write labels beside points; default when there are at most 25 points.
         title: figure title.
         figsize: size in inches.
@@ -716,8 +746,24 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     data = pd.DataFrame({"label": df[label_column].astype(str).values, "intensity_flop_per_byte": ai.values,
                          "gflops_per_s": (achieved / 1e9).values, "bound_gflops_per_s": (roof / 1e9).values,
                          "measured": achieved.notna().values})
-    fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
-    data["family"] = [family_of(m, f) for m, f in zip(data["label"], fam)]
+    if group_column is None:
+        group_column = "type" if (label_column == "name" and "type" in df.columns) else "family"
+    if group_column == "family":
+        fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
+        data["group"] = [family_of(m, f) for m, f in zip(data["label"], fam)]
+        styles = dict(FAMILY_STYLES)
+    else:
+        if group_column not in df.columns:
+            raise BadInputError(f"roofline: missing column {group_column} to colour the points by")
+        from matplotlib import colormaps
+
+        kinds = df[group_column].astype(str).values
+        common = list(pd.Series(kinds).value_counts().index[:7])
+        data["group"] = [k if k in common else "other" for k in kinds]
+        markers = "os^Dv<>p"
+        cmap = colormaps["tab10"]
+        styles = {k: (cmap(i), markers[i]) for i, k in enumerate(common)}
+        styles["other"] = ("#7f7f7f", "x")
 
     fig, axes = _new_figure(1, 1, figsize)
     ax = axes[0][0]
@@ -731,15 +777,15 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
                 label=f"{label}: {tflops:g} TFLOP/s")
     measured = data[data["measured"]]
     bound = data[~data["measured"]]
-    for famname, (colour, marker) in FAMILY_STYLES.items():
-        part = measured[measured["family"] == famname]
+    for group, (colour, marker) in styles.items():
+        part = measured[measured["group"] == group]
         if len(part):
-            ax.scatter(part["intensity_flop_per_byte"], part["gflops_per_s"], c=colour, marker=marker, s=30,
-                       edgecolors="black", linewidths=0.4, zorder=3, label=f"{famname} (measured)")
-        part = bound[bound["family"] == famname]
+            ax.scatter(part["intensity_flop_per_byte"], part["gflops_per_s"], color=colour, marker=marker, s=30,
+                       edgecolors="black", linewidths=0.4, zorder=3, label=f"{group} (measured)")
+        part = bound[bound["group"] == group]
         if len(part):
             ax.scatter(part["intensity_flop_per_byte"], part["bound_gflops_per_s"], facecolors="none",
-                       edgecolors=colour, marker=marker, s=30, zorder=3, label=f"{famname} (bound, not measured)")
+                       edgecolors=[colour], marker=marker, s=30, zorder=3, label=f"{group} (bound, not measured)")
     if label_points is None:
         label_points = len(data) <= 25
     if label_points:
@@ -769,11 +815,10 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
 # saving
 
 
-def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF, chosen by the file suffix.
+def check_figure_path(path: str | Path) -> str:
+    """The format (``png``/``svg``/``pdf``) a figure path asks for; bad suffix or folder -> BadInputError.
 
-    Raises:
-        BadInputError: an unknown suffix, a missing folder or a path that cannot be written.
+    Lets a command refuse a bad ``--output`` before doing the work.
     """
     p = Path(path)
     fmt = FIGURE_FORMATS.get(p.suffix.lower())
@@ -783,6 +828,17 @@ def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
         raise BadInputError(f"cannot write {p}: folder {p.parent} does not exist")
     if p.is_dir():
         raise BadInputError(f"cannot write {p}: it is a folder")
+    return fmt
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write ``fig`` as PNG, SVG or PDF, chosen by the file suffix.
+
+    Raises:
+        BadInputError: an unknown suffix, a missing folder or a path that cannot be written.
+    """
+    p = Path(path)
+    fmt = check_figure_path(p)
     try:
         fig.savefig(p, format=fmt, dpi=dpi, metadata=_metadata(fmt))
     except OSError as e:
@@ -809,7 +865,8 @@ def figure_png_bytes(fig, *, dpi: int = 120) -> bytes:
 
 
 __all__ = [
-    "FAMILY_STYLES", "DeviceSpec", "describe_setup", "device_spec", "family_of", "figure3", "figure3_data",
-    "figure_png_bytes", "layer_rows", "layers_figure", "load_device_specs", "roofline", "save_figure",
+    "FAMILY_STYLES", "DeviceSpec", "check_figure_path", "describe_setup", "device_spec", "family_of", "figure3", "figure3_data",
+    "figure_png_bytes", "layer_rows", "layers_figure", "load_device_specs", "measured_layers", "roofline",
+    "save_figure",
     "select_latest",
 ]

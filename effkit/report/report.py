@@ -38,19 +38,18 @@ TABLE_COLUMNS = [
 
 # Columns the measurement layer may record about the method and the machine; shown when present.
 _METHOD_COLUMNS = [
-    ("warmup", "warm-up iterations"), ("warmup_iters", "warm-up iterations"),
-    ("warmup_iterations", "warm-up iterations"), ("iterations", "timed iterations"),
-    ("iters", "timed iterations"), ("repeats", "repeats"), ("timer", "timer"), ("timing", "timer"),
-    ("timing_method", "timer"), ("latency_p50_ms", "median latency (ms)"),
-    ("latency_p90_ms", "p90 latency (ms)"), ("latency_p99_ms", "p99 latency (ms)"),
-    ("energy_method", "energy method"), ("energy_source", "energy method"), ("energy_meter", "energy method"),
+    ("warmup_iters", "warm-up iterations (at least)"), ("warmup_s", "warm-up time (s, at least)"),
+    ("min_iters", "timed iterations (at least)"), ("min_time_s", "timed for (s, at least)"),
+    ("iterations", "timed iterations (done)"), ("timer", "timer"),
+    ("cudnn_benchmark", "cuDNN benchmark"), ("channels_last", "channels last"), ("cuda_graph", "CUDA graph"),
+    ("memory_method", "memory method"), ("energy_method", "energy method"),
+    ("energy_trials", "energy trials"), ("energy_window_s", "energy window (s)"),
     ("idle_power_w", "idle power subtracted (W)"), ("energy_status", "energy status"),
 ]
 _MACHINE_COLUMNS = [
     ("gpu_name", "GPU"), ("cpu_model", "CPU"), ("device", "device"), ("machine_id", "machine id"),
-    ("hostname", "host"), ("os", "OS"), ("python_version", "Python"), ("torch_version", "PyTorch"),
-    ("cuda_version", "CUDA"), ("cudnn_version", "cuDNN"), ("driver_version", "driver"),
-    ("gpu_power_limit_w", "GPU power limit (W)"),
+    ("hostname", "host"), ("torch_version", "PyTorch"), ("cuda_version", "CUDA"), ("cudnn_version", "cuDNN"),
+    ("driver_version", "driver"), ("effkit_version", "effkit"), ("git_commit", "git commit"),
 ]
 
 
@@ -214,8 +213,10 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
     if input_shapes:
         machine.append(("input shape", ", ".join(input_shapes)))
     method = _facts(selected, _METHOD_COLUMNS)
-    if not any(label.startswith("warm-up") for label, _ in method):
+    if not any(label.startswith(("warm-up", "timed")) for label, _ in method):
         method.insert(0, ("warm-up / iterations", "not recorded with these results"))
+    method.insert(0, ("latency", "median over the timed iterations"
+                      + (" (p90/p99 recorded)" if "latency_p90_ms" in selected.columns else "")))
     method.append(("derived quantities",
                    "FPS = batch size / latency; achieved GFLOP/s = FLOPs / latency (the paper's computation "
                    "efficiency); J/img as recorded by the energy meter (the paper's J/img is average power / FPS); "

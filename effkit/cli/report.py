@@ -1,0 +1,347 @@
+"""``effkit plot figure3|layers|roofline``, ``effkit report`` and ``effkit evaluate``."""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from effkit.cli import app, fail
+
+plot_app = typer.Typer(
+    help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",
+    no_args_is_help=True,
+)
+app.add_typer(plot_app, name="plot")
+
+CSV_HELP = "Read measurements from this CSV (columns of the results store: model, latency_ms, flops_per_s ...)."
+DB_HELP = "Read measurements from this results database (default: $EFFKIT_DB or the store in your user data folder)."
+ACCURACY_HELP = ("CSV of your own accuracies (model,top1[,top5,dataset,weights,source]); overrides and extends "
+                 "the bundled reference table by model name.")
+BATCH_HELP = "Use only measurements at this batch size."
+DTYPE_HELP = "Use only measurements in this dtype (float32, float16, bfloat16)."
+DEVICE_HELP = "Use only measurements whose device / GPU / CPU name contains this text (e.g. cuda, H100)."
+FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
+SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
+PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
+BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
+MODEL_HELP = ("Zoo name (see `effkit models`), 'pkg.module:factory' or 'path/to/file.py:factory' "
+              "(this EXECUTES that file).")
+
+
+def _note(message: str) -> None:
+    typer.echo(f"effkit: note: {message}", err=True)
+
+
+def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
+    """Measurements from ``--csv`` or ``--db`` (default store when neither is given and ``required``)."""
+    import pandas as pd
+
+    from effkit.errors import BadInputError
+
+    if csv is not None and db is not None:
+        raise fail("give --csv or --db, not both")
+    if csv is not None:
+        try:
+            return pd.read_csv(csv)
+        except FileNotFoundError:
+            raise BadInputError(f"measurements file {csv} does not exist") from None
+        except pd.errors.EmptyDataError:
+            raise BadInputError(f"measurements file {csv} is empty") from None
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BadInputError(f"cannot read measurements file {csv}: {first}") from e
+    if db is None and not required:
+        return None
+    from effkit.store import load_results
+
+    return load_results(db)
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    """A spinner on stderr while slow work runs (only on a terminal)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    with console.status(message):
+        yield
+
+
+def _select(results, device, batch_size, dtype):
+    from effkit.report.plots import select_latest
+
+    rows, notes = select_latest(results, device=device, batch_size=batch_size, dtype=dtype)
+    return rows, notes
+
+
+@plot_app.command("figure3")
+def figure3_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
+) -> None:
+    """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
+
+    One point per model (the latest successful measurement matching the filters), coloured by family.
+    Accuracy comes from the bundled reference table (with sources) or --accuracy; models without one are
+    left out of panels (a)-(c) and named in a note.
+    """
+    from effkit.report.accuracy import load_accuracy
+    from effkit.report.plots import check_figure_path, figure3, save_figure
+
+    check_figure_path(output)
+    acc = load_accuracy(accuracy)
+    results = _load_results(csv, db)
+    rows, notes = _select(results, device, batch_size, dtype)
+    with _status("drawing Figure 3"):
+        fig = figure3(rows, acc, title=title)
+    if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
+        raise fail("no accuracy for any of " + ", ".join(fig.missing_accuracy)
+                   + "; give them with --accuracy FILE (model,top1 in percent)")
+    for n in [*notes, *(n for n in fig.effkit_notes if n not in notes)]:
+        _note(n)
+    save_figure(fig, output)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
+    from effkit.analysis.profile import UncountedOpsWarning, profile, resolve_input_shape
+
+    shape = resolve_input_shape(model, input_size, input_shape, batch_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncountedOpsWarning)
+        return profile(model, shape, dtype, warn=False)
+
+
+@plot_app.command("layers")
+def layers_cmd(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
+    compare: Optional[str] = typer.Option(None, "--compare", help="A second model, drawn side by side."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
+                                             help="Square input side; default: each model's own (224, 32 for CIFAR)."),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="Full input shape N,C,H,W for both models."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size analysed (default 1)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16: sets bytes per element."),
+    group_depth: Optional[int] = typer.Option(None, "--group-depth",
+                                              help="Module depth that names a group (1 = stages); default: automatic."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Measurements CSV with per-layer timings (layers_json)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Results database with per-layer timings "
+                                      "(`effkit measure --per-layer`); adds latency and achieved FLOP/s rows."),
+) -> None:
+    """Per-layer MAC, FLOPs and MAC vs its lower bound along the depth, grouped by stage / block.
+
+    With --compare, two models side by side on shared axes (e.g. densenet121 vs vovnet39: MAC growing
+    inside each dense block against OSA's flat profile). With --csv/--db, the latest per-layer
+    measurement of each model adds latency and achieved FLOP/s rows.
+    """
+    from effkit.report.plots import check_figure_path, layers_figure, measured_layers, save_figure
+
+    check_figure_path(output)
+    if group_depth is not None and group_depth < 1:
+        raise fail(f"--group-depth must be a positive integer, got {group_depth}")
+    results = _load_results(csv, db, required=False)
+    names = [model] + ([compare] if compare else [])
+    with _status("analysing " + " and ".join(names)):
+        profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
+    measured = [measured_layers(results, m) for m in names] if results is not None else None
+    if results is not None:
+        for m, meas in zip(names, measured):
+            if meas is None:
+                _note(f"no per-layer measurement of {m} in the results (measure with --per-layer)")
+    with _status("drawing"):
+        fig = layers_figure(profs[0], profs[1] if compare else None,
+                            measured if measured and any(x is not None for x in measured) else None,
+                            group_depth=group_depth)
+    for n in fig.effkit_notes:
+        _note(n)
+    save_figure(fig, output)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@plot_app.command("roofline")
+def roofline_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
+    bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    per_layer: Optional[str] = typer.Option(
+        None, "--per-layer", help="Plot the layers of this model instead of one point per model; measured "
+        "per-layer timings from --csv/--db when present, else each layer at its roofline bound."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP + " Also picks the peak drawn."),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
+                                             help="With --per-layer and no measurements: input side analysed."),
+) -> None:
+    """Roofline: arithmetic intensity (FLOPs / MAC bytes) vs achieved FLOP/s, under the device's roofs.
+
+    The roofs come from --device-spec (or the GPU named in the measurements) or from --peak-tflops and
+    --bandwidth-gbs. Points not measured are drawn hollow at the bound they could reach at most.
+    """
+    from effkit.report.plots import (
+        check_figure_path, describe_setup, device_spec, measured_layers, roofline, save_figure,
+    )
+
+    check_figure_path(output)
+    results = _load_results(csv, db, required=per_layer is None)
+    rows = None
+    if results is not None:
+        rows, notes = _select(results, device, batch_size, dtype)
+        for n in notes:
+            _note(n)
+    spec_dtype = dtype or "float32"
+    if dtype is None and rows is not None:
+        dts = describe_setup(rows)["dtype"].split(" / ")
+        spec_dtype = dts[0] if len(dts) == 1 and dts[0] != "?" else "float32"
+    gpu_name = None
+    if device_spec_name is None and rows is not None and "gpu_name" in rows.columns:
+        gpus = sorted({str(g) for g in rows["gpu_name"].dropna() if str(g).strip()})
+        if len(gpus) > 1 and (peak_tflops is None or bandwidth_gbs is None):
+            raise fail("the measurements mix GPUs (" + ", ".join(gpus) + "); pick one with --device")
+        gpu_name = gpus[0] if gpus else None
+    spec = device_spec(device_spec_name, dtype=spec_dtype, gpu_name=gpu_name, peak_tflops=peak_tflops,
+                       bandwidth_gbs=bandwidth_gbs)
+    if per_layer is not None:
+        points = measured_layers(rows, per_layer) if rows is not None else None
+        if points is None:
+            if rows is not None:
+                _note(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
+            with _status(f"analysing {per_layer}"):
+                prof = _profile_for(per_layer, input_size, None, batch_size, spec_dtype)
+            points = prof.layers
+        title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
+        fig = roofline(points, spec, label_column="name", title=title)
+    else:
+        fig = roofline(rows, spec)
+    for n in fig.effkit_notes:
+        if not n.startswith("peaks of"):
+            _note(n)
+    save_figure(fig, output)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def report(
+    output: Path = typer.Option(..., "--output", "-o", help="Report file: .md (figures written beside it as PNG) "
+                                "or .html (one self-contained file)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
+    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
+    bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
+) -> None:
+    """A self-contained comparison report to attach to a pull request.
+
+    Holds the Table-4-style table (params, FLOPs, MAC, latency, FPS, memory, J/img, GFLOP/s, top-1),
+    Figure 3, a roofline when the device's peaks are known, the machine, and the method recorded with the
+    measurements (warm-up, iterations, energy method).
+    """
+    from effkit.errors import BadInputError
+    from effkit.report.accuracy import load_accuracy
+    from effkit.report.plots import device_spec
+    from effkit.report.report import REPORT_FORMATS, write_report
+
+    if output.suffix.lower() not in REPORT_FORMATS:
+        raise BadInputError(f"cannot tell the report format of {output}: use a .md or .html file name")
+    if not output.parent.exists():
+        raise BadInputError(f"cannot write {output}: folder {output.parent} does not exist")
+    acc = load_accuracy(accuracy)
+    results = _load_results(csv, db)
+    rows, notes = _select(results, device, batch_size, dtype)
+    spec = None
+    if device_spec_name is not None or (peak_tflops is not None and bandwidth_gbs is not None):
+        dts = sorted({str(d) for d in rows["dtype"].dropna()}) if "dtype" in rows.columns else []
+        spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
+                           peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+    with _status("writing the report"):
+        written = write_report(rows, output, accuracy=acc, title=title, device_spec=spec)
+    for n in notes:
+        _note(n)
+    for p in written:
+        typer.echo(f"wrote {p}", err=True)
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    data: Path = typer.Option(..., "--data", help="ImageFolder-style directory: one sub-folder of images per class "
+                              "(ImageNet val sorted into its 1000 wnid folders)."),
+    weights: Path = typer.Option(..., "--weights", help="Local state_dict file (loaded with weights_only=True)."),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N images, spread evenly over the classes."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Threads decoding images (default: up to 4)."),
+    save_accuracy: Optional[Path] = typer.Option(
+        None, "--save-accuracy", help="Append the result to this accuracy CSV (usable as `plot figure3 --accuracy`)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+) -> None:
+    """Top-1 / top-5 accuracy of MODEL with local weights on an ImageFolder-style directory.
+
+    Preprocessing as the VoVNet model card: resize the shorter side to 256 (bilinear), centre-crop 224,
+    ImageNet mean/std. Class indices are the sorted sub-folder names (ImageFolder's convention).
+    """
+    from effkit.evaluate import evaluate as run_evaluate
+    from effkit.report.tables import check_format
+
+    check_format(fmt, ("table", "json"))
+    if workers is not None and workers <= 0:
+        raise fail(f"--workers must be a positive integer, got {workers}")
+    with _progress_bar(f"evaluating {model}") as progress, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = run_evaluate(model, data, weights=weights, batch_size=batch_size, limit=limit,
+                              device=device, workers=workers, progress=progress)
+    for w in caught:
+        _note(str(w.message))
+    if fmt == "json":
+        import json
+
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        typer.echo(f"{result.model}: top-1 {result.top1:.2f} %  top-5 {result.top5:.2f} %  "
+                   f"({result.correct1}/{result.images} and {result.correct5}/{result.images} images, "
+                   f"{result.classes} classes)")
+    if save_accuracy is not None:
+        from effkit.report.accuracy import append_accuracy
+
+        append_accuracy(save_accuracy, result.accuracy_row())
+        typer.echo(f"appended {result.model} to {save_accuracy}", err=True)
+
+
+@contextmanager
+def _progress_bar(what: str) -> Iterator:
+    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield progress
