@@ -156,7 +156,9 @@ def _rename_slashes(model: nn.Module, token: str) -> None:
 def _fvcore_own_counts(model: nn.Module, x: torch.Tensor, name: str):
     """Run fvcore on ``model`` (a private copy): (own counts by path, total, unsupported ops)."""
     try:
-        from fvcore.nn import FlopCountAnalysis
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fvcore's import uses the deprecated torch.jit.script
+            from fvcore.nn import FlopCountAnalysis
     except ImportError as e:
         raise BackendUnavailableError(
             f"fvcore is not importable ({e}); install it with `pip install fvcore` to cross-check"
