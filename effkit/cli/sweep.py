@@ -1,0 +1,212 @@
+"""``effkit sweep``: measure a grid of configurations, locally or on a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from effkit.cli import app, fail
+
+_SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
+                    "flops_per_s", "hostname", "gpu_name"]
+_DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
+
+
+def _short(model: str) -> str:
+    """``/long/path/to/file.py:build`` -> ``file.py:build`` for tables (CSV/JSON keep the full spec)."""
+    target, sep, factory = model.rpartition(":")
+    if sep and target.endswith(".py"):
+        return f"{Path(target).name}:{factory}"
+    return model
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    return parts or None
+
+
+def _ints(flag: str, text: Optional[str]) -> Optional[list[int]]:
+    parts = _split(text)
+    if parts is None:
+        return None
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise fail(f"{flag} takes comma-separated positive integers such as 1,8, got {text!r}")
+    return [int(p) for p in parts]
+
+
+def _bools(text: Optional[str]) -> Optional[list[Any]]:
+    if text is None:
+        return None
+    if text.strip().lower() == "both":
+        return [False, True]
+    return _split(text)  # the spec validator turns yes/no/true/false into bools, with one clear error
+
+
+@app.command()
+def sweep(
+    file: Optional[Path] = typer.Argument(
+        None, help="Sweep file (.yaml/.yml or .toml) with models, input_sizes, batch_sizes, dtypes, "
+        "channels_last, repeats, device and timing settings. Flags below replace the file's values."),
+    model: Optional[List[str]] = typer.Option(
+        None, "--model", "-m", help="Model to sweep (repeatable or comma-separated): zoo name, "
+        "'pkg.module:factory' or 'path/file.py:factory' (this EXECUTES that file)."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-s",
+                                             help="Square input sides, comma-separated (e.g. 224,320)."),
+    batch_size: Optional[str] = typer.Option(None, "--batch-size", "-b",
+                                             help="Batch sizes, comma-separated (e.g. 1,8)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype",
+                                        help="dtypes, comma-separated: float32, float16, bfloat16."),
+    channels_last: Optional[str] = typer.Option(
+        None, "--channels-last", help="Memory formats: yes, no, both, or a list such as no,yes."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Measure each configuration N times."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
+    warmup_s: Optional[float] = typer.Option(None, "--warmup-s", help="Warm-up seconds per configuration."),
+    min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Minimum timed iterations."),
+    min_time_s: Optional[float] = typer.Option(None, "--min-time-s", help="Minimum timed seconds."),
+    energy: Optional[bool] = typer.Option(None, "--energy/--no-energy",
+                                          help="Measure energy per image where a meter works."),
+    engine: str = typer.Option("local", "--engine", "-e",
+                               help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
+    address: Optional[str] = typer.Option(
+        None, "--address", help="Ray cluster to join (HOST:6379, ray://HOST:10001 or auto); "
+        "default: start a local Ray. Needs --engine ray."),
+    ray_cpus: Optional[float] = typer.Option(None, "--ray-cpus",
+                                             help="CPUs each Ray task reserves when it runs on a CPU (default 1)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Results database (default: $EFFKIT_DB, else the "
+                                      "user data folder's results.sqlite)."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Skip configurations already stored successfully for this machine and settings."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations without measuring."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
+) -> None:
+    """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
+
+    Each finished configuration is committed to the results database at once; a failing one is
+    stored as failed and the sweep goes on. Ctrl-C keeps what finished; --resume continues.
+    """
+    from effkit.report import tables
+    from effkit.sweep import load_sweep, sweep_spec
+
+    tables.check_format(fmt)
+    models = [m for text in (model or []) for m in (_split(text) or [])] or None
+    overrides = {
+        "models": models, "input_sizes": _ints("--input-size", input_size),
+        "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
+        "channels_last": _bools(channels_last), "repeats": repeats, "device": device,
+        "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
+    }
+    if file is not None:
+        spec = load_sweep(file, overrides)
+    elif models is None:
+        raise fail("nothing to sweep: give a sweep FILE or at least one --model")
+    else:
+        spec = sweep_spec(overrides)
+    configs = spec.configs()
+
+    if dry_run:
+        _dry_run(configs, fmt)
+        return
+    rows = _run(configs, engine=engine, db=db, resume=resume, address=address, ray_cpus=ray_cpus)
+    _summary(rows, fmt)
+
+
+def _dry_run(configs, fmt: str) -> None:
+    from effkit.report import tables
+    from effkit.sweep import configs_table
+
+    df = configs_table(configs)
+    if fmt == "table":
+        from rich.console import Console
+
+        shown = df.assign(model=df["model"].map(_short))
+        Console().print(tables.rich_table(shown, columns=_DRY_RUN_COLUMNS,
+                                          title=f"{len(df)} configurations (dry run: nothing measured)"))
+    elif fmt == "csv":
+        typer.echo(tables.csv_text(df), nl=False)
+    elif fmt == "json":
+        typer.echo(tables.json_text(df))
+    else:
+        typer.echo(tables.markdown_table(df, columns=_DRY_RUN_COLUMNS), nl=False)
+
+
+def _run(configs, *, engine, db, resume, address, ray_cpus):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from effkit.sweep import SweepInterrupted, run_sweep
+
+    err = Console(stderr=True)
+    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.description}"), console=err, transient=True)
+    task = bar.add_task("", total=None)
+    failed = 0
+    skipped = 0
+
+    def on_event(event) -> None:
+        nonlocal failed, skipped
+        if event.kind == "start":
+            skipped = event.skipped
+            bar.update(task, total=event.total, completed=0)
+        elif event.kind == "begin":
+            bar.update(task, description=_label(event.config))
+        else:
+            failed += event.row.get("status") != "ok"
+            bar.update(task, completed=event.done,
+                       description=f"{_label(event.config)}: {event.row.get('status')}"
+                       + (f"  ({failed} failed)" if failed else ""))
+
+    try:
+        with bar:
+            rows = run_sweep(configs, engine=engine, db=str(db) if db is not None else None, resume=resume,
+                             address=address, progress=on_event, ray_num_cpus=ray_cpus)
+    except SweepInterrupted as e:
+        typer.echo(f"effkit: interrupted: {e.finished} of {e.total} configurations finished and are stored "
+                   f"in {e.db}; run the same command with --resume to go on", err=True)
+        raise typer.Exit(130)
+    db_text = str(db) if db is not None else _default_db()
+    ok = int((rows["status"] == "ok").sum()) if len(rows) else 0
+    typer.echo(f"stored {len(rows)} rows in {db_text}: {ok} ok, {len(rows) - ok} failed"
+               + (f"; skipped {skipped} already stored" if skipped else ""), err=True)
+    return rows
+
+
+def _default_db() -> str:
+    from effkit.store import default_db_path
+
+    return str(default_db_path())
+
+
+def _label(config) -> str:
+    if config is None:
+        return ""
+    shape = "x".join(map(str, config.shape()))
+    cl = " channels_last" if config.channels_last else ""
+    return f"{config.model} {shape} {config.dtype}{cl}"
+
+
+def _summary(rows, fmt: str) -> None:
+    from effkit.report import tables
+
+    if not len(rows):
+        return
+    cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
+    if fmt == "table":
+        from rich.console import Console
+
+        console = Console()
+        console.print(tables.rich_table(rows.assign(model=rows["model"].map(_short)), columns=cols,
+                                        title="sweep results (this run)"))
+        # Errors are long; listed under the table rather than folded into a narrow column.
+        for rec in rows[rows["status"] != "ok"].itertuples():
+            console.print(f"failed #{rec.id} {_short(rec.model)} {rec.input_shape}: {rec.error}",
+                          markup=False, highlight=False)
+    elif fmt == "csv":
+        typer.echo(tables.csv_text(rows), nl=False)
+    elif fmt == "json":
+        typer.echo(tables.json_text(rows))
+    else:
+        typer.echo(tables.markdown_table(rows, columns=cols), nl=False)
