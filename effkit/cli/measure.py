@@ -1,0 +1,378 @@
+"""``effkit measure``, ``effkit compare`` and ``effkit results list|show|export``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from effkit.cli import app, fail
+
+MODEL_HELP = (
+    "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
+    "(this EXECUTES that file), 'torchvision:NAME' or 'timm:NAME' (where those packages import)."
+)
+
+# Options shared by `measure` and `compare` (typer builds a fresh click option per command from each).
+BATCH = typer.Option("1", "--batch-size", "-b", help="Batch sizes to sweep, comma-separated (e.g. 1,8,32).")
+INPUT_SIZE = typer.Option(None, "--input-size", "-s", help="Square input side; default: the model's own (224, 32 for CIFAR).")
+INPUT_SHAPE = typer.Option(None, "--input-shape", help="Full input shape N,C,H,W (N is replaced by each batch size).")
+DTYPE = typer.Option("float32", "--dtype", help="float32 (the paper's), float16 or bfloat16 (via autocast).")
+DEVICE = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
+CHANNELS_LAST = typer.Option(False, "--channels-last", help="Use the NHWC memory format for model and input.")
+CUDA_GRAPH = typer.Option(False, "--cuda-graph",
+                          help="Time the replay of a captured CUDA graph (removes launch cost; batch 1 is launch-bound).")
+NO_CUDNN_BENCH = typer.Option(False, "--no-cudnn-benchmark", help="Do not let cuDNN autotune its kernels.")
+WARMUP = typer.Option(1.0, "--warmup", help="Warm-up seconds (at least --warmup-iters iterations too).")
+WARMUP_ITERS = typer.Option(10, "--warmup-iters", help="Warm-up iterations (at least --warmup seconds too).")
+MIN_ITERS = typer.Option(20, "--min-iters", help="Timed iterations, at least (and at least --min-time seconds).")
+MIN_TIME = typer.Option(2.0, "--min-time", help="Seconds of timed iterations, at least.")
+NO_ENERGY = typer.Option(False, "--no-energy", help="Skip the energy measurement (saves ~20 s per configuration).")
+ENERGY_TRIALS = typer.Option(3, "--energy-trials", help="Energy windows per configuration (mean and std reported).")
+ENERGY_WINDOW = typer.Option(5.0, "--energy-window", help="Seconds per energy window, at least (>= 5 s recommended for NVML).")
+IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power measured first and subtracted (0: none).")
+PER_LAYER = typer.Option(False, "--per-layer", help="Also time every leaf module in a separate pass (per-layer FLOP/s).")
+DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder, or $EFFKIT_DB).")
+NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
+FMT = typer.Option("table", "--format", "-f", help="table, csv, json or markdown.")
+OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+
+MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms",
+                   "iterations", "fps", "flops_per_s", "peak_memory_bytes", "weights_bytes", "activation_bytes",
+                   "energy_j_per_img", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
+                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "error"]
+LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
+LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
+                "flops_per_s", "energy_j_per_img", "gpu_name"]
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """``"1,8,32"`` -> ``[1, 8, 32]``; anything not a positive integer is bad input."""
+    from effkit.errors import BadInputError
+
+    out = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            b = int(part)
+        except ValueError:
+            raise BadInputError(f"malformed batch size {part!r} in {text!r}; write e.g. 1,8,32") from None
+        if b <= 0:
+            raise BadInputError(f"batch size must be a positive integer, got {b}")
+        out.append(b)
+    if not out:
+        raise BadInputError(f"no batch size in {text!r}; write e.g. 1,8,32")
+    return out
+
+
+def _db_arg(db: Optional[Path], no_store: bool):
+    if no_store:
+        if db is not None:
+            raise fail("--db and --no-store contradict each other; give one")
+        return None
+    if db is not None:
+        return db
+    from effkit.errors import StoreError
+    from effkit.store import default_db_path
+
+    path = default_db_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the results folder {path.parent}: {e.strerror or e}; pass --db") from e
+    return path
+
+
+class _Bar:
+    """A rich progress bar on stderr driven by the API's ``progress(done, total, label)`` callback."""
+
+    def __init__(self, title: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.title = title
+        self.task = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.task is not None:
+            self.progress.__exit__(*exc)
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        # Started on the first report, i.e. after the settings were validated: a bad-input error
+        # stays one clean line on stderr.
+        if self.task is None:
+            self.progress.__enter__()
+            self.task = self.progress.add_task(self.title, total=total)
+        self.progress.update(self.task, completed=done, description=f"{self.title}: {label}")
+
+
+def _options(**kw) -> dict:
+    return dict(
+        input_size=kw["input_size"], input_shape=kw["input_shape"], batch_sizes=parse_batch_sizes(kw["batch_size"]),
+        dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
+        cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
+        min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
+        energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
+        per_layer=kw["per_layer"],
+    )
+
+
+def _machine(df) -> str:
+    if df.empty:
+        return ""
+    r = df.iloc[0]
+    if str(r.get("device", "")).startswith("cuda") and r.get("gpu_name"):
+        return f"{r['gpu_name']} (driver {r.get('driver_version') or '?'})"
+    return str(r.get("cpu_model") or r.get("device") or "")
+
+
+def _notes(df) -> list[str]:
+    notes = ["flops_per_s = analysis flops / median latency; latencies per batch."]
+    if "memory_method" in df and df["memory_method"].notna().any():
+        notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
+    statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
+    if statuses:
+        notes.append("energy: " + "; ".join(statuses))
+    else:
+        notes.append("energy per image is net of idle power (column energy_j_per_img_gross has it gross).")
+    return notes
+
+
+def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None) -> None:
+    from effkit.report import tables
+
+    cols = [c for c in columns if c in df.columns and (c != "error" or df[c].notna().any())]
+    if fmt == "csv":
+        text = tables.csv_text(df)
+    elif fmt == "json":
+        text = tables.json_text(df)
+    elif fmt == "markdown":
+        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=cols) + "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+        for sub_title, sub in extra or []:
+            text += f"\n**{sub_title}**\n\n" + tables.markdown_table(sub, columns=LAYER_COLUMNS)
+    else:
+        renderables = [tables.rich_table(df, title=title, columns=cols, caption="\n".join(notes))]
+        for sub_title, sub in extra or []:
+            renderables.append(tables.rich_table(sub, title=sub_title, columns=LAYER_COLUMNS))
+        if output is None:
+            from rich.console import Console
+
+            console = Console()
+            for r in renderables:
+                console.print(r)
+            return
+        text = "".join(tables.render_text(r) for r in renderables)
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        tables.write_text(output, text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _layer_tables(df, top: int = 15):
+    import io
+
+    import pandas as pd
+
+    out = []
+    if "layers_json" not in df.columns:
+        return out
+    for _, r in df.iterrows():
+        if not isinstance(r.get("layers_json"), str):
+            continue
+        layers = pd.read_json(io.StringIO(r["layers_json"]), orient="records")
+        layers = layers.sort_values("latency_ms", ascending=False, kind="stable").head(top)
+        out.append((f"{r['model']} bs={r['batch_size']}: slowest {len(layers)} layers (separate hooked pass)", layers))
+    return out
+
+
+def _report_failures(df) -> None:
+    failed = df[df["status"] != "ok"] if "status" in df else df.iloc[0:0]
+    for _, r in failed.iterrows():
+        typer.echo(f"effkit: warning: {r['model']} batch {r['batch_size']} failed: {r['error']}", err=True)
+    if len(df) and len(failed) == len(df):
+        raise typer.Exit(1)
+
+
+def _stored_note(df, db) -> None:
+    if db is not None and "id" in df.columns and len(df):
+        typer.echo(f"stored {len(df)} row(s) in {db} (ids {', '.join(str(i) for i in df['id'])})", err=True)
+
+
+@app.command()
+def measure(
+    model: str = typer.Argument(..., help=MODEL_HELP),
+    batch_size: str = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
+    dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
+    no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
+    min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
+    energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
+    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    output: Optional[Path] = OUTPUT,
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
+) -> None:
+    """Measure MODEL: latency (median/p90/p99), FPS, achieved FLOP/s, peak memory and energy per image.
+
+    One row per batch size, stored in the results database as each is measured. A batch size that fails
+    (out of memory, say) is recorded as failed and the others still run.
+    """
+    from effkit.measure.api import measure as run_measure
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    opts = _options(**locals())
+    store = _db_arg(db, no_store)
+    with _Bar(f"measuring {model}") as bar:
+        df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
+    ok = df[df["status"] == "ok"]
+    head = ok.iloc[0] if len(ok) else df.iloc[0]
+    title = (f"{model}  input {head['input_shape']}  {dtype}  on {_machine(df)}  "
+             f"params {tables.human(head['params'])}  FLOPs {tables.human(head['flops'])}  "
+             f"paper MAC {tables.human(head['paper_mac'])}  MAC {tables.human(head['mac'])}")
+    _emit(df, columns=MEASURE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
+          extra=_layer_tables(df) if per_layer else None)
+    _stored_note(df, store)
+    _report_failures(df)
+
+
+@app.command()
+def compare(
+    models: Optional[List[str]] = typer.Argument(
+        None, help="Models to compare (default: vovnet39 vovnet57 densenet121 densenet161 densenet201 "
+                   "resnet50 resnet101)."),
+    small: bool = typer.Option(False, "--small",
+                               help="Default to the small set instead: vovnet27_slim, resnet18, densenet121."),
+    batch_size: str = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
+    dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
+    no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
+    min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
+    energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
+    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    output: Optional[Path] = OUTPUT,
+) -> None:
+    """Measure several models side by side, in the spirit of the paper's Table 4.
+
+    Params, FLOPs, paper MAC, all-op MAC, latency, FPS, achieved FLOP/s, peak memory and J/img per model
+    and batch size; --format markdown/csv with --output exports the table.
+    """
+    from effkit.measure.api import compare as run_compare
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    opts = _options(**locals())
+    store = _db_arg(db, no_store)
+    with _Bar("comparing") as bar:
+        df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
+    title = f"effkit compare  {dtype}  on {_machine(df)}"
+    _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
+          extra=_layer_tables(df) if per_layer else None)
+    _stored_note(df, store)
+    _report_failures(df)
+
+
+results_app = typer.Typer(help="List, show and export stored measurements.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder).")
+
+
+def _open_db(db: Optional[Path]):
+    from effkit.store import Store, default_db_path
+
+    return Store(db if db is not None else default_db_path(), create=False, readonly=True)
+
+
+def _filters(model: Optional[str], status: Optional[str]) -> dict:
+    return {k: v for k, v in (("model", model), ("status", status)) if v is not None}
+
+
+@results_app.command("list")
+def results_list(
+    db: Optional[Path] = RESULTS_DB,
+    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the last N rows."),
+    fmt: str = FMT,
+) -> None:
+    """List stored measurements, oldest first."""
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    if limit is not None and limit <= 0:
+        raise fail(f"--limit must be a positive integer, got {limit}")
+    with _open_db(db) as store:
+        df = store.rows(**_filters(model, status))
+        where = store.path
+    if limit is not None:
+        df = df.tail(limit)
+    if df.empty:
+        typer.echo(f"no results in {where}", err=True)
+        return
+    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
+
+
+@results_app.command("show")
+def results_show(
+    row_id: int = typer.Argument(..., metavar="ID", help="Row id (see `effkit results list`)."),
+    db: Optional[Path] = RESULTS_DB,
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+) -> None:
+    """Show every field of one stored measurement."""
+    from effkit.report import tables
+
+    tables.check_format(fmt, ("table", "json"))
+    with _open_db(db) as store:
+        row = store.get(row_id)
+    if fmt == "json":
+        typer.echo(json.dumps(row, indent=2, default=str))
+        return
+    import pandas as pd
+    from rich.console import Console
+
+    layers = row.pop("layers_json", None)
+    kv = pd.DataFrame({"field": list(row), "value": [_show_value(k, v) for k, v in row.items()]})
+    Console().print(tables.rich_table(kv, title=f"result {row_id}"))
+    if layers:
+        Console().print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
+
+
+def _show_value(key: str, v) -> str:
+    from effkit.report import tables
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("id", "batch_size", "iterations"):
+        return f"{v} ({tables.human(v)})" if abs(v) >= 1000 else str(v)
+    return str(v)
+
+
+@results_app.command("export")
+def results_export(
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    output: Optional[Path] = OUTPUT,
+    db: Optional[Path] = RESULTS_DB,
+    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
+) -> None:
+    """Export stored measurements with every column (raw numbers) as CSV or JSON."""
+    from effkit.report import tables
+
+    tables.check_format(fmt, ("csv", "json"))
+    with _open_db(db) as store:
+        df = store.rows(**_filters(model, status))
+    text = tables.csv_text(df) if fmt == "csv" else tables.json_text(df)
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        tables.write_text(output, text)
+        typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)

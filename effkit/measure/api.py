@@ -1,0 +1,565 @@
+"""Measure models: latency, FPS, achieved FLOP/s, peak memory and energy per image, one row per configuration.
+
+:func:`measure` sweeps batch sizes of one model, :func:`compare` several models, :func:`measure_config`
+runs exactly one :class:`MeasureConfig` (what a sweep runner hands to a worker). Each row carries the
+analysis totals at the same input shape, the settings, the machine fingerprint and, where it failed, the
+error; a failed configuration never stops the others. Rows go to a :class:`~effkit.store.Store` as
+each one is made.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from effkit.errors import BadInputError, BackendUnavailableError, EffkitError, UnknownModelError
+
+#: The paper's backbones (Table 4), what ``compare`` measures by default.
+DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
+#: ``compare(small=True)``: VoVNet-27-slim (the paper's Table 2 backbone) beside the smallest zoo ResNet and DenseNet.
+SMALL_MODELS = ("vovnet27_slim", "resnet18", "densenet121")
+
+#: Result columns in display order (fingerprint fields follow; see :data:`effkit.measure.machine.FINGERPRINT_FIELDS`).
+ROW_COLUMNS = [
+    "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
+    "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
+    "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_min_ms", "latency_iqr_ms", "iterations", "fps",
+    "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
+    "memory_method", "energy_j_per_img", "energy_j_per_img_gross", "energy_j_per_img_std", "mean_power_w",
+    "peak_power_w", "idle_power_w", "energy_method", "energy_status", "energy_trials", "energy_window_s",
+    "clock_drop", "clocks_before", "clocks_after",
+]
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Everything that defines one measurement; :meth:`key` names it for resuming sweeps.
+
+    Attributes:
+        model: zoo name or external spec (``"pkg.mod:factory"``, ``"file.py:factory"``, ...).
+        input_size: square input side (default: the model's own, 224 or 32).
+        input_shape: full input shape ``(N, C, H, W)`` (its N is replaced by ``batch_size``).
+        batch_size: images per forward pass.
+        dtype: ``float32`` (the paper's), or ``float16``/``bfloat16`` via autocast.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        channels_last: NHWC memory format.
+        cuda_graph: time the replay of a captured CUDA graph.
+        cudnn_benchmark: let cuDNN autotune (restored afterwards).
+        warmup_s / warmup_iters: warm-up until both are reached.
+        min_iters / min_time_s: timed iterations until both are reached.
+        energy: measure energy (when a meter works here).
+        energy_trials: load windows for energy.
+        energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
+        idle_s: idle window measured before warm-up (0: none; then net energy = gross).
+        per_layer: also time every leaf module in a separate pass.
+        weights: local state_dict file to load first.
+    """
+
+    model: str
+    input_size: Optional[int] = None
+    input_shape: Optional[tuple[int, ...]] = None
+    batch_size: int = 1
+    dtype: str = "float32"
+    device: str = "auto"
+    channels_last: bool = False
+    cuda_graph: bool = False
+    cudnn_benchmark: bool = True
+    warmup_s: float = 1.0
+    min_iters: int = 20
+    min_time_s: float = 2.0
+    energy: bool = True
+    energy_trials: int = 3
+    per_layer: bool = False
+    weights: Optional[str] = None
+    warmup_iters: int = 10
+    energy_window_s: float = 5.0
+    energy_window_iters: int = 32
+    idle_s: float = 1.0
+
+    def __post_init__(self):
+        if self.input_shape is not None and not isinstance(self.input_shape, tuple):
+            from effkit.analysis.profile import parse_shape
+
+            object.__setattr__(self, "input_shape", parse_shape(self.input_shape))
+        if self.weights is not None and not isinstance(self.weights, str):
+            object.__setattr__(self, "weights", str(self.weights))
+
+    def key(self) -> str:
+        """A stable string of every setting (sorted JSON), equal for equal configurations."""
+        d = asdict(self)
+        d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+    def shape(self) -> tuple[int, ...]:
+        """The input shape measured: ``input_shape`` with this batch size, else (batch, 3, size, size)."""
+        from effkit.analysis.profile import resolve_input_shape
+
+        return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
+
+
+def validate(config: MeasureConfig) -> torch.device:
+    """Check a configuration before running it; returns the device. Raises :class:`EffkitError` subclasses."""
+    from effkit.measure.timing import autocast_dtype, resolve_device
+
+    if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
+        raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
+    for name in ("min_iters", "warmup_iters", "energy_window_iters"):
+        if getattr(config, name) < 0:
+            raise BadInputError(f"{name} must be >= 0, got {getattr(config, name)}")
+    if config.min_iters < 1:
+        raise BadInputError(f"min_iters must be >= 1, got {config.min_iters}")
+    for name in ("warmup_s", "min_time_s", "energy_window_s", "idle_s"):
+        v = getattr(config, name)
+        if not (v >= 0 and math.isfinite(v)):
+            raise BadInputError(f"{name} must be a finite number >= 0, got {v}")
+    if config.energy and config.energy_trials < 1:
+        raise BadInputError(f"energy trials must be >= 1, got {config.energy_trials}")
+    autocast_dtype(config.dtype)
+    device = resolve_device(config.device)
+    if config.cuda_graph and device.type != "cuda":
+        raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
+    if config.weights is not None and not Path(config.weights).is_file():
+        raise BadInputError(f"weights file {config.weights} does not exist")
+    config.shape()  # malformed shapes / sizes, and unknown zoo names, fail here
+    return device
+
+
+def _family(model: str) -> str:
+    if ":" in model:
+        return "other"
+    from effkit.models import get_entry
+
+    try:
+        return get_entry(model).family
+    except UnknownModelError:
+        return "other"
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _base_row(config: MeasureConfig, device: torch.device, fp: dict, name: str, family: str) -> dict:
+    shape = config.shape()
+    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+    row.update(
+        model=name, family=family, status="failed", device=str(device), batch_size=config.batch_size,
+        input_shape="x".join(map(str, shape)), dtype=config.dtype, channels_last=config.channels_last,
+        cuda_graph=config.cuda_graph, energy_status="not measured",
+    )
+    row.update(fp)
+    row.update(
+        config_key=config.key(), cudnn_benchmark=config.cudnn_benchmark, warmup_s=config.warmup_s,
+        warmup_iters=config.warmup_iters, min_iters=config.min_iters, min_time_s=config.min_time_s,
+        per_layer=config.per_layer, weights=config.weights, input_size=config.input_size,
+    )
+    return row
+
+
+def _build(config: MeasureConfig, module: Optional[nn.Module]) -> nn.Module:
+    if module is not None:
+        model = copy.deepcopy(module)  # the caller's module stays where it was, as it was
+    else:
+        from effkit.models import create_model
+
+        model = create_model(config.model)
+    if config.weights is not None:
+        from effkit.models.external import load_weights
+
+        load_weights(model, config.weights)
+    return model
+
+
+def _open_gpu(device: torch.device):
+    if device.type != "cuda":
+        return None
+    try:
+        from effkit.measure.energy.nvml import NvmlGpu
+
+        return NvmlGpu(device.index or 0)
+    except Exception:  # clocks are context; a run without NVML is still a run
+        return None
+
+
+def _state(gpu) -> Optional[dict]:
+    if gpu is None:
+        return None
+    try:
+        return gpu.state()
+    except Exception:
+        return None
+
+
+def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
+         device: Optional[torch.device] = None) -> dict:
+    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit.measure import memory as mem
+    from effkit.measure.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
+    from effkit.measure.energy.nvml import clocks_dropped, state_json
+    from effkit.measure.machine import fingerprint
+    from effkit.measure.timing import Runner, cudnn_benchmark, prepare, time_step, warm_up
+
+    device = device if device is not None else validate(config)
+    fp = fp if fp is not None else fingerprint(device)
+    row = _base_row(config, device, fp, config.model, "other" if module is not None else _family(config.model))
+    shape = config.shape()
+    model = x = runner = meter = gpu = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UncountedOpsWarning)
+            prof = profile(module if module is not None else config.model, shape, config.dtype, warn=False)
+        totals = prof.totals.as_dict()
+        row.update(totals)
+        row["uncounted_ops"] = ", ".join(f"{k} x{v}" for k, v in sorted(prof.uncounted.items())) or None
+
+        model = _build(config, module)
+        model, x = prepare(model, shape, device, channels_last=config.channels_last)
+        runner = Runner(model, x, config.dtype, cuda_graph=config.cuda_graph)
+        gpu = _open_gpu(device)
+
+        if not config.energy:
+            meter = NullMeter("energy measurement switched off")
+            row["energy_status"] = "off"
+        else:
+            meter = open_meter(device)
+            status = meter.probe()
+            row["energy_status"] = "pending" if status.available else f"unavailable: {status.reason}"
+        idle_w = None
+        if config.energy and meter.probe().available and config.idle_s > 0:
+            try:
+                idle_w = measure_idle_power(meter, config.idle_s, sync=runner.sync)
+            except BackendUnavailableError as e:
+                row["energy_status"] = f"failed: {e}"
+
+        with cudnn_benchmark(config.cudnn_benchmark):
+            warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
+            if config.cuda_graph:
+                runner.capture()
+                warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
+            before = _state(gpu)
+            timing = time_step(runner, device, config.batch_size, min_iters=config.min_iters,
+                               min_time_s=config.min_time_s)
+            after = _state(gpu)
+            row.update(
+                latency_ms=timing.latency_ms, latency_p90_ms=timing.latency_p90_ms,
+                latency_p99_ms=timing.latency_p99_ms, latency_min_ms=timing.latency_min_ms,
+                latency_iqr_ms=timing.latency_iqr_ms, iterations=timing.iterations, fps=timing.fps,
+                flops_per_s=timing.flops_per_s(totals["flops"]), timer=timing.timer,
+                clocks_before=state_json(before), clocks_after=state_json(after),
+                clock_drop=clocks_dropped(before, after) if device.type == "cuda" else None,
+            )
+
+            memory = mem.measure_memory(runner, device, model, activations=totals["activations"],
+                                        dtype=config.dtype)
+            row.update(peak_memory_bytes=memory.peak_memory_bytes, peak_reserved_bytes=memory.peak_reserved_bytes,
+                       weights_bytes=memory.weights_bytes, activation_bytes=memory.activation_bytes,
+                       memory_method=memory.method)
+
+            if row["energy_status"] == "pending":
+                try:
+                    result = measure_energy(
+                        meter, runner, config.batch_size, sync=runner.sync, trials=config.energy_trials,
+                        min_window_s=config.energy_window_s, min_window_iters=config.energy_window_iters,
+                        idle_s=0.0, idle_power_w=idle_w)
+                except BackendUnavailableError as e:
+                    row["energy_status"] = f"failed: {e}"
+                else:
+                    row.update(
+                        energy_j_per_img=result.energy_j_per_img,
+                        energy_j_per_img_gross=result.energy_j_per_img_gross,
+                        energy_j_per_img_std=result.energy_j_per_img_std,
+                        mean_power_w=result.mean_power_w, peak_power_w=result.peak_power_w,
+                        idle_power_w=result.idle_power_w, energy_method=result.method,
+                        energy_trials=result.trials, energy_window_s=result.window_s,
+                        energy_iters_per_trial=result.iterations_per_trial,
+                        energy_status="ok" if result.method != "nvml_power_avg"
+                        else "ok (driver-averaged power: may under-read)",
+                    )
+                    if result.idle_power_w is None:
+                        row["energy_status"] += " (no idle window: net = gross)"
+
+            if config.per_layer:
+                from effkit.measure.timing import time_layers
+
+                layer_df = layers_frame(prof, time_layers(model, x, dtype=config.dtype))
+                row["layers_json"] = layer_df.to_json(orient="records")
+        row["status"] = "ok"
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # one configuration failing (OOM, a model that raises) never stops a sweep
+        row["status"] = "failed"
+        row["error"] = _out_of_memory_message(e, config) or _one_line(e)
+    finally:
+        if meter is not None:
+            meter.close()
+        if gpu is not None:
+            gpu.close()
+        del model, x, runner
+        if device.type == "cuda":
+            torch.cuda.empty_cache()  # give a failed large batch's memory back before the next one
+    row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return row
+
+
+def _out_of_memory_message(e: BaseException, config: MeasureConfig) -> Optional[str]:
+    oom = getattr(torch.cuda, "OutOfMemoryError", ())
+    if (oom and isinstance(e, oom)) or isinstance(e, MemoryError) or "out of memory" in str(e).lower():
+        return f"out of memory at batch size {config.batch_size} ({_one_line(e)})"
+    return None
+
+
+def layers_frame(prof, times: dict) -> "Any":
+    """Join per-layer times ``{(path, call): ms}`` with the analysis rows of ``prof``.
+
+    Rows without a timed leaf module (the model's own functional ops, containers) get an empty latency.
+    ``flops_per_s`` = layer flops / layer latency; ``time_share`` = layer latency / sum of layer latencies.
+    """
+    df = prof.layers[["name", "type", "call", "params", "flops", "mac", "mac_bytes", "activations", "path"]].copy()
+    df["latency_ms"] = [times.get((tuple(p), int(c)), math.nan) for p, c in zip(df["path"], df["call"])]
+    df["flops_per_s"] = df["flops"] / (df["latency_ms"] / 1000.0)
+    total = df["latency_ms"].sum(skipna=True)
+    df["time_share"] = df["latency_ms"] / total if total > 0 else math.nan
+    return df.drop(columns=["path"]).reset_index(drop=True)
+
+
+def measure_config(config: MeasureConfig) -> dict:
+    """Measure exactly one configuration and return its result row (see :data:`ROW_COLUMNS`).
+
+    Bad settings (device, dtype, batch size, shape, unknown model) raise :class:`EffkitError`; a failure
+    while measuring (out of memory, the model raising) comes back as ``status="failed"`` with ``error``.
+    """
+    return _run(config)
+
+
+def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | str | None = None, *,
+                   device: str = "auto", dtype: str = "float32", channels_last: bool = False,
+                   iters: int = 10, warmup_iters: int = 3) -> "Any":
+    """Per-layer latency and achieved FLOP/s, from a separate pass with timing hooks on every leaf module.
+
+    Hook overhead makes per-layer times add up to more than the whole-model latency; compare layers with
+    each other (which ones keep the device poorly busy), not with :func:`measure`'s numbers.
+
+    Returns:
+        A DataFrame: the analysis columns (name, type, call, params, flops, mac, mac_bytes, activations)
+        plus ``latency_ms``, ``flops_per_s`` and ``time_share``.
+    """
+    from effkit.analysis.profile import parse_shape, profile
+    from effkit.measure.timing import prepare, resolve_device, time_layers
+
+    dev = resolve_device(device)
+    prof = profile(model_or_name, input_shape, dtype, warn=False)
+    shape = parse_shape(prof.input_shape)
+    if isinstance(model_or_name, nn.Module):
+        model = copy.deepcopy(model_or_name)
+    else:
+        from effkit.models import create_model
+
+        model = create_model(model_or_name)
+    model, x = prepare(model, shape, dev, channels_last=channels_last)
+    return layers_frame(prof, time_layers(model, x, dtype=dtype, iters=iters, warmup_iters=warmup_iters))
+
+
+def _batch_list(batch_sizes, input_shape) -> list[int]:
+    if batch_sizes is None:
+        if input_shape is not None:
+            from effkit.analysis.profile import parse_shape
+
+            return [parse_shape(input_shape)[0]]
+        return [1]
+    if isinstance(batch_sizes, int):
+        batch_sizes = [batch_sizes]
+    out = []
+    for b in batch_sizes:
+        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+            raise BadInputError(f"batch sizes must be positive integers, got {b!r}")
+        out.append(b)
+    if not out:
+        raise BadInputError("no batch size given")
+    return out
+
+
+def _open_store(db):
+    from effkit.store import Store
+
+    if db is None:
+        return None, False
+    if isinstance(db, Store):
+        return db, False
+    return Store(db), True
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    front = [c for c in ["id", *ROW_COLUMNS] if c in df.columns]
+    return df[front + [c for c in df.columns if c not in front]]
+
+
+def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
+    from effkit.measure.machine import fingerprint
+
+    store, owned = _open_store(db)  # a bad database is refused before anything is measured
+    rows: list[dict] = []
+    try:
+        devices = {}
+        for config, _ in jobs:
+            devices[config.device] = validate(config)
+        prints = {d: fingerprint(dev) for d, dev in devices.items()}
+        for i, (config, module) in enumerate(jobs):
+            if progress is not None:
+                progress(i, len(jobs), f"{config.model} bs={config.batch_size}")
+            row = _run(config, module=module, fp=prints[config.device], device=devices[config.device])
+            if store is not None:
+                row = {"id": store.add(row), **row}
+            rows.append(row)
+        if progress is not None:
+            progress(len(jobs), len(jobs), "done")
+    finally:
+        if owned:
+            store.close()
+    return _frame(rows)
+
+
+def _configs(model: str, batch_sizes, **settings) -> list[MeasureConfig]:
+    return [MeasureConfig(model=model, batch_size=b, **settings) for b in batch_sizes]
+
+
+def measure(
+    model_or_name: nn.Module | str,
+    *,
+    input_size: Optional[int] = None,
+    input_shape: Sequence[int] | str | None = None,
+    batch_sizes: Iterable[int] | int | None = (1,),
+    dtype: str = "float32",
+    device: str = "auto",
+    channels_last: bool = False,
+    cuda_graph: bool = False,
+    cudnn_benchmark: bool = True,
+    warmup_s: float = 1.0,
+    min_iters: int = 20,
+    min_time_s: float = 2.0,
+    energy: bool = True,
+    energy_trials: int = 3,
+    per_layer: bool = False,
+    db=None,
+    progress: Optional[Progress] = None,
+    weights: Optional[str] = None,
+    warmup_iters: int = 10,
+    energy_window_s: float = 5.0,
+    energy_window_iters: int = 32,
+    idle_s: float = 1.0,
+):
+    """Measure one model at one or more batch sizes.
+
+    Args:
+        model_or_name: an ``nn.Module`` (measured on a copy; stored under its class name) or a zoo name /
+            external spec.
+        input_size: square input side (default: the model's own).
+        input_shape: full input shape ``N,C,H,W``; each batch size replaces its ``N``.
+        batch_sizes: batch sizes to sweep; ``None`` = the ``N`` of ``input_shape`` (else 1).
+        dtype: ``float32`` (default, as the paper) or ``float16``/``bfloat16`` (autocast).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
+        channels_last: NHWC memory format.
+        cuda_graph: time a captured CUDA graph's replay (GPU only; batch 1 is launch-bound without it).
+        cudnn_benchmark: cuDNN autotuning (on by default; the previous value is restored).
+        warmup_s / warmup_iters: warm-up until both are reached.
+        min_iters / min_time_s: timed iterations until both are reached.
+        energy: measure energy per image where a meter works (NVML on GPUs, RAPL on CPUs).
+        energy_trials: energy windows (mean and standard deviation are reported).
+        energy_window_s / energy_window_iters: minimum length of each energy window (>= 5 s and >= 32
+            iterations by default, as NVML's part-time sampling needs).
+        idle_s: idle window measured before warm-up and subtracted (``energy_j_per_img`` is net of it).
+        per_layer: add a separate per-leaf-module timing pass (column ``layers_json``).
+        db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
+            ``None`` stores nothing.
+        progress: ``progress(done, total, label)`` called before each configuration and at the end.
+        weights: local state_dict file to load into the model.
+
+    Returns:
+        A DataFrame, one row per batch size (columns :data:`ROW_COLUMNS`, the machine fingerprint,
+        ``config_key``, ``timestamp`` and ``id`` when stored). A configuration that failed has
+        ``status="failed"`` and its ``error``; the others are still measured.
+
+    Raises:
+        EffkitError: bad settings (unknown model, batch size <= 0, CUDA asked for but missing, ...).
+    """
+    if isinstance(model_or_name, nn.Module):
+        module, name = model_or_name, type(model_or_name).__name__
+    elif isinstance(model_or_name, str):
+        module, name = None, model_or_name
+    else:
+        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
+    if module is not None and input_shape is None and input_size is None:
+        input_size = 224
+    settings = dict(input_size=input_size, input_shape=shape, dtype=dtype, device=device,
+                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
+                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
+                    energy_trials=energy_trials, per_layer=per_layer, weights=weights, warmup_iters=warmup_iters,
+                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+    configs = _configs(name, _batch_list(batch_sizes, input_shape), **settings)
+    return _sweep([(c, module) for c in configs], db, progress)
+
+
+def compare(
+    models: Optional[Sequence[str]] = None,
+    *,
+    small: bool = False,
+    input_size: Optional[int] = None,
+    input_shape: Sequence[int] | str | None = None,
+    batch_sizes: Iterable[int] | int | None = (1,),
+    dtype: str = "float32",
+    device: str = "auto",
+    channels_last: bool = False,
+    cuda_graph: bool = False,
+    cudnn_benchmark: bool = True,
+    warmup_s: float = 1.0,
+    min_iters: int = 20,
+    min_time_s: float = 2.0,
+    energy: bool = True,
+    energy_trials: int = 3,
+    per_layer: bool = False,
+    db=None,
+    progress: Optional[Progress] = None,
+    warmup_iters: int = 10,
+    energy_window_s: float = 5.0,
+    energy_window_iters: int = 32,
+    idle_s: float = 1.0,
+):
+    """Measure several models side by side (the paper's Table 4 set by default).
+
+    Args:
+        models: zoo names or external specs; default :data:`DEFAULT_MODELS` (VoVNet-39/57,
+            DenseNet-121/161/201, ResNet-50/101), or :data:`SMALL_MODELS` with ``small=True``.
+        small: use :data:`SMALL_MODELS` when ``models`` is not given.
+        Other arguments: as :func:`measure`.
+
+    Returns:
+        One DataFrame, a row per model and batch size, in the order given.
+    """
+    names = list(models) if models else list(SMALL_MODELS if small else DEFAULT_MODELS)
+    for n in names:
+        if not isinstance(n, str):
+            raise BadInputError(f"compare takes model names, got {type(n).__name__}")
+    settings = dict(input_size=input_size, input_shape=tuple(input_shape) if input_shape is not None
+                    and not isinstance(input_shape, str) else input_shape, dtype=dtype, device=device,
+                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
+                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
+                    energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
+                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+    bs = _batch_list(batch_sizes, input_shape)
+    jobs = [(c, None) for n in names for c in _configs(n, bs, **settings)]
+    return _sweep(jobs, db, progress)

@@ -1,0 +1,247 @@
+"""The energy-meter protocol, its null object, and the measurement method built on it.
+
+A meter measures windows: ``start()`` ... ``stop() -> EnergyReading``. ``probe()`` says beforehand
+whether (and how) the device can be measured. Backends: :mod:`.nvml` (NVIDIA GPUs), :mod:`.rapl`
+(CPU packages via Linux powercap); :class:`NullMeter` stands in when neither works and carries the reason.
+
+:func:`measure_energy` is the method: an idle window first, then ``trials`` windows of at least
+``min_window_s`` seconds and ``min_window_iters`` iterations of a steady load, each started after the
+caller's warm-up (power ramps up over the first fraction of a second), giving J/img gross and net of idle.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol, runtime_checkable
+
+from effkit.errors import BackendUnavailableError
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    """One measured window.
+
+    Attributes:
+        joules: energy drawn by the measured device during the window.
+        seconds: window length.
+        mean_w: ``joules / seconds``.
+        peak_w: highest power sample seen, or ``None`` when the method only reads a counter.
+        samples: readings taken (2 for a counter: start and stop).
+        method: how it was measured (``nvml_energy_counter``, ``nvml_power_instant``, ``nvml_power_avg``, ``rapl``).
+    """
+
+    joules: float
+    seconds: float
+    mean_w: float
+    peak_w: Optional[float]
+    samples: int
+    method: str
+
+
+@dataclass(frozen=True)
+class MeterStatus:
+    """What :meth:`EnergyMeter.probe` found: usable or not, by which method, and why not."""
+
+    available: bool
+    method: str
+    reason: str = ""
+
+
+@runtime_checkable
+class EnergyMeter(Protocol):
+    """A source of energy readings for one device."""
+
+    #: Shortest window the method gives trustworthy numbers for (seconds); 0 for counters.
+    min_window_s: float
+
+    def probe(self) -> MeterStatus:
+        """Check, without raising, whether this meter can measure here."""
+
+    def start(self) -> None:
+        """Begin a window. Raises :class:`BackendUnavailableError` when the meter cannot measure."""
+
+    def stop(self) -> EnergyReading:
+        """End the window begun by :meth:`start` and return what it drew."""
+
+    def close(self) -> None:
+        """Release the backend (NVML handles, threads)."""
+
+
+class NullMeter:
+    """The meter for a device that cannot be measured; it remembers why.
+
+    ``probe()`` reports unavailable with the reason; ``start``/``stop`` raise
+    :class:`BackendUnavailableError` so nobody mistakes a missing reading for zero joules.
+    """
+
+    min_window_s = 0.0
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def probe(self) -> MeterStatus:
+        return MeterStatus(False, "none", self.reason)
+
+    def start(self) -> None:
+        raise BackendUnavailableError(f"no energy meter: {self.reason}")
+
+    def stop(self) -> EnergyReading:
+        raise BackendUnavailableError(f"no energy meter: {self.reason}")
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"NullMeter({self.reason!r})"
+
+
+def trapezoid_joules(times_s: list[float], power_w: list[float]) -> float:
+    """Energy of a power trace by the trapezoidal rule: sum of (t[i+1]-t[i]) * (p[i]+p[i+1]) / 2."""
+    return sum((t1 - t0) * (p0 + p1) / 2.0
+               for t0, t1, p0, p1 in zip(times_s, times_s[1:], power_w, power_w[1:]))
+
+
+def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0) -> EnergyMeter:
+    """The meter for ``device``: NVML for ``cuda``, RAPL for ``cpu``, else a :class:`NullMeter`.
+
+    A backend that probes as unavailable is replaced by a :class:`NullMeter` carrying its reason, so
+    callers only ever check ``probe().available``.
+
+    Args:
+        device: a ``torch.device`` or string (``"cuda:0"``, ``"cpu"``).
+        nvml: a ``pynvml``-compatible module to use instead of importing ``pynvml`` (tests).
+        rapl_root: the powercap sysfs folder (tests point it at a fake tree).
+        poll_hz: sampling rate of NVML's power-sampling fallback.
+    """
+    import torch
+
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    if dev.type == "cuda":
+        from effkit.measure.energy.nvml import NvmlMeter
+
+        meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz)
+    elif dev.type == "cpu":
+        from effkit.measure.energy.rapl import RaplMeter
+
+        meter = RaplMeter(rapl_root)
+    else:
+        return NullMeter(f"no energy backend for device type {dev.type!r}")
+    status = meter.probe()
+    if not status.available:
+        meter.close()
+        return NullMeter(status.reason)
+    return meter
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    """Energy per image from several windows, with idle power subtracted.
+
+    Attributes:
+        energy_j_per_img: mean over trials of (window joules - idle_power_w * window seconds) / images.
+        energy_j_per_img_gross: mean over trials of window joules / images (idle included).
+        energy_j_per_img_std: sample standard deviation of the net figure over trials (``None`` for one trial).
+        mean_power_w: mean power during the load windows.
+        peak_power_w: highest power sample seen (``None`` for counter methods).
+        idle_power_w: mean power of the idle window measured first; ``None`` when no idle window was
+            measured (then the net figure equals the gross one).
+        trials: number of load windows.
+        window_s: mean load window length.
+        iterations_per_trial: mean iterations per load window.
+        method: the meter's method.
+        readings: the raw load readings.
+    """
+
+    energy_j_per_img: float
+    energy_j_per_img_gross: float
+    energy_j_per_img_std: Optional[float]
+    mean_power_w: float
+    peak_power_w: Optional[float]
+    idle_power_w: Optional[float]
+    trials: int
+    window_s: float
+    iterations_per_trial: float
+    method: str
+    readings: tuple[EnergyReading, ...] = ()
+
+
+def measure_idle_power(meter: EnergyMeter, seconds: float = 1.0, *, sync: Callable[[], None] = lambda: None,
+                       sleep: Callable[[float], None] = time.sleep) -> float:
+    """Mean power (W) of the device doing nothing for ``seconds`` (queued work finished first)."""
+    sync()
+    meter.start()
+    sleep(seconds)
+    idle = meter.stop()
+    return idle.joules / idle.seconds if idle.seconds > 0 else 0.0
+
+
+def measure_energy(
+    meter: EnergyMeter,
+    step: Callable[[], None],
+    images_per_step: int,
+    *,
+    sync: Callable[[], None] = lambda: None,
+    trials: int = 3,
+    min_window_s: float = 5.0,
+    min_window_iters: int = 32,
+    idle_s: float = 1.0,
+    idle_power_w: Optional[float] = None,
+    clock: Callable[[], float] = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> EnergyResult:
+    """Energy per image of ``step`` (one batch), gross and net of idle, over ``trials`` windows.
+
+    The caller warms up first. Each window runs ``step`` until both ``min_window_s`` (raised to the
+    meter's own ``min_window_s``) and ``min_window_iters`` are reached, with ``sync`` (e.g.
+    ``torch.cuda.synchronize``) before the window opens and before it closes so the energy belongs to
+    exactly the iterations counted. Idle power comes from ``idle_power_w`` when the caller measured it
+    (best before warming up), else from an ``idle_s`` window here; ``idle_s=0`` subtracts nothing.
+
+    Raises:
+        BackendUnavailableError: the meter cannot measure (a :class:`NullMeter`, an NVML error).
+        ValueError: ``trials`` or ``images_per_step`` below 1.
+    """
+    if trials < 1:
+        raise ValueError(f"energy trials must be >= 1, got {trials}")
+    if images_per_step < 1:
+        raise ValueError(f"images per step must be >= 1, got {images_per_step}")
+    window_s = max(float(min_window_s), float(getattr(meter, "min_window_s", 0.0) or 0.0))
+
+    idle_w = idle_power_w
+    if idle_w is None and idle_s > 0:
+        idle_w = measure_idle_power(meter, idle_s, sync=sync, sleep=sleep)
+
+    readings: list[EnergyReading] = []
+    iters: list[int] = []
+    for _ in range(trials):
+        sync()
+        meter.start()
+        t0 = clock()
+        n = 0
+        while True:  # at least one step, then until both minimums are met
+            step()
+            n += 1
+            if n >= min_window_iters and clock() - t0 >= window_s:
+                break
+        sync()
+        readings.append(meter.stop())
+        iters.append(n)
+
+    gross = [r.joules / (n * images_per_step) for r, n in zip(readings, iters)]
+    net = [(r.joules - (idle_w or 0.0) * r.seconds) / (n * images_per_step) for r, n in zip(readings, iters)]
+    peaks = [r.peak_w for r in readings if r.peak_w is not None]
+    return EnergyResult(
+        energy_j_per_img=statistics.fmean(net),
+        energy_j_per_img_gross=statistics.fmean(gross),
+        energy_j_per_img_std=statistics.stdev(net) if len(net) > 1 else None,
+        mean_power_w=statistics.fmean(r.mean_w for r in readings),
+        peak_power_w=max(peaks) if peaks else None,
+        idle_power_w=idle_w,
+        trials=trials,
+        window_s=statistics.fmean(r.seconds for r in readings),
+        iterations_per_trial=statistics.fmean(iters),
+        method=readings[0].method if readings else "none",
+        readings=tuple(readings),
+    )

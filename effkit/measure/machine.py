@@ -1,0 +1,95 @@
+"""Which machine a measurement came from: the fingerprint stored beside every result row."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import subprocess
+from typing import Optional
+
+import torch
+
+FINGERPRINT_FIELDS = (
+    "machine_id", "gpu_name", "gpu_uuid", "driver_version", "cuda_version", "cudnn_version", "cpu_model",
+    "hostname", "torch_version", "effkit_version", "git_commit",
+)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def git_commit(cwd: Optional[str] = None) -> Optional[str]:
+    """HEAD of the git checkout around ``cwd`` (default: the current folder), or ``None``; never raises."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or os.getcwd(), capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and len(commit) >= 7 else None
+
+
+def _gpu_fields(device: torch.device, nvml=None) -> dict:
+    props = torch.cuda.get_device_properties(device)
+    uuid = getattr(props, "uuid", None)
+    fields = {"gpu_name": props.name, "gpu_uuid": str(uuid) if uuid is not None else None, "driver_version": None}
+    try:
+        from effkit.measure.energy.nvml import NvmlGpu
+
+        gpu = NvmlGpu(device.index or 0, nvml=nvml)
+        try:
+            fields["driver_version"] = gpu.driver_version()
+            fields["gpu_uuid"] = fields["gpu_uuid"] or gpu.uuid
+        finally:
+            gpu.close()
+    except Exception:  # the driver version is a nicety; a fingerprint never fails for it
+        pass
+    return fields
+
+
+def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
+    """Facts about this machine and software, plus a stable ``machine_id``.
+
+    Args:
+        device: the device measured (``"cpu"``, ``"cuda:0"``, ``"auto"``); GPU fields are ``None`` on the CPU.
+        nvml: a ``pynvml``-compatible module for the driver version (default ``import pynvml``).
+
+    Returns:
+        ``{field: value}`` for :data:`FINGERPRINT_FIELDS`. ``machine_id`` is a hash of host name, CPU
+        model and GPU UUID: the same for every run on this machine and device, different elsewhere.
+    """
+    from effkit import __version__
+    from effkit.measure.timing import resolve_device
+
+    dev = resolve_device(device)
+    fp = {
+        "gpu_name": None, "gpu_uuid": None, "driver_version": None,
+        "cuda_version": torch.version.cuda,
+        "cudnn_version": None,
+        "cpu_model": cpu_model(),
+        "hostname": socket.gethostname(),
+        "torch_version": torch.__version__,
+        "effkit_version": __version__,
+        "git_commit": git_commit(),
+    }
+    if dev.type == "cuda":
+        fp.update(_gpu_fields(dev, nvml))
+        try:
+            v = torch.backends.cudnn.version()
+            fp["cudnn_version"] = str(v) if v else None
+        except Exception:
+            pass
+    key = "|".join(str(fp[k] or "") for k in ("hostname", "cpu_model", "gpu_uuid"))
+    fp["machine_id"] = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return {k: fp[k] for k in FINGERPRINT_FIELDS}

@@ -1,0 +1,406 @@
+"""Latency and throughput of a model's forward pass.
+
+Warm-up (at least ``warmup_iters`` and ``warmup_s``), then timed iterations until both ``min_iters``
+and ``min_time_s`` are reached. On a GPU each iteration is bracketed by CUDA events and the host
+synchronises once per chunk of iterations, never inside one, so the loop is the plain event loop a user
+would write; on a CPU each iteration is timed with ``perf_counter``. Nothing else runs in the timed
+loop: no hooks, no per-layer bookkeeping. :func:`measure_layers` is a separate pass for per-layer times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from effkit.errors import BackendUnavailableError, BadInputError
+
+#: Iterations between host synchronisations on a GPU (bounds the queue of pending CUDA events).
+_CHUNK = 16
+
+
+@dataclass(frozen=True)
+class TimingResult:
+    """Latency statistics of one configuration (all latencies per batch, in milliseconds).
+
+    Attributes:
+        latency_ms: median.
+        latency_p90_ms / latency_p99_ms: 90th / 99th percentile (linear interpolation).
+        latency_min_ms: fastest iteration.
+        latency_iqr_ms: interquartile range (p75 - p25), the spread.
+        iterations: timed iterations.
+        batch_size: images per iteration.
+        fps: images per second, ``batch_size / median``.
+        samples_ms: every timed iteration, in order.
+        timer: ``"cuda_event"`` or ``"perf_counter"``.
+    """
+
+    latency_ms: float
+    latency_p90_ms: float
+    latency_p99_ms: float
+    latency_min_ms: float
+    latency_iqr_ms: float
+    iterations: int
+    batch_size: int
+    fps: float
+    samples_ms: tuple[float, ...] = ()
+    timer: str = "perf_counter"
+
+    def flops_per_s(self, flops: float) -> float:
+        """Achieved FLOP/s: ``flops`` of one batch / median latency."""
+        return flops / (self.latency_ms / 1000.0)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of sorted values, linear between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summarize(samples_ms: Sequence[float], batch_size: int, timer: str = "perf_counter") -> TimingResult:
+    """Statistics of per-iteration latencies (ms) for ``batch_size`` images per iteration."""
+    if not samples_ms:
+        raise ValueError("no timed iterations")
+    s = sorted(float(v) for v in samples_ms)
+    median = statistics.median(s)
+    return TimingResult(
+        latency_ms=median,
+        latency_p90_ms=percentile(s, 90),
+        latency_p99_ms=percentile(s, 99),
+        latency_min_ms=s[0],
+        latency_iqr_ms=percentile(s, 75) - percentile(s, 25),
+        iterations=len(s),
+        batch_size=batch_size,
+        fps=batch_size / (median / 1000.0) if median > 0 else math.inf,
+        samples_ms=tuple(float(v) for v in samples_ms),
+        timer=timer,
+    )
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cuda"``/``"cuda:N"`` checked against this machine.
+
+    Raises:
+        BackendUnavailableError: CUDA asked for but not available, or no such GPU index.
+        BadInputError: a device string torch does not understand, or a type effkit cannot time.
+    """
+    if isinstance(device, str) and device.strip().lower() == "auto":
+        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise BadInputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"device {device!r} asked for, but CUDA is not available here "
+                f"(torch {torch.__version__}, built {'with' if torch.version.cuda else 'without'} CUDA); "
+                "use --device cpu"
+            )
+        n = torch.cuda.device_count()
+        index = dev.index if dev.index is not None else 0
+        if index >= n:
+            raise BackendUnavailableError(f"device {device!r} asked for, but only {n} CUDA device(s) are visible")
+        return torch.device("cuda", index)
+    if dev.type != "cpu":
+        raise BadInputError(f"device type {dev.type!r} is not supported for measurement; use cpu or cuda:N")
+    return dev
+
+
+def autocast_dtype(dtype: str | torch.dtype) -> Optional[torch.dtype]:
+    """The autocast dtype for a measurement dtype; ``None`` for float32 (plain eager, as the paper)."""
+    from effkit.analysis.profile import parse_dtype
+
+    d = parse_dtype(dtype)
+    if d == torch.float32:
+        return None
+    if d in (torch.float16, torch.bfloat16):
+        return d
+    raise BadInputError(f"dtype {dtype!r} cannot be measured; use float32, float16 or bfloat16")
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """A function that waits for ``device`` to finish queued work (a no-op on the CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(enabled: bool):
+    """Set ``torch.backends.cudnn.benchmark`` for the block and restore the previous value after."""
+    old = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = old
+
+
+def inference_context(device: torch.device, dtype: str | torch.dtype, *, cache_enabled: bool = True):
+    """``inference_mode`` plus autocast for float16/bfloat16."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    ad = autocast_dtype(dtype)
+    if ad is not None:
+        stack.enter_context(torch.autocast(device_type=device.type, dtype=ad, cache_enabled=cache_enabled))
+    return stack
+
+
+class Runner:
+    """One forward step of a prepared model on a fixed input: eager, or the replay of a captured CUDA graph.
+
+    Args:
+        model: the model, already in eval mode on ``x``'s device (and channels-last if wanted).
+        x: the input batch.
+        dtype: measurement dtype (autocast for float16/bfloat16).
+        cuda_graph: capture one forward pass as a CUDA graph and replay it (after the caller's warm-up
+            of at least a few eager iterations; capture itself warms up on a side stream first).
+    """
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, dtype: str | torch.dtype = "float32", *,
+                 cuda_graph: bool = False):
+        self.model = model
+        self.x = x
+        self.device = x.device
+        self.dtype = dtype
+        self.cuda_graph = cuda_graph
+        self.graph = None
+        self.out = None
+        if cuda_graph and self.device.type != "cuda":
+            raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
+        self.sync = synchronizer(self.device)
+
+    def eager(self) -> None:
+        with inference_context(self.device, self.dtype):
+            self.out = self.model(self.x)
+
+    def capture(self) -> None:
+        """Capture the graph (a few eager passes on a side stream first, as PyTorch requires)."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.eager()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.sync()
+        graph = torch.cuda.CUDAGraph()
+        # Autocast's weight cache would be filled during capture and freed after: keep it off.
+        with torch.cuda.graph(graph), inference_context(self.device, self.dtype, cache_enabled=False):
+            self.out = self.model(self.x)
+        self.graph = graph
+        self.sync()
+
+    def __call__(self) -> None:
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self.eager()
+
+
+def warm_up(step: Callable[[], None], sync: Callable[[], None], *, warmup_s: float, warmup_iters: int,
+            clock: Callable[[], float] = time.perf_counter) -> int:
+    """Run ``step`` until both ``warmup_iters`` and ``warmup_s`` are reached; returns the iterations run."""
+    n = 0
+    t0 = clock()
+    while n < warmup_iters or clock() - t0 < warmup_s:
+        step()
+        n += 1
+        if n % _CHUNK == 0:
+            sync()  # let the clock see the device's real progress, not the launch queue's
+    sync()
+    return n
+
+
+def time_step(step: Callable[[], None], device: torch.device, batch_size: int, *, min_iters: int = 10,
+              min_time_s: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> TimingResult:
+    """Time ``step`` until both ``min_iters`` iterations and ``min_time_s`` seconds are reached.
+
+    GPU: a CUDA event pair per iteration, host synchronisation once per chunk of :data:`_CHUNK`
+    iterations. CPU: ``perf_counter`` around each iteration.
+    """
+    samples: list[float] = []
+    t0 = clock()
+    if device.type == "cuda":
+        while len(samples) < min_iters or clock() - t0 < min_time_s:
+            events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+                      for _ in range(_CHUNK)]
+            for start, end in events:
+                start.record()
+                step()
+                end.record()
+            end.synchronize()
+            samples.extend(s.elapsed_time(e) for s, e in events)
+        return summarize(samples, batch_size, timer="cuda_event")
+    while len(samples) < min_iters or clock() - t0 < min_time_s:
+        a = time.perf_counter()
+        step()
+        samples.append((time.perf_counter() - a) * 1000.0)
+    return summarize(samples, batch_size, timer="perf_counter")
+
+
+def prepare(model: nn.Module, input_shape: Sequence[int], device: torch.device, *,
+            channels_last: bool = False, seed: int = 0) -> tuple[nn.Module, torch.Tensor]:
+    """Put ``model`` in eval mode on ``device`` (channels-last if asked) and make a random input batch.
+
+    The model stays float32: float16/bfloat16 are applied by autocast, as mixed-precision inference runs.
+    """
+    model = model.eval().to(device)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(tuple(input_shape), generator=gen).to(device)
+    if channels_last:
+        if x.dim() != 4:
+            raise BadInputError(f"--channels-last needs a 4-d input (N,C,H,W), got shape {tuple(input_shape)}")
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, x
+
+
+def time_model(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "float32",
+    channels_last: bool = False,
+    cuda_graph: bool = False,
+    cudnn_benchmark_on: bool = True,
+    warmup_s: float = 1.0,
+    warmup_iters: int = 10,
+    min_iters: int = 20,
+    min_time_s: float = 2.0,
+) -> TimingResult:
+    """Latency of ``model`` on a random batch of ``input_shape``: warm-up, then the timed loop.
+
+    Args:
+        model: any ``nn.Module``; it is moved to ``device`` and put in eval mode.
+        input_shape: batch first; ``input_shape[0]`` is the batch size.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        dtype: ``float32`` (default, as the paper), or ``float16``/``bfloat16`` via autocast.
+        channels_last: NHWC memory format for model and input.
+        cuda_graph: replay a captured CUDA graph (GPU only; removes per-kernel launch cost).
+        cudnn_benchmark_on: let cuDNN pick the fastest kernels (restored afterwards).
+        warmup_s / warmup_iters: warm-up until both are reached.
+        min_iters / min_time_s: time until both are reached.
+
+    Returns:
+        A :class:`TimingResult`.
+    """
+    dev = resolve_device(device)
+    autocast_dtype(dtype)
+    model, x = prepare(model, input_shape, dev, channels_last=channels_last)
+    runner = Runner(model, x, dtype, cuda_graph=cuda_graph)
+    with cudnn_benchmark(cudnn_benchmark_on):
+        warm_up(runner, runner.sync, warmup_s=warmup_s, warmup_iters=max(warmup_iters, 1))
+        if cuda_graph:
+            runner.capture()
+            warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
+        return time_step(runner, dev, int(input_shape[0]), min_iters=min_iters, min_time_s=min_time_s)
+
+
+def plain_event_loop_fps(model: nn.Module, x: torch.Tensor, iters: int = 100, warmup: int = 20,
+                         dtype: str | torch.dtype = "float32") -> float:
+    """Images per second from the simplest loop there is: events around ``iters`` back-to-back forwards.
+
+    The reference effkit's own timing is checked against (``benchmarks/``); CUDA only.
+    """
+    if x.device.type != "cuda":
+        raise BackendUnavailableError("plain_event_loop_fps needs a CUDA tensor")
+    with inference_context(x.device, dtype):
+        for _ in range(warmup):
+            model(x)
+        torch.cuda.synchronize(x.device)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            model(x)
+        end.record()
+        end.synchronize()
+    return iters * x.shape[0] / (start.elapsed_time(end) / 1000.0)
+
+
+# --- per-layer pass ---------------------------------------------------------------------------
+
+def _leaf_paths(model: nn.Module) -> dict[int, tuple[str, ...]]:
+    """id(module) -> path tuple of the model's leaf modules (first name of a shared module, as the analysis)."""
+    names: dict[int, tuple[str, ...]] = {}
+    for name, mod in model.named_modules(remove_duplicate=False):
+        if next(mod.children(), None) is None:
+            names.setdefault(id(mod), tuple(name.split(".")) if name else ())
+    return names
+
+
+def time_layers(model: nn.Module, x: torch.Tensor, *, dtype: str | torch.dtype = "float32",
+                iters: int = 10, warmup_iters: int = 3) -> dict[tuple[tuple[str, ...], int], float]:
+    """Median time (ms) of every call of every leaf module over ``iters`` forward passes.
+
+    Forward pre/post hooks bracket each leaf call with CUDA events (GPU) or ``perf_counter`` (CPU, or
+    GPU with a synchronise in each hook when events are unavailable). This is a SEPARATE pass: hooks
+    and events add overhead, so per-layer times sum to more than the whole-model latency.
+
+    Returns:
+        ``{(path, call index): median ms}``.
+    """
+    paths = _leaf_paths(model)
+    cuda = x.device.type == "cuda"
+    per_iter: list[list] = []
+    current: list = []
+    stack: dict[int, list] = {}
+    counts: dict[int, int] = {}
+
+    def pre(mod, args):
+        n = counts.get(id(mod), 0)
+        counts[id(mod)] = n + 1
+        if cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            stack.setdefault(id(mod), []).append((n, ev))
+        else:
+            stack.setdefault(id(mod), []).append((n, time.perf_counter()))
+
+    def post(mod, args, out):
+        n, begin = stack[id(mod)].pop()
+        if cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            current.append((paths[id(mod)], n, begin, ev))
+        else:
+            current.append((paths[id(mod)], n, begin, time.perf_counter()))
+
+    handles = []
+    seen = set()
+    for mod in model.modules():
+        if id(mod) in paths and id(mod) not in seen:
+            seen.add(id(mod))
+            handles.append(mod.register_forward_pre_hook(pre))
+            handles.append(mod.register_forward_hook(post))
+    try:
+        with inference_context(x.device, dtype):
+            for i in range(warmup_iters + iters):
+                current.clear()
+                counts.clear()
+                model(x)
+                if cuda:
+                    torch.cuda.synchronize(x.device)
+                if i >= warmup_iters:
+                    per_iter.append([
+                        (p, n, b.elapsed_time(e) if cuda else (e - b) * 1000.0) for p, n, b, e in current
+                    ])
+    finally:
+        for h in handles:
+            h.remove()
+    times: dict[tuple[tuple[str, ...], int], list[float]] = {}
+    for rows in per_iter:
+        for p, n, ms in rows:
+            times.setdefault((p, n), []).append(ms)
+    return {k: statistics.median(v) for k, v in times.items()}

@@ -1,0 +1,260 @@
+"""The results store: one SQLite row per measured configuration, committed the moment it is made.
+
+Every row keeps a few indexed columns (id, timestamp, model, status, device, batch size, machine id,
+config key) and the whole result as JSON, so new result columns need no migration. The file is marked
+as effkit's by an ``effkit_schema`` table holding the schema version; a file without it (another
+program's database, or not SQLite at all) is refused and never written to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import quote
+
+from effkit.errors import BadInputError, StoreError
+
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: Columns kept outside the JSON so they can be filtered in SQL.
+INDEXED = ("timestamp", "model", "status", "device", "batch_size", "machine_id", "config_key")
+
+_SCHEMA = """
+CREATE TABLE effkit_schema (version INTEGER NOT NULL);
+CREATE TABLE results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp TEXT, model TEXT, status TEXT, device TEXT, batch_size INTEGER,
+    machine_id TEXT, config_key TEXT,
+    row_json TEXT NOT NULL
+);
+CREATE INDEX results_config ON results (config_key, machine_id);
+CREATE INDEX results_model ON results (model);
+"""
+
+
+def default_db_path() -> Path:
+    """``$EFFKIT_DB`` if set, else ``results.sqlite`` in the user's data folder (platformdirs)."""
+    env = os.environ.get("EFFKIT_DB")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("effkit", appauthor=False) / "results.sqlite"
+
+
+def _plain(v: Any) -> Any:
+    """JSON-safe value: numpy scalars to Python, NaN to ``None`` (JSON has no NaN)."""
+    if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
+        try:
+            v = v.item()
+        except (ValueError, TypeError):
+            v = str(v)
+    if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+        return None
+    if isinstance(v, (tuple, set)):
+        return [_plain(x) for x in v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+class Store:
+    """An effkit results database (SQLite).
+
+    Args:
+        path: the database file. A missing file is created (its folder must exist); an existing file must
+            be an effkit store, else :class:`StoreError` — the file is left exactly as it was.
+        create: create a missing file (``False``: a missing file is an error, for readers).
+        readonly: open without write access (``results list/show/export``).
+
+    Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, readonly: bool = False):
+        self.path = Path(path).expanduser()
+        self.readonly = readonly
+        self._conn: Optional[sqlite3.Connection] = None
+        p = self.path
+        if p.is_dir():
+            raise StoreError(f"results database {p} is a folder; give a file path with --db")
+        exists = p.exists()
+        if exists:
+            try:
+                with open(p, "rb") as f:
+                    head = f.read(len(_SQLITE_MAGIC))
+            except OSError as e:
+                raise StoreError(f"cannot read results database {p}: {e.strerror or e}") from e
+            if head and head != _SQLITE_MAGIC:
+                raise StoreError(
+                    f"{p} is not an SQLite database, so not an effkit results store; left untouched — "
+                    "choose another file with --db"
+                )
+            fresh = not head
+        else:
+            if not create:
+                raise StoreError(f"no results database at {p}; run `effkit measure` first or pass --db")
+            if not p.parent.is_dir():
+                raise StoreError(f"cannot create results database {p}: folder {p.parent} does not exist")
+            fresh = True
+        mode = "ro" if readonly else ("rw" if exists else "rwc")
+        try:
+            self._conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode={mode}", uri=True,
+                                         timeout=30.0, isolation_level=None)
+            if fresh and not readonly:
+                self._create()
+            else:
+                self._check_schema()
+        except StoreError:
+            self.close()
+            raise
+        except sqlite3.Error as e:
+            self.close()
+            raise StoreError(f"cannot open results database {p}: {e}") from e
+
+    def _create(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            for stmt in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(stmt)
+            conn.execute("INSERT INTO effkit_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _check_schema(self) -> None:
+        names = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "effkit_schema" not in names or "results" not in names:
+            raise StoreError(
+                f"{self.path} is an SQLite database but not an effkit results store (no effkit_schema "
+                "table); left untouched — choose another file with --db"
+            )
+        row = self._conn.execute("SELECT MAX(version) FROM effkit_schema").fetchone()
+        version = row[0] if row else None
+        if version is None or version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has results schema version {version}, this effkit reads up to "
+                f"{SCHEMA_VERSION}; upgrade effkit or use another --db"
+            )
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"results database {self.path} is closed")
+        return self._conn
+
+    # -- writing ---------------------------------------------------------------------------------
+    def add(self, row: dict) -> int:
+        """Insert one result row and commit it at once; returns its id.
+
+        A missing ``timestamp`` is set to now (ISO 8601, UTC).
+        """
+        if self.readonly:
+            raise StoreError(f"results database {self.path} was opened read-only")
+        data = {k: _plain(v) for k, v in row.items()}
+        data.setdefault("timestamp", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        try:
+            text = json.dumps(data, allow_nan=False, default=str)
+            cur = self.conn.execute(
+                f"INSERT INTO results ({', '.join(INDEXED)}, row_json) VALUES ({', '.join('?' * len(INDEXED))}, ?)",
+                (*(data.get(k) for k in INDEXED), text),
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to results database {self.path}: {e}") from e
+        return int(cur.lastrowid)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _select(self, where: str = "", args: tuple = ()) -> list[dict]:
+        try:
+            cur = self.conn.execute(f"SELECT id, row_json FROM results {where} ORDER BY id", args)
+            out = []
+            for rid, text in cur:
+                rec = json.loads(text)
+                out.append({"id": rid, **rec})
+            return out
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read results database {self.path}: {e}") from e
+        except json.JSONDecodeError as e:
+            raise StoreError(f"results database {self.path} holds a damaged row: {e}") from e
+
+    def rows(self, **filters) -> "Any":
+        """All rows as a DataFrame (``id`` first), optionally filtered by equality: ``rows(model="vovnet39")``.
+
+        Filters on :data:`INDEXED` columns run in SQL, others on the loaded rows.
+        """
+        import pandas as pd
+
+        sql = {k: v for k, v in filters.items() if k in INDEXED}
+        where = " AND ".join(f"{k} = ?" for k in sql)
+        records = self._select(f"WHERE {where}" if where else "", tuple(sql.values()))
+        df = pd.DataFrame(records)
+        for k, v in filters.items():
+            if k in sql:
+                continue
+            if df.empty:
+                break
+            if k not in df.columns:
+                raise BadInputError(f"unknown result column {k!r} to filter on")
+            df = df[df[k] == v]
+        if df.empty and "id" not in df.columns:
+            df = pd.DataFrame(columns=["id", *INDEXED])
+        return df.reset_index(drop=True)
+
+    def get(self, row_id: int) -> dict:
+        """One row by id; a missing id is bad input."""
+        found = self._select("WHERE id = ?", (int(row_id),))
+        if not found:
+            raise BadInputError(f"no result with id {row_id} in {self.path}; see `effkit results list`")
+        return found[0]
+
+    def has(self, config_key: str, machine_id: str, status: str | None = "ok") -> bool:
+        """Whether this configuration was already measured on this machine (by default: successfully).
+
+        Sweeps use it to resume: a configuration already stored is skipped; failed ones are retried.
+        """
+        q = "SELECT 1 FROM results WHERE config_key = ? AND machine_id = ?"
+        args: tuple = (config_key, machine_id)
+        if status is not None:
+            q += " AND status = ?"
+            args += (status,)
+        try:
+            return self.conn.execute(q + " LIMIT 1", args).fetchone() is not None
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot read results database {self.path}: {e}") from e
+
+    def __len__(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+
+def load_results(path: str | os.PathLike | None = None, **filters) -> "Any":
+    """The rows of a results database as a pandas DataFrame (default: :func:`default_db_path`).
+
+    Raises:
+        StoreError: no database there, or not an effkit one.
+    """
+    with Store(path if path is not None else default_db_path(), create=False, readonly=True) as store:
+        return store.rows(**filters)

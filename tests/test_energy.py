@@ -1,0 +1,410 @@
+"""Energy meters with a fake NVML module, a fake clock and a fake powercap tree; the J/img method by hand."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import sys
+import types
+
+import pytest
+
+from effkit.errors import BackendUnavailableError
+from effkit.measure.energy.meter import (
+    EnergyReading, NullMeter, measure_energy, open_meter, trapezoid_joules,
+)
+from effkit.measure.energy.nvml import (
+    AVERAGED_MIN_WINDOW_S, NvmlMeter, PowerAverageWarning, clocks_dropped, normalise_uuid,
+)
+from effkit.measure.energy.rapl import RaplMeter
+
+
+class FakeClock:
+    def __init__(self, t: float = 100.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeNVMLError(Exception):
+    def __init__(self, value: int):
+        super().__init__(f"NVML error {value}")
+        self.value = value
+
+
+def fake_nvml(devices, *, init_error=None):
+    """A module with the pynvml functions the meter uses. ``devices``: list of dicts with
+    uuid, bus, counter (callable or None = not supported), instant (callable or None), power (callable)."""
+    nv = types.SimpleNamespace()
+    nv.NVMLError = FakeNVMLError
+    nv.NVML_SUCCESS = 0
+    nv.NVML_FI_DEV_POWER_INSTANT = 186
+    nv.calls = {"init": 0, "shutdown": 0}
+
+    def init():
+        if init_error is not None:
+            raise init_error
+        nv.calls["init"] += 1
+
+    def shutdown():
+        nv.calls["shutdown"] += 1
+
+    def counter(h):
+        if devices[h]["counter"] is None:
+            raise FakeNVMLError(3)  # NVML_ERROR_NOT_SUPPORTED
+        return devices[h]["counter"]()
+
+    def fields(h, ids):
+        assert ids == [186]
+        f = devices[h].get("instant")
+        if f is None:
+            return [types.SimpleNamespace(nvmlReturn=3, value=types.SimpleNamespace(uiVal=0))]
+        return [types.SimpleNamespace(nvmlReturn=0, value=types.SimpleNamespace(uiVal=f()))]
+
+    nv.nvmlInit = init
+    nv.nvmlShutdown = shutdown
+    nv.nvmlDeviceGetCount = lambda: len(devices)
+    nv.nvmlDeviceGetHandleByIndex = lambda i: i
+    nv.nvmlDeviceGetUUID = lambda h: devices[h]["uuid"]
+    nv.nvmlDeviceGetPciInfo = lambda h: types.SimpleNamespace(busId=devices[h].get("bus", b"00000000:00:00.0"))
+    nv.nvmlDeviceGetTotalEnergyConsumption = counter
+    nv.nvmlDeviceGetFieldValues = fields
+    nv.nvmlDeviceGetPowerUsage = lambda h: devices[h]["power"]()
+    return nv
+
+
+def test_counter_path_energy_is_counter_delta():
+    clock = FakeClock()
+    mj = {"v": 1_000}
+    nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": lambda: mj["v"], "power": lambda: 50_000}])
+    meter = NvmlMeter(0, nvml=nv, clock=clock, device_uuid="GPU-aaaa")
+    status = meter.probe()
+    assert status.available and status.method == "nvml_energy_counter"
+    meter.start()
+    clock.t += 2.5
+    mj["v"] += 250_000  # 250 J in mJ
+    r = meter.stop()
+    assert r.joules == pytest.approx(250.0)
+    assert r.seconds == pytest.approx(2.5)
+    assert r.mean_w == pytest.approx(100.0)
+    assert r.method == "nvml_energy_counter" and r.peak_w is None
+    assert meter.min_window_s == 0.0
+    meter.close()
+    assert nv.calls["shutdown"] == nv.calls["init"] == 1
+
+
+def test_instant_sampling_path_trapezoid_by_hand():
+    clock = FakeClock(0.0)
+    trace = {0.0: 100.0, 0.5: 200.0, 1.0: 200.0, 2.0: 100.0}  # seconds -> watts
+    nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": None, "instant": lambda: int(trace[clock.t] * 1000),
+                     "power": lambda: 1}])
+    meter = NvmlMeter(0, nvml=nv, clock=clock, poll_hz=0, device_uuid="aaaa")
+    assert meter.probe().method == "nvml_power_instant"
+    assert "energy counter" in meter.probe().reason  # says why the counter was not used
+    meter.start()  # sample at t=0
+    for t in (0.5, 1.0):
+        clock.t = t
+        meter.sample()
+    clock.t = 2.0
+    r = meter.stop()  # last sample at t=2
+    # 0.5*(100+200)/2 + 0.5*(200+200)/2 + 1.0*(200+100)/2 = 75 + 100 + 150
+    assert r.joules == pytest.approx(325.0)
+    assert r.seconds == pytest.approx(2.0)
+    assert r.peak_w == pytest.approx(200.0)
+    assert r.samples == 4
+    assert r.method == "nvml_power_instant"
+
+
+def test_unsupported_counter_and_field_fall_back_to_averaged_power_with_warning():
+    clock = FakeClock(0.0)
+    nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": None, "instant": None, "power": lambda: 80_000}])
+    meter = NvmlMeter(0, nvml=nv, clock=clock, poll_hz=0, device_uuid="GPU-aaaa")
+    assert meter.probe().method == "nvml_power_avg"
+    assert meter.min_window_s == AVERAGED_MIN_WINDOW_S
+    with pytest.warns(PowerAverageWarning):
+        meter.start()
+    clock.t = 10.0
+    r = meter.stop()
+    assert r.joules == pytest.approx(800.0)  # 80 W flat for 10 s
+    assert r.method == "nvml_power_avg"
+
+
+def test_threaded_sampling_takes_samples():
+    import time
+
+    watts = {"v": 120_000}
+    nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": None, "instant": lambda: watts["v"], "power": lambda: 1}])
+    meter = NvmlMeter(0, nvml=nv, poll_hz=200, device_uuid="GPU-aaaa")
+    meter.start()
+    time.sleep(0.1)
+    r = meter.stop()
+    meter.close()
+    assert r.samples >= 3  # start + stop + at least one from the thread
+    assert r.mean_w == pytest.approx(120.0)
+
+
+def test_matches_cuda_device_by_uuid_when_nvml_order_differs():
+    # NVML lists B then A; the CUDA device measured is A (e.g. CUDA_VISIBLE_DEVICES=1 or another order).
+    clock = FakeClock()
+    counters = {"a": 5_000, "b": 9_000_000}
+    nv = fake_nvml([
+        {"uuid": "GPU-bbbb-2222", "counter": lambda: counters["b"], "power": lambda: 1},
+        {"uuid": "GPU-AAAA-1111", "counter": lambda: counters["a"], "power": lambda: 1},
+    ])
+    # torch reports UUIDs without the "GPU-" prefix
+    meter = NvmlMeter(0, nvml=nv, clock=clock, device_uuid="aaaa-1111")
+    meter.start()
+    clock.t += 1.0
+    counters["a"] += 42_000
+    counters["b"] += 999_000
+    assert meter.stop().joules == pytest.approx(42.0)
+    assert meter.gpu.handle == 1
+
+
+def test_matches_by_pci_bus_id_without_uuid():
+    clock = FakeClock()
+    nv = fake_nvml([
+        {"uuid": "GPU-x", "bus": b"00000000:3B:00.0", "counter": lambda: 0, "power": lambda: 1},
+        {"uuid": "GPU-y", "bus": b"00000000:AF:00.0", "counter": lambda: 0, "power": lambda: 1},
+    ])
+    meter = NvmlMeter(0, nvml=nv, clock=clock, pci_bus_id="0000:af:00.0")
+    assert meter.probe().available
+    assert meter.gpu.handle == 1
+
+
+def test_no_matching_device_is_unavailable_with_reason():
+    nv = fake_nvml([{"uuid": "GPU-other", "counter": lambda: 0, "power": lambda: 1}])
+    status = NvmlMeter(0, nvml=nv, device_uuid="GPU-mine").probe()
+    assert not status.available and "no NVML device matches" in status.reason
+
+
+def test_library_missing_gives_null_meter_with_reason(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # `import pynvml` now raises ImportError
+    meter = open_meter("cuda:0")
+    assert isinstance(meter, NullMeter)
+    status = meter.probe()
+    assert not status.available and "nvidia-ml-py" in status.reason
+    with pytest.raises(BackendUnavailableError):
+        meter.start()
+
+
+def test_driver_missing_gives_unavailable():
+    nv = fake_nvml([], init_error=FakeNVMLError(9))  # NVML_ERROR_DRIVER_NOT_LOADED
+    meter = open_meter("cuda:0", nvml=nv)
+    assert isinstance(meter, NullMeter)
+    assert "NVIDIA driver" in meter.probe().reason
+
+
+def test_nvml_error_mid_window_maps_to_backend_unavailable():
+    state = {"fail": False}
+
+    def counter():
+        if state["fail"]:
+            raise FakeNVMLError(15)  # NVML_ERROR_GPU_IS_LOST
+        return 0
+
+    nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": counter, "power": lambda: 1}])
+    meter = NvmlMeter(0, nvml=nv, clock=FakeClock(), device_uuid="GPU-aaaa")
+    meter.start()
+    state["fail"] = True
+    with pytest.raises(BackendUnavailableError) as info:
+        meter.stop()
+    assert isinstance(info.value.__cause__, FakeNVMLError)
+
+
+def test_null_meter_says_why_and_never_reads_zero():
+    m = NullMeter("no permission")
+    assert m.probe().reason == "no permission" and not m.probe().available
+    with pytest.raises(BackendUnavailableError):
+        m.start()
+    with pytest.raises(BackendUnavailableError):
+        m.stop()
+    assert isinstance(open_meter("meta"), NullMeter)
+
+
+def test_uuid_normalisation_and_clock_drop():
+    assert normalise_uuid("GPU-AbC") == normalise_uuid("abc") == "abc"
+    assert clocks_dropped({"sm_clock_mhz": 1980}, {"sm_clock_mhz": 1755}) is True
+    assert clocks_dropped({"sm_clock_mhz": 1980}, {"sm_clock_mhz": 1965}) is False
+    assert clocks_dropped({"sm_clock_mhz": 1980, "throttle_reasons": []},
+                          {"sm_clock_mhz": 1980, "throttle_reasons": ["hw_thermal_slowdown"]}) is True
+    assert clocks_dropped(None, {"sm_clock_mhz": 1}) is None
+
+
+def test_trapezoid_by_hand():
+    assert trapezoid_joules([0, 1, 3], [10, 20, 20]) == pytest.approx(15 + 40)
+
+
+# --- RAPL ----------------------------------------------------------------------------------------
+
+def rapl_tree(root: pathlib.Path, zones: dict[str, tuple[int, int]]) -> None:
+    for name, (energy, max_range) in zones.items():
+        z = root / name
+        z.mkdir(parents=True)
+        (z / "name").write_text("package-0\n")
+        (z / "energy_uj").write_text(f"{energy}\n")
+        (z / "max_energy_range_uj").write_text(f"{max_range}\n")
+
+
+def test_rapl_sums_packages_not_subzones(tmp_path):
+    rapl_tree(tmp_path, {"intel-rapl:0": (1_000_000, 262_143_328_850), "intel-rapl:1": (5_000_000, 262_143_328_850),
+                         "intel-rapl:0:0": (7, 262_143_328_850)})
+    clock = FakeClock(0.0)
+    meter = RaplMeter(tmp_path, clock=clock)
+    assert meter.probe().available
+    meter.start()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("31000000\n")  # +30 J
+    (tmp_path / "intel-rapl:1" / "energy_uj").write_text("15000000\n")  # +10 J
+    (tmp_path / "intel-rapl:0:0" / "energy_uj").write_text("999999999\n")  # sub-zone: ignored
+    clock.t = 2.0
+    r = meter.stop()
+    assert r.joules == pytest.approx(40.0)
+    assert r.mean_w == pytest.approx(20.0)
+    assert r.method == "rapl"
+
+
+def test_rapl_counter_wrap_around(tmp_path):
+    max_uj = 262_143_328_850
+    rapl_tree(tmp_path, {"intel-rapl:0": (max_uj - 2_000_000, max_uj)})
+    clock = FakeClock(0.0)
+    meter = RaplMeter(tmp_path, clock=clock)
+    meter.start()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("3000000\n")  # wrapped: 2 J to the top + 3 J after
+    clock.t = 1.0
+    assert meter.stop().joules == pytest.approx(5.0)
+
+
+def test_rapl_permission_error_is_unavailable_with_reason(tmp_path, monkeypatch):
+    rapl_tree(tmp_path, {"intel-rapl:0": (1, 10)})
+    real = pathlib.Path.read_text
+
+    def guarded(self, *a, **k):
+        if self.name == "energy_uj":
+            raise PermissionError(13, "Permission denied")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", guarded)
+    meter = open_meter("cpu", rapl_root=str(tmp_path))
+    assert isinstance(meter, NullMeter)
+    assert "permission denied" in meter.probe().reason
+
+
+def test_rapl_missing_tree(tmp_path):
+    status = RaplMeter(tmp_path / "nope").probe()
+    assert not status.available and "does not exist" in status.reason
+
+
+# --- the method: idle first, windows, trials, gross and net -------------------------------------
+
+class ScriptedMeter:
+    """Integrates a power level that the fake workload and the fake sleep set."""
+
+    min_window_s = 0.0
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.acc = 0.0
+        self.opened = None
+
+    def probe(self):
+        from effkit.measure.energy.meter import MeterStatus
+
+        return MeterStatus(True, "scripted")
+
+    def start(self):
+        self.opened = (self.clock(), self.acc)
+
+    def stop(self):
+        t0, a0 = self.opened
+        s = self.clock() - t0
+        return EnergyReading(self.acc - a0, s, (self.acc - a0) / s, None, 2, "scripted")
+
+    def close(self):
+        pass
+
+
+def test_measure_energy_gross_and_net_by_hand():
+    clock = FakeClock(0.0)
+    meter = ScriptedMeter(clock)
+
+    def step():  # one batch: 0.1 s at 100 W
+        clock.t += 0.1
+        meter.acc += 100 * 0.1
+
+    def sleep(s):  # idle: 20 W
+        clock.t += s
+        meter.acc += 20 * s
+
+    res = measure_energy(meter, step, images_per_step=4, trials=3, min_window_s=1.0, min_window_iters=5,
+                         idle_s=0.5, clock=clock, sleep=sleep)
+    # each window: 10 steps (1.0 s >= 1 s, 10 >= 5 iterations), 100 J, 40 images
+    assert res.iterations_per_trial == pytest.approx(10, abs=1)
+    n_img = res.iterations_per_trial * 4
+    assert res.idle_power_w == pytest.approx(20.0)
+    assert res.energy_j_per_img_gross == pytest.approx(100 * 0.1 * res.iterations_per_trial / n_img)  # 2.5
+    assert res.energy_j_per_img_gross == pytest.approx(2.5)
+    assert res.energy_j_per_img == pytest.approx((100 - 20) * 0.1 * res.iterations_per_trial / n_img)  # 2.0
+    assert res.energy_j_per_img_std == pytest.approx(0.0, abs=1e-9)
+    assert res.mean_power_w == pytest.approx(100.0)
+    assert res.trials == 3
+
+
+def test_measure_energy_iteration_minimum_dominates_short_time():
+    clock = FakeClock(0.0)
+    meter = ScriptedMeter(clock)
+
+    def step():
+        clock.t += 0.01
+        meter.acc += 1.0
+
+    res = measure_energy(meter, step, 1, trials=1, min_window_s=0.0, min_window_iters=32, idle_s=0,
+                         clock=clock, sleep=lambda s: None)
+    assert res.iterations_per_trial == 32
+    assert res.idle_power_w is None  # no idle window: nothing subtracted, and said so
+    assert res.energy_j_per_img == res.energy_j_per_img_gross == pytest.approx(1.0)
+    assert res.energy_j_per_img_std is None
+
+
+def test_energy_columns_in_measure_rows(monkeypatch):
+    """Wiring: idle window first, then load windows; the row's J/img is (J - idle W * s) / images."""
+    from torch import nn
+
+    import effkit.measure.energy.meter as meter_mod
+    from effkit.measure.api import measure
+
+    readings = iter([EnergyReading(2.0, 1.0, 2.0, None, 2, "fake")]  # idle window: 2 W
+                    + [EnergyReading(30.0, 2.0, 15.0, None, 2, "fake")] * 2)  # two load windows
+
+    class Fake(ScriptedMeter):
+        def stop(self):
+            return next(readings)
+
+    monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: Fake(FakeClock()))
+    df = measure(nn.Conv2d(3, 4, 1), input_size=4, batch_sizes=[2], device="cpu", warmup_s=0, warmup_iters=1,
+                 min_iters=2, min_time_s=0, energy_trials=2, energy_window_s=0.0, energy_window_iters=3,
+                 idle_s=0.01)
+    row = df.iloc[0]
+    assert row["energy_status"] == "ok", row["energy_status"]
+    images = row["energy_iters_per_trial"] * 2
+    assert row["energy_iters_per_trial"] == 3
+    assert row["idle_power_w"] == pytest.approx(2.0)
+    assert row["energy_j_per_img_gross"] == pytest.approx(30.0 / images)
+    assert row["energy_j_per_img"] == pytest.approx((30.0 - 2.0 * 2.0) / images)
+    assert row["energy_method"] == "fake"
+
+
+def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
+    from torch import nn
+
+    import effkit.measure.energy.meter as meter_mod
+    from effkit.measure.api import measure
+
+    monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: NullMeter("RAPL needs root here"))
+    df = measure(nn.Conv2d(3, 4, 1), input_size=4, device="cpu", warmup_s=0, warmup_iters=1, min_iters=2,
+                 min_time_s=0)
+    row = df.iloc[0]
+    assert row["status"] == "ok"
+    assert row["energy_status"] == "unavailable: RAPL needs root here"
+    for col in ("energy_j_per_img", "energy_j_per_img_gross", "mean_power_w", "idle_power_w"):
+        assert row[col] is None or math.isnan(row[col])

@@ -1,0 +1,212 @@
+"""Timing, memory and the measure() API on the CPU, against hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from effkit.errors import BackendUnavailableError, BadInputError
+from effkit.measure import memory
+from effkit.measure.api import MeasureConfig, measure, measure_config, measure_layers
+from effkit.measure.timing import cudnn_benchmark, percentile, resolve_device, summarize, time_model
+
+FAST = dict(device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=5, min_time_s=0.0, energy=False)
+
+
+def conv_only() -> nn.Module:
+    # One 3x3 conv, 3 -> 8 channels, no bias: at N x 3 x 8 x 8 with padding 1 the output is N x 8 x 8 x 8,
+    # so mult_adds = N * (8*8 outputs * 8 channels) * (3*3*3) = N * 13824, flops = 2 * mult_adds.
+    return nn.Conv2d(3, 8, 3, padding=1, bias=False)
+
+
+class Picky(nn.Module):
+    """Fails at one batch size, the way a model can fail for one configuration in a sweep."""
+
+    def __init__(self, bad_batch: int = 2, exc=RuntimeError("boom at batch 2")):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.bad_batch = bad_batch
+        self.exc = exc
+
+    def forward(self, x):
+        if x.shape[0] == self.bad_batch and x.device.type != "meta":
+            raise self.exc
+        return self.conv(x)
+
+
+def test_summarize_by_hand():
+    r = summarize([4.0, 1.0, 3.0, 2.0, 5.0], batch_size=2)
+    assert r.latency_ms == 3.0
+    assert r.latency_min_ms == 1.0
+    # linear interpolation between ranks of [1, 2, 3, 4, 5]: p90 at rank 3.6, p99 at 3.96, p75 - p25 = 4 - 2
+    assert r.latency_p90_ms == pytest.approx(4.6)
+    assert r.latency_p99_ms == pytest.approx(4.96)
+    assert r.latency_iqr_ms == pytest.approx(2.0)
+    assert r.fps == pytest.approx(2 / 0.003)
+    assert r.iterations == 5
+    assert r.flops_per_s(6e6) == pytest.approx(6e6 / 0.003)
+
+
+def test_percentile_matches_statistics_quantiles():
+    import statistics
+
+    data = sorted([0.3, 0.9, 1.7, 2.2, 2.4, 3.1, 8.0])
+    # statistics.quantiles(method="inclusive") uses the same rank interpolation
+    q = statistics.quantiles(data, n=4, method="inclusive")
+    assert percentile(data, 25) == pytest.approx(q[0])
+    assert percentile(data, 50) == pytest.approx(q[1])
+    assert percentile(data, 75) == pytest.approx(q[2])
+
+
+def test_time_model_sane_stats():
+    r = time_model(conv_only(), (2, 3, 8, 8), device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=7,
+                   min_time_s=0.0)
+    assert r.iterations >= 7
+    assert r.latency_min_ms <= r.latency_ms <= r.latency_p99_ms
+    assert r.latency_p90_ms <= r.latency_p99_ms
+    assert r.fps == pytest.approx(2 / r.latency_ms * 1000)
+    assert r.timer == "perf_counter"
+
+
+def test_measure_flops_per_s_is_hand_flops_over_median():
+    df = measure(conv_only(), input_shape=(2, 3, 8, 8), batch_sizes=None, **FAST)
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert row["status"] == "ok"
+    assert row["batch_size"] == 2 and row["input_shape"] == "2x3x8x8"
+    assert row["mult_adds"] == 2 * 13824
+    assert row["flops"] == 2 * 2 * 13824
+    assert row["flops_per_s"] == pytest.approx(55296 / (row["latency_ms"] / 1000))
+    assert row["fps"] == pytest.approx(2 / row["latency_ms"] * 1000)
+    assert row["weights_bytes"] == 8 * 3 * 3 * 3 * 4
+    # analytic activation footprint: the conv's output, 2*8*8*8 float32 elements
+    assert row["activation_bytes"] == 2 * 8 * 8 * 8 * 4
+    assert row["energy_status"] == "off"
+    assert row["energy_j_per_img"] is None or math.isnan(row["energy_j_per_img"])
+    assert row["family"] == "other" and row["model"] == "Conv2d"
+    assert row["timestamp"].endswith("+00:00")
+
+
+def test_batch_sweep_failed_configuration_recorded_and_sweep_goes_on():
+    df = measure(Picky(), input_size=8, batch_sizes=[1, 2, 3], **FAST)
+    assert list(df["batch_size"]) == [1, 2, 3]
+    assert list(df["status"]) == ["ok", "failed", "ok"]
+    assert "boom at batch 2" in df.iloc[1]["error"]
+    assert df.iloc[1]["latency_ms"] is None or math.isnan(df.iloc[1]["latency_ms"])
+    assert df.iloc[2]["latency_ms"] > 0
+
+
+def test_out_of_memory_recorded_with_batch_size():
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    df = measure(Picky(bad_batch=4, exc=oom), input_size=8, batch_sizes=[1, 4], **FAST)
+    assert list(df["status"]) == ["ok", "failed"]
+    assert "out of memory at batch size 4" in df.iloc[1]["error"]
+
+
+def test_user_model_left_where_it_was():
+    m = conv_only()
+    w = m.weight.detach().clone()
+    measure(m, input_size=8, **FAST)
+    assert m.weight.device.type == "cpu" and torch.equal(m.weight, w)
+
+
+def test_bad_settings_raise():
+    with pytest.raises(BadInputError):
+        measure(conv_only(), input_size=8, batch_sizes=[0], **FAST)
+    with pytest.raises(BadInputError):
+        measure(conv_only(), input_size=8, dtype="int8", **FAST)
+    with pytest.raises(BadInputError):
+        measure(conv_only(), input_size=8, cuda_graph=True, **FAST)
+    with pytest.raises(BadInputError):
+        resolve_device("tpu")
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(BackendUnavailableError):
+            resolve_device("cuda")
+        with pytest.raises(BackendUnavailableError):
+            resolve_device("cuda:1")
+
+
+def test_bfloat16_autocast_runs_on_cpu():
+    df = measure(conv_only(), input_size=8, dtype="bfloat16", **FAST)
+    row = df.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["activation_bytes"] == 8 * 8 * 8 * 2  # element size of bfloat16
+
+
+def test_channels_last_runs():
+    df = measure(conv_only(), input_size=8, channels_last=True, **FAST)
+    assert df.iloc[0]["status"] == "ok"
+    assert bool(df.iloc[0]["channels_last"]) is True
+
+
+def test_cudnn_benchmark_restored():
+    old = torch.backends.cudnn.benchmark
+    with cudnn_benchmark(not old):
+        assert torch.backends.cudnn.benchmark is (not old)
+    assert torch.backends.cudnn.benchmark is old
+
+
+def test_config_key_stable_and_distinct():
+    a = MeasureConfig("vovnet39", batch_size=8, input_shape="8,3,224,224")
+    b = MeasureConfig("vovnet39", batch_size=8, input_shape=(8, 3, 224, 224))
+    c = MeasureConfig("vovnet39", batch_size=8, input_shape=(8, 3, 224, 224), dtype="float16")
+    assert a.key() == b.key()
+    assert a.key() != c.key()
+    assert a.input_shape == (8, 3, 224, 224)
+
+
+def test_measure_config_rejects_bad_settings():
+    with pytest.raises(BadInputError):
+        measure_config(MeasureConfig("anything", batch_size=0))
+    with pytest.raises(BadInputError):
+        measure_config(MeasureConfig("anything", input_size=8, min_iters=0))
+
+
+def test_measure_config_row():
+    # measure_config takes names only; an importable factory avoids depending on the zoo.
+    pytest.importorskip("effkit.models.external")
+    cfg = MeasureConfig("torch.nn:Identity", input_shape=(1, 3, 4, 4), **FAST)
+    row = measure_config(cfg)
+    assert row["config_key"] == cfg.key()
+    assert row["batch_size"] == 1
+
+
+def test_measure_layers_joins_analysis():
+    model = nn.Sequential(conv_only(), nn.ReLU())
+    df = measure_layers(model, (1, 3, 8, 8), device="cpu", iters=3, warmup_iters=1)
+    conv = df[df["type"] == "Conv2d"].iloc[0]
+    assert conv["flops"] == 2 * 13824
+    assert conv["latency_ms"] > 0
+    assert conv["flops_per_s"] == pytest.approx(conv["flops"] / (conv["latency_ms"] / 1000))
+    assert df["time_share"].sum() == pytest.approx(1.0)
+    assert set(df["name"]) == {"0", "1"}
+
+
+def test_per_layer_in_measure_row():
+    df = measure(nn.Sequential(conv_only(), nn.ReLU()), input_size=8, per_layer=True, **FAST)
+    import io
+
+    import pandas as pd
+
+    layers = pd.read_json(io.StringIO(df.iloc[0]["layers_json"]), orient="records")
+    assert list(layers["type"]) == ["Conv2d", "ReLU"]
+
+
+def test_memory_helpers_by_hand():
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8))
+    # conv weight 216 floats; BN weight, bias, running mean, running var (8 each) and num_batches_tracked (int64)
+    assert memory.weights_bytes(m) == 216 * 4 + 4 * 8 * 4 + 8
+    assert memory.activation_bytes(100, "float16") == 200
+    assert memory.activation_bytes(100, "float32") == 400
+    res = memory.measure_memory(lambda: torch.zeros(1 << 20).add_(1), torch.device("cpu"), m, activations=10)
+    assert res.weights_bytes == memory.weights_bytes(m)
+    assert res.activation_bytes == 40
+    assert res.peak_reserved_bytes is None
+    if memory.RssPeak.available():
+        assert res.peak_memory_bytes is not None and res.peak_memory_bytes >= 0
+        assert "RSS" in res.method
