@@ -110,9 +110,9 @@ def figure3_cmd(
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
         raise fail("no accuracy for any of " + ", ".join(fig.missing_accuracy)
                    + "; give them with --accuracy FILE (model,top1 in percent)")
+    save_figure(fig, output)
     for n in [*notes, *(n for n in fig.effkit_notes if n not in notes)]:
         _note(n)
-    save_figure(fig, output)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -157,17 +157,17 @@ def layers_cmd(
     with _status("analysing " + " and ".join(names)):
         profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
     measured = [measured_layers(results, m) for m in names] if results is not None else None
+    notes = []  # printed once the figure is written, so an error stays one line
     if results is not None:
-        for m, meas in zip(names, measured):
-            if meas is None:
-                _note(f"no per-layer measurement of {m} in the results (measure with --per-layer)")
+        notes = [f"no per-layer measurement of {m} in the results (measure with --per-layer)"
+                 for m, meas in zip(names, measured) if meas is None]
     with _status("drawing"):
         fig = layers_figure(profs[0], profs[1] if compare else None,
                             measured if measured and any(x is not None for x in measured) else None,
                             group_depth=group_depth)
-    for n in fig.effkit_notes:
-        _note(n)
     save_figure(fig, output)
+    for n in [*notes, *fig.effkit_notes]:
+        _note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -200,10 +200,9 @@ def roofline_cmd(
     check_figure_path(output)
     results = _load_results(csv, db, required=per_layer is None)
     rows = None
+    notes: list[str] = []  # printed once the figure is written, so an error stays one line
     if results is not None:
         rows, notes = _select(results, device, batch_size, dtype)
-        for n in notes:
-            _note(n)
     spec_dtype = dtype or "float32"
     if dtype is None and rows is not None:
         dts = describe_setup(rows)["dtype"].split(" / ")
@@ -220,7 +219,7 @@ def roofline_cmd(
         points = measured_layers(rows, per_layer) if rows is not None else None
         if points is None:
             if rows is not None:
-                _note(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
+                notes.append(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
             with _status(f"analysing {per_layer}"):
                 prof = _profile_for(per_layer, input_size, None, batch_size, spec_dtype)
             points = prof.layers
@@ -228,10 +227,9 @@ def roofline_cmd(
         fig = roofline(points, spec, label_column="name", title=title)
     else:
         fig = roofline(rows, spec)
-    for n in fig.effkit_notes:
-        if not n.startswith("peaks of"):
-            _note(n)
     save_figure(fig, output)
+    for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
+        _note(n)
     typer.echo(f"wrote {output}", err=True)
 
 

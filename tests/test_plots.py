@@ -1,0 +1,446 @@
+"""Charts: what each panel plots is read back from the Axes and compared with numbers worked out by hand."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from torch import nn
+
+from effkit.errors import BadInputError
+from effkit.report import plots
+from effkit.report.plots import (
+    DeviceSpec, device_spec, family_of, figure3, layers_figure, load_device_specs, roofline, save_figure,
+    select_latest,
+)
+
+SMALL = (5, 4)  # inches: small figures keep the tests fast
+
+# Accuracy given by hand, so the tests do not depend on the bundled table.
+ACC = {"vovnet39": 76.0, "densenet201": 77.0, "resnet50": 75.0}
+
+
+def _results() -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": ["vovnet39", "densenet201", "resnet50", "mystery", "vovnet39", "densenet201"],
+        "family": ["vovnet", "densenet", "resnet", "other", "vovnet", "densenet"],
+        "status": ["ok", "ok", "ok", "ok", "ok", "failed"],
+        "batch_size": [2, 2, 2, 2, 2, 2],
+        "dtype": ["float32"] * 6,
+        "device": ["cuda:0"] * 6,
+        "gpu_name": ["NVIDIA H100 80GB HBM3"] * 6,
+        # vovnet39's first row is older than its second; the failed densenet201 row is the newest of all
+        "timestamp": ["2025-01-01T00:00:00", "2025-01-01T00:00:00", "2025-01-01T00:00:00",
+                      "2025-01-01T00:00:00", "2025-01-02T00:00:00", "2025-01-03T00:00:00"],
+        "latency_ms": [30.0, 78.0, 24.0, 10.0, 20.0, 1.0],
+        "flops": [16e9, 17e9, 16e9, 2e9, 16e9, 17e9],
+        "flops_per_s": [5.0e11, 2.0e11, 6.0e11, 1.0e11, 8.0e11, 1e15],
+        "mac_bytes": [2e8, 4e8, 3e8, 1e7, 2e8, 4e8],
+        "energy_j_per_img": [1.5, 3.0, np.nan, 0.5, 1.0, 0.1],
+        "energy_status": ["ok", "ok", "unavailable: no NVML", "ok", "ok", "ok"],
+    })
+
+
+def _offsets(ax) -> set[tuple[float, float]]:
+    pts = set()
+    for coll in ax.collections:
+        for x, y in np.asarray(coll.get_offsets()):
+            pts.add((round(float(x), 9), round(float(y), 9)))
+    return pts
+
+
+def _pts(*pairs) -> set[tuple[float, float]]:
+    return {(round(float(x), 9), round(float(y), 9)) for x, y in pairs}
+
+
+# ------------------------------------------------------------------------------------------------ Figure 3
+
+
+def test_figure3_panels_labels_and_points():
+    fig = figure3(_results(), ACC, figsize=SMALL)
+    assert len(fig.axes) == 4
+    a, b, c, d = fig.axes
+    for ax in (a, b, c):
+        assert ax.get_ylabel() == "ImageNet top-1 accuracy [%]"
+    assert a.get_xlabel() == "inference time [ms / image]"
+    assert b.get_xlabel() == d.get_xlabel() == "achieved computation [GFLOP/s]"
+    assert c.get_xlabel() == d.get_ylabel() == "energy [J / image]"
+    assert [ax.get_title()[:3] for ax in fig.axes] == ["(a)", "(b)", "(c)", "(d)"]
+
+    # vovnet39: the later row (20 ms per batch of 2 -> 10 ms/img, 8e11 FLOP/s -> 800 GFLOP/s, 1.0 J/img);
+    # densenet201: its ok row (78/2 = 39 ms/img, 200 GFLOP/s, 3.0 J); resnet50: 12 ms/img, 600 GFLOP/s, no energy;
+    # mystery: no accuracy -> only in (d): (100 GFLOP/s, 0.5 J).
+    assert _offsets(a) == _pts((10, 76), (39, 77), (12, 75))
+    assert _offsets(b) == _pts((800, 76), (200, 77), (600, 75))
+    assert _offsets(c) == _pts((1.0, 76), (3.0, 77))
+    assert _offsets(d) == _pts((800, 1.0), (200, 3.0), (100, 0.5))
+
+    assert fig.missing_accuracy == ["mystery"]
+    assert fig.missing_energy == ["resnet50"]
+    notes = "\n".join(fig.effkit_notes)
+    assert "no accuracy for mystery" in notes
+    assert "no energy measurement for resnet50" in notes and "no NVML" in notes
+    assert "several measurements for vovnet39 (2)" in notes
+    assert "status is not ok" in notes  # the failed densenet201 row
+    # the notes are on the figure itself, not only in the attribute
+    assert "no accuracy for mystery" in fig._supxlabel.get_text()
+
+
+def test_figure3_title_names_machine_batch_and_dtype():
+    fig = figure3(_results(), ACC, figsize=SMALL)
+    title = fig._suptitle.get_text()
+    assert "NVIDIA H100 80GB HBM3" in title and "batch size 2" in title and "float32" in title
+    assert figure3(_results(), ACC, title="mine", figsize=SMALL)._suptitle.get_text() == "mine"
+
+
+def test_figure3_one_marker_and_colour_per_family_and_labelled_points():
+    fig = figure3(_results(), ACC, figsize=SMALL)
+    d = fig.axes[3]
+    labels = {coll.get_label() for coll in d.collections}
+    assert labels == {"VoVNet", "DenseNet", "ResNet", "other"} - {"ResNet"}  # resnet50 has no energy
+    colours = {coll.get_label(): tuple(np.round(coll.get_facecolor()[0][:3], 3)) for coll in d.collections}
+    assert len(set(colours.values())) == len(colours)
+    texts = {t.get_text() for t in d.texts}
+    assert {"vovnet39", "densenet201", "mystery"} <= texts
+
+
+def test_figure3_computes_flops_per_s_when_absent():
+    df = pd.DataFrame({"model": ["resnet50"], "latency_ms": [10.0], "flops": [8e9], "batch_size": [1]})
+    fig = figure3(df, {"resnet50": 76.0}, figsize=SMALL)
+    # 8e9 FLOPs in 10 ms -> 8e11 FLOP/s = 800 GFLOP/s
+    assert _offsets(fig.axes[1]) == _pts((800, 76))
+    assert fig.missing_energy == ["resnet50"]
+
+
+def test_figure3_zero_energy_is_missing_not_a_point():
+    df = pd.DataFrame({"model": ["a"], "latency_ms": [1.0], "flops_per_s": [1e9], "energy_j_per_img": [0.0]})
+    fig = figure3(df, {"a": 50.0}, figsize=SMALL)
+    assert _offsets(fig.axes[3]) == set()
+    assert fig.missing_energy == ["a"]
+
+
+def test_figure3_uses_bundled_reference_accuracy_by_default():
+    fig = figure3(_results(), figsize=SMALL)
+    # VoVNet.pytorch README: VoVNet-39 top-1 error 23.23 % -> 76.77 % accuracy
+    assert (10.0, 76.77) in _offsets(fig.axes[0])
+
+
+@pytest.mark.parametrize("df, match", [
+    (pd.DataFrame(), "empty"),
+    (pd.DataFrame({"model": ["a"], "flops_per_s": [1.0]}), "latency_ms"),
+    (pd.DataFrame({"model": ["a"], "latency_ms": [1.0]}), "flops_per_s"),
+    (pd.DataFrame({"latency_ms": [1.0], "flops_per_s": [1.0]}), "model"),
+])
+def test_figure3_bad_input(df, match):
+    with pytest.raises(BadInputError, match=match):
+        figure3(df, ACC)
+
+
+def test_figure3_rejects_non_dataframe():
+    with pytest.raises(BadInputError, match="DataFrame"):
+        figure3([{"model": "a"}], ACC)
+
+
+# ------------------------------------------------------------------------------------------------ selection
+
+
+def test_select_latest_filters_and_picks_latest():
+    df = _results()
+    df.loc[3, "batch_size"] = 8
+    rows, notes = select_latest(df, batch_size=2, device="h100", dtype="fp32")
+    assert list(rows["model"]) == ["vovnet39", "densenet201", "resnet50"]
+    assert rows.set_index("model").loc["vovnet39", "latency_ms"] == 20.0  # the later row
+    assert rows.set_index("model").loc["densenet201", "latency_ms"] == 78.0  # the failed newer one dropped
+    assert any("latest" in n for n in notes)
+
+
+def test_select_latest_nothing_left_says_what_there_is():
+    with pytest.raises(BadInputError, match="batch size 64.*batch size\\(s\\) 2"):
+        select_latest(_results(), batch_size=64)
+    with pytest.raises(BadInputError, match="dtype"):
+        select_latest(_results(), dtype="bfloat16")
+
+
+def test_family_of():
+    assert family_of("vovnet39") == "VoVNet"
+    assert family_of("densenet40_osa") == "VoVNet"  # an OSA variant belongs with one-shot aggregation
+    assert family_of("timm:ese_vovnet39b") == "VoVNet"
+    assert family_of("x", "densenet") == "DenseNet"
+    assert family_of("resnet50", None) == "ResNet"
+    assert family_of("mobilenet") == "other"
+
+
+# ------------------------------------------------------------------------------------------------ per-layer
+
+
+def _layers(name: str, macs, flops, groups, mac_min=None) -> pd.DataFrame:
+    paths = [(g, f"l{i}") for i, g in enumerate(groups)]
+    df = pd.DataFrame({
+        "name": [".".join(p) for p in paths], "path": paths, "call": 0,
+        "mac": macs, "flops": flops,
+        "mac_min": mac_min if mac_min is not None else [math.nan] * len(macs),
+    })
+    df.attrs["model"] = name
+    return df
+
+
+def _bar_heights(ax) -> list[float]:
+    return [float(p.get_height()) for c in ax.containers for p in c]
+
+
+def test_layers_figure_bars_are_the_per_layer_values():
+    # A dense-block-like profile: MAC grows inside the block; a zero row (a Flatten) is dropped.
+    dense = _layers("dense", [100, 200, 300, 0, 50], [10, 20, 30, 0, 5], ["stem", "block1", "block1", "block1", "head"],
+                    mac_min=[80, 150, 200, math.nan, math.nan])
+    fig = layers_figure(dense, figsize=SMALL)
+    axes = np.array(fig.axes).reshape(3, 1)
+    assert _bar_heights(axes[0][0]) == [100, 200, 300, 50]
+    assert _bar_heights(axes[1][0]) == [10, 20, 30, 5]
+    assert axes[0][0].get_ylabel().startswith("MAC") and axes[1][0].get_ylabel() == "FLOPs"
+    # groups label the x axis in execution order
+    assert [t.get_text() for t in axes[2][0].get_xticklabels()] == ["stem", "block1", "head"]
+    # MAC against its lower bound, per conv (rows with mac_min)
+    lines = {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata())) for ln in axes[2][0].lines}
+    assert lines["MAC"] == ([0, 1, 2], [100, 200, 300])
+    mac_min = next(v for k, v in lines.items() if k.startswith("mac_min"))
+    assert mac_min == ([0, 1, 2], [80, 150, 200])
+
+
+def test_layers_figure_compare_and_measured():
+    first = _layers("dense", [100, 200], [10, 20], ["b1", "b1"])
+    second = _layers("osa", [150, 150, 150], [30, 30, 30], ["s1", "s1", "s2"])
+    # 20 FLOPs in 0.01 ms -> 2e6 FLOP/s; the first layer has no measurement
+    measured = pd.DataFrame({"name": ["b1.l1"], "latency_ms": [0.01]})
+    fig = layers_figure(first, second, measured)
+    axes = np.array(fig.axes).reshape(5, 2)  # mac, flops, latency, FLOP/s, mac vs mac_min; two models
+    assert _bar_heights(axes[0][1]) == [150, 150, 150]
+    assert _bar_heights(axes[2][0]) == [0.01]
+    assert _bar_heights(axes[3][0]) == pytest.approx([2e6])
+    assert "osa" in axes[0][1].get_title() and "dense" in axes[0][0].get_title()
+    assert any("1 layer(s) without a measurement" in n for n in fig.effkit_notes)
+
+
+def test_layers_figure_from_a_profile():
+    from effkit.analysis.profile import profile
+
+    # conv 4->8, 3x3, same padding on 10x10: MAC = 100*(4+8) + 9*4*8 = 1488 (the paper's formula)
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1, bias=False))
+    fig = layers_figure(profile(net, (1, 4, 10, 10)), figsize=SMALL)
+    assert _bar_heights(fig.axes[0]) == [1488]
+    # mac_min at ci = co = ... the bound is below the conv's MAC (ci != co here)
+    mac_line = next(ln for ln in fig.axes[2].lines if ln.get_label() == "MAC")
+    bound = next(ln for ln in fig.axes[2].lines if ln.get_label().startswith("mac_min"))
+    assert list(mac_line.get_ydata()) == [1488]
+    assert bound.get_ydata()[0] < 1488
+
+
+def test_layers_figure_bad_input():
+    with pytest.raises(BadInputError, match="mac"):
+        layers_figure(pd.DataFrame({"name": ["a"], "flops": [1]}))
+    with pytest.raises(BadInputError, match="no layer"):
+        layers_figure(pd.DataFrame({"name": ["a"], "mac": [0], "flops": [0]}))
+    with pytest.raises(BadInputError, match="Profile"):
+        layers_figure("vovnet39")
+
+
+# ------------------------------------------------------------------------------------------------ roofline
+
+
+def test_roofline_points_and_roofs():
+    spec = DeviceSpec("toy", peak_tflops=10.0, bandwidth_gbs=1000.0)  # ridge at 10e12 / 1e12 = 10 FLOP/byte
+    pts = pd.DataFrame({"model": ["a", "b"], "flops": [4e9, 1e9], "mac_bytes": [1e8, 1e9],
+                        "flops_per_s": [2e12, np.nan]})
+    fig = roofline(pts, spec, figsize=SMALL)
+    ax = fig.axes[0]
+    # a: 4e9 / 1e8 = 40 FLOP/byte at 2000 GFLOP/s (measured);
+    # b: 1 FLOP/byte, not measured -> at its bound min(10000, 1000 * 1) = 1000 GFLOP/s
+    assert _offsets(ax) == _pts((40, 2000), (1, 1000))
+    roof = next(ln for ln in ax.lines if ln.get_label().startswith("roofline"))
+    x, y = np.asarray(roof.get_xdata()), np.asarray(roof.get_ydata())
+    assert y.max() == pytest.approx(10_000)  # 10 TFLOP/s in GFLOP/s
+    low = x < 10
+    assert np.allclose(y[low], 1000 * x[low])  # the bandwidth roof: GB/s x FLOP/byte = GFLOP/s
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "FLOP / byte" in ax.get_xlabel() and "GFLOP/s" in ax.get_ylabel()
+    assert any("not measured" in n for n in fig.effkit_notes)
+    assert spec.ridge_flop_per_byte == pytest.approx(10)
+
+
+def test_roofline_per_layer_groups_by_type():
+    pts = pd.DataFrame({"name": ["c1", "bn", "c2"], "type": ["Conv2d", "BatchNorm2d", "Conv2d"],
+                        "flops": [100.0, 10.0, 50.0], "mac_bytes": [10.0, 20.0, 5.0],
+                        "flops_per_s": [1e9, 1e8, 2e9]})
+    fig = roofline(pts, {"name": "toy", "peak_tflops": 1.0, "bandwidth_gbs": 100.0}, figsize=SMALL)
+    labels = {c.get_label() for c in fig.axes[0].collections}
+    assert labels == {"Conv2d (measured)", "BatchNorm2d (measured)"}
+    assert _offsets(fig.axes[0]) == _pts((10, 1), (0.5, 0.1), (10, 2))
+
+
+def test_roofline_bad_input():
+    spec = DeviceSpec("toy", 1.0, 1.0)
+    with pytest.raises(BadInputError, match="mac_bytes"):
+        roofline(pd.DataFrame({"model": ["a"], "flops": [1.0]}), spec)
+    with pytest.raises(BadInputError, match="empty"):
+        roofline(pd.DataFrame(columns=["model", "flops", "mac_bytes"]), spec)
+
+
+def test_device_specs_have_sources_and_datasheet_values():
+    table = load_device_specs()
+    assert table["source"].str.len().min() > 20
+    h100 = table.set_index("name").loc["H100 SXM"]
+    # NVIDIA H100 SXM datasheet (dense): FP32 66.9, TF32 494.7, BF16/FP16 989.4 TFLOP/s; 3.35 TB/s; 700 W
+    assert (h100.fp32_tflops, h100.tf32_tflops, h100.bf16_tflops, h100.fp16_tflops) == (66.9, 494.7, 989.4, 989.4)
+    assert (h100.bandwidth_gbs, h100.tdp_w) == (3350, 700)
+    assert table.set_index("name").loc["H200", "bandwidth_gbs"] == 4800
+    titan = table.set_index("name").loc["TITAN X (Pascal)"]
+    assert (titan.fp32_tflops, titan.bandwidth_gbs, titan.tdp_w) == (11.0, 480, 250)
+
+
+def test_device_spec_lookup():
+    assert device_spec("h100").peak_tflops == 66.9
+    spec = device_spec(gpu_name="NVIDIA H100 80GB HBM3", dtype="bf16")
+    assert (spec.name, spec.peak_tflops, spec.bandwidth_gbs) == ("H100 SXM", 989.4, 3350)
+    assert device_spec(gpu_name="NVIDIA H200", dtype="float32").bandwidth_gbs == 4800
+    assert device_spec("TITAN X (Pascal)").peak_tflops == 11.0
+    user = device_spec(peak_tflops=2.0, bandwidth_gbs=50.0)
+    assert (user.peak_tflops, user.bandwidth_gbs, user.source) == (2.0, 50.0, "user values")
+    assert device_spec("h200", bandwidth_gbs=1.0).bandwidth_gbs == 1.0
+    with pytest.raises(BadInputError, match="unknown device"):
+        device_spec("a100")
+    with pytest.raises(BadInputError, match="no float16 peak"):
+        device_spec("titan x pascal", dtype="float16")
+    with pytest.raises(BadInputError, match="--peak-tflops"):
+        device_spec(peak_tflops=1.0)
+    with pytest.raises(BadInputError, match="no peaks known"):
+        device_spec(gpu_name="NVIDIA A100-SXM4-80GB")
+
+
+# ------------------------------------------------------------------------------------------------ saving
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_save_figure_formats(tmp_path, suffix, magic):
+    fig = figure3(_results(), ACC, figsize=SMALL)
+    p = save_figure(fig, tmp_path / f"fig{suffix}")
+    assert p.read_bytes().startswith(magic)
+
+
+def test_save_figure_bad_paths(tmp_path):
+    fig = roofline(pd.DataFrame({"model": ["a"], "flops": [1.0], "mac_bytes": [1.0]}), DeviceSpec("t", 1, 1),
+                   figsize=SMALL)
+    with pytest.raises(BadInputError, match=r"\.png, \.svg or \.pdf"):
+        save_figure(fig, tmp_path / "fig.jpg")
+    with pytest.raises(BadInputError, match="does not exist"):
+        save_figure(fig, tmp_path / "no" / "fig.png")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(BadInputError, match="cannot write"):
+        save_figure(fig, a_file / "fig.png")  # its "folder" is a file: unwritable
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def _cli(argv, capsys):
+    """Run the effkit CLI in-process; (exit code, stdout, stderr)."""
+    from effkit.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def _one_line_error(code, err):
+    assert code == 2
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("effkit: error: ")
+
+
+@pytest.fixture
+def results_csv(tmp_path):
+    p = tmp_path / "results.csv"
+    _results().to_csv(p, index=False)
+    return p
+
+
+def test_cli_figure3_writes_and_notes(tmp_path, results_csv, capsys):
+    out = tmp_path / "fig3.png"
+    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "--batch-size", "2", "--dtype",
+                         "float32", "--device", "cuda", "--output", str(out)], capsys)
+    assert code == 0, err
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert "no accuracy for mystery" in err  # reference table has no "mystery"
+
+
+def test_cli_figure3_user_accuracy(tmp_path, results_csv, capsys):
+    acc = tmp_path / "acc.csv"
+    acc.write_text("model,top1\nmystery,70.5\n")
+    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "--accuracy", str(acc),
+                         "-o", str(tmp_path / "f.svg")], capsys)
+    assert code == 0 and "no accuracy" not in err
+
+
+@pytest.mark.parametrize("case", ["empty", "columns", "format", "unwritable", "no-accuracy", "filter", "missing"])
+def test_cli_figure3_bad_input(tmp_path, results_csv, capsys, case):
+    out = tmp_path / "f.png"
+    csv = results_csv
+    extra = []
+    if case == "empty":
+        csv = tmp_path / "empty.csv"
+        csv.write_text("model,latency_ms,flops_per_s\n")
+    elif case == "columns":
+        csv = tmp_path / "cols.csv"
+        pd.DataFrame({"model": ["a"], "fps": [1.0]}).to_csv(csv, index=False)
+    elif case == "format":
+        out = tmp_path / "f.gif"
+    elif case == "unwritable":
+        out = tmp_path / "missing" / "f.png"
+    elif case == "no-accuracy":
+        csv = tmp_path / "unknown.csv"
+        pd.DataFrame({"model": ["x1", "x2"], "latency_ms": [1.0, 2.0], "flops_per_s": [1e9, 1e9]}).to_csv(csv, index=False)
+    elif case == "filter":
+        extra = ["--batch-size", "64"]
+    elif case == "missing":
+        csv = tmp_path / "nope.csv"
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), *extra, "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert not out.exists()
+
+
+def test_cli_roofline_and_layers(tmp_path, results_csv, capsys):
+    out = tmp_path / "roof.pdf"
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "-o", str(out)], capsys)
+    assert code == 0, err  # H100 peaks found from the recorded GPU name
+    assert out.read_bytes().startswith(b"%PDF")
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "a100", "-o", str(out)],
+                        capsys)
+    _one_line_error(code, err)
+    code, _, err = _cli(["plot", "roofline", "--per-layer", "nosuchmodel", "--peak-tflops", "1",
+                         "--bandwidth-gbs", "10", "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    code, _, err = _cli(["plot", "layers", "nosuchmodel", "-o", str(tmp_path / "l.png")], capsys)
+    _one_line_error(code, err)
+
+
+def test_cli_subprocess_one_line_error(tmp_path):
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "effkit", "plot", "figure3", "--csv", str(tmp_path / "none.csv"),
+                           "--output", str(tmp_path / "f.png")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "does not exist" in proc.stderr
+
+
+def test_plots_leave_pyplot_alone():
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    figure3(_results(), ACC, figsize=SMALL)
+    assert plt.get_fignums() == before  # nothing registered with pyplot, nothing left open
+    assert plots.FIGURE_FORMATS == {".png": "png", ".svg": "svg", ".pdf": "pdf"}
