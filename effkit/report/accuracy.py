@@ -70,7 +70,7 @@ def _read(path: Path, *, user: bool):
     for col in ("dataset", "weights", "source"):
         if col not in df.columns:
             df[col] = ""
-        df[col] = df[col].fillna("").astype(str)
+        df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     if user:
         # Every number must say where it came from; a user row without one comes from the user's file.
         df.loc[df["source"].str.strip() == "", "source"] = f"user file {path}"

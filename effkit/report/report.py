@@ -129,7 +129,14 @@ def _distinct(results, column: str) -> list[str]:
             if isinstance(v, float) and v == int(v):
                 text = str(int(v))
             vals.append(text)
-    return sorted(set(vals))
+    return sorted(set(vals), key=_natural)
+
+
+def _natural(text: str):
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
 
 
 def _facts(results, columns) -> list[tuple[str, str]]:

@@ -1,0 +1,263 @@
+"""Reference accuracy (published numbers), user overrides, and the markdown/HTML comparison report."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effkit.errors import BadInputError
+from effkit.report.accuracy import accuracy_of, append_accuracy, load_accuracy, reference_path
+from effkit.report.report import build_report, report_table, write_report
+
+# ------------------------------------------------------------------------------------------------ accuracy
+
+
+def test_every_reference_row_has_a_source_and_weights():
+    raw = pd.read_csv(reference_path())
+    assert list(raw.columns) == ["model", "top1", "top5", "dataset", "weights", "source"]
+    assert raw["model"].is_unique
+    assert raw["source"].notna().all() and (raw["source"].str.len() > 20).all()
+    assert raw["weights"].notna().all() and (raw["weights"].str.len() > 5).all()
+    assert raw["top1"].between(50, 100).all() and raw["top5"].between(80, 100).all()
+    assert (raw["top5"] > raw["top1"]).all()
+
+
+def test_vovnet_rows_are_the_official_readme_error_rates_converted():
+    acc = load_accuracy().set_index("model")
+    # VoVNet.pytorch README: "Top-1 / Top-5" columns are error rates
+    assert acc.loc["vovnet39", "top1"] == pytest.approx(100 - 23.23)
+    assert acc.loc["vovnet39", "top5"] == pytest.approx(100 - 6.57)
+    assert acc.loc["vovnet57", "top1"] == pytest.approx(100 - 22.27)
+    assert acc.loc["vovnet57", "top5"] == pytest.approx(100 - 6.28)
+    for m in ("vovnet39", "vovnet57"):
+        assert "ERROR rate" in acc.loc[m, "source"] and "100 - error" in acc.loc[m, "source"]
+
+
+def test_torchvision_and_timm_rows_match_published_numbers():
+    acc = load_accuracy().set_index("model")
+    published = {  # torchvision IMAGENET1K_V1 acc@1 / acc@5; timm v0.6.5 results
+        "resnet18": (69.758, 89.078), "resnet50": (76.130, 92.862), "resnet101": (77.374, 93.546),
+        "densenet121": (74.434, 91.972), "densenet161": (77.138, 93.560), "densenet201": (76.896, 93.370),
+        "timm:ese_vovnet39b": (79.312, 94.714), "timm:ese_vovnet19b_dw": (76.802, 93.272),
+    }
+    for model, (top1, top5) in published.items():
+        assert (acc.loc[model, "top1"], acc.loc[model, "top5"]) == pytest.approx((top1, top5)), model
+    assert "IMAGENET1K_V1" in acc.loc["densenet201", "weights"]
+    # the VoVNet README's ResNet-50 error (23.85 %) is the same torchvision checkpoint: 76.15 vs 76.13
+    assert abs(acc.loc["resnet50", "top1"] - (100 - 23.85)) < 0.05
+
+
+def test_zoo_architectures_covered():
+    acc = set(load_accuracy()["model"])
+    for m in ("vovnet39", "vovnet57", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+              "densenet121", "densenet161", "densenet169", "densenet201"):
+        assert m in acc
+    assert "vovnet27_slim" not in acc  # no published ImageNet number for it: left out, not invented
+
+
+def test_user_csv_overrides_and_extends(tmp_path):
+    p = tmp_path / "mine.csv"
+    p.write_text("model,top1,top5\nvovnet39,80.5,95.0\nmy_net,60.0,\nmy_net,61.0,83.0\n")
+    acc = load_accuracy(p)
+    assert accuracy_of(acc, "vovnet39") == 80.5
+    assert accuracy_of(acc, "my_net") == 61.0  # the later row of a model wins (appended evaluations)
+    assert accuracy_of(acc, "resnet50") == pytest.approx(76.130)  # untouched reference rows stay
+    assert accuracy_of(acc, "nothing") is None
+    row = acc.set_index("model").loc["vovnet39"]
+    assert row["origin"] == "user" and str(p) in row["source"]  # a source even when the user gave none
+    assert acc["model"].is_unique
+
+
+@pytest.mark.parametrize("text, match", [
+    ("name,acc\nx,1\n", "lacks column"),
+    ("model,top1\nx,0.7613\ny,123\n", "percentage"),
+    ("model,top1\nx,abc\n", "percentage"),
+    ("model,top1\nx,\n", "no top1"),
+    ("", "empty"),
+])
+def test_user_csv_bad_input(tmp_path, text, match):
+    p = tmp_path / "bad.csv"
+    p.write_text(text)
+    with pytest.raises(BadInputError, match=match):
+        load_accuracy(p)
+
+
+def test_user_csv_missing_file(tmp_path):
+    with pytest.raises(BadInputError, match="does not exist"):
+        load_accuracy(tmp_path / "none.csv")
+
+
+def test_append_accuracy_creates_and_extends(tmp_path):
+    p = tmp_path / "acc.csv"
+    append_accuracy(p, {"model": "m", "top1": 50.0, "top5": 90.0, "weights": "w.pth"})
+    append_accuracy(p, {"model": "m", "top1": 55.0, "top5": 91.0, "source": "second run"})
+    raw = pd.read_csv(p)
+    assert list(raw.columns) == ["model", "top1", "top5", "dataset", "weights", "source"]
+    assert len(raw) == 2 and raw["source"].iloc[0].startswith("effkit evaluate")
+    assert accuracy_of(load_accuracy(p), "m") == 55.0
+    # a hand-written file with other columns is rewritten whole, not misaligned
+    q = tmp_path / "hand.csv"
+    q.write_text("top1,model\n40,a\n")
+    append_accuracy(q, {"model": "b", "top1": 45.0})
+    acc = load_accuracy(q)
+    assert accuracy_of(acc, "a") == 40 and accuracy_of(acc, "b") == 45
+    with pytest.raises(BadInputError, match="does not exist"):
+        append_accuracy(tmp_path / "no" / "acc.csv", {"model": "m", "top1": 1.0})
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _results() -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": ["vovnet39", "densenet201", "mystery"],
+        "family": ["vovnet", "densenet", "other"],
+        "status": ["ok", "ok", "ok"], "batch_size": [1, 1, 1], "dtype": ["float32"] * 3,
+        "device": ["cuda:0"] * 3, "gpu_name": ["NVIDIA H100 80GB HBM3"] * 3, "cpu_model": ["Some CPU"] * 3,
+        "input_shape": ["1x3x224x224"] * 3, "torch_version": ["2.13.0"] * 3,
+        "params": [22.6e6, 20.0e6, 1e6], "flops": [16.0e9, 8.6e9, 1e9], "paper_mac": [1e8, 2e8, 1e7],
+        "mac": [3e8, 6e8, 2e7], "mac_bytes": [1.2e9, 2.4e9, 8e7],
+        "latency_ms": [4.0, 10.0, 1.0], "fps": [250.0, 100.0, 1000.0],
+        "flops_per_s": [4.0e12, 8.6e11, 1e12], "peak_memory_bytes": [1.5e8, 3.0e8, 1e7],
+        "energy_j_per_img": [0.4, 1.2, np.nan], "energy_status": ["ok", "ok", "unavailable: no NVML"],
+        "energy_method": ["nvml_energy_counter", "nvml_energy_counter", None],
+        "warmup_iters": [10, 10, 10], "min_iters": [50, 50, 50], "iterations": [120, 60, 400],
+        "timer": ["cuda_event"] * 3, "timestamp": ["2025-05-01T10:00:00+00:00"] * 3,
+    })
+
+
+def test_report_table_values():
+    t = report_table(_results(), load_accuracy()).set_index("model")
+    # achieved GFLOP/s = flops_per_s / 1e9; accuracy from the reference table (100 - 23.23 for VoVNet-39)
+    assert t.loc["vovnet39", "gflops_per_s"] == pytest.approx(4000.0)
+    assert t.loc["densenet201", "gflops_per_s"] == pytest.approx(860.0)
+    assert t.loc["vovnet39", "top1"] == pytest.approx(76.77)
+    assert np.isnan(t.loc["mystery", "top1"]) and np.isnan(t.loc["mystery", "energy_j_per_img"])
+    assert t.loc["vovnet39", "family"] == "VoVNet"
+    assert "VoVNet.pytorch" in t.loc["vovnet39", "accuracy_source"]
+
+
+def test_report_table_computes_gflops_per_s_from_flops_and_latency():
+    df = _results().drop(columns=["flops_per_s"])
+    t = report_table(df).set_index("model")
+    assert t.loc["densenet201", "gflops_per_s"] == pytest.approx(8.6e9 / 0.010 / 1e9)  # 860
+
+
+def test_build_report_parts():
+    rep = build_report(_results())
+    assert set(rep.figures) == {"figure3", "roofline"}  # the H100's peaks are known
+    machine = dict(rep.machine)
+    assert machine["GPU"] == "NVIDIA H100 80GB HBM3" and machine["PyTorch"] == "2.13.0"
+    assert machine["batch size"] == "1" and machine["dtype"] == "float32"
+    method = dict(rep.method)
+    assert method["warm-up iterations (at least)"] == "10"
+    assert method["timed iterations (done)"] == "60, 120, 400"
+    assert method["energy method"] == "nvml_energy_counter"
+    assert any("no accuracy for mystery" in n for n in rep.notes)
+
+
+def test_build_report_with_named_device():
+    from effkit.report.plots import device_spec
+
+    rep = build_report(_results(), device_spec=device_spec("titan x pascal"))
+    assert "TITAN X (Pascal)" in rep.figures["roofline"].axes[0].get_title()
+
+
+def test_build_report_without_known_device_has_no_roofline():
+    df = _results().assign(gpu_name="Some Future GPU")
+    rep = build_report(df)
+    assert "roofline" not in rep.figures
+    assert any(n.startswith("no roofline") for n in rep.notes)
+
+
+def test_markdown_report_links_pngs_written_beside_it(tmp_path):
+    out = tmp_path / "report.md"
+    written = write_report(_results(), out)
+    assert written[0] == out and all(p.exists() for p in written)
+    text = out.read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(links) == ["report_figure3.png", "report_roofline.png"]
+    for link in links:
+        assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
+    assert "| model | family | params (M) | GFLOPs |" in text
+    # VoVNet-39 row: 22.6M params, 16 GFLOPs, 4 ms, 250 FPS, 150 MB, 0.4 J, 4000 GFLOP/s, 76.77 %
+    assert re.search(r"\| vovnet39 \| VoVNet \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150 \| "
+                     r"0\.400 \| 4,000\.0 \| 76\.77 \|", text), text
+    assert "| mystery |" in text and "–" in text  # missing values shown as missing, never 0
+    for heading in ("## Machine", "## Method", "## Accuracy sources", "## Notes"):
+        assert heading in text
+    assert "NVIDIA H100 80GB HBM3" in text and "cuda_event" in text
+
+
+def test_html_report_is_self_contained(tmp_path):
+    out = tmp_path / "report.html"
+    assert write_report(_results(), out) == [out]
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) == 2
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "<td>vovnet39</td>" in text and "<h2>Method</h2>" in text
+    assert not list(tmp_path.glob("*.png"))  # nothing written beside it
+
+
+def test_report_bad_input(tmp_path):
+    with pytest.raises(BadInputError, match=r"\.md or \.html"):
+        write_report(_results(), tmp_path / "report.docx")
+    with pytest.raises(BadInputError, match="does not exist"):
+        write_report(_results(), tmp_path / "no" / "report.md")
+    with pytest.raises(BadInputError, match="empty"):
+        write_report(pd.DataFrame(), tmp_path / "report.md")
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def _cli(argv, capsys):
+    from effkit.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_cli_report(tmp_path, capsys):
+    csv = tmp_path / "results.csv"
+    _results().to_csv(csv, index=False)
+    out = tmp_path / "r.html"
+    code, _, err = _cli(["report", "--csv", str(csv), "--title", "PR 42", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "<h1>PR 42</h1>" in out.read_text()
+    code, _, err = _cli(["report", "--csv", str(csv), "--device-spec", "titan x pascal", "-o",
+                         str(tmp_path / "r.md")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "r_roofline.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("case", ["format", "unwritable", "empty", "columns", "accuracy"])
+def test_cli_report_bad_input(tmp_path, capsys, case):
+    csv = tmp_path / "results.csv"
+    _results().to_csv(csv, index=False)
+    out = tmp_path / "r.md"
+    extra = []
+    if case == "format":
+        out = tmp_path / "r.txt"
+    elif case == "unwritable":
+        out = tmp_path / "missing" / "r.md"
+    elif case == "empty":
+        csv.write_text("model,latency_ms\n")
+    elif case == "columns":
+        pd.DataFrame({"latency_ms": [1.0]}).to_csv(csv, index=False)
+    elif case == "accuracy":
+        bad = tmp_path / "acc.csv"
+        bad.write_text("name,accuracy\nx,1\n")
+        extra = ["--accuracy", str(bad)]
+    code, _, err = _cli(["report", "--csv", str(csv), *extra, "-o", str(out)], capsys)
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
