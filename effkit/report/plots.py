@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -414,7 +415,7 @@ def layer_rows(layers, *, group_depth: int | None = None):
 
     Rows that move no memory and do no work (containers, ``Flatten``) are dropped. ``group_depth`` is the
     module depth that names a group (1 = VoVNet/ResNet stages); by default the shallowest depth giving at
-    least three groups (DenseNet's ``features.denseblockN``).
+    least three groups, none holding more than half of the layers (DenseNet's ``features.denseblockN``).
     """
     import pandas as pd
 
@@ -424,10 +425,13 @@ def layer_rows(layers, *, group_depth: int | None = None):
         raise BadInputError("per-layer chart: no layer moves memory or does work")
     paths = [_path_of(r) for r in df.to_dict(orient="records")]
     if group_depth is None:
+        # The shallowest depth that splits the layers into real groups: at least three, none holding more
+        # than half of the layers (torchvision's DenseNet keeps everything under "features" at depth 1).
         group_depth = 1
-        for d in (1, 2, 3):
+        for d in (1, 2, 3, 4):
             group_depth = d
-            if len({p[:d] for p in paths}) >= 3:
+            sizes = Counter(p[:d] for p in paths)
+            if len(sizes) >= 3 and max(sizes.values()) <= len(paths) / 2:
                 break
     df["group"] = [".".join(p[:group_depth]) or "(model)" for p in paths]
     df["x"] = range(len(df))
@@ -460,7 +464,12 @@ def _group_axis(ax, rows) -> None:
         if i % 2:
             ax.axvspan(lo - 0.5, hi + 0.5, color="#000000", alpha=0.05, lw=0)
     centres = [(lo + hi) / 2 for lo, hi in bounds.itertuples(index=False)]
-    ax.set_xticks(centres, labels=list(bounds.index), rotation=60, ha="right", fontsize=6)
+    n = rows["x"].max() + 1
+    # Name only groups wide enough to hold a label; single-layer groups (DenseNet's conv0, norm0, ...)
+    # would otherwise print on top of each other.
+    labels = [g if len(bounds) <= 12 or (hi - lo + 1) >= n / 40 else ""
+              for g, (lo, hi) in zip(bounds.index, bounds.itertuples(index=False))]
+    ax.set_xticks(centres, labels=labels, rotation=60, ha="right", fontsize=6)
     ax.set_xlim(-0.5, rows["x"].max() + 0.5)
 
 
