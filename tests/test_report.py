@@ -185,7 +185,7 @@ def test_markdown_report_links_pngs_written_beside_it(tmp_path):
         assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
     assert "| model | family | params (M) | GFLOPs |" in text
     # VoVNet-39 row: 22.6M params, 16 GFLOPs, 4 ms, 250 FPS, 150 MB, 0.4 J, 4000 GFLOP/s, 76.77 %
-    assert re.search(r"\| vovnet39 \| VoVNet \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150 \| "
+    assert re.search(r"\| vovnet39 \| VoVNet \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150\.0 \| "
                      r"0\.400 \| 4,000\.0 \| 76\.77 \|", text), text
     assert "| mystery |" in text and "–" in text  # missing values shown as missing, never 0
     for heading in ("## Machine", "## Method", "## Accuracy sources", "## Notes"):

@@ -199,6 +199,18 @@ def roofline_cmd(
 
     check_figure_path(output)
     results = _load_results(csv, db, required=per_layer is None)
+    if results is None:
+        # --per-layer alone: use the default store's per-layer timings when there is one
+        from effkit.errors import StoreError
+        from effkit.store import load_results
+
+        try:
+            results = load_results()
+        except StoreError:
+            results = None
+        if results is not None and (results.empty or "model" not in results.columns
+                                    or not (results["model"] == per_layer).any()):
+            results = None
     rows = None
     notes: list[str] = []  # printed once the figure is written, so an error stays one line
     if results is not None:

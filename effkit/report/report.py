@@ -30,7 +30,7 @@ TABLE_COLUMNS = [
     ("mac", "MAC (M)", 1e6, 1),
     ("latency_ms", "latency (ms)", 1, 2),
     ("fps", "FPS (img/s)", 1, 1),
-    ("peak_memory_bytes", "memory (MB)", 1e6, 0),
+    ("peak_memory_bytes", "memory (MB)", 1e6, 1),
     ("energy_j_per_img", "J/img", 1, 3),
     ("gflops_per_s", "GFLOP/s", 1, 1),
     ("top1", "top-1 (%)", 1, 2),
