@@ -444,3 +444,32 @@ def test_plots_leave_pyplot_alone():
     figure3(_results(), ACC, figsize=SMALL)
     assert plt.get_fignums() == before  # nothing registered with pyplot, nothing left open
     assert plots.FIGURE_FORMATS == {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def _with_layers_json() -> pd.DataFrame:
+    old = pd.DataFrame({"name": ["c"], "type": ["Conv2d"], "call": [0], "flops": [100.0], "mac": [10.0],
+                        "mac_bytes": [40.0], "latency_ms": [1.0], "flops_per_s": [1e5]})
+    new = old.assign(latency_ms=0.5, flops_per_s=2e5)
+    return pd.DataFrame({
+        "model": ["m", "m", "m"], "status": ["ok", "ok", "failed"], "latency_ms": [1.0, 1.0, 1.0],
+        "flops_per_s": [1.0, 1.0, 1.0], "timestamp": ["2025-01-01", "2025-01-02", "2025-01-03"],
+        "layers_json": [old.to_json(orient="records"), new.to_json(orient="records"), None],
+    })
+
+
+def test_measured_layers_takes_the_latest_ok_row():
+    layers = plots.measured_layers(_with_layers_json(), "m")
+    assert list(layers["latency_ms"]) == [0.5]
+    assert plots.measured_layers(_with_layers_json(), "other") is None
+    assert plots.measured_layers(pd.DataFrame({"model": ["m"]}), "m") is None
+
+
+def test_cli_roofline_per_layer_from_measurements(tmp_path, capsys):
+    csv = tmp_path / "r.csv"
+    _with_layers_json().to_csv(csv, index=False)
+    out = tmp_path / "r.svg"
+    code, _, err = _cli(["plot", "roofline", "--csv", str(csv), "--per-layer", "m", "--peak-tflops", "1",
+                         "--bandwidth-gbs", "10", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "not measured" not in err  # the layer's own timing was used
+    assert out.read_text().lstrip().startswith("<?xml")
