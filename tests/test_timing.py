@@ -210,3 +210,10 @@ def test_memory_helpers_by_hand():
     if memory.RssPeak.available():
         assert res.peak_memory_bytes is not None and res.peak_memory_bytes >= 0
         assert "RSS" in res.method
+
+
+def test_selfcheck_needs_cuda():
+    from effkit.measure.selfcheck import crosscheck
+
+    with pytest.raises((BackendUnavailableError, BadInputError)):
+        crosscheck("resnet50", device="cpu")

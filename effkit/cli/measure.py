@@ -40,9 +40,11 @@ NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
 FMT = typer.Option("table", "--format", "-f", help="table, csv, json or markdown.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
 
-MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_iqr_ms",
-                   "iterations", "fps", "flops_per_s", "peak_memory_bytes", "weights_bytes", "activation_bytes",
-                   "energy_j_per_img", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
+                   "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
+                   "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+#: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
+_ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
                    "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
@@ -151,7 +153,8 @@ def _notes(df) -> list[str]:
 def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None) -> None:
     from effkit.report import tables
 
-    cols = [c for c in columns if c in df.columns and (c != "error" or df[c].notna().any())]
+    cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
+            and not (c == "status" and (df[c] == "ok").all())]
     if fmt == "csv":
         text = tables.csv_text(df)
     elif fmt == "json":

@@ -6,9 +6,9 @@ after ``reset_peak_memory_stats``; the weights are already on the device, so the
 reported beside it.
 
 CPU: the peak increase of the process's resident set size (RSS) over its RSS just before the passes,
-sampled every millisecond by a thread reading ``/proc/self/statm`` (Linux). The weights were resident
-before, so they are NOT in this number; allocator caching and one-time buffers are; spikes shorter
-than the sampling period can be missed. Elsewhere the CPU figure is missing, with the reason.
+sampled every millisecond by a thread reading ``/proc/self/statm`` (Linux), after glibc's
+``malloc_trim`` returned freed heap pages. The weights were resident before, so they are NOT in this
+number; allocator caching and one-time buffers are; spikes shorter than the sampling period can be missed. Elsewhere the CPU figure is missing, with the reason.
 """
 
 from __future__ import annotations
@@ -59,6 +59,20 @@ def activation_bytes(activations: int, dtype: str | torch.dtype) -> int:
     return int(activations) * torch.empty((), dtype=parse_dtype(dtype)).element_size()
 
 
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``) so that reusing them shows up as growth.
+
+    Without it, memory freed by earlier passes (or an earlier model) sits in the heap and the next
+    passes reuse it without the RSS moving: the increase would read near zero.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the measurement is rougher, not wrong
+        pass
+
+
 def _rss_bytes() -> int:
     with open(_STATM) as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -83,6 +97,7 @@ class RssPeak:
             self.peak_bytes = max(self.peak_bytes, _rss_bytes())
 
     def __enter__(self) -> "RssPeak":
+        _trim_heap()
         self.start_bytes = self.peak_bytes = _rss_bytes()
         self._thread = threading.Thread(target=self._run, name="effkit-rss", daemon=True)
         self._thread.start()

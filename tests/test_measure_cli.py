@@ -1,0 +1,171 @@
+"""`effkit measure` / `compare` / `results` end to end: bad input exits 2 with one line, results round-trip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from effkit.store import Store
+
+TINY = '''
+from torch import nn
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU())
+
+def other():
+    return nn.Conv2d(3, 4, 1, bias=False)
+'''
+
+FAST = ["--device", "cpu", "--warmup", "0", "--warmup-iters", "1", "--min-iters", "3", "--min-time", "0",
+        "--no-energy"]
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env)
+
+
+def assert_bad_input(res, *needles):
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_batch_size_zero(tmp_path):
+    assert_bad_input(run("measure", "anything", "--batch-size", "0", "--db", str(tmp_path / "r.db")),
+                     "batch size must be a positive integer")
+    assert_bad_input(run("measure", "anything", "--batch-size", "1,x", "--no-store"), "malformed batch size")
+    assert not (tmp_path / "r.db").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda():
+    assert_bad_input(run("measure", "anything", "--device", "cuda", "--no-store"), "CUDA is not available")
+    assert_bad_input(run("compare", "a", "b", "--device", "cuda:0", "--no-store"), "CUDA is not available")
+
+
+def test_corrupt_db_refused_and_untouched(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database\n")
+    assert_bad_input(run("measure", "anything", "--db", str(bad)), "not an SQLite database")
+    assert bad.read_text() == "not a database\n"
+    foreign = tmp_path / "foreign.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    assert_bad_input(run("results", "list", "--db", str(foreign)), "not an effkit results store")
+    assert foreign.read_bytes() == before
+
+
+def test_other_bad_input(tmp_path):
+    assert_bad_input(run("measure", "anything", "--db", str(tmp_path / "no" / "r.db")), "does not exist")
+    assert_bad_input(run("measure", "anything", "--db", str(tmp_path / "r.db"), "--no-store"), "contradict")
+    assert_bad_input(run("measure", "anything", "--format", "xml", "--no-store"), "unknown format")
+    assert_bad_input(run("results", "list", "--db", str(tmp_path / "none.db")), "no results database")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_results_list_show_export(tmp_path):
+    db = tmp_path / "r.db"
+    with Store(db) as s:
+        a = s.add({"model": "vovnet39", "status": "ok", "device": "cuda:0", "batch_size": 1, "latency_ms": 12.5,
+                   "fps": 80.0, "flops": 1.0e10, "energy_j_per_img": None, "energy_status": "unavailable: test"})
+        b = s.add({"model": "resnet50", "status": "failed", "device": "cuda:0", "batch_size": 256,
+                   "error": "out of memory at batch size 256"})
+    res = run("results", "export", "--format", "csv", "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["id"] for r in rows] == [str(a), str(b)]
+    assert rows[0]["model"] == "vovnet39" and float(rows[0]["latency_ms"]) == 12.5
+    assert rows[0]["energy_j_per_img"] == ""  # missing, not 0
+    assert rows[1]["error"] == "out of memory at batch size 256"
+
+    out = tmp_path / "r.json"
+    res = run("results", "export", "--format", "json", "--db", str(db), "--model", "resnet50", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert [d["model"] for d in data] == ["resnet50"]
+
+    res = run("results", "show", str(a), "--db", str(db), "--format", "json")
+    assert json.loads(res.stdout)["fps"] == 80.0
+    assert_bad_input(run("results", "show", "99", "--db", str(db)), "no result with id 99")
+    assert_bad_input(run("results", "export", "--format", "markdown", "--db", str(db)), "unknown format")
+
+    res = run("results", "list", "--db", str(db), "--format", "csv")
+    assert res.returncode == 0 and "vovnet39" in res.stdout and "resnet50" in res.stdout
+
+
+def test_measure_and_compare_end_to_end(tmp_path):
+    pytest.importorskip("effkit.models.external")
+    (tmp_path / "tiny.py").write_text(TINY)
+    db = tmp_path / "r.db"
+    res = run("measure", "tiny.py:build", "--input-size", "8", "--batch-size", "1,2", *FAST, "--db", str(db),
+              "--format", "csv", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["batch_size"] for r in rows] == ["1", "2"]
+    assert all(r["status"] == "ok" for r in rows)
+    # 3x3 conv 3->8 on 8x8, padding 1: 8*8*8*27 multiply-adds per image, 2 flops each; the ReLU adds a
+    # little on top, so the conv alone is a lower bound
+    assert int(rows[1]["flops"]) >= 2 * 2 * 8 * 8 * 8 * 27
+    assert int(rows[1]["mult_adds"]) == 2 * 8 * 8 * 8 * 27
+    assert float(rows[1]["flops_per_s"]) == pytest.approx(int(rows[1]["flops"]) / (float(rows[1]["latency_ms"]) / 1000))
+    with Store(db, create=False) as s:
+        assert len(s) == 2
+
+    out = tmp_path / "table4.md"
+    res = run("compare", "tiny.py:build", "tiny.py:other", "--input-size", "8", *FAST, "--no-store",
+              "--format", "markdown", "--output", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    for col in ("params", "flops", "paper_mac", "mac", "latency_ms", "fps", "flops_per_s", "peak_memory_bytes",
+                "energy_j_per_img"):
+        assert col in text
+    assert "tiny.py:build" in text and "tiny.py:other" in text
+
+
+def test_measure_in_process_with_per_layer(tmp_path, monkeypatch):
+    """The same flow in-process, the model resolver replaced by a tiny factory (no zoo needed)."""
+    from torch import nn
+    from typer.testing import CliRunner
+
+    import effkit.models
+    from effkit.cli import app
+
+    def fake_create(name, **kw):
+        assert name == "fake:tiny"
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU())
+
+    monkeypatch.setattr(effkit.models, "create_model", fake_create)
+    db = tmp_path / "r.db"
+    res = CliRunner().invoke(app, ["measure", "fake:tiny", "--input-size", "8", "--batch-size", "2", *FAST,
+                                   "--per-layer", "--db", str(db), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert len(data) == 1 and data[0]["status"] == "ok"
+    layers = json.loads(data[0]["layers_json"])
+    assert [l["type"] for l in layers] == ["Conv2d", "ReLU"]
+    # 3x3 conv 3->8 on 8x8, padding 1, batch 2: 2*8*8*8*27 multiply-adds, 2 flops each
+    assert layers[0]["flops"] == 2 * 2 * 8 * 8 * 8 * 27
+    assert data[0]["flops"] == sum(l["flops"] for l in layers)
+    with Store(db, create=False) as s:
+        assert list(s.rows()["batch_size"]) == [2]
+
+    res = CliRunner().invoke(app, ["compare", "fake:tiny", "--input-size", "8", *FAST, "--no-store",
+                                   "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert rows[0]["model"] == "fake:tiny" and rows[0]["status"] == "ok"
