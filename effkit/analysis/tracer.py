@@ -212,7 +212,46 @@ def _same_shape_shortcut(op, args, kwargs):
     return torch.empty(x.shape, dtype=x.dtype, device="meta")
 
 
+def _cat_shortcut(op, args, kwargs):
+    tensors = list(args[0])
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not tensors or any(t.dim() != tensors[0].dim() or t.dtype != tensors[0].dtype for t in tensors):
+        return NotImplemented
+    dim %= tensors[0].dim()
+    ref = list(tensors[0].shape)
+    for t in tensors[1:]:
+        if [n for i, n in enumerate(t.shape) if i != dim] != [n for i, n in enumerate(ref) if i != dim]:
+            raise BadInputError(
+                f"torch.cat got tensors of shapes {[tuple(x.shape) for x in tensors]} that differ outside "
+                f"dim {dim}; the model does not support this input size (try the size it was designed for)"
+            )
+    ref[dim] = sum(t.shape[dim] for t in tensors)
+    return torch.empty(ref, dtype=tensors[0].dtype, device="meta")
+
+
+def _inplace_binary_shortcut(op, args, kwargs):
+    # add_(self, other, alpha=1) and friends return self; take the shortcut only where no
+    # broadcasting or type promotion can be involved.
+    self, other = args[0], args[1]
+    if isinstance(other, torch.Tensor) and (other.shape != self.shape or other.dtype != self.dtype):
+        return NotImplemented
+    return self
+
+
+def _binary_shortcut(op, args, kwargs):
+    # add(self, other): same shapes and dtypes only (no broadcasting or promotion to work out).
+    self, other = args[0], args[1]
+    if not isinstance(other, torch.Tensor) or other.shape != self.shape or other.dtype != self.dtype:
+        return NotImplemented
+    return torch.empty(self.shape, dtype=self.dtype, device="meta")
+
+
 _SHORTCUTS = {
+    aten.add.Tensor: _binary_shortcut,
+    aten.mul.Tensor: _binary_shortcut,
+    aten.cat.default: _cat_shortcut,
+    aten.add_.Tensor: _inplace_binary_shortcut,
+    aten.mul_.Tensor: _inplace_binary_shortcut,
     aten._softmax.default: _same_shape_shortcut,
     aten._log_softmax.default: _same_shape_shortcut,
     aten.mm.default: _mm_shortcut,
