@@ -190,6 +190,10 @@ def _toml_mapping(text: str, source: str) -> tuple[dict, dict]:
         if m:
             reason = msg[: m.start()].strip()
             raise BadInputError(f"{source}:{m.group(1)}: malformed TOML: {reason}") from None
+        if msg.endswith("(at end of document)"):
+            last = max(1, len(text.splitlines()))
+            reason = msg.removesuffix("(at end of document)").strip()
+            raise BadInputError(f"{source}:{last}: malformed TOML: {reason} (at the end of the file)") from None
         raise BadInputError(f"{source}: malformed TOML: {msg}") from None
     lines: dict = {}
     for i, line in enumerate(text.splitlines(), 1):
@@ -730,27 +734,83 @@ def _import_ray():
 
 
 def _check_reachable(address: str) -> None:
-    """Fail fast on a Ray address nothing listens on (ray.init itself may wait a minute or more)."""
+    """Fail fast on a Ray address nothing (or nothing Ray) listens on; ray.init itself retries for a long time."""
     if address in ("auto", "local"):
         return
+    client = address.startswith("ray://")
     target = address.split("://", 1)[1] if "://" in address else address
     host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit():
         raise BadInputError(f"malformed Ray address {address!r}; use HOST:PORT, ray://HOST:PORT or auto")
     host = host.strip("[]") or "127.0.0.1"
+    hint = "check the address (`ray status` on the head node) and that this machine can connect to it"
     try:
         with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S):
             pass
     except OSError as e:
         reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
+        raise BackendUnavailableError(f"cannot reach the Ray cluster at {address} ({reason}); {hint}") from None
+    if not client:
+        _probe_gcs(address, f"{host}:{port}", hint)
+
+
+def _probe_gcs(address: str, target: str, hint: str) -> None:
+    """Ask the head's GCS for its cluster id, so that an address ray.init would retry for a long time
+    (a port that is not Ray, a cluster that wants a token we lack) fails in seconds with the reason."""
+    import os
+
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:  # Ray's internals moved: skip the probe, ray.init will still tell
+        return
+
+    def ask(metadata=()) -> "grpc.StatusCode | None":
+        channel = grpc.insecure_channel(target)
+        try:
+            stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+            stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=RAY_CONNECT_TIMEOUT_S,
+                              metadata=metadata)
+            return None
+        except grpc.RpcError as e:
+            return e.code()
+        finally:
+            channel.close()
+
+    code = ask()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        raise BackendUnavailableError(f"cannot reach the Ray cluster at {address} (no answer); {hint}")
+    if code == grpc.StatusCode.UNIMPLEMENTED:
         raise BackendUnavailableError(
-            f"cannot reach the Ray cluster at {address} ({reason}); check the address "
-            "(`ray status` on the head node) and that this machine can connect to it") from None
+            f"{address} answers but is not a Ray head node (GCS, default port 6379); {hint}")
+    if code != grpc.StatusCode.UNAUTHENTICATED:
+        return
+    token_help = ("provide the cluster's token as RAY_AUTH_TOKEN, in a file named by RAY_AUTH_TOKEN_PATH, "
+                  "or in ~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        raise BackendUnavailableError(
+            f"the Ray cluster at {address} requires token authentication: set RAY_AUTH_MODE=token and "
+            f"{token_help}")
+    try:
+        from ray._private.authentication.grpc_authentication_client_interceptor import (
+            _get_authentication_metadata_tuple,
+        )
+
+        metadata = _get_authentication_metadata_tuple()
+    except Exception:  # private helper gone: ray.init will check the token itself
+        return
+    if ask(metadata) == grpc.StatusCode.UNAUTHENTICATED:
+        raise BackendUnavailableError(f"the Ray cluster at {address} rejected this machine's token; {token_help}")
 
 
 def _connect(ray, address: Optional[str]) -> bool:
     """Join or start Ray; returns whether this call started it (and must shut it down)."""
     if ray.is_initialized():
+        if address not in (None, "auto"):
+            current = ray.get_runtime_context().gcs_address
+            if address.split("://", 1)[-1] != current:
+                raise BadInputError(f"this process is already connected to the Ray cluster at {current}; "
+                                    f"leave out the address {address!r}, or call ray.shutdown() first")
         return False
     if address is not None:
         _check_reachable(address)
