@@ -33,6 +33,29 @@ def run(*args, cwd=None, env=None):
                           env=env)
 
 
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys):
+    """The real entry point (`effkit.cli.main`: one-line errors, exit codes) in this process: fast."""
+    from effkit.cli import main
+
+    def call(*args):
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return call
+
+
 def assert_bad_input(res, *needles):
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
@@ -42,23 +65,25 @@ def assert_bad_input(res, *needles):
         assert n in lines[0], lines[0]
 
 
-def test_batch_size_zero(tmp_path):
+def test_batch_size_zero(tmp_path, cli):
+    # once through a real process, the rest in-process
     assert_bad_input(run("measure", "anything", "--batch-size", "0", "--db", str(tmp_path / "r.db")),
                      "batch size must be a positive integer")
-    assert_bad_input(run("measure", "anything", "--batch-size", "1,x", "--no-store"), "malformed batch size")
+    assert_bad_input(cli("measure", "anything", "--batch-size", "1,x", "--no-store"), "malformed batch size")
+    assert_bad_input(cli("compare", "--batch-size", "-4", "--no-store"), "positive integer")
     assert not (tmp_path / "r.db").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_without_cuda():
-    assert_bad_input(run("measure", "anything", "--device", "cuda", "--no-store"), "CUDA is not available")
-    assert_bad_input(run("compare", "a", "b", "--device", "cuda:0", "--no-store"), "CUDA is not available")
+def test_cuda_without_cuda(cli):
+    assert_bad_input(cli("measure", "anything", "--device", "cuda", "--no-store"), "CUDA is not available")
+    assert_bad_input(cli("compare", "a", "b", "--device", "cuda:0", "--no-store"), "CUDA is not available")
 
 
-def test_corrupt_db_refused_and_untouched(tmp_path):
+def test_corrupt_db_refused_and_untouched(tmp_path, cli):
     bad = tmp_path / "notes.db"
     bad.write_text("not a database\n")
-    assert_bad_input(run("measure", "anything", "--db", str(bad)), "not an SQLite database")
+    assert_bad_input(cli("measure", "anything", "--db", str(bad)), "not an SQLite database")
     assert bad.read_text() == "not a database\n"
     foreign = tmp_path / "foreign.db"
     conn = sqlite3.connect(foreign)
@@ -66,26 +91,26 @@ def test_corrupt_db_refused_and_untouched(tmp_path):
     conn.commit()
     conn.close()
     before = foreign.read_bytes()
-    assert_bad_input(run("results", "list", "--db", str(foreign)), "not an effkit results store")
+    assert_bad_input(cli("results", "list", "--db", str(foreign)), "not an effkit results store")
     assert foreign.read_bytes() == before
 
 
-def test_other_bad_input(tmp_path):
-    assert_bad_input(run("measure", "anything", "--db", str(tmp_path / "no" / "r.db")), "does not exist")
-    assert_bad_input(run("measure", "anything", "--db", str(tmp_path / "r.db"), "--no-store"), "contradict")
-    assert_bad_input(run("measure", "anything", "--format", "xml", "--no-store"), "unknown format")
-    assert_bad_input(run("results", "list", "--db", str(tmp_path / "none.db")), "no results database")
+def test_other_bad_input(tmp_path, cli):
+    assert_bad_input(cli("measure", "anything", "--db", str(tmp_path / "no" / "r.db")), "does not exist")
+    assert_bad_input(cli("measure", "anything", "--db", str(tmp_path / "r.db"), "--no-store"), "contradict")
+    assert_bad_input(cli("measure", "anything", "--format", "xml", "--no-store"), "unknown format")
+    assert_bad_input(cli("results", "list", "--db", str(tmp_path / "none.db")), "no results database")
     assert not (tmp_path / "none.db").exists()
 
 
-def test_results_list_show_export(tmp_path):
+def test_results_list_show_export(tmp_path, cli):
     db = tmp_path / "r.db"
     with Store(db) as s:
         a = s.add({"model": "vovnet39", "status": "ok", "device": "cuda:0", "batch_size": 1, "latency_ms": 12.5,
                    "fps": 80.0, "flops": 1.0e10, "energy_j_per_img": None, "energy_status": "unavailable: test"})
         b = s.add({"model": "resnet50", "status": "failed", "device": "cuda:0", "batch_size": 256,
                    "error": "out of memory at batch size 256"})
-    res = run("results", "export", "--format", "csv", "--db", str(db))
+    res = cli("results", "export", "--format", "csv", "--db", str(db))
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert [r["id"] for r in rows] == [str(a), str(b)]
@@ -94,17 +119,17 @@ def test_results_list_show_export(tmp_path):
     assert rows[1]["error"] == "out of memory at batch size 256"
 
     out = tmp_path / "r.json"
-    res = run("results", "export", "--format", "json", "--db", str(db), "--model", "resnet50", "--output", str(out))
+    res = cli("results", "export", "--format", "json", "--db", str(db), "--model", "resnet50", "--output", str(out))
     assert res.returncode == 0, res.stderr
     data = json.loads(out.read_text())
     assert [d["model"] for d in data] == ["resnet50"]
 
-    res = run("results", "show", str(a), "--db", str(db), "--format", "json")
+    res = cli("results", "show", str(a), "--db", str(db), "--format", "json")
     assert json.loads(res.stdout)["fps"] == 80.0
-    assert_bad_input(run("results", "show", "99", "--db", str(db)), "no result with id 99")
-    assert_bad_input(run("results", "export", "--format", "markdown", "--db", str(db)), "unknown format")
+    assert_bad_input(cli("results", "show", "99", "--db", str(db)), "no result with id 99")
+    assert_bad_input(cli("results", "export", "--format", "markdown", "--db", str(db)), "unknown format")
 
-    res = run("results", "list", "--db", str(db), "--format", "csv")
+    res = cli("results", "list", "--db", str(db), "--format", "csv")
     assert res.returncode == 0 and "vovnet39" in res.stdout and "resnet50" in res.stdout
 
 
