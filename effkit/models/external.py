@@ -1,0 +1,340 @@
+"""Models from outside the zoo, and weights from local files.
+
+Specs understood by :func:`create_external` (and so by ``create_model`` / the CLI whenever a name has a ``:``):
+
+* ``torchvision:NAME`` -- ``torchvision.models.get_model(NAME, weights=None)``;
+* ``timm:NAME`` -- ``timm.create_model(NAME, pretrained=False)``;
+* ``pkg.module:factory`` -- ``import pkg.module`` and call ``factory(**kwargs)``;
+* ``path/to/file.py:factory`` -- load that file as a fresh module and call ``factory(**kwargs)``.
+
+Nothing is ever downloaded: no pretrained weights, no hub names. Weights come only from a local file given to
+:func:`load_weights`, which unpickles with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+from effkit.errors import BackendUnavailableError, BadInputError, ModelLoadError, UnknownModelError
+
+__all__ = ["create_external", "load_weights"]
+
+_BACKENDS = ("torchvision", "timm")
+_SHOW = 5  # keys shown per category in a mismatch message
+
+
+def create_external(spec: str, **kwargs: Any) -> nn.Module:
+    """Build a model from a torchvision/timm name, an importable factory or a factory in a ``.py`` file.
+
+    Warning:
+        ``pkg.module:factory`` imports that module and ``path/file.py:factory`` **executes the file**
+        (its top-level code runs, as with ``python file.py``): only name code you trust. A file is loaded
+        as a new module named after a hash of its resolved path, with its folder on ``sys.path`` while
+        it runs so it can import its neighbours.
+
+    Args:
+        spec: ``"torchvision:NAME"``, ``"timm:NAME"``, ``"pkg.module:factory"`` or ``"path/file.py:factory"``.
+            A spec whose left part ends in ``.py`` or contains a path separator is a file.
+        **kwargs: passed to the builder or factory (e.g. ``num_classes=10``).
+
+    Returns:
+        The model the factory built, on whatever device the caller's context gives (``torch.device("meta")``
+        works for factories that allow it).
+
+    Raises:
+        BadInputError: the spec is malformed, or asks for pretrained/hub weights.
+        BackendUnavailableError: torchvision or timm cannot be imported here.
+        UnknownModelError: the backend has no such model, or the module no such attribute.
+        ModelLoadError: the file is missing or unreadable, the import or the factory raised, or the
+            factory did not return an ``nn.Module``.
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        raise BadInputError(
+            f"expected 'torchvision:NAME', 'timm:NAME', 'pkg.module:factory' or 'path/file.py:factory', got {spec!r}"
+        )
+    head, _, rest = spec.partition(":")
+    if head in _BACKENDS:
+        _refuse_downloads(spec, kwargs)
+        return _create_torchvision(rest, kwargs) if head == "torchvision" else _create_timm(rest, kwargs)
+
+    # The last ':' splits, so a Windows drive letter stays in the path part.
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr.isidentifier():
+        raise BadInputError(f"malformed model spec {spec!r}: expected 'pkg.module:factory' or 'path/file.py:factory'")
+    if _is_path(target):
+        module = _load_file(Path(target).expanduser())
+        where = f"file {target}"
+    else:
+        try:
+            module = importlib.import_module(target)
+        except (Exception, SystemExit) as e:
+            raise ModelLoadError(f"could not import {target!r}: {_describe(e)}") from e
+        where = f"module {target!r}"
+    return _call_factory(module, attr, where, spec, kwargs)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load a local checkpoint into ``model`` in place, after checking that every key and shape fits.
+
+    Accepts a raw state_dict or a dict holding one under ``"state_dict"`` or ``"model"``; a ``module.``
+    prefix (``nn.DataParallel``) is stripped, and the old torchvision DenseNet key style
+    (``denselayer1.norm.1.weight``) is mapped to the current one. Missing ``num_batches_tracked`` buffers
+    are tolerated (older checkpoints lack them). A model on the meta device receives the file's tensors.
+
+    Args:
+        model: the module to fill.
+        path: a file written by ``torch.save``; it is read with ``weights_only=True`` and never downloaded.
+
+    Raises:
+        ModelLoadError: the file is missing, is not a checkpoint, holds no state_dict, or does not fit the
+            model (the message counts missing and unexpected keys, names the first few, and lists shape
+            mismatches).
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        what = "is not a file" if p.exists() else "does not exist"
+        raise ModelLoadError(f"weights file {p} {what}")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelLoadError(
+            f"could not read weights file {p}: not a PyTorch checkpoint loadable with weights_only=True "
+            f"({_describe(e)})"
+        ) from e
+    state = _state_dict_of(ckpt, p)
+    expected = model.state_dict()
+    state = _fit_key_style(state, expected)
+
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [(k, tuple(expected[k].shape), tuple(v.shape))
+                  for k, v in state.items() if k in expected and tuple(v.shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        raise ModelLoadError(_mismatch_message(p, model, missing, unexpected, mismatched))
+
+    assign = any(t.is_meta for t in (*model.parameters(), *model.buffers()))
+    try:
+        model.load_state_dict(state, strict=False, assign=assign)
+    except Exception as e:  # e.g. a dtype that cannot be copied into the model's tensors
+        raise ModelLoadError(f"could not load weights file {p} into {type(model).__name__}: {_describe(e)}") from e
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+
+
+def _describe(e: BaseException) -> str:
+    """``ExcType: first line of the message`` -- error messages here stay on one line."""
+    msg = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {msg[0]}" if msg else type(e).__name__
+
+
+def _refuse_downloads(spec: str, kwargs: dict) -> None:
+    for key in ("weights", "pretrained", "pretrained_cfg_overlay", "checkpoint_path"):
+        if kwargs.get(key):
+            raise BadInputError(
+                f"{spec}: effkit never downloads or loads weights through {key}=; "
+                "build the model without weights and pass a local file as weights= (load_weights)"
+            )
+        kwargs.pop(key, None)
+
+
+def _import_backend(pkg: str) -> ModuleType:
+    try:
+        return importlib.import_module(pkg)
+    except Exception as e:  # ImportError, but also e.g. RuntimeError 'operator torchvision::nms does not exist'
+        raise BackendUnavailableError(
+            f"{pkg} is not importable here ({_describe(e)}); effkit's own zoo names "
+            "(see `effkit models`) work without it"
+        ) from e
+
+
+def _unknown(backend: str, name: str, names: list[str]) -> UnknownModelError:
+    close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return UnknownModelError(f"{backend} has no model {name!r}.{hint}")
+
+
+def _create_torchvision(name: str, kwargs: dict) -> nn.Module:
+    if not name:
+        raise BadInputError("expected 'torchvision:NAME', e.g. torchvision:resnet18")
+    tv = _import_backend("torchvision")
+    models = getattr(tv, "models", None)
+    if models is None or not hasattr(models, "list_models") or not hasattr(models, "get_model"):
+        raise BackendUnavailableError(
+            f"torchvision {getattr(tv, '__version__', '?')} is too old (effkit needs models.get_model, "
+            "torchvision 0.14 or newer); effkit's own zoo names work without it"
+        )
+    names = list(models.list_models())
+    if name not in names:
+        raise _unknown("torchvision", name, names)
+    try:
+        model = models.get_model(name, weights=None, **kwargs)
+    except Exception as e:
+        raise ModelLoadError(f"torchvision:{name} raised {_describe(e)}") from e
+    return _check_module(model, f"torchvision:{name}")
+
+
+def _create_timm(name: str, kwargs: dict) -> nn.Module:
+    if not name:
+        raise BadInputError("expected 'timm:NAME', e.g. timm:vovnet39a")
+    if ":" in name:
+        raise BadInputError(f"timm:{name}: hub names download weights, which effkit never does")
+    timm = _import_backend("timm")
+    names = list(timm.list_models())
+    base = name.split(".", 1)[0]  # timm allows NAME.pretrained_tag
+    if base not in names:
+        raise _unknown("timm", base, names)
+    try:
+        model = timm.create_model(name, pretrained=False, **kwargs)
+    except Exception as e:
+        raise ModelLoadError(f"timm:{name} raised {_describe(e)}") from e
+    return _check_module(model, f"timm:{name}")
+
+
+def _is_path(target: str) -> bool:
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return target.endswith(".py") or any(s in target for s in seps)
+
+
+def _load_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ModelLoadError(f"model file {path} {what}")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise ModelLoadError(f"cannot read model file {path}: {_describe(e)}") from e
+
+    resolved = path.resolve()
+    # One module name per path: two files both called model.py must not replace each other.
+    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    stem = re.sub(r"\W", "_", path.stem)
+    mod_name = f"_effkit_user_{stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(mod_name, resolved)
+    if spec is None or spec.loader is None:
+        raise ModelLoadError(f"cannot load model file {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(resolved.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    sys.modules[mod_name] = module  # dataclasses and pickling look the module up while it runs
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as e:
+        sys.modules.pop(mod_name, None)
+        raise ModelLoadError(f"could not import {path}: {_describe(e)}") from e
+    finally:
+        if added:
+            try:
+                sys.path.remove(folder)
+            except ValueError:
+                pass
+    return module
+
+
+def _callables(module: ModuleType) -> list[str]:
+    public = {n: v for n, v in vars(module).items() if not n.startswith("_") and callable(v)}
+    own = [n for n, v in public.items() if getattr(v, "__module__", None) == module.__name__]
+    return sorted(own or public)
+
+
+def _call_factory(module: ModuleType, attr: str, where: str, spec: str, kwargs: dict) -> nn.Module:
+    try:
+        factory = getattr(module, attr)
+    except AttributeError:
+        names = _callables(module)
+        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UnknownModelError(
+            f"{where} has no {attr!r}.{hint} Callables there: {listed or 'none'}"
+        ) from None
+    if not callable(factory):
+        raise ModelLoadError(f"{attr!r} in {where} is a {type(factory).__name__}, not a callable factory")
+    try:
+        model = factory(**kwargs)
+    except Exception as e:
+        raise ModelLoadError(f"factory {spec} raised {_describe(e)}") from e
+    return _check_module(model, f"factory {spec}")
+
+
+def _check_module(model: Any, what: str) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise ModelLoadError(f"{what} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _state_dict_of(ckpt: Any, path: Path) -> dict[str, torch.Tensor]:
+    state = ckpt
+    if isinstance(ckpt, Mapping) and not _is_state_dict(ckpt):
+        for key in ("state_dict", "model"):
+            if isinstance(ckpt.get(key), Mapping):
+                state = ckpt[key]
+                break
+    if not isinstance(state, Mapping) or not _is_state_dict(state):
+        if isinstance(state, Mapping):
+            found = f"a dict with keys {', '.join(map(str, list(state)[:_SHOW]))}"
+        else:
+            found = type(state).__name__
+        raise ModelLoadError(
+            f"weights file {path} holds no state_dict (found {found}); expected a state_dict or a dict "
+            "with one under 'state_dict' or 'model'"
+        )
+    state = dict(state)
+    if state and all(k.startswith("module.") for k in state):  # saved from nn.DataParallel
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def _is_state_dict(d: Mapping) -> bool:
+    return bool(d) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in d.items())
+
+
+# torchvision's DenseNet checkpoints were saved when layers were named "norm.1"; torchvision remaps them too.
+_OLD_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$"
+)
+
+
+def _fit_key_style(state: dict[str, torch.Tensor], expected: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in state.items():
+        if k not in expected:
+            m = _OLD_DENSENET_KEY.match(k)
+            if m and m.group(1) + m.group(2) in expected:
+                k = m.group(1) + m.group(2)
+        out[k] = v
+    return out
+
+
+def _first(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_SHOW])
+    return shown + (f", ... (+{len(keys) - _SHOW} more)" if len(keys) > _SHOW else "")
+
+
+def _mismatch_message(path: Path, model: nn.Module, missing, unexpected, mismatched) -> str:
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key{'s' * (len(missing) != 1)} ({_first(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key{'s' * (len(unexpected) != 1)} ({_first(unexpected)})")
+    if mismatched:
+        shown = ", ".join(f"{k}: model {list(a)}, file {list(b)}" for k, a, b in mismatched[:_SHOW])
+        more = f", ... (+{len(mismatched) - _SHOW} more)" if len(mismatched) > _SHOW else ""
+        parts.append(f"{len(mismatched)} shape mismatch{'es' * (len(mismatched) != 1)} ({shown}{more})")
+    return f"weights file {path} does not fit {type(model).__name__}: " + "; ".join(parts)
