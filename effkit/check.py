@@ -541,9 +541,25 @@ def _display(df):
         return f"{v:+.3g}%"
 
     if len(out):
+        pairs = [_pair_text(b, c) for b, c in zip(df["baseline"], df["current"])]
+        out["baseline"] = [p[0] for p in pairs]
+        out["current"] = [p[1] for p in pairs]
         out["delta"] = out["delta"].map(signed)
         out["delta_pct"] = out["delta_pct"].map(pct)
     return out
+
+
+def _pair_text(base, cur) -> tuple[str, str]:
+    """Human units for both, unless that would print two different numbers the same (76M -> 76M)."""
+    from effkit.report.tables import human
+
+    def exact(v):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{int(v):,}"
+
+    hb, hc = human(base), human(cur)
+    if hb == hc and exact(base) != exact(cur):
+        return exact(base), exact(cur)
+    return hb, hc
 
 
 def _delta_pct(baseline: float, delta: float) -> float:
@@ -558,8 +574,8 @@ def _describe(metric: str, base: int, cur: int) -> str:
     delta = cur - base
     pct = _delta_pct(base, delta)
     pct_text = "new" if math.isinf(pct) else f"{pct:+.3g}%"
-    return (f"{metric} {'+' if delta > 0 else ''}{human(delta)} ({pct_text}): "
-            f"{human(base)} -> {human(cur)}")
+    before, after = _pair_text(base, cur)
+    return f"{metric} {'+' if delta > 0 else ''}{human(delta)} ({pct_text}): {before} -> {after}"
 
 
 def _model_name(model_or_name, name: str | None) -> str:
