@@ -217,3 +217,21 @@ def test_selfcheck_needs_cuda():
 
     with pytest.raises((BackendUnavailableError, BadInputError)):
         crosscheck("resnet50", device="cpu")
+
+
+def test_failed_row_says_energy_was_not_measured():
+    df = measure(Picky(bad_batch=1), input_size=8, batch_sizes=[1], **{**FAST, "energy": True, "idle_s": 0.0,
+                                                                      "energy_window_s": 0.0})
+    row = df.iloc[0]
+    assert row["status"] == "failed"
+    assert row["energy_j_per_img"] is None or math.isnan(row["energy_j_per_img"])
+    assert row["energy_status"].startswith(("not measured", "unavailable"))
+
+
+def test_zoo_model_row_has_family_and_published_params():
+    df = measure("resnet18", input_size=32, **FAST)
+    row = df.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert row["family"] == "resnet"
+    assert row["params"] == 11_689_512  # torchvision's published ResNet-18 parameter count
+    assert row["input_shape"] == "1x3x32x32"

@@ -13,7 +13,7 @@ import copy
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from effkit.errors import BadInputError, BackendUnavailableError, EffkitError, UnknownModelError
+from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
 DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
@@ -209,7 +209,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     from effkit.measure.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
     from effkit.measure.energy.nvml import clocks_dropped, state_json
     from effkit.measure.machine import fingerprint
-    from effkit.measure.timing import Runner, cudnn_benchmark, prepare, time_step, warm_up
+    from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
 
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
@@ -243,7 +243,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
             except BackendUnavailableError as e:
                 row["energy_status"] = f"failed: {e}"
 
-        with cudnn_benchmark(config.cudnn_benchmark):
+        with device_context(device), cudnn_benchmark(config.cudnn_benchmark):
             warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
             if config.cuda_graph:
                 runner.capture()
@@ -301,6 +301,8 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     except Exception as e:  # one configuration failing (OOM, a model that raises) never stops a sweep
         row["status"] = "failed"
         row["error"] = _out_of_memory_message(e, config) or _one_line(e)
+        if row["energy_status"] in ("pending", "not measured"):
+            row["energy_status"] = "not measured (configuration failed)"
     finally:
         if meter is not None:
             meter.close()

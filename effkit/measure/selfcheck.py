@@ -30,7 +30,7 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
         BackendUnavailableError: no CUDA device.
     """
     from effkit.measure.timing import (
-        Runner, cudnn_benchmark, plain_event_loop_fps, prepare, resolve_device, time_step, warm_up,
+        Runner, cudnn_benchmark, device_context, plain_event_loop_fps, prepare, resolve_device, time_step, warm_up,
     )
     from effkit.models import create_model
 
@@ -40,7 +40,7 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
     net, x = prepare(create_model(model), (batch_size, 3, 224, 224), dev)
     runner = Runner(net, x)
     out: dict = {"device": torch.cuda.get_device_name(dev), "model": model, "batch_size": batch_size}
-    with cudnn_benchmark(True):
+    with device_context(dev), cudnn_benchmark(True):
         warm_up(runner, runner.sync, warmup_s=2.0, warmup_iters=20)
         t = time_step(runner, dev, batch_size, min_iters=iters, min_time_s=2.0)
         plain = plain_event_loop_fps(net, x, iters=iters, warmup=10)

@@ -136,6 +136,13 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
+def device_context(device: torch.device):
+    """Make ``device`` the current CUDA device for the block (events and streams belong to it); no-op on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def cudnn_benchmark(enabled: bool):
     """Set ``torch.backends.cudnn.benchmark`` for the block and restore the previous value after."""
@@ -300,7 +307,7 @@ def time_model(
     autocast_dtype(dtype)
     model, x = prepare(model, input_shape, dev, channels_last=channels_last)
     runner = Runner(model, x, dtype, cuda_graph=cuda_graph)
-    with cudnn_benchmark(cudnn_benchmark_on):
+    with device_context(dev), cudnn_benchmark(cudnn_benchmark_on):
         warm_up(runner, runner.sync, warmup_s=warmup_s, warmup_iters=max(warmup_iters, 1))
         if cuda_graph:
             runner.capture()
@@ -316,7 +323,7 @@ def plain_event_loop_fps(model: nn.Module, x: torch.Tensor, iters: int = 100, wa
     """
     if x.device.type != "cuda":
         raise BackendUnavailableError("plain_event_loop_fps needs a CUDA tensor")
-    with inference_context(x.device, dtype):
+    with device_context(x.device), inference_context(x.device, dtype):
         for _ in range(warmup):
             model(x)
         torch.cuda.synchronize(x.device)
@@ -385,7 +392,7 @@ def time_layers(model: nn.Module, x: torch.Tensor, *, dtype: str | torch.dtype =
             handles.append(mod.register_forward_pre_hook(pre))
             handles.append(mod.register_forward_hook(post))
     try:
-        with inference_context(x.device, dtype):
+        with device_context(x.device), inference_context(x.device, dtype):
             for i in range(warmup_iters + iters):
                 current.clear()
                 counts.clear()
