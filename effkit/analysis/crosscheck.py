@@ -87,7 +87,15 @@ def _baddbmm_handle(inputs, outputs):
     return bmm_flop_jit(inputs[1:3], outputs)
 
 
-def _fvcore_handles() -> dict:
+def fvcore_handles() -> dict:
+    """fvcore op handles that count exactly what effkit's ``mult_adds`` counts.
+
+    Apply them after ``clear_op_handles()``: fvcore's ``set_op_handle(op, None)`` only ignores an op
+    that has no handle yet, so its default batch norm and pooling handles would otherwise still count.
+
+    Returns:
+        ``{jit op name: handle or None}`` for ``FlopCountAnalysis.set_op_handle(**handles)``.
+    """
     from fvcore.nn import jit_handles as h
 
     return {
@@ -171,7 +179,7 @@ def _fvcore_own_counts(model: nn.Module, x: torch.Tensor, name: str):
             fca = FlopCountAnalysis(model, (x,))
             fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             fca.clear_op_handles()
-            fca.set_op_handle(**_fvcore_handles())
+            fca.set_op_handle(**fvcore_handles())
             by_op = fca.by_module_and_operator()
             total = int(fca.total())
             unsupported = dict(fca.unsupported_ops())
