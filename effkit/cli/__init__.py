@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from effkit.errors import EffkitError
 
+    # typer >= 0.2x raises usage errors from its own copy of click, not from the click package.
+    try:
+        from typer._click import exceptions as _vendored
+
+        usage_errors: tuple = (click.exceptions.ClickException, _vendored.ClickException)
+    except ImportError:
+        usage_errors = (click.exceptions.ClickException,)
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -71,10 +79,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.ClickException as e:
+    except usage_errors as e:
         e.show()
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         typer.echo("effkit: interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
