@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -281,13 +282,9 @@ def _has_real_tensors(model: nn.Module) -> bool:
 def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
     """``"1,3,224,224"`` / ``"1x3x224x224"`` / a sequence -> a tuple of positive ints."""
     if isinstance(text, str):
-        parts = [p for p in text.replace("x", ",").replace("X", ",").replace(" ", ",").split(",") if p]
-        try:
-            dims = tuple(int(p) for p in parts)
-        except ValueError:
-            raise BadInputError(
-                f"malformed shape {text!r}; write it as N,C,H,W, e.g. 1,3,224,224"
-            ) from None
+        if not re.fullmatch(r"\s*\d+(\s*[,xX]\s*\d+)*\s*", text):
+            raise BadInputError(f"malformed shape {text!r}; write it as N,C,H,W, e.g. 1,3,224,224")
+        dims = tuple(int(p) for p in re.split(r"\s*[,xX]\s*", text.strip()))
     else:
         dims = tuple(int(d) for d in text)
     if not dims or any(d <= 0 for d in dims):

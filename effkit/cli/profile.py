@@ -96,9 +96,7 @@ def profile(
         renderable = tables.rich_table(df, title=title, columns=columns, totals=totals,
                                        caption="\n".join([*notes, MAC_DEFINITION]))
         if output is None:
-            from rich.console import Console
-
-            Console().print(renderable)
+            tables.console().print(renderable)
             _cross_check(cross_check, model, shape, prof)
             return
         text = tables.render_text(renderable)
@@ -116,13 +114,11 @@ def _cross_check(tool: Optional[str], model: str, shape, prof) -> None:
         return
     if tool != "fvcore":
         raise fail(f"unknown cross-check tool {tool!r}; the one supported is 'fvcore'")
-    from rich.console import Console
-
     from effkit.analysis.crosscheck import fvcore_crosscheck
     from effkit.report import tables
 
     diff = fvcore_crosscheck(model, shape, profile=prof)
-    Console(stderr=False).print(tables.rich_table(
+    tables.console().print(tables.rich_table(
         diff.table, title=f"cross-check against fvcore ({diff.summary})"))
 
 
@@ -150,9 +146,7 @@ def models(
         raise fail(f"no model matches {pattern!r}; run `effkit models` for the full list")
     df = pd.DataFrame(rows)
     if fmt == "table":
-        from rich.console import Console
-
-        Console().print(tables.rich_table(df, title="effkit model zoo"))
+        tables.console().print(tables.rich_table(df, title="effkit model zoo"))
     elif fmt == "csv":
         typer.echo(tables.csv_text(df), nl=False)
     elif fmt == "json":

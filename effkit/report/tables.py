@@ -132,3 +132,16 @@ def write_text(path: str | Path, text: str) -> Path:
     except OSError as e:
         raise BadInputError(f"cannot write {p}: {e.strerror or e}") from e
     return p
+
+
+def console(stderr: bool = False):
+    """A rich Console; when the output is not a terminal (a pipe, a file, CI logs) use a wide fixed
+    width so tables are not wrapped into unreadable columns."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=200)

@@ -1,0 +1,141 @@
+"""`effkit profile` / `effkit models` end to end: outputs and every bad-input path (exit 2, one line)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = '''
+import torch
+from torch import nn
+
+def build():
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+def broken():
+    raise RuntimeError("factory exploded")
+
+def not_a_model():
+    return 42
+'''
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def assert_bad_input(res, *needles):
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    path = tmp_path / "tiny.py"
+    path.write_text(TINY)
+    return path
+
+
+def test_profile_csv_is_raw_and_matches_hand_count(tiny):
+    res = run("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    conv = next(r for r in rows if r["name"] == "0")
+    # 8x8 same-padded 3x3 conv 3->8: 64*(3+8) + 9*24 = 920 elements, 64*8*27 multiply-adds
+    assert int(conv["mac"]) == 920 and int(conv["mult_adds"]) == 13824
+
+
+def test_profile_json_depth_and_table(tiny, tmp_path):
+    res = run("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
+    data = json.loads(res.stdout)
+    assert data["input_shape"] == [1, 3, 8, 8]
+    assert data["totals"]["params"] == 216 + 16 + 36
+    out = tmp_path / "t.txt"
+    res = run("profile", f"{tiny}:build", "--input-size", "8", "--sort", "mac", "--top", "2", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    text = out.read_text()
+    assert "MAC =" in text and "total" in text
+
+
+def test_profile_markdown_depth(tiny):
+    res = run("profile", f"{tiny}:build", "--input-size", "8", "--depth", "0", "--format", "markdown")
+    assert res.returncode == 0, res.stderr
+    assert "| name |" in res.stdout and "(model)" in res.stdout
+
+
+def test_weights_round_trip(tiny, tmp_path):
+    sys.path.insert(0, str(tiny.parent))
+    try:
+        import tiny as mod  # noqa: PLC0415
+    finally:
+        sys.path.pop(0)
+    good = tmp_path / "good.pt"
+    torch.save(mod.build().state_dict(), good)
+    res = run("profile", f"{tiny}:build", "--input-size", "8", "--weights", str(good), "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    bad = tmp_path / "bad.pt"
+    torch.save({"0.weight": torch.zeros(1)}, bad)
+    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(bad)), "0.weight")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(corrupt)))
+    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(tmp_path / "missing.pt")), "missing.pt")
+
+
+def test_unknown_model_suggests():
+    assert_bad_input(run("profile", "vovnet40"), "vovnet39")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--input-shape", "1,3,x"], "malformed shape"),
+    (["--input-shape", "1,4,8,8"], "channels"),
+    (["--batch-size", "0"], "batch size"),
+    (["--dtype", "int3"], "dtype"),
+    (["--format", "xml"], "format"),
+    (["--sort", "nonsense"], "--sort"),
+    (["--output", "/nonexistent-dir/x.csv", "--format", "csv"], "cannot write"),
+])
+def test_bad_options(tiny, args, needle):
+    assert_bad_input(run("profile", f"{tiny}:build", "--input-size", "8", *args), needle)
+
+
+def test_bad_user_models(tiny, tmp_path):
+    assert_bad_input(run("profile", f"{tmp_path / 'nope.py'}:build"), "nope.py")
+    assert_bad_input(run("profile", f"{tiny}:broken"), "factory exploded")
+    assert_bad_input(run("profile", f"{tiny}:missing"))
+    assert_bad_input(run("profile", f"{tiny}:not_a_model"))
+    syntax = tmp_path / "syntax.py"
+    syntax.write_text("def build(:\n")
+    assert_bad_input(run("profile", f"{syntax}:build"))
+
+
+def test_debug_shows_traceback():
+    res = run("--debug", "profile", "vovnet40")
+    assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_models_lists_zoo():
+    res = run("models", "vovnet*", "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = {r["name"]: int(r["params"]) for r in csv.DictReader(io.StringIO(res.stdout))}
+    assert rows == {"vovnet27_slim": 3525736, "vovnet39": 22600296, "vovnet57": 36640296}
+    assert_bad_input(run("models", "nothing*"), "no model")
+
+
+def test_default_profile_vovnet39_runs():
+    res = run("profile", "vovnet39", "--depth", "1")
+    assert res.returncode == 0, res.stderr
+    for stage in ("stem", "stage2", "stage5", "classifier"):
+        assert stage in res.stdout
