@@ -812,14 +812,18 @@ def _connect(ray, address: Optional[str]) -> bool:
                 raise BadInputError(f"this process is already connected to the Ray cluster at {current}; "
                                     f"leave out the address {address!r}, or call ray.shutdown() first")
         return False
-    if address is not None:
-        _check_reachable(address)
+    import os
+
+    # ray.init() with no address joins $RAY_ADDRESS when it is set: check that one just the same.
+    target = address if address is not None else os.environ.get("RAY_ADDRESS") or None
+    if target is not None:
+        _check_reachable(target)
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  **({"configure_logging": False} if address is None else {}))
-    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as e:
-        where = f"at {address}" if address else "(local)"
-        raise BackendUnavailableError(f"cannot connect to the Ray cluster {where}: {_error_text(e)}") from None
+    except Exception as e:  # Ray raises many types here (ConnectionError, RuntimeError, its own); all mean "no cluster"
+        where = f"at {target}" if target else "(local)"
+        raise BackendUnavailableError(f"cannot start or join the Ray cluster {where}: {_error_text(e)}") from e
     return True
 
 

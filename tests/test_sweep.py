@@ -214,6 +214,19 @@ def test_unknown_zoo_model_is_reported_with_suggestions_before_running(tmp_path)
     assert "vovnet39" in str(e.value).split("Did you mean", 1)[1]
 
 
+def test_example_sweep_file_is_valid():
+    from effkit.models import list_models
+
+    try:
+        list_models()
+    except ImportError:
+        pytest.skip("the model zoo is not importable")
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweep.yaml"
+    configs = load_sweep(example).configs()
+    assert len(configs) == 3 * 2 * 2 * 2  # models x input sizes x batch sizes x dtypes
+    assert {c.model for c in configs} == {"vovnet39", "resnet50", "densenet201"}
+
+
 def test_dry_run_table_lists_every_configuration(tiny):
     spec = sweep_spec(models=[f"{tiny}:build"], input_sizes=[16, 32], batch_sizes=[1, 2], repeats=2)
     df = configs_table(spec.configs())

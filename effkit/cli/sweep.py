@@ -14,6 +14,10 @@ _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "sta
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 
 
+def _yes_no(value) -> str:
+    return "yes" if value is True or value == 1 else "no"
+
+
 def _short(model: str) -> str:
     """``/long/path/to/file.py:build`` -> ``file.py:build`` for tables (CSV/JSON keep the full spec)."""
     target, sep, factory = model.rpartition(":")
@@ -122,7 +126,7 @@ def _dry_run(configs, fmt: str) -> None:
     if fmt == "table":
         from rich.console import Console
 
-        shown = df.assign(model=df["model"].map(_short))
+        shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
         Console().print(tables.rich_table(shown, columns=_DRY_RUN_COLUMNS,
                                           title=f"{len(df)} configurations (dry run: nothing measured)"))
     elif fmt == "csv":
@@ -198,7 +202,10 @@ def _summary(rows, fmt: str) -> None:
         from rich.console import Console
 
         console = Console()
-        console.print(tables.rich_table(rows.assign(model=rows["model"].map(_short)), columns=cols,
+        shown = rows.assign(model=rows["model"].map(_short))
+        if "channels_last" in rows.columns:
+            shown["channels_last"] = rows["channels_last"].map(_yes_no)
+        console.print(tables.rich_table(shown, columns=cols,
                                         title="sweep results (this run)"))
         # Errors are long; listed under the table rather than folded into a narrow column.
         for rec in rows[rows["status"] != "ok"].itertuples():
