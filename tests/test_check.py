@@ -413,6 +413,12 @@ def test_cli_bad_input(cli_base, cli, args, needles):
     assert_bad_input(cli("check", *args, cwd=cli_base), *needles)
 
 
+def test_cli_refuses_entries_saved_from_python_objects(base, cli):
+    # `base` holds a module saved from Python: the CLI cannot rebuild it by name.
+    assert_bad_input(cli("check", "--baseline", str(base), cwd=base.parent), "'tiny'", "saved from a Python object")
+    assert_bad_input(cli("baseline", "update", "-o", str(base), cwd=base.parent), "saved from a Python object")
+
+
 # ------------------------------------------------------------------------------------------------
 # the zoo's committed baselines: a change to a zoo model's counts fails here
 
