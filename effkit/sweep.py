@@ -152,9 +152,11 @@ def _yaml_mapping(text: str, source: str) -> tuple[dict, dict]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         reason = " ".join(str(getattr(e, "problem", None) or e).split())
-        context = getattr(e, "context", None)
+        context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
         if context and getattr(e, "problem", None):
-            reason = f"{' '.join(context.split())}: {reason}"
+            # PyYAML notices an unclosed bracket where the next thing fails; say where the bracket opened.
+            where = f" that starts on line {context_mark.line + 1}" if context_mark is not None else ""
+            reason = f"{reason} ({' '.join(context.split())}{where})"
         line = f":{mark.line + 1}" if mark is not None else ""
         raise BadInputError(f"{source}{line}: malformed YAML: {reason}") from None
     if node is None or data is None:
