@@ -7,7 +7,8 @@ Measured in one run of this script:
   CPU first; a ``baseline`` child does only that, and its peak is subtracted from the others
   ("extra peak RSS" = what the tool itself costs);
 * warm calls: the same tool called again in the same process after the cold call;
-* the cold ``effkit profile MODEL`` command end to end vs ``python -c "import torch"``.
+* the cold ``effkit profile MODEL`` command end to end (rich table, and CSV) vs
+  ``python -c "import torch"``: wall time, and CPU time (user + sys), which a busy machine distorts less.
 
 The tools, each in its best documented configuration:
 
@@ -132,13 +133,17 @@ def _run_child(tool: str, model_name: str, shape: tuple[int, ...]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _wall(cmd: list[str]) -> float:
+def _wall_and_cpu(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + sys) of one command; CPU time suffers less from a busy machine."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def _md(rows: list[dict], columns: list[str]) -> str:
@@ -203,12 +208,18 @@ def main(argv: list[str] | None = None) -> int:
             row["baseline_rss_mb"] = base
             summary.append(row)
 
-    cli_runs = {"import torch": [], "effkit profile": []}
+    commands = {
+        "import torch": [sys.executable, "-c", "import torch"],
+        "effkit profile": [sys.executable, "-m", "effkit", "profile", args.model],
+        "effkit profile -f csv": [sys.executable, "-m", "effkit", "profile", args.model, "-f", "csv"],
+    }
+    cli_runs: dict[str, list[tuple[float, float]]] = {k: [] for k in commands}
     for rep in range(args.repeats):
         print(f"  CLI run {rep + 1}/{args.repeats}", file=sys.stderr, flush=True)
-        cli_runs["import torch"].append(_wall([sys.executable, "-c", "import torch"]))
-        cli_runs["effkit profile"].append(_wall([sys.executable, "-m", "effkit", "profile", args.model]))
-    cli = {k: statistics.median(v) for k, v in cli_runs.items()}
+        for key, cmd in commands.items():
+            cli_runs[key].append(_wall_and_cpu(cmd))
+    cli = {k: statistics.median(w for w, _ in v) for k, v in cli_runs.items()}
+    cli_cpu = {k: statistics.median(c for _, c in v) for k, v in cli_runs.items()}
 
     print("\n## Per tool (medians)\n")
     print(_md(summary, ["shape", "tool", "mult_adds", "import_s", "cold_call_s", "cold_s", "warm_call_s",
@@ -231,12 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n## Ratios (> 1: effkit faster; RSS < 1: effkit leaner)\n")
     print(_md(ratios, list(ratios[0])))
 
-    print("\n## Cold CLI (medians, wall seconds)\n")
+    print("\n## Cold CLI (medians; rich table to a pipe, or CSV)\n")
     overhead = cli["effkit profile"] - cli["import torch"]
-    print(_md([{"python -c 'import torch'": cli["import torch"],
-                f"effkit profile {args.model}": cli["effkit profile"],
-                "beyond import torch": overhead}],
-              ["python -c 'import torch'", f"effkit profile {args.model}", "beyond import torch"]))
+    cli_rows = [{"command": " ".join(["python", "-c", "'import torch'"] if k == "import torch"
+                                     else ["effkit", *commands[k][3:]]),
+                 "wall_s": cli[k], "beyond import torch wall_s": cli[k] - cli["import torch"],
+                 "cpu_s": cli_cpu[k], "beyond import torch cpu_s": cli_cpu[k] - cli_cpu["import torch"]}
+                for k in commands]
+    print(_md(cli_rows, list(cli_rows[0])))
 
     last = ratios[-1]
     print("\n## Targets\n")
@@ -248,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{overhead:.2f} s ({'met' if overhead <= TARGET_CLI_OVERHEAD_S else 'MISSED'})")
     if args.json:
         args.json.write_text(json.dumps({"runs": raw, "summary": summary, "ratios": ratios,
-                                         "cli_s": cli_runs}, indent=2, default=str))
+                                         "cli_wall_cpu_s": cli_runs}, indent=2, default=str))
     return 0
 
 
