@@ -141,3 +141,10 @@ def test_default_profile_vovnet39_runs():
     assert res.returncode == 0, res.stderr
     for stage in ("stem", "stage2", "stage5", "classifier"):
         assert stage in res.stdout
+
+
+def test_version():
+    from effkit import __version__
+
+    res = run("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"effkit {__version__}"

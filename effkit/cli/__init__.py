@@ -22,16 +22,21 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", help="Print the effkit version and exit."),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from effkit import __version__
 
         typer.echo(f"effkit {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", help="Print the effkit version and exit.",
+                                 callback=_print_version, is_eager=True),
+) -> None:
+    """Options that apply to every command (``--debug`` is read in :func:`main`)."""
 
 
 def fail(message: str, code: int = 2) -> "typer.Exit":
