@@ -13,13 +13,12 @@ measured ``repeats`` times with the same timing settings. Three steps, each usab
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import socket
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -830,7 +829,10 @@ def _connect(ray, address: Optional[str]) -> bool:
 
 
 def _cluster_machine_ids(ray, device: str) -> set[str]:
-    """machine_id of every alive node, computed on the node itself (fingerprints hash host and GPU)."""
+    """Every machine_id a task of this sweep could record: per node, and per GPU on GPU nodes.
+
+    Computed on the nodes themselves, since a fingerprint hashes host name, CPU and GPU UUID.
+    """
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     want_gpu = device != "cpu"
@@ -838,23 +840,27 @@ def _cluster_machine_ids(ray, device: str) -> set[str]:
     for node in ray.nodes():
         if not node.get("Alive"):
             continue
-        gpus = node.get("Resources", {}).get("GPU", 0)
-        opts: dict = {"num_cpus": 0,
+        gpus = node.get("Resources", {}).get("GPU", 0) if want_gpu else 0
+        opts: dict = {"num_cpus": 0, "max_retries": 0,
                       "scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)}
-        if want_gpu and gpus:
-            opts["num_gpus"] = 0.01  # enough for Ray to make a GPU visible to the task
-        refs.append(ray.remote(_node_machine_id).options(**opts).remote(device if want_gpu and gpus else "cpu"))
-    ids = set()
+        if gpus:
+            opts["num_gpus"] = gpus  # all of them, so each one's UUID can be read
+        refs.append(ray.remote(_node_machine_ids).options(**opts).remote(bool(gpus)))
+    ids: set[str] = set()
     for ref in refs:
         try:
-            ids.add(ray.get(ref, timeout=120))
-        except Exception:  # a node that cannot answer simply contributes nothing to skip
+            ids.update(ray.get(ref, timeout=120))
+        except Exception:  # a node that cannot answer (busy, lost) simply contributes nothing to skip
             pass
     return ids
 
 
-def _node_machine_id(device: str) -> str:
-    return _machine_id(device)
+def _node_machine_ids(gpu: bool) -> list[str]:
+    if not gpu:
+        return [_machine_id("cpu")]
+    import torch
+
+    return [_machine_id(f"cuda:{i}") for i in range(torch.cuda.device_count())]
 
 
 def _run_ray(ray, configs, db, resume, address, measure_fn, emit, ray_num_cpus):
