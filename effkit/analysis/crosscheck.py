@@ -162,7 +162,12 @@ def _rename_slashes(model: nn.Module, token: str) -> None:
 
 
 def _fvcore_own_counts(model: nn.Module, x: torch.Tensor, name: str):
-    """Run fvcore on ``model`` (a private copy): (own counts by path, total, unsupported ops)."""
+    """Run fvcore on ``model`` (a private copy, renamed in place).
+
+    Returns:
+        ({path: {op: multiply-adds run directly in that module}}, fvcore's total, its unsupported ops
+        ``{op: calls}``, every module path in definition order).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fvcore's import uses the deprecated torch.jit.script
