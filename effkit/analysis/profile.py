@@ -75,7 +75,7 @@ class Totals:
         return asdict(self)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Profile:
     """What one model costs at one input shape and dtype, layer by layer.
 

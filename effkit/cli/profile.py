@@ -46,6 +46,8 @@ def profile(
     from effkit.report import tables
 
     tables.check_format(fmt)
+    if cross_check is not None and cross_check != "fvcore":
+        raise fail(f"unknown cross-check tool {cross_check!r}; the one supported is 'fvcore'")
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UncountedOpsWarning)  # shown below, in the output itself
@@ -97,7 +99,7 @@ def profile(
                                        caption="\n".join([*notes, MAC_DEFINITION]))
         if output is None:
             tables.console().print(renderable)
-            _cross_check(cross_check, model, shape, prof)
+            _cross_check(cross_check, model, shape, prof, to_stderr=False)
             return
         text = tables.render_text(renderable)
 
@@ -106,19 +108,18 @@ def profile(
     else:
         tables.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
-    _cross_check(cross_check, model, shape, prof)
+    # Machine-readable output on stdout stays clean: the comparison goes to stderr.
+    _cross_check(cross_check, model, shape, prof, to_stderr=True)
 
 
-def _cross_check(tool: Optional[str], model: str, shape, prof) -> None:
+def _cross_check(tool: Optional[str], model: str, shape, prof, *, to_stderr: bool) -> None:
     if tool is None:
         return
-    if tool != "fvcore":
-        raise fail(f"unknown cross-check tool {tool!r}; the one supported is 'fvcore'")
     from effkit.analysis.crosscheck import fvcore_crosscheck
     from effkit.report import tables
 
     diff = fvcore_crosscheck(model, shape, profile=prof)
-    tables.console().print(tables.rich_table(
+    tables.console(stderr=to_stderr).print(tables.rich_table(
         diff.table, title=f"cross-check against fvcore ({diff.summary})"))
 
 
