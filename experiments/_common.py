@@ -24,7 +24,7 @@ TIMING_COLUMNS = [
     "energy_j_per_img", "energy_status", "device", "cpu_model", "gpu_name", "torch_version", "load_avg_1min",
 ]
 
-# Only these stay out of the CSVs' measurement columns: long JSON / hash fields nobody reads in a CSV.
+# Left out of the rows measure() returns: long JSON, hashes and the host name, which no result needs.
 _DROP = ("clocks_before", "clocks_after", "config_key", "layers_json", "machine_id", "gpu_uuid", "hostname")
 
 
