@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from effkit.errors import BadInputError, UnknownModelError
+from effkit.models.common import init_weights
 from effkit.models.registry import register_model
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
@@ -108,13 +109,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-        for m in self.modules():
-            # Skipped on meta, where it means nothing and normal_ would import torch._dynamo (slow).
-            if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_weights(self, conv_fan_out=True, zero_linear_bias=False)  # as torchvision
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):

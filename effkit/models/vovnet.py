@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from effkit.errors import BadInputError, UnknownModelError
+from effkit.models.common import init_weights
 from effkit.models.registry import register_model
 
 __all__ = [
@@ -180,15 +181,7 @@ class VoVNet(nn.Module):
                                            layer_per_block, i + 2, bottleneck=bottleneck))
         self.classifier = nn.Linear(concat_ch[-1], num_classes)
 
-        for m in self.modules():
-            # Skipped on meta, where it means nothing and normal_ would import torch._dynamo (slow).
-            if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
