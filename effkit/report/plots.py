@@ -315,6 +315,8 @@ def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) ->
     if rows.empty:
         ax.text(0.5, 0.5, "nothing to show\n(see the notes below)", transform=ax.transAxes,
                 ha="center", va="center", fontsize=9, color="#666666")
+        ax.set_xticks([])  # an empty panel's default -0.06..0.06 range would read as data
+        ax.set_yticks([])
 
 
 def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.5)):
