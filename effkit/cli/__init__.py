@@ -59,20 +59,34 @@ def _register() -> None:
 _register()
 
 
+def _parser_exceptions() -> tuple[tuple, tuple, tuple]:
+    """(usage errors, exits, aborts) of whichever click the installed typer uses.
+
+    typer >= 0.2x ships its own copy of click (``typer._click``) and no longer needs the click package;
+    older typer raises from the click package. Either may be missing, so neither is imported blindly.
+    """
+    import importlib
+
+    usage: list = []
+    exits: list = [typer.Exit]
+    aborts: list = [typer.Abort, KeyboardInterrupt]
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        usage.append(mod.ClickException)
+        # typer's copy keeps Exit and Abort in typer itself; the click package has its own.
+        exits.extend([mod.Exit] if hasattr(mod, "Exit") else [])
+        aborts.extend([mod.Abort] if hasattr(mod, "Abort") else [])
+    return tuple(usage), tuple(exits), tuple(aborts)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    import click
-
     from effkit.errors import EffkitError
 
-    # typer >= 0.2x raises usage errors from its own copy of click, not from the click package.
-    try:
-        from typer._click import exceptions as _vendored
-
-        usage_errors: tuple = (click.exceptions.ClickException, _vendored.ClickException)
-    except ImportError:
-        usage_errors = (click.exceptions.ClickException,)
-
+    usage_errors, exits, aborts = _parser_exceptions()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
@@ -82,12 +96,12 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"effkit: error: {e}", err=True)
         sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
+    except exits as e:
         sys.exit(e.exit_code)
     except usage_errors as e:
         e.show()
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
+    except aborts:
         typer.echo("effkit: interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
