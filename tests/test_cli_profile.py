@@ -158,3 +158,10 @@ def test_cli_works_without_the_click_package(argv, code):
     res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True)
     assert res.returncode == code, res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_debug_after_the_command_and_batch_disagreement():
+    res = run("profile", "vovnet40", "--debug")
+    assert res.returncode != 0 and "Traceback" in res.stderr
+    assert_bad_input(run("profile", "resnet18", "--input-shape", "1,3,32,32", "-b", "4"), "disagrees")
+    assert_bad_input(run("profile", "resnet18", "--input-shape", "1,3,32"), "N,C,H,W")

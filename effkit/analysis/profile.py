@@ -375,7 +375,15 @@ def resolve_input_shape(
     if input_shape is not None:
         shape = parse_shape(input_shape)
         if batch_size is not None and batch_size != shape[0]:
-            shape = (batch_size, *shape[1:])
+            raise BadInputError(
+                f"--batch-size {batch_size} disagrees with the batch {shape[0]} of --input-shape "
+                f"{'x'.join(map(str, shape))}; give one of them"
+            )
+        if len(shape) != 4 and isinstance(model, str) and ":" not in model:
+            raise BadInputError(
+                f"{model} takes an image batch N,C,H,W; got the {len(shape)}-d shape "
+                f"{'x'.join(map(str, shape))} (e.g. --input-shape 1,3,224,224)"
+            )
         return shape
     if input_size is None:
         input_size = 224

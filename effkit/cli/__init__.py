@@ -88,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
 
     usage_errors, exits, aborts = _parser_exceptions()
     args = list(sys.argv[1:] if argv is None else argv)
+    # --debug is accepted anywhere on the line (before or after the command), so take it out here.
     debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
     try:
         rv = app(args=args, prog_name="effkit", standalone_mode=False)
     except EffkitError as e:

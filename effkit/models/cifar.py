@@ -5,7 +5,7 @@ illustrate memory access cost: a 3x3 stem conv to 16 channels, three dense block
 (BN-ReLU-3x3 conv, no bottleneck), transitions without compression, then BN-ReLU, global average pool and a
 linear classifier.
 
-:class:`CifarNet` holds the skeleton (stem conv, stages joined by :func:`_make_transition`, BN-ReLU head)
+:class:`CifarNet` holds the skeleton (stem conv, stages joined by DenseNet's ``make_transition``, BN-ReLU head)
 so another kind of stage, e.g. OSA blocks, only has to supply its stage modules and their output channels.
 
 ``osa40_cifar_12`` and ``osa40_cifar_5x43`` are the paper's OSA versions of DenseNet-40 (section 3.2): every
@@ -34,6 +34,7 @@ from torch import nn
 
 from effkit.errors import BadInputError, UnknownModelError
 from effkit.models.common import init_weights
+from effkit.models.densenet import make_transition
 from effkit.models.registry import register_model
 
 __all__ = [
@@ -120,17 +121,6 @@ class CifarOSAModule(nn.Module):
         return self.concat(torch.cat(feats, 1))
 
 
-def _make_transition(in_ch: int, out_ch: int | None = None) -> nn.Sequential:
-    """BN-ReLU-1x1 conv (to ``out_ch``, default ``in_ch``: no compression) and a 2x2/2 average pool."""
-    out_ch = in_ch if out_ch is None else out_ch
-    return nn.Sequential(OrderedDict([
-        ("norm", nn.BatchNorm2d(in_ch)),
-        ("relu", nn.ReLU(inplace=True)),
-        ("conv", nn.Conv2d(in_ch, out_ch, kernel_size=1, bias=False)),
-        ("pool", nn.AvgPool2d(kernel_size=2, stride=2)),
-    ]))
-
-
 class CifarNet(nn.Module):
     """3x3 stem conv, stages joined by transitions, BN-ReLU, global average pool, linear classifier.
 
@@ -158,7 +148,7 @@ class CifarNet(nn.Module):
         for i, (stage, ch) in enumerate(zip(stages, stage_out_ch)):
             layers.append((f"block{i + 1}", stage))
             if i != len(stages) - 1:
-                layers.append((f"transition{i + 1}", _make_transition(ch)))
+                layers.append((f"transition{i + 1}", make_transition(ch, ch)))  # no compression
         layers += [("norm_final", nn.BatchNorm2d(stage_out_ch[-1])), ("relu_final", nn.ReLU(inplace=True))]
         self.features = nn.Sequential(OrderedDict(layers))
         self.classifier = nn.Linear(stage_out_ch[-1], num_classes)
