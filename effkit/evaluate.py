@@ -197,7 +197,8 @@ def evaluate(
         weights: local state_dict file, loaded with ``weights_only=True`` and checked against the model.
         batch_size: images per forward pass.
         limit: evaluate at most this many images (spread evenly; see :func:`scan_image_folder`).
-        device: where to run; default CUDA when available, else CPU.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; default (``None``/``"auto"``) CUDA when
+            available, else CPU.
         workers: threads decoding images; default ``min(4, CPU count)``.
         progress: called as ``progress(images_done, images_total)`` after each batch.
 
@@ -205,15 +206,20 @@ def evaluate(
         An :class:`EvalResult`.
 
     Raises:
-        BadInputError: bad folder, unreadable image, bad batch size, or more classes than model outputs.
+        BadInputError: bad folder, unreadable image, bad batch size, an unknown or unsupported device
+            string, or more classes than model outputs.
+        BackendUnavailableError: CUDA asked for but not available here (or no such GPU index).
         ModelLoadError: the weights do not fit the model.
     """
     if batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
+    from effkit.measure.timing import resolve_device
+
+    # Checked before scanning the folder or loading weights, so a typo in the device fails at once;
+    # resolve_device refuses unknown strings, meta and CUDA where there is none, as measurement does.
+    dev = resolve_device("auto" if device is None else device)
     samples, classes = scan_image_folder(data, limit=limit)
     net, name = _build(model, weights)
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
     try:
         net = net.to(dev).eval()
     except (RuntimeError, AssertionError) as e:

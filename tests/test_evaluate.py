@@ -263,3 +263,69 @@ def test_cli_evaluate_subprocess(image_folder, tiny):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------------ review fixes
+
+BAD_DEVICES = ["foo", "cuda:x", "meta"] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"])
+
+
+@pytest.mark.parametrize("device", BAD_DEVICES)
+def test_evaluate_bad_device_is_an_effkit_error(image_folder, tiny, device):
+    from effkit.errors import EffkitError
+
+    with pytest.raises(EffkitError, match="device"):
+        evaluate(tiny[2]["trained"](), image_folder, device=device)
+
+
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    """Fail the test if the evaluation itself starts: the CLI must refuse bad input before it."""
+    import effkit.evaluate
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the evaluation ran before the bad input was refused")
+
+    monkeypatch.setattr(effkit.evaluate, "evaluate", boom)
+
+
+@pytest.mark.parametrize("device", BAD_DEVICES)
+def test_cli_evaluate_bad_device(image_folder, tiny, capsys, no_evaluation, device):
+    src, weights, _ = tiny
+    code, _, err = _cli(["evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
+                         "--device", device], capsys)
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "device" in err
+
+
+@pytest.mark.parametrize("case", ["no-folder", "directory", "not-an-accuracy-csv"])
+def test_cli_evaluate_checks_save_accuracy_first(image_folder, tiny, tmp_path, capsys, no_evaluation, case):
+    src, weights, _ = tiny
+    target = tmp_path / "acc.csv"
+    if case == "no-folder":
+        target = tmp_path / "nowhere" / "acc.csv"
+    elif case == "directory":
+        target.mkdir()
+    else:
+        target.write_text("name,accuracy\nx,1\n")
+    code, _, err = _cli(["evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
+                         "--device", "cpu", "--save-accuracy", str(target)], capsys)
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert str(target) in err
+    if case == "no-folder":
+        assert not target.parent.exists()
+    elif case == "not-an-accuracy-csv":
+        assert target.read_text() == "name,accuracy\nx,1\n"
+
+
+def test_cli_evaluate_bad_device_subprocess(image_folder, tiny):
+    import subprocess
+
+    src, weights, _ = tiny
+    proc = subprocess.run([sys.executable, "-m", "effkit", "evaluate", f"{src}:build", "--data", str(image_folder),
+                           "--weights", str(weights), "--device", "foo"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "'foo'" in proc.stderr
