@@ -473,3 +473,96 @@ def test_cli_roofline_per_layer_from_measurements(tmp_path, capsys):
     assert code == 0, err
     assert "not measured" not in err  # the layer's own timing was used
     assert out.read_text().lstrip().startswith("<?xml")
+
+
+# ------------------------------------------------------------------------------------------------ review fixes
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5ms"])
+def test_figure3_non_numeric_latency_is_bad_input(bad):
+    df = _results().astype({"latency_ms": object})
+    df.loc[2, "latency_ms"] = bad
+    with pytest.raises(BadInputError, match=r"column latency_ms .*not numbers") as e:
+        figure3(df, ACC, figsize=SMALL)
+    assert bad in str(e.value)
+
+
+def test_figure3_leaves_out_non_positive_latency_with_a_note():
+    df = _results()
+    df.loc[2, "latency_ms"] = -3.0  # resnet50
+    df.loc[3, "latency_ms"] = 0.0  # mystery
+    fig = figure3(df, ACC, figsize=SMALL)
+    # Left: vovnet39 (its newer row) and densenet201 (its only ok row); times per image at batch size 2.
+    assert fig.data["model"].tolist() == ["vovnet39", "densenet201"]
+    assert fig.data["time_ms_per_img"].tolist() == [10.0, 39.0]
+    assert any("resnet50" in n and "mystery" in n and "latency_ms" in n for n in fig.effkit_notes)
+    df["latency_ms"] = 0.0
+    with pytest.raises(BadInputError, match="positive latency_ms"):
+        figure3(df, ACC, figsize=SMALL)
+
+
+def test_check_peaks():
+    plots.check_peaks(None, None)
+    plots.check_peaks(1.0, 2.0)
+    for peak, bw, match in ((-1.0, None, "--peak-tflops"), (None, 0.0, "--bandwidth-gbs"),
+                            (float("inf"), None, "--peak-tflops"), (float("nan"), None, "--peak-tflops")):
+        with pytest.raises(BadInputError, match=match):
+            plots.check_peaks(peak, bw)
+
+
+def test_check_figure_path_refuses_a_directory(tmp_path):
+    (tmp_path / "d.png").mkdir()
+    with pytest.raises(BadInputError, match="directory"):
+        plots.check_figure_path(tmp_path / "d.png")
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "0"])
+def test_cli_figure3_bad_latency_values(tmp_path, capsys, value):
+    df = _results().astype({"latency_ms": object})
+    df.loc[2, "latency_ms"] = value  # resnet50
+    csv = tmp_path / "r.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "f.png"
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-o", str(out)], capsys)
+    if value == "abc":
+        _one_line_error(code, err)
+        assert "latency_ms" in err and not out.exists()
+    else:
+        assert code == 0, err
+        assert "left out resnet50: latency_ms is missing, zero or negative" in err
+
+
+@pytest.fixture
+def empty_default_db(tmp_path, monkeypatch):
+    from effkit.store import Store
+
+    db = tmp_path / "empty.sqlite"
+    Store(db).close()
+    monkeypatch.setenv("EFFKIT_DB", str(db))
+    return db
+
+
+@pytest.mark.parametrize("argv", [["plot", "roofline", "--device-spec", "h100-sxm", "-o"], ["plot", "figure3", "-o"]])
+def test_cli_empty_default_db_names_it(tmp_path, capsys, empty_default_db, argv):
+    out = tmp_path / "f.png"
+    code, _, err = _cli([*argv, str(out)], capsys)
+    _one_line_error(code, err)
+    assert str(empty_default_db) in err and "--db" in err and "--csv" in err and "effkit measure" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("flag, value", [("--peak-tflops", "-1"), ("--bandwidth-gbs", "0")])
+def test_cli_roofline_rejects_non_positive_peaks_before_reading(tmp_path, capsys, flag, value):
+    out = tmp_path / "r.png"
+    # the CSV does not exist: the peak is refused first, so the message is about the peak
+    code, _, err = _cli(["plot", "roofline", "--csv", str(tmp_path / "none.csv"), "--device-spec", "h100 sxm",
+                         flag, value, "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert flag in err and not out.exists()
+
+
+def test_cli_plot_output_is_a_directory(tmp_path, results_csv, capsys):
+    (tmp_path / "d.png").mkdir()
+    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "-o", str(tmp_path / "d.png")], capsys)
+    _one_line_error(code, err)
+    assert "directory" in err

@@ -261,3 +261,124 @@ def test_cli_report_bad_input(tmp_path, capsys, case):
     assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------ review fixes
+
+
+def test_write_report_keeps_existing_figures_unless_forced(tmp_path):
+    out = tmp_path / "rep.md"
+    mine = tmp_path / "rep_figure3.png"
+    mine.write_bytes(b"my own figure")
+    with pytest.raises(BadInputError, match="rep_figure3.png") as e:
+        write_report(_results(), out)
+    assert "--force" in str(e.value)
+    assert mine.read_bytes() == b"my own figure" and not out.exists()
+    assert not (tmp_path / "rep_roofline.png").exists()
+    written = write_report(_results(), out, force=True)
+    assert mine in written and mine.read_bytes().startswith(b"\x89PNG")
+
+
+def test_html_report_has_no_side_files_to_protect(tmp_path):
+    (tmp_path / "rep_figure3.png").write_bytes(b"mine")
+    assert write_report(_results(), tmp_path / "rep.html") == [tmp_path / "rep.html"]
+    assert (tmp_path / "rep_figure3.png").read_bytes() == b"mine"
+
+
+@pytest.mark.parametrize("df, match", [
+    (pd.DataFrame({"model": ["a"], "foo": [1]}), "latency_ms"),
+    (pd.DataFrame({"model": ["a"], "latency_ms": [1.0]}), "flops_per_s"),
+    (_results().astype({"flops_per_s": object}).assign(flops_per_s=["fast", 1.0, 2.0]), "flops_per_s"),
+])
+def test_build_report_checks_like_figure3(df, match):
+    from effkit.report.plots import figure3
+
+    with pytest.raises(BadInputError, match=match):
+        build_report(df)
+    with pytest.raises(BadInputError, match=match):
+        figure3(df, {})
+
+
+def _one_line_error(code, err):
+    assert code == 2
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_report_refuses_to_overwrite_side_files(tmp_path, capsys):
+    csv = tmp_path / "results.csv"
+    _results().to_csv(csv, index=False)
+    out = tmp_path / "rep.md"
+    mine = tmp_path / "rep_figure3.png"
+    mine.write_bytes(b"my own figure")
+    code, _, err = _cli(["report", "--csv", str(csv), "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert str(mine) in err and "--force" in err
+    assert mine.read_bytes() == b"my own figure" and not out.exists()
+    code, _, err = _cli(["report", "--csv", str(csv), "-o", str(out), "--force"], capsys)
+    assert code == 0, err
+    assert mine.read_bytes().startswith(b"\x89PNG") and out.exists()
+
+
+@pytest.mark.parametrize("case", ["peak", "bandwidth", "only-model-foo", "latency-text", "output-dir"])
+def test_cli_report_more_bad_input(tmp_path, capsys, case):
+    csv = tmp_path / "results.csv"
+    _results().to_csv(csv, index=False)
+    out = tmp_path / "r.html"
+    extra = []
+    if case == "peak":
+        extra = ["--peak-tflops", "-1"]
+    elif case == "bandwidth":
+        extra = ["--device-spec", "h100 sxm", "--bandwidth-gbs", "0"]
+    elif case == "only-model-foo":
+        csv.write_text("model,foo\na,1\n")
+    elif case == "latency-text":
+        _results().astype({"latency_ms": object}).assign(latency_ms=["4", "abc", "1"]).to_csv(csv, index=False)
+    elif case == "output-dir":
+        out.mkdir()
+    code, _, err = _cli(["report", "--csv", str(csv), *extra, "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    expected = {"peak": "--peak-tflops", "bandwidth": "--bandwidth-gbs", "only-model-foo": "latency_ms",
+                "latency-text": "latency_ms", "output-dir": "directory"}[case]
+    assert expected in err
+    assert out.is_dir() if case == "output-dir" else not out.exists()
+
+
+def test_cli_report_does_not_ignore_a_lone_peak(tmp_path, capsys):
+    # An unknown GPU and only --peak-tflops: no bandwidth to draw the roofline with, so the option cannot
+    # be honoured; that is bad input, not a report that silently drops it.
+    csv = tmp_path / "results.csv"
+    _results().assign(gpu_name="Mystery GPU").to_csv(csv, index=False)
+    out = tmp_path / "r.md"
+    code, _, err = _cli(["report", "--csv", str(csv), "--peak-tflops", "5", "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert "Mystery GPU" in err and "--bandwidth-gbs" in err and not out.exists()
+    code, _, err = _cli(["report", "--csv", str(csv), "--peak-tflops", "5", "--bandwidth-gbs", "50",
+                         "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "r_roofline.png" in out.read_text()
+
+
+def test_cli_report_empty_default_db_names_it(tmp_path, capsys, monkeypatch):
+    from effkit.store import Store
+
+    db = tmp_path / "empty.sqlite"
+    Store(db).close()
+    monkeypatch.setenv("EFFKIT_DB", str(db))
+    out = tmp_path / "r.html"
+    code, _, err = _cli(["report", "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert str(db) in err and "--db" in err and "--csv" in err and "effkit measure" in err
+    assert not out.exists()
+
+
+def test_append_accuracy_checks_the_path_first(tmp_path):
+    from effkit.report.accuracy import check_appendable
+
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(BadInputError, match="directory"):
+        append_accuracy(tmp_path / "d.csv", {"model": "m", "top1": 1.0})
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,accuracy\nx,1\n")
+    with pytest.raises(BadInputError):
+        check_appendable(bad)
+    assert bad.read_text() == "name,accuracy\nx,1\n"

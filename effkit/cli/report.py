@@ -46,7 +46,7 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
         raise fail("give --csv or --db, not both")
     if csv is not None:
         try:
-            return pd.read_csv(csv)
+            frame = pd.read_csv(csv)
         except FileNotFoundError:
             raise BadInputError(f"measurements file {csv} does not exist") from None
         except pd.errors.EmptyDataError:
@@ -54,11 +54,20 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
         except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise BadInputError(f"cannot read measurements file {csv}: {first}") from e
+        if required and frame.empty:
+            raise BadInputError(f"measurements file {csv} has a header but no rows")
+        return frame
     if db is None and not required:
         return None
-    from effkit.store import load_results
+    from effkit.store import default_db_path, load_results
 
-    return load_results(db)
+    results = load_results(db)
+    if required and results.empty:
+        # Name the database read: with no --db the user may not know which one that was.
+        where = f"results database {db}" if db is not None else f"default results database {default_db_path()}"
+        raise BadInputError(f"the {where} holds no measurements; run `effkit measure` or `effkit compare` "
+                            "first, or read other results with --db FILE or --csv FILE")
+    return results
 
 
 @contextmanager
@@ -194,10 +203,11 @@ def roofline_cmd(
     --bandwidth-gbs. Points not measured are drawn hollow at the bound they could reach at most.
     """
     from effkit.report.plots import (
-        check_figure_path, describe_setup, device_spec, measured_layers, roofline, save_figure,
+        check_figure_path, check_peaks, describe_setup, device_spec, measured_layers, roofline, save_figure,
     )
 
     check_figure_path(output)
+    check_peaks(peak_tflops, bandwidth_gbs)
     results = _load_results(csv, db, required=per_layer is None)
     if results is None:
         # --per-layer alone: use the default store's per-layer timings when there is one
@@ -259,6 +269,8 @@ def report(
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite figure files (<stem>_figure3.png, "
+                               "<stem>_roofline.png) that already exist beside a .md report."),
 ) -> None:
     """A self-contained comparison report to attach to a pull request.
 
@@ -266,25 +278,27 @@ def report(
     Figure 3, a roofline when the device's peaks are known, the machine, and the method recorded with the
     measurements (warm-up, iterations, energy method).
     """
-    from effkit.errors import BadInputError
     from effkit.report.accuracy import load_accuracy
-    from effkit.report.plots import device_spec
-    from effkit.report.report import REPORT_FORMATS, write_report
+    from effkit.report.plots import check_measurements, check_peaks, device_spec
+    from effkit.report.report import check_report_path, write_report
 
-    if output.suffix.lower() not in REPORT_FORMATS:
-        raise BadInputError(f"cannot tell the report format of {output}: use a .md or .html file name")
-    if not output.parent.exists():
-        raise BadInputError(f"cannot write {output}: folder {output.parent} does not exist")
+    check_report_path(output, force=force)
+    check_peaks(peak_tflops, bandwidth_gbs)
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
+    check_measurements(results, "report")
     rows, notes = _select(results, device, batch_size, dtype)
     spec = None
-    if device_spec_name is not None or (peak_tflops is not None and bandwidth_gbs is not None):
+    if device_spec_name is not None or peak_tflops is not None or bandwidth_gbs is not None:
         dts = sorted({str(d) for d in rows["dtype"].dropna()}) if "dtype" in rows.columns else []
+        gpus = (sorted({str(g) for g in rows["gpu_name"].dropna() if str(g).strip()})
+                if "gpu_name" in rows.columns else [])
+        # One peak given alone completes the recorded GPU's table entry, as in `plot roofline`.
+        gpu_name = gpus[0] if device_spec_name is None and len(gpus) == 1 else None
         spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
-                           peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+                           gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     with _status("writing the report"):
-        written = write_report(rows, output, accuracy=acc, title=title, device_spec=spec)
+        written = write_report(rows, output, accuracy=acc, title=title, device_spec=spec, force=force)
     for n in notes:
         _note(n)
     for p in written:
@@ -299,7 +313,8 @@ def evaluate(
     weights: Path = typer.Option(..., "--weights", help="Local state_dict file (loaded with weights_only=True)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N images, spread evenly over the classes."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when available)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default auto: cuda when "
+                                         "available, else cpu)."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Threads decoding images (default: up to 4)."),
     save_accuracy: Optional[Path] = typer.Option(
         None, "--save-accuracy", help="Append the result to this accuracy CSV (usable as `plot figure3 --accuracy`)."),
@@ -311,11 +326,17 @@ def evaluate(
     ImageNet mean/std. Class indices are the sorted sub-folder names (ImageFolder's convention).
     """
     from effkit.evaluate import evaluate as run_evaluate
+    from effkit.measure.timing import resolve_device
     from effkit.report.tables import check_format
 
     check_format(fmt, ("table", "json"))
     if workers is not None and workers <= 0:
         raise fail(f"--workers must be a positive integer, got {workers}")
+    resolve_device("auto" if device is None else device)  # a bad --device fails before any work
+    if save_accuracy is not None:
+        from effkit.report.accuracy import check_appendable
+
+        check_appendable(save_accuracy)  # refuse an unwritable file now, not after the whole evaluation
     with _progress_bar(f"evaluating {model}") as progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = run_evaluate(model, data, weights=weights, batch_size=batch_size, limit=limit,

@@ -110,6 +110,21 @@ def accuracy_of(accuracy, model: str) -> float | None:
     return float(hit.iloc[-1]) if len(hit) else None
 
 
+def check_appendable(path: str | Path) -> Path:
+    """Refuse an accuracy CSV that :func:`append_accuracy` could not extend, before any long work.
+
+    Raises:
+        BadInputError: the path cannot be written (see :func:`effkit.report.tables.check_writable`), or
+            the file exists but is not a readable accuracy table.
+    """
+    from effkit.report.tables import check_writable
+
+    p = check_writable(path)
+    if p.exists():
+        _read(p, user=True)
+    return p
+
+
 def append_accuracy(path: str | Path, row: dict[str, Any]) -> Path:
     """Append one row to a user accuracy CSV (created with a header if it does not exist).
 
@@ -121,17 +136,13 @@ def append_accuracy(path: str | Path, row: dict[str, Any]) -> Path:
     Returns:
         The path written.
     """
-    p = Path(path)
     if not row.get("model") or row.get("top1") is None:
         raise BadInputError("an accuracy row needs a model name and a top1 value")
-    if p.exists():
-        _read(p, user=True)  # refuse to append to a file that would not load afterwards
+    p = check_appendable(path)  # refuse to append to a file that would not load afterwards
     out = {c: row.get(c, "") for c in ACCURACY_COLUMNS}
     if not out["source"]:
         out["source"] = f"effkit evaluate, {datetime.now(timezone.utc):%Y-%m-%d}"
     try:
-        if not p.parent.exists():
-            raise BadInputError(f"cannot write {p}: folder {p.parent} does not exist")
         header = None
         if p.exists() and p.stat().st_size:
             with p.open(newline="") as f:

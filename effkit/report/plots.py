@@ -88,6 +88,51 @@ def _num(series):
     return pd.to_numeric(series, errors="coerce")
 
 
+_MISSING_TEXT = {"", "nan", "none", "null", "na", "n/a"}
+
+
+def _strict_num(df, column: str, what: str):
+    """``df[column]`` as numbers; empty cells become NaN, text that is not a number is bad input.
+
+    A CSV cell such as ``abc`` would otherwise turn silently into a missing value and the chart would
+    quietly drop or misplace the model.
+    """
+    raw = df[column]
+    nums = _num(raw)
+    text = raw.astype(str).str.strip().str.lower()
+    bad = nums.isna() & raw.notna() & ~text.isin(_MISSING_TEXT)
+    if bad.any():
+        examples = ", ".join(repr(v) for v in dict.fromkeys(raw[bad].astype(str)))
+        raise BadInputError(f"{what}: column {column} holds values that are not numbers ({examples[:80]}); "
+                            "fix or empty those cells")
+    return nums
+
+
+def check_peaks(peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> None:
+    """Refuse a ``--peak-tflops`` / ``--bandwidth-gbs`` that is not a positive finite number (``None`` passes)."""
+    for label, v in (("--peak-tflops", peak_tflops), ("--bandwidth-gbs", bandwidth_gbs)):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise BadInputError(f"{label} must be a positive number, got {v}")
+
+
+def check_measurements(results, what: str = "results") -> None:
+    """Refuse measurements that Figure 3 and the report cannot use, before any drawing.
+
+    Needs rows with ``model`` and ``latency_ms`` and one of ``flops_per_s`` / ``flops``; every numeric column
+    used (``latency_ms``, ``flops_per_s``, ``flops``, ``batch_size``, ``energy_j_per_img``) must hold numbers
+    or be empty.
+
+    Raises:
+        BadInputError: empty results, a missing column or a cell that is not a number.
+    """
+    _require(results, ["model", "latency_ms"], what)
+    if "flops_per_s" not in results.columns and "flops" not in results.columns:
+        raise BadInputError(f"{what}: missing column flops_per_s (or flops, to compute it from latency_ms)")
+    for col in ("latency_ms", "flops_per_s", "flops", "batch_size", "energy_j_per_img"):
+        if col in results.columns:
+            _strict_num(results, col, what)
+
+
 def _attach_notes(fig, notes: list[str]) -> None:
     fig.effkit_notes = list(notes)
     if notes:
@@ -268,15 +313,23 @@ def figure3_data(results, accuracy=None):
     import numpy as np
     import pandas as pd
 
-    _require(results, ["model", "latency_ms"], "Figure 3")
-    if "flops_per_s" not in results.columns and "flops" not in results.columns:
-        raise BadInputError("Figure 3: missing column flops_per_s (or flops, to compute it from latency_ms)")
+    check_measurements(results, "Figure 3")
     df, notes = select_latest(results)
     latency_ms = _num(df["latency_ms"])
+    # A zero or negative latency is a broken measurement, not a fast one, and the FLOP/s and FPS beside it
+    # came from it: leave the whole row out (as a row without latency) and say so.
+    unusable = ~(latency_ms > 0)
+    if unusable.any():
+        names = ", ".join(df.loc[unusable, "model"].astype(str))
+        if unusable.all():
+            raise BadInputError(f"Figure 3: no measurement has a positive latency_ms ({names})")
+        notes.append(f"left out {names}: latency_ms is missing, zero or negative")
+        df, latency_ms = df[~unusable], latency_ms[~unusable]
     batch = _num(df["batch_size"]) if "batch_size" in df.columns else pd.Series(1.0, index=df.index)
     batch = batch.fillna(1.0)
     if "flops_per_s" in df.columns:
         flops_per_s = _num(df["flops_per_s"])
+        flops_per_s = flops_per_s.where(flops_per_s > 0)  # 0 FLOP/s is a missing value, as 0 J is
     else:
         flops_per_s = pd.Series(np.nan, index=df.index)
     if "flops" in df.columns:
@@ -645,9 +698,7 @@ def device_spec(name: str | None = None, *, dtype: str = "float32", gpu_name: st
     from effkit.analysis.profile import dtype_name, parse_dtype
 
     dt = dtype_name(parse_dtype(dtype))
-    for label, v in (("--peak-tflops", peak_tflops), ("--bandwidth-gbs", bandwidth_gbs)):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise BadInputError(f"{label} must be a positive number, got {v}")
+    check_peaks(peak_tflops, bandwidth_gbs)
     if name is None and gpu_name is None:
         if peak_tflops is None or bandwidth_gbs is None:
             raise BadInputError("no device to draw the roofs of: name one (--device-spec H100 SXM, H200, "
@@ -827,18 +878,21 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
 
 
 def check_figure_path(path: str | Path) -> str:
-    """The format (``png``/``svg``/``pdf``) a figure path asks for; bad suffix or folder -> BadInputError.
+    """The format (``png``/``svg``/``pdf``) a figure path asks for.
 
     Lets a command refuse a bad ``--output`` before doing the work.
+
+    Raises:
+        BadInputError: an unknown suffix, or a path that cannot be written (see
+            :func:`effkit.report.tables.check_writable`).
     """
+    from effkit.report.tables import check_writable
+
     p = Path(path)
     fmt = FIGURE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot tell the figure format of {p}: use a .png, .svg or .pdf file name")
-    if not p.parent.exists():
-        raise BadInputError(f"cannot write {p}: folder {p.parent} does not exist")
-    if p.is_dir():
-        raise BadInputError(f"cannot write {p}: it is a folder")
+    check_writable(p)
     return fmt
 
 
@@ -876,7 +930,8 @@ def figure_png_bytes(fig, *, dpi: int = 120) -> bytes:
 
 
 __all__ = [
-    "FAMILY_STYLES", "DeviceSpec", "check_figure_path", "describe_setup", "device_spec", "family_of", "figure3", "figure3_data",
+    "FAMILY_STYLES", "DeviceSpec", "check_figure_path", "check_measurements", "check_peaks", "describe_setup",
+    "device_spec", "family_of", "figure3", "figure3_data",
     "figure_png_bytes", "layer_rows", "layers_figure", "load_device_specs", "measured_layers", "roofline",
     "save_figure",
     "select_latest",

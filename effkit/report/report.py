@@ -20,6 +20,9 @@ from effkit.errors import BadInputError
 
 REPORT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
+#: The figures a report may hold; a markdown report writes each beside it as ``<stem>_<name>.png``.
+FIGURE_NAMES = ("figure3", "roofline")
+
 #: (column, header, scale, digits) of the Table-4-style table; scale divides the stored value.
 TABLE_COLUMNS = [
     ("model", "model", None, None),
@@ -184,21 +187,21 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
             the GPU name in the results (no roofline, with a note, when the device is unknown).
 
     Raises:
-        BadInputError: empty results or missing columns.
+        BadInputError: empty results, missing columns (``model``, ``latency_ms``, ``flops_per_s`` or
+            ``flops``) or cells that are not numbers; the same checks as Figure 3.
     """
     from effkit.report import plots
 
     acc = _accuracy_table(accuracy)
+    # Same checks as `plot figure3`, so a file that cannot make Figure 3 cannot make an almost empty report.
+    plots.check_measurements(results, "report")
     selected, notes = plots.select_latest(results)
     table = report_table(selected, acc)
     setup = plots.describe_setup(selected)
     figures: dict[str, Any] = {}
-    if "latency_ms" in selected.columns:
-        fig = plots.figure3(selected, acc)
-        figures["figure3"] = fig
-        notes.extend(n for n in fig.effkit_notes if n not in notes)
-    else:
-        notes.append("no latency_ms column: Figure 3 left out")
+    fig = plots.figure3(selected, acc)
+    figures["figure3"] = fig
+    notes.extend(n for n in fig.effkit_notes if n not in notes)
     spec = device_spec
     if spec is None:
         gpus = _distinct(selected, "gpu_name")
@@ -312,36 +315,84 @@ def render_html(report: Report) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
-                 device_spec=None) -> list[Path]:
-    """Write a markdown (``.md``) or HTML (``.html``) report of ``results`` to ``output``.
+def figure_paths(output: str | Path, names=FIGURE_NAMES) -> dict[str, Path]:
+    """Where a markdown report at ``output`` writes its figures: ``<stem>_<figure>.png`` beside it."""
+    out = Path(output)
+    return {name: out.with_name(f"{out.stem}_{name}.png") for name in names}
 
-    Markdown: the figures are written beside the report as ``<stem>_<figure>.png`` and linked. HTML: one
-    self-contained file.
 
-    Returns:
-        The files written, the report first.
+def check_report_path(output: str | Path, *, force: bool = False) -> str:
+    """The format (``markdown``/``html``) a report path asks for; refuses it before any work is done.
+
+    Args:
+        output: the report file.
+        force: allow overwriting figure files that already exist beside a markdown report.
 
     Raises:
-        BadInputError: unknown suffix, missing folder, unwritable path, empty results or missing columns.
+        BadInputError: unknown suffix, a path that cannot be written, or (without ``force``) figure files
+            of a markdown report that exist already.
     """
-    from effkit.report.plots import save_figure
-    from effkit.report.tables import write_text
+    from effkit.report.tables import check_writable
 
     out = Path(output)
     fmt = REPORT_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot tell the report format of {out}: use a .md or .html file name")
-    if not out.parent.exists():
-        raise BadInputError(f"cannot write {out}: folder {out.parent} does not exist")
+    check_writable(out)
+    if fmt == "markdown":
+        _refuse_existing(figure_paths(out).values(), force=force)
+    return fmt
+
+
+def _refuse_existing(paths, *, force: bool) -> None:
+    # The report file itself is the output the user named; the PNGs beside it are not, so an existing
+    # one may be someone else's figure and is kept unless the user says otherwise.
+    if force:
+        return
+    taken = [str(p) for p in paths if p.exists()]
+    if taken:
+        raise BadInputError("the report would overwrite " + ", ".join(taken)
+                            + "; pass --force (force=True) to overwrite, or choose another report name")
+
+
+def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
+                 device_spec=None, force: bool = False) -> list[Path]:
+    """Write a markdown (``.md``) or HTML (``.html``) report of ``results`` to ``output``.
+
+    Markdown: the figures are written beside the report as ``<stem>_<figure>.png`` and linked. HTML: one
+    self-contained file. The report file itself is replaced when it exists.
+
+    Args:
+        results: measurements (see :func:`build_report`).
+        output: the report file; ``.md``/``.markdown`` or ``.html``/``.htm``.
+        accuracy: accuracy table or CSV path (default: the bundled reference table).
+        title: report title.
+        device_spec: peaks for the roofline (see :func:`build_report`).
+        force: overwrite figure files that already exist beside a markdown report; without it they
+            are bad input and nothing is written.
+
+    Returns:
+        The files written, the report first.
+
+    Raises:
+        BadInputError: unknown suffix, unwritable path, existing figure files (without ``force``), empty
+            results, missing columns or non-numeric cells.
+    """
+    from effkit.report.plots import save_figure
+    from effkit.report.tables import write_text
+
+    out = Path(output)
+    fmt = check_report_path(out, force=force)
     report = build_report(results, accuracy=accuracy, title=title, device_spec=device_spec)
     written = []
     if fmt == "html":
         write_text(out, render_html(report))
         return [out]
     links = {}
+    paths = figure_paths(out, report.figures)
+    _refuse_existing(paths.values(), force=force)  # again: a file may have appeared while building
     for name, fig in report.figures.items():
-        p = out.with_name(f"{out.stem}_{name}.png")
+        p = paths[name]
         save_figure(fig, p)
         links[name] = p.name
         written.append(p)
@@ -349,4 +400,5 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
     return [out, *written]
 
 
-__all__ = ["Report", "build_report", "render_html", "render_markdown", "report_table", "write_report"]
+__all__ = ["FIGURE_NAMES", "REPORT_FORMATS", "Report", "build_report", "check_report_path", "figure_paths",
+           "render_html", "render_markdown", "report_table", "write_report"]
