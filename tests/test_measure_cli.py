@@ -76,14 +76,14 @@ def test_batch_size_zero(tmp_path, cli):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda(cli):
-    assert_bad_input(cli("measure", "anything", "--device", "cuda", "--no-store"), "CUDA is not available")
-    assert_bad_input(cli("compare", "a", "b", "--device", "cuda:0", "--no-store"), "CUDA is not available")
+    assert_bad_input(cli("measure", "resnet18", "--device", "cuda", "--no-store"), "CUDA is not available")
+    assert_bad_input(cli("compare", "resnet18", "resnet50", "--device", "cuda:0", "--no-store"), "CUDA is not available")
 
 
 def test_corrupt_db_refused_and_untouched(tmp_path, cli):
     bad = tmp_path / "notes.db"
     bad.write_text("not a database\n")
-    assert_bad_input(cli("measure", "anything", "--db", str(bad)), "not an SQLite database")
+    assert_bad_input(cli("measure", "resnet18", "--db", str(bad)), "not an SQLite database")
     assert bad.read_text() == "not a database\n"
     foreign = tmp_path / "foreign.db"
     conn = sqlite3.connect(foreign)
@@ -96,8 +96,8 @@ def test_corrupt_db_refused_and_untouched(tmp_path, cli):
 
 
 def test_other_bad_input(tmp_path, cli):
-    assert_bad_input(cli("measure", "anything", "--db", str(tmp_path / "no" / "r.db")), "does not exist")
-    assert_bad_input(cli("measure", "anything", "--db", str(tmp_path / "r.db"), "--no-store"), "contradict")
+    assert_bad_input(cli("measure", "resnet18", "--db", str(tmp_path / "no" / "r.db")), "does not exist")
+    assert_bad_input(cli("measure", "resnet18", "--db", str(tmp_path / "r.db"), "--no-store"), "contradict")
     assert_bad_input(cli("measure", "anything", "--format", "xml", "--no-store"), "unknown format")
     assert_bad_input(cli("results", "list", "--db", str(tmp_path / "none.db")), "no results database")
     assert not (tmp_path / "none.db").exists()
@@ -175,6 +175,7 @@ def test_measure_in_process_with_per_layer(tmp_path, monkeypatch):
         return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.ReLU())
 
     monkeypatch.setattr(effkit.models, "create_model", fake_create)
+    monkeypatch.setattr("effkit.models.registry.check_model_names", lambda names: None)
     db = tmp_path / "r.db"
     res = CliRunner().invoke(app, ["measure", "fake:tiny", "--input-size", "8", "--batch-size", "2", *FAST,
                                    "--per-layer", "--db", str(db), "--format", "json"])
@@ -194,3 +195,37 @@ def test_measure_in_process_with_per_layer(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     assert rows[0]["model"] == "fake:tiny" and rows[0]["status"] == "ok"
+
+
+def test_bad_input_is_refused_before_measuring(tmp_path, cli):
+    db = tmp_path / "r.db"
+    # a typo among good names: nothing is measured or stored
+    assert_bad_input(cli("compare", "resnet18", "nosuch", "--db", str(db)), "nosuch")
+    assert not db.exists()
+    # an unwritable output is refused up front, not after the measurement
+    assert_bad_input(cli("measure", "resnet18", "--db", str(db), "-o", str(tmp_path / "no" / "x.csv")),
+                     "does not exist")
+    assert not db.exists()
+    assert_bad_input(cli("measure", str(tmp_path / "missing.py") + ":build", "--no-store"), "does not exist")
+
+
+def test_results_export_filters_and_formats(tmp_path, cli):
+    db = tmp_path / "r.db"
+    keep = tmp_path / "keep.csv"
+    keep.write_text("precious\n")
+    from effkit.store import Store
+
+    with Store(db) as store:
+        store.add({"model": "m", "status": "ok", "batch_size": 1})
+    # an empty selection leaves an existing file alone
+    assert_bad_input(cli("results", "export", "--db", str(db), "--model", "nosuch", "-o", str(keep)), "no rows match")
+    assert keep.read_text() == "precious\n"
+    assert_bad_input(cli("results", "list", "--db", str(db), "--status", "foo"), "--status")
+    # the format follows the suffix; a mismatch is refused
+    out = tmp_path / "out.json"
+    res = cli("results", "export", "--db", str(db), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    import json
+
+    assert json.loads(out.read_text())[0]["model"] == "m"
+    assert_bad_input(cli("results", "export", "--db", str(db), "-f", "csv", "-o", str(out)), "does not match")

@@ -17,7 +17,8 @@ MODEL_HELP = (
 )
 
 # Options shared by `measure` and `compare` (typer builds a fresh click option per command from each).
-BATCH = typer.Option("1", "--batch-size", "-b", help="Batch sizes to sweep, comma-separated (e.g. 1,8,32).")
+BATCH = typer.Option(None, "--batch-size", "-b",
+                     help="Batch sizes to sweep, comma-separated (e.g. 1,8,32); default: N of --input-shape, else 1.")
 INPUT_SIZE = typer.Option(None, "--input-size", "-s", help="Square input side; default: the model's own (224, 32 for CIFAR).")
 INPUT_SHAPE = typer.Option(None, "--input-shape", help="Full input shape N,C,H,W (N is replaced by each batch size).")
 DTYPE = typer.Option("float32", "--dtype", help="float32 (the paper's), float16 or bfloat16 (via autocast).")
@@ -111,7 +112,12 @@ class _Bar:
 
     def __call__(self, done: int, total: int, label: str) -> None:
         # Started on the first report, i.e. after the settings were validated: a bad-input error
-        # stays one clean line on stderr.
+        # stays one clean line on stderr. Not drawn at all when stderr is not a terminal (CI logs,
+        # pipes), where a transient bar would only leave blank lines behind.
+        import sys
+
+        if not sys.stderr.isatty():
+            return
         if self.task is None:
             self.progress.__enter__()
             self.task = self.progress.add_task(self.title, total=total)
@@ -120,7 +126,8 @@ class _Bar:
 
 def _options(**kw) -> dict:
     return dict(
-        input_size=kw["input_size"], input_shape=kw["input_shape"], batch_sizes=parse_batch_sizes(kw["batch_size"]),
+        input_size=kw["input_size"], input_shape=kw["input_shape"],
+        batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None,
         dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
         cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
         min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
@@ -168,9 +175,7 @@ def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: l
         for sub_title, sub in extra or []:
             renderables.append(tables.rich_table(sub, title=sub_title, columns=LAYER_COLUMNS))
         if output is None:
-            from rich.console import Console
-
-            console = Console()
+            console = tables.console()
             for r in renderables:
                 console.print(r)
             return
@@ -215,7 +220,7 @@ def _stored_note(df, db) -> None:
 @app.command()
 def measure(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    batch_size: str = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
+    batch_size: Optional[str] = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
     dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
@@ -232,8 +237,13 @@ def measure(
     from effkit.measure.api import measure as run_measure
     from effkit.report import tables
 
+    from effkit.models.registry import check_model_names
+
     tables.check_format(fmt)
+    if output is not None:
+        tables.check_writable(output)  # before minutes of measuring, not after
     opts = _options(**locals())
+    check_model_names([model])
     store = _db_arg(db, no_store)
     with _Bar(f"measuring {model}") as bar:
         df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
@@ -255,7 +265,7 @@ def compare(
                    "resnet50 resnet101)."),
     small: bool = typer.Option(False, "--small",
                                help="Default to the small set instead: vovnet27_slim, resnet18, densenet121."),
-    batch_size: str = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
+    batch_size: Optional[str] = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
     dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
@@ -271,8 +281,13 @@ def compare(
     from effkit.measure.api import compare as run_compare
     from effkit.report import tables
 
+    from effkit.models.registry import check_model_names
+
     tables.check_format(fmt)
+    if output is not None:
+        tables.check_writable(output)  # before minutes of measuring, not after
     opts = _options(**locals())
+    check_model_names(models or [])
     store = _db_arg(db, no_store)
     with _Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
@@ -296,6 +311,8 @@ def _open_db(db: Optional[Path]):
 
 
 def _filters(model: Optional[str], status: Optional[str]) -> dict:
+    if status is not None and status not in ("ok", "failed"):
+        raise fail(f"--status must be ok or failed, got {status!r}")
     return {k: v for k, v in (("model", model), ("status", status)) if v is not None}
 
 
@@ -319,7 +336,8 @@ def results_list(
     if limit is not None:
         df = df.tail(limit)
     if df.empty:
-        typer.echo(f"no results in {where}", err=True)
+        what = "no rows match" if (model or status) else "no results"
+        typer.echo(f"{what} in {where}", err=True)
         return
     _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
 
@@ -340,13 +358,13 @@ def results_show(
         typer.echo(json.dumps(row, indent=2, default=str))
         return
     import pandas as pd
-    from rich.console import Console
 
     layers = row.pop("layers_json", None)
     kv = pd.DataFrame({"field": list(row), "value": [_show_value(k, v) for k, v in row.items()]})
-    Console().print(tables.rich_table(kv, title=f"result {row_id}"))
+    console = tables.console()
+    console.print(tables.rich_table(kv, title=f"result {row_id}"))
     if layers:
-        Console().print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
+        console.print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
 
 
 def _show_value(key: str, v) -> str:
@@ -361,7 +379,8 @@ def _show_value(key: str, v) -> str:
 
 @results_app.command("export")
 def results_export(
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv or json."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                      help="csv or json (default: from the output file's suffix, else csv)."),
     output: Optional[Path] = OUTPUT,
     db: Optional[Path] = RESULTS_DB,
     model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
@@ -370,9 +389,20 @@ def results_export(
     """Export stored measurements with every column (raw numbers) as CSV or JSON."""
     from effkit.report import tables
 
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    if fmt is None:
+        fmt = suffix if suffix in ("csv", "json") else "csv"
     tables.check_format(fmt, ("csv", "json"))
+    if suffix in ("csv", "json") and suffix != fmt:
+        raise fail(f"--format {fmt} does not match the output file {output}; use a .{fmt} file or --format {suffix}")
+    if output is not None:
+        tables.check_writable(output)
     with _open_db(db) as store:
         df = store.rows(**_filters(model, status))
+    if df.empty:
+        # Leave an existing output file alone rather than replace it with a header.
+        raise fail("no rows match " + ("these filters" if (model or status) else "(the database is empty)")
+                   + f" in {store.path}; nothing written")
     text = tables.csv_text(df) if fmt == "csv" else tables.json_text(df)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))

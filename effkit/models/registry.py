@@ -87,3 +87,37 @@ def create_model(name: str, **kwargs) -> nn.Module:
 
         return create_external(name, **kwargs)
     return get_entry(name).fn(**kwargs)
+
+
+def check_model_names(names) -> None:
+    """Raise before any work when a name cannot resolve: unknown zoo names (with suggestions), a
+    ``file.py:factory`` whose file is missing, a ``pkg.module:factory`` whose module is not importable.
+
+    Nothing is built or executed; ``torchvision:``/``timm:`` names are checked when the model is built.
+    """
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from effkit.errors import BadInputError
+
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        if ":" not in name:
+            get_entry(name)
+            continue
+        left = name.rsplit(":", 1)[0]
+        if left in ("torchvision", "timm"):
+            continue
+        if left.endswith(".py") or "/" in left or "\\" in left:
+            if not Path(left).is_file():
+                raise BadInputError(f"model file {left} does not exist (in {name!r})")
+        else:
+            try:
+                found = left in sys.modules or importlib.util.find_spec(left) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                raise UnknownModelError(f"module {left!r} of {name!r} is not importable; check the name "
+                                        "and that its package is installed")
