@@ -247,7 +247,9 @@ def save_baseline(
     """
     from effkit.report.tables import write_text
 
-    p = Path(path)
+    from effkit.report.tables import check_writable
+
+    p = check_writable(path)  # a directory or a missing folder is refused before --force is suggested
     if p.exists() and not force:
         raise BadInputError(
             f"baseline {p} already exists; use `effkit baseline update` or --force (force=True in Python) to replace it")
@@ -285,9 +287,9 @@ def update_baseline(
     Raises:
         BadInputError: a corrupt file, or an entry saved from a Python object with no spec to rebuild it.
     """
-    from effkit.report.tables import write_text
+    from effkit.report.tables import check_writable, write_text
 
-    p = Path(path)
+    p = check_writable(path)
     old = load_baseline(p) if p.exists() else None
     if models is None:
         if old is None:
@@ -341,7 +343,7 @@ def load_baseline(baseline: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         except json.JSONDecodeError as e:
             raise BadInputError(
                 f"baseline {p} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-                "regenerate it with `effkit baseline update`") from None
+                "regenerate it with `effkit baseline save MODEL... --output FILE --force`") from None
     _validate(data, where)
     return data
 

@@ -466,3 +466,19 @@ def test_zoo_gate_through_the_cli(tmp_path):
                      "--metric", "mac,flops,params", "--tolerance", "0", "--strict", cwd=tmp_path)
     assert code == 0, out + err
     assert "2 of 2 models passed" in out
+
+
+def test_baseline_to_a_directory_or_empty_file_is_explained(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True)
+
+    res = run("baseline", "save", "resnet18", "-o", str(tmp_path))
+    assert res.returncode == 2 and "is a directory" in res.stderr and "Traceback" not in res.stderr
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    res = run("baseline", "update", "resnet18", "-o", str(empty))
+    assert res.returncode == 2 and "--force" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1

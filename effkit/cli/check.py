@@ -171,9 +171,7 @@ def check_command(
         text = "\n".join(r.format(fmt) for r in results) + "\n" + (
             f"**{summary}**\n" if fmt == "markdown" else f"{summary}\n")
     if fmt == "table" and output is None:
-        from rich.console import Console
-
-        console = Console(width=max(Console().width, 100))
+        console = tables.console()
         for r in results:
             for renderable in r.renderables():
                 console.print(renderable)

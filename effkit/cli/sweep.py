@@ -124,10 +124,8 @@ def _dry_run(configs, fmt: str) -> None:
 
     df = configs_table(configs)
     if fmt == "table":
-        from rich.console import Console
-
         shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
-        Console().print(tables.rich_table(shown, columns=_DRY_RUN_COLUMNS,
+        tables.console().print(tables.rich_table(shown, columns=_DRY_RUN_COLUMNS,
                                           title=f"{len(df)} configurations (dry run: nothing measured)"))
     elif fmt == "csv":
         typer.echo(tables.csv_text(df), nl=False)
@@ -144,8 +142,10 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
     from effkit.sweep import SweepInterrupted, run_sweep
 
     err = Console(stderr=True)
+    # disable=True when stderr is not a terminal: a transient bar would leave blank lines in logs.
     bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=err, transient=True)
+                   TextColumn("{task.description}"), console=err, transient=True,
+                   disable=not err.is_terminal)
     task = bar.add_task("", total=None)
     failed = 0
     skipped = 0
@@ -199,9 +199,7 @@ def _summary(rows, fmt: str) -> None:
         return
     cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
     if fmt == "table":
-        from rich.console import Console
-
-        console = Console()
+        console = tables.console()
         shown = rows.assign(model=rows["model"].map(_short))
         if "channels_last" in rows.columns:
             shown["channels_last"] = rows["channels_last"].map(_yes_no)
