@@ -127,8 +127,12 @@ class _Where:
     def __init__(self, source: Optional[str], lines: Optional[dict] = None):
         self.source = source
         self.lines = lines or {}
+        #: keys whose value came from elsewhere than the file (a CLI flag): key -> what to name in errors
+        self.given_by: dict[str, str] = {}
 
     def at(self, *path) -> str:
+        if path and path[0] in self.given_by:
+            return f"{self.given_by[path[0]]}: "
         line = None
         while path and line is None:
             line = self.lines.get(tuple(path))
@@ -226,13 +230,16 @@ def read_sweep_file(path: str | Path) -> tuple[dict, dict]:
     raise BadInputError(f"sweep file {p}: unknown extension {p.suffix!r}; use .yaml, .yml or .toml")
 
 
-def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None) -> SweepSpec:
+def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None,
+               override_names: Optional[Mapping[str, str]] = None) -> SweepSpec:
     """Read and validate a sweep file (YAML or TOML).
 
     Args:
         path: a ``.yaml``, ``.yml`` or ``.toml`` file with the keys of :data:`SWEEP_KEYS`.
         overrides: values that replace the file's (the CLI's ``--model``, ``--batch-size``...); ``None``
             values are ignored.
+        override_names: how to name an overridden key in error messages (``{"repeats": "--repeats"}``),
+            so a bad flag value is not blamed on the file.
 
     Returns:
         The validated :class:`SweepSpec`. Relative ``file.py:factory`` paths are taken relative to the
@@ -249,6 +256,8 @@ def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None) 
             data[key] = value
             # An overridden key's line no longer describes the value; drop it so errors don't point there.
             where.lines = {k: v for k, v in where.lines.items() if k[0] != key}
+            if override_names and key in override_names:
+                where.given_by[key] = override_names[key]
     return _build(data, where, base_dir=Path(path).resolve().parent)
 
 

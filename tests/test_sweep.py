@@ -532,3 +532,16 @@ def test_cli_runs_a_sweep_into_the_db(tmp_path, tiny, cli):
     res = cli(*args, "--resume")
     assert res.returncode == 0, res.stderr
     assert "skipped 1 already stored" in res.stderr
+
+
+def test_bad_flag_value_is_blamed_on_the_flag_not_the_file(tmp_path):
+    from effkit.errors import BadInputError
+    from effkit.sweep import load_sweep
+
+    f = tmp_path / "s.yaml"
+    f.write_text("models: [resnet18]\nrepeats: 2\n")
+    with pytest.raises(BadInputError, match=r"^--repeats: "):
+        load_sweep(f, {"repeats": 0}, override_names={"repeats": "--repeats"})
+    f.write_text("models: [resnet18]\nrepeats: 0\n")
+    with pytest.raises(BadInputError, match=r"s\.yaml:2: repeats"):
+        load_sweep(f)

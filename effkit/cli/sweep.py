@@ -11,6 +11,12 @@ from effkit.cli import app, fail
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
+#: The flag behind each sweep key, so that a bad flag value is reported as the flag's, not the file's.
+_FLAG_NAMES = {
+    "models": "--model", "input_sizes": "--input-size", "batch_sizes": "--batch-size", "dtypes": "--dtype",
+    "channels_last": "--channels-last", "repeats": "--repeats", "device": "--device",
+    "warmup_s": "--warmup-s", "min_iters": "--min-iters", "min_time_s": "--min-time-s", "energy": "--energy",
+}
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 
 
@@ -104,7 +110,7 @@ def sweep(
         "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
     }
     if file is not None:
-        spec = load_sweep(file, overrides)
+        spec = load_sweep(file, overrides, override_names=_FLAG_NAMES)
     elif models is None:
         raise fail("nothing to sweep: give a sweep FILE or at least one --model")
     else:
