@@ -131,8 +131,6 @@ class _Where:
         self.given_by: dict[str, str] = {}
 
     def at(self, *path) -> str:
-        if path and path[0] in self.given_by:
-            return f"{self.given_by[path[0]]}: "
         line = None
         while path and line is None:
             line = self.lines.get(tuple(path))
@@ -142,6 +140,16 @@ class _Where:
         return f"{self.source}:{line}: " if line else f"{self.source}: "
 
     def error(self, path: tuple, message: str) -> BadInputError:
+        flag = self.given_by.get(path[0]) if path else None
+        if flag is not None:
+            # The value came from a flag: name the flag instead of the file and of the Python key
+            # ("--repeats: expected ...", not "s.yaml: repeats: expected ...").
+            key = str(path[0])
+            if message.startswith(f"{key}: "):
+                return BadInputError(f"{flag}: {message[len(key) + 2:]}")
+            if message.startswith(f"{key} "):
+                return BadInputError(f"{flag}{message[len(key):]}")
+            return BadInputError(f"{flag}: {message}")
         return BadInputError(f"{self.at(*path)}{message}")
 
 
@@ -261,19 +269,28 @@ def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None,
     return _build(data, where, base_dir=Path(path).resolve().parent)
 
 
-def sweep_spec(mapping: Optional[Mapping[str, Any]] = None, **kwargs) -> SweepSpec:
+def sweep_spec(mapping: Optional[Mapping[str, Any]] = None, *,
+               override_names: Optional[Mapping[str, str]] = None, **kwargs) -> SweepSpec:
     """Validate a sweep given as a mapping and/or keyword arguments (the keys of a sweep file).
 
     Example::
 
         spec = sweep_spec(models=["vovnet39", "densenet121"], input_sizes=[224, 320], batch_sizes=[1, 8])
 
+    Args:
+        mapping: the keys of a sweep file; keys set to ``None`` are treated as not given.
+        override_names: how to name a key in error messages (``{"repeats": "--repeats"}``), for values
+            that came from command-line flags.
+        **kwargs: more keys, replacing the mapping's.
+
     Raises:
         BadInputError: as :func:`load_sweep`, without file positions.
     """
     data = dict(mapping or {})
     data.update({k: v for k, v in kwargs.items() if v is not None})
-    return _build(data, _Where(None), base_dir=Path.cwd())
+    where = _Where(None)
+    where.given_by = {k: n for k, n in (override_names or {}).items() if data.get(k) is not None}
+    return _build(data, where, base_dir=Path.cwd())
 
 
 def _is_int(v) -> bool:
@@ -303,7 +320,7 @@ def _unique(where: _Where, key: str, values: list) -> tuple:
     seen: dict = {}
     for i, v in enumerate(values):
         if v in seen:
-            hint = " (to measure a configuration several times use repeats:)" if key == "models" else ""
+            hint = " (to measure a configuration several times use repeats: or --repeats)" if key == "models" else ""
             raise where.error((key, i), f"{key} lists {v!r} twice{hint}")
         seen[v] = i
     return tuple(values)

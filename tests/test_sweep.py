@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -545,3 +546,85 @@ def test_bad_flag_value_is_blamed_on_the_flag_not_the_file(tmp_path):
     f.write_text("models: [resnet18]\nrepeats: 0\n")
     with pytest.raises(BadInputError, match=r"s\.yaml:2: repeats"):
         load_sweep(f)
+
+
+@pytest.mark.parametrize("flag, value, needle", [
+    ("--channels-last", "maybe", "--channels-last: expected true or false"),
+    ("--repeats", "0", "--repeats: expected a positive integer"),
+    ("--min-iters", "0", "--min-iters: expected a positive integer"),
+    ("--warmup-s", "-1", "--warmup-s: expected a number of seconds"),
+    ("--device", "tpu", "--device: expected auto, cpu, cuda"),
+])
+def test_cli_bad_flag_is_named_by_its_flag_with_or_without_a_file(tmp_path, tiny, cli, flag, value, needle):
+    f = tmp_path / "s.yaml"
+    f.write_text("models: [tiny.py:build]\n")
+    for source in ([str(f)], ["--model", f"{tiny}:build"]):
+        res = cli("sweep", *source, flag, value, "--dry-run")
+        assert_one_line_error(res, needle)
+        # Neither the file nor the Python key is blamed for a flag's value.
+        key = flag.lstrip("-").replace("-", "_")
+        assert str(f) not in res.stderr and not re.search(rf"(?<![-\w]){key}:", res.stderr), res.stderr
+
+
+def test_cli_bad_model_flag_names_the_flag(tmp_path, tiny, cli):
+    f = tmp_path / "s.yaml"
+    f.write_text("models: [tiny.py:build]\n")
+    assert_one_line_error(cli("sweep", str(f), "--model", "vovnet93", "--dry-run"),
+                          "--model: ", "unknown model 'vovnet93'")
+    assert_one_line_error(cli("sweep", "--model", f"{tiny}:build,{tiny}:build", "--dry-run"), "--model lists")
+
+
+def test_sweep_spec_names_overridden_keys_as_told():
+    from effkit.errors import BadInputError
+    from effkit.sweep import sweep_spec
+
+    with pytest.raises(BadInputError, match=r"^--repeats: expected a positive integer, got 0$"):
+        sweep_spec({"models": ["resnet18"], "repeats": 0}, override_names={"repeats": "--repeats"})
+    with pytest.raises(BadInputError, match=r"^repeats: expected"):  # Python callers keep the key names
+        sweep_spec({"models": ["resnet18"], "repeats": 0})
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan"])
+def test_cli_ray_cpus_is_named_by_its_flag(tmp_path, tiny, cli, value):
+    db = tmp_path / "r.sqlite"
+    res = cli("sweep", "--model", f"{tiny}:build", "--ray-cpus", value, "--db", str(db))
+    assert_one_line_error(res, "--ray-cpus must be a positive number")
+    assert "ray_num_cpus" not in res.stderr
+    assert not db.exists()
+
+
+def test_cli_db_is_checked_before_anything_runs(tmp_path, tiny, cli, monkeypatch):
+    import effkit.sweep as sw
+
+    def must_not_run(*a, **k):
+        raise AssertionError("the sweep started despite a bad --db")
+
+    monkeypatch.setattr(sw, "run_sweep", must_not_run)
+    text = tmp_path / "textdb.txt"
+    text.write_text("not a database\n")
+    model = ["--model", f"{tiny}:build", "--device", "cpu"]
+    assert_one_line_error(cli("sweep", *model, "--db", str(text)), "--db", "not an SQLite database")
+    assert text.read_text() == "not a database\n"  # left untouched
+    assert_one_line_error(cli("sweep", *model, "--db", str(tmp_path)), "--db", "is a folder")
+    missing = tmp_path / "nope" / "r.sqlite"
+    assert_one_line_error(cli("sweep", *model, "--db", str(missing)), "--db", "does not exist")
+    assert not missing.parent.exists()
+    # Even a dry run, so the command that is about to be run for real is known to be right.
+    assert_one_line_error(cli("sweep", *model, "--db", str(text), "--dry-run"), "--db")
+    # A bad --db is reported before a bad sweep file is even read.
+    assert_one_line_error(cli("sweep", str(tmp_path / "missing.yaml"), "--db", str(text)), "--db")
+
+
+def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, tiny):
+    pytest.importorskip("effkit.models.external")
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
+    db = tmp_path / "r.sqlite"
+    res = subprocess.run([sys.executable, "-m", "effkit", "sweep", "--model", f"{tiny}:build", "--input-size",
+                          "16", "--device", "cpu", "--warmup-s", "0", "--min-iters", "1", "--min-time-s", "0",
+                          "--no-energy", "--db", str(db)], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    # Exactly the summary line: a transient progress bar off a terminal would leave an empty line.
+    assert res.stderr.splitlines() == [res.stderr.strip()] and res.stderr.startswith("stored 1 rows"), res.stderr
+    # All the summary columns stay on one line; a plain Console() folds them at 80 columns.
+    header = next(line for line in res.stdout.splitlines() if "latency_ms" in line)
+    assert "flops_per_s" in header and "channels_last" in header, res.stdout
