@@ -468,17 +468,69 @@ def test_zoo_gate_through_the_cli(tmp_path):
     assert "2 of 2 models passed" in out
 
 
-def test_baseline_to_a_directory_or_empty_file_is_explained(tmp_path):
-    import subprocess
-    import sys
+def test_baseline_to_a_directory_is_refused_even_with_force(cli_base, cli):
+    # "already exists; use --force" would send the user to a flag that then fails with "Is a directory".
+    folder = cli_base / "adir"
+    folder.mkdir()
+    for extra in ([], ["--force"]):
+        res = cli("baseline", "save", "net.py:build", "-o", str(folder), *extra, cwd=cli_base)
+        assert_bad_input(res, "is a directory")
+        assert "--force" not in res[2]
+    assert_bad_input(cli("baseline", "update", "net.py:build", "-o", str(folder), cwd=cli_base), "is a directory")
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True)
 
-    res = run("baseline", "save", "resnet18", "-o", str(tmp_path))
-    assert res.returncode == 2 and "is a directory" in res.stderr and "Traceback" not in res.stderr
-    empty = tmp_path / "empty.json"
+def test_baseline_into_a_missing_folder_is_refused(cli_base, cli):
+    res = cli("baseline", "save", "net.py:build", "-o", str(cli_base / "nope" / "b.json"), cwd=cli_base)
+    assert_bad_input(res, "does not exist")
+    assert not (cli_base / "nope").exists()
+
+
+def test_corrupt_baseline_on_update_suggests_save_force_not_update(cli_base, cli):
+    empty = cli_base / "empty.json"
     empty.write_text("")
-    res = run("baseline", "update", "resnet18", "-o", str(empty))
-    assert res.returncode == 2 and "--force" in res.stderr and "Traceback" not in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("baseline", "update", "net.py:build", "-o", str(empty), cwd=cli_base)
+    assert_bad_input(res, "not valid JSON", "baseline save", "--force")
+    assert "baseline update" not in res[2]  # the command that just failed
+    assert empty.read_text() == ""  # left as it was
+
+
+def test_corrupt_baseline_end_to_end_is_one_line(tmp_path):
+    (tmp_path / "empty.json").write_text("{")
+    code, out, err = effkit_cli("baseline", "update", "resnet18", "-o", "empty.json", cwd=tmp_path)
+    assert_bad_input((code, out, err), "not valid JSON", "--force")
+    assert err.count("\n") == 1  # not even a blank line from a progress bar
+
+
+LONG_NAMES_FILE = """
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.a_block_with_a_rather_long_name_for_the_table = nn.Sequential()
+        self.a_block_with_a_rather_long_name_for_the_table.add_module(
+            "and_a_child_convolution_with_a_long_name", nn.Conv2d(3, width, 3, bias=False))
+
+    def forward(self, x):
+        return self.a_block_with_a_rather_long_name_for_the_table(x)
+
+
+def build():
+    return Net({width})
+"""
+
+
+def test_check_table_is_not_folded_to_80_columns_in_a_pipe(tmp_path):
+    layer = "a_block_with_a_rather_long_name_for_the_table.and_a_child_convolution_with_a_long_name"
+    (tmp_path / "long.py").write_text(LONG_NAMES_FILE.format(width=4))
+    code, _, err = effkit_cli("baseline", "save", "long.py:build", "-s", "8", "-o", "b.json", cwd=tmp_path)
+    assert code == 0, err
+    (tmp_path / "long.py").write_text(LONG_NAMES_FILE.format(width=6))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    res = subprocess.run([sys.executable, "-m", "effkit", "check", "--baseline", "b.json"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert res.returncode == 1, res.stderr
+    # The layer name (86 characters) stays whole on one line; at 80 columns rich would fold it.
+    assert any(layer in line for line in res.stdout.splitlines()), res.stdout
