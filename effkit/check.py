@@ -245,9 +245,7 @@ def save_baseline(
     Raises:
         BadInputError: ``path`` exists and ``force`` is false, or bad models / shapes / dtype.
     """
-    from effkit.report.tables import write_text
-
-    from effkit.report.tables import check_writable
+    from effkit.report.tables import check_writable, write_text
 
     p = check_writable(path)  # a directory or a missing folder is refused before --force is suggested
     if p.exists() and not force:
