@@ -229,3 +229,95 @@ def test_results_export_filters_and_formats(tmp_path, cli):
 
     assert json.loads(out.read_text())[0]["model"] == "m"
     assert_bad_input(cli("results", "export", "--db", str(db), "-f", "csv", "-o", str(out)), "does not match")
+
+
+def test_every_model_name_checked_first(tmp_path, cli):
+    db = tmp_path / "r.db"
+    assert_bad_input(cli("compare", "nosuch", "--db", str(db)), "unknown model 'nosuch'")
+    assert_bad_input(cli("compare", "resnet18", "no_such_pkg_xyz.mod:build", "--db", str(db)), "not importable")
+    assert_bad_input(cli("compare", "resnet18", "-o", str(tmp_path / "no" / "t.md"), "--db", str(db)),
+                     "does not exist")
+    assert not db.exists()
+
+
+def test_bad_shape_and_weights_store_nothing(tmp_path, cli):
+    db = tmp_path / "r.db"
+    assert_bad_input(cli("measure", "resnet18", "--input-shape", "1,3", "--db", str(db)), "N,C,H,W")
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x00garbage" * 16)
+    assert_bad_input(cli("measure", "resnet18", "--weights", str(garbage), "--db", str(db), *FAST),
+                     "could not read weights file")
+    assert_bad_input(cli("measure", "resnet18", "--weights", str(tmp_path / "none.pt"), "--db", str(db)),
+                     "does not exist")
+    assert not db.exists()
+
+
+def test_batch_size_follows_input_shape(tmp_path, cli):
+    (tmp_path / "tiny.py").write_text(TINY)
+    spec = f"{tmp_path / 'tiny.py'}:build"
+    res = cli("measure", spec, "--input-shape", "3,3,8,8", *FAST, "--no-store", "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert [r["batch_size"] for r in rows] == ["3"]
+    assert int(rows[0]["mult_adds"]) == 3 * 8 * 8 * 8 * 27  # the 3x3 conv 3->8 on 8x8, three images
+    assert_bad_input(cli("measure", spec, "--input-shape", "4,3,8,8", "-b", "1", "--no-store"),
+                     "--batch-size 1 disagrees", "4x3x8x8")
+
+
+def test_numeric_flags_named_as_typed(cli):
+    # the flag's name, and the same message for every out-of-range value
+    msgs = []
+    for v in ("0", "-1"):
+        res = cli("measure", "resnet18", "--no-store", "--min-iters", v)
+        assert_bad_input(res, "--min-iters must be")
+        msgs.append(res.stderr.strip().replace(v, "<v>"))
+    assert msgs[0] == msgs[1]
+    assert "min_iters" not in msgs[0]
+    for flag, value in (("--warmup-iters", "-1"), ("--min-time", "-1"), ("--warmup", "nan"),
+                        ("--energy-window", "-2"), ("--idle", "-1"), ("--energy-trials", "0"),
+                        ("--input-size", "0")):
+        assert_bad_input(cli("measure", "resnet18", "--no-store", flag, value), f"{flag} must be")
+
+
+def test_dtype_help_and_validation_agree(tmp_path, cli):
+    res = cli("measure", "--help")
+    assert res.returncode == 0
+    help_text = " ".join(res.stdout.split())
+    assert "float32" in help_text and "float16" in help_text and "bfloat16" in help_text
+    assert "float64" not in help_text
+    for bad in ("float64", "double", "int8"):
+        assert_bad_input(cli("measure", "resnet18", "--no-store", "--dtype", bad),
+                         "--dtype must be one of float32, float16, bfloat16")
+    (tmp_path / "tiny.py").write_text(TINY)
+    res = cli("measure", f"{tmp_path / 'tiny.py'}:build", "-s", "8", "--dtype", "bf16", *FAST, "--no-store",
+              "--format", "csv")
+    assert res.returncode == 0, res.stderr
+    assert next(csv.DictReader(io.StringIO(res.stdout)))["dtype"] == "bfloat16"  # alias stored by its name
+
+
+def test_pipes_get_wide_tables_and_no_blank_stderr_lines(tmp_path):
+    (tmp_path / "tiny.py").write_text(TINY)
+    res = run("measure", "tiny.py:build", "-s", "8", *FAST, "--no-store", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    # stderr is a pipe: no transient progress bar, so no empty lines
+    assert all(line.strip() for line in res.stderr.splitlines()), repr(res.stderr)
+    # stdout is a pipe: the title (model, shape, totals) stays on one line, wider than 80 columns
+    title = [line for line in res.stdout.splitlines() if "tiny.py:build" in line]
+    assert title and "paper MAC" in title[0] and len(title[0].rstrip()) > 80
+    # a bad input through a real process: exactly one stderr line
+    res = run("measure", "tiny.py:build", "--min-iters", "0", "--no-store", cwd=tmp_path)
+    assert_bad_input(res, "--min-iters")
+
+
+def test_results_list_filters(tmp_path, cli):
+    db = tmp_path / "r.db"
+    with Store(db) as store:
+        store.add({"model": "m", "status": "ok", "batch_size": 1})
+    res = cli("results", "list", "--db", str(db), "--status", "failed")
+    assert res.returncode == 0 and "no rows match" in res.stderr and res.stdout == ""
+    assert_bad_input(cli("results", "list", "--db", str(db), "--status", "foo"), "--status must be ok or failed")
+    assert_bad_input(cli("results", "export", "--db", str(db), "--status", "done"), "--status must be ok or failed")
+    out = tmp_path / "keep.json"
+    out.write_text("[]\n")
+    assert_bad_input(cli("results", "export", "--db", str(db), "--status", "failed", "-o", str(out)), "no rows match")
+    assert out.read_text() == "[]\n"

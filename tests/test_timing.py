@@ -235,3 +235,57 @@ def test_zoo_model_row_has_family_and_published_params():
     assert row["family"] == "resnet"
     assert row["params"] == 11_689_512  # torchvision's published ResNet-18 parameter count
     assert row["input_shape"] == "1x3x32x32"
+
+
+def test_batch_size_defaults_to_n_of_input_shape_and_must_agree(tmp_path):
+    from effkit.measure.api import compare
+
+    # no batch_sizes at all: the N of input_shape (3 here), not 1; the hand count scales with it
+    df = measure(conv_only(), input_shape=(3, 3, 8, 8), **FAST)
+    assert list(df["batch_size"]) == [3] and df.iloc[0]["mult_adds"] == 3 * 13824
+    # no shape either: batch 1
+    assert list(measure(conv_only(), input_size=8, **FAST)["batch_size"]) == [1]
+    db = tmp_path / "r.db"
+    with pytest.raises(BadInputError, match="disagrees"):
+        measure(conv_only(), input_shape=(4, 3, 8, 8), batch_sizes=[1, 4], db=db, **FAST)
+    with pytest.raises(BadInputError, match="disagrees"):
+        compare(["resnet18"], input_shape="4,3,32,32", batch_sizes=2, db=db, **FAST)
+    assert not db.exists()  # refused before the store was opened
+
+
+def test_iteration_bounds_one_message_per_setting():
+    def message(**kw):
+        with pytest.raises(BadInputError) as e:
+            measure(conv_only(), input_size=8, **{**FAST, **kw})
+        return str(e.value)
+
+    assert message(min_iters=0) == message(min_iters=-1).replace("-1", "0")
+    assert "min_iters" in message(min_iters=0) and ">= 1" in message(min_iters=0)
+    assert message(warmup_iters=-1) == message(warmup_iters=-5).replace("-5", "-1")
+
+
+def test_bad_weights_refused_before_anything_is_stored(tmp_path):
+    from effkit.errors import ModelLoadError
+    from effkit.measure.api import check_weights
+
+    db = tmp_path / "r.db"
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"\x00not a checkpoint" * 10)
+    with pytest.raises(ModelLoadError, match="could not read weights file"):
+        measure(conv_only(), input_size=8, batch_sizes=[1, 2], weights=str(garbage), db=db, **FAST)
+    # a real checkpoint of another shape: the key/shape check runs up front too
+    other = tmp_path / "other.pt"
+    torch.save(nn.Conv2d(3, 4, 3, padding=1, bias=False).state_dict(), other)
+    with pytest.raises(ModelLoadError):
+        measure(conv_only(), input_size=8, weights=str(other), db=db, **FAST)
+    assert not db.exists()
+
+    # a fitting checkpoint is accepted and the check leaves the caller's module alone
+    m = conv_only()
+    good = tmp_path / "good.pt"
+    ref = conv_only()
+    torch.save(ref.state_dict(), good)
+    check_weights(m, good)
+    assert m.weight.device.type == "cpu" and not torch.equal(m.weight, ref.weight)
+    df = measure(m, input_size=8, weights=str(good), db=db, **FAST)
+    assert list(df["status"]) == ["ok"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import numbers
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -49,7 +50,7 @@ class MeasureConfig:
     Attributes:
         model: zoo name or external spec (``"pkg.mod:factory"``, ``"file.py:factory"``, ...).
         input_size: square input side (default: the model's own, 224 or 32).
-        input_shape: full input shape ``(N, C, H, W)`` (its N is replaced by ``batch_size``).
+        input_shape: full input shape ``(N, C, H, W)``; its N must equal ``batch_size``.
         batch_size: images per forward pass.
         dtype: ``float32`` (the paper's), or ``float16``/``bfloat16`` via autocast.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -102,7 +103,7 @@ class MeasureConfig:
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def shape(self) -> tuple[int, ...]:
-        """The input shape measured: ``input_shape`` with this batch size, else (batch, 3, size, size)."""
+        """The input shape measured: ``input_shape`` (its N must be this batch size), else (batch, 3, size, size)."""
         from effkit.analysis.profile import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
@@ -114,17 +115,17 @@ def validate(config: MeasureConfig) -> torch.device:
 
     if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
-    for name in ("min_iters", "warmup_iters", "energy_window_iters"):
-        if getattr(config, name) < 0:
-            raise BadInputError(f"{name} must be >= 0, got {getattr(config, name)}")
-    if config.min_iters < 1:
-        raise BadInputError(f"min_iters must be >= 1, got {config.min_iters}")
+    # one lower bound per setting, so 0 and -1 get the same message
+    for name, low in (("min_iters", 1), ("warmup_iters", 0), ("energy_window_iters", 0)):
+        v = getattr(config, name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+            raise BadInputError(f"{name} must be an integer >= {low}, got {v!r}")
     for name in ("warmup_s", "min_time_s", "energy_window_s", "idle_s"):
         v = getattr(config, name)
         if not (v >= 0 and math.isfinite(v)):
             raise BadInputError(f"{name} must be a finite number >= 0, got {v}")
     if config.energy and config.energy_trials < 1:
-        raise BadInputError(f"energy trials must be >= 1, got {config.energy_trials}")
+        raise BadInputError(f"energy_trials must be an integer >= 1, got {config.energy_trials!r}")
     autocast_dtype(config.dtype)
     device = resolve_device(config.device)
     if config.cuda_graph and device.type != "cuda":
@@ -133,6 +134,26 @@ def validate(config: MeasureConfig) -> torch.device:
         raise BadInputError(f"weights file {config.weights} does not exist")
     config.shape()  # malformed shapes / sizes, and unknown zoo names, fail here
     return device
+
+
+def check_weights(model_or_name: nn.Module | str, weights: str | Path) -> None:
+    """Load ``weights`` once into a meta-device copy of the model, so a bad file is refused before a sweep.
+
+    The meta device holds no storage, so this costs one read of the file, not a model's memory.
+
+    Raises:
+        ModelLoadError: the file is missing, not a ``weights_only`` checkpoint, or does not fit the model.
+        EffkitError: the model name does not resolve.
+    """
+    from effkit.models import create_model
+    from effkit.models.external import load_weights
+
+    if isinstance(model_or_name, nn.Module):
+        model = copy.deepcopy(model_or_name).to("meta")
+    else:
+        with torch.device("meta"):
+            model = create_model(model_or_name)
+    load_weights(model, weights)
 
 
 def _family(model: str) -> str:
@@ -413,12 +434,23 @@ def _frame(rows: list[dict]):
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
     from effkit.measure.machine import fingerprint
 
+    from effkit.models.registry import check_model_names
+
+    # Every name and setting, and each weights file once, is checked before the database is opened:
+    # bad input leaves no file and no "failed" row behind.
+    check_model_names(list(dict.fromkeys(config.model for config, module in jobs if module is None)))
+    devices = {}
+    for config, _ in jobs:
+        devices[config.device] = validate(config)
+    checked = set()
+    for config, module in jobs:
+        key = (id(module) if module is not None else config.model, config.weights)
+        if config.weights is not None and key not in checked:
+            check_weights(module if module is not None else config.model, config.weights)
+            checked.add(key)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
     rows: list[dict] = []
     try:
-        devices = {}
-        for config, _ in jobs:
-            devices[config.device] = validate(config)
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
         for i, (config, module) in enumerate(jobs):
             if progress is not None:
@@ -444,7 +476,7 @@ def measure(
     *,
     input_size: Optional[int] = None,
     input_shape: Sequence[int] | str | None = None,
-    batch_sizes: Iterable[int] | int | None = (1,),
+    batch_sizes: Iterable[int] | int | None = None,
     dtype: str = "float32",
     device: str = "auto",
     channels_last: bool = False,
@@ -470,8 +502,9 @@ def measure(
         model_or_name: an ``nn.Module`` (measured on a copy; stored under its class name) or a zoo name /
             external spec.
         input_size: square input side (default: the model's own).
-        input_shape: full input shape ``N,C,H,W``; each batch size replaces its ``N``.
-        batch_sizes: batch sizes to sweep; ``None`` = the ``N`` of ``input_shape`` (else 1).
+        input_shape: full input shape ``N,C,H,W`` (4 dims for zoo models).
+        batch_sizes: batch sizes to sweep; ``None`` (default) = the ``N`` of ``input_shape``, else 1.
+            Given together with ``input_shape``, each must equal its ``N`` (else :class:`BadInputError`).
         dtype: ``float32`` (default, as the paper) or ``float16``/``bfloat16`` (autocast).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N``.
         channels_last: NHWC memory format.
@@ -496,7 +529,9 @@ def measure(
         ``status="failed"`` and its ``error``; the others are still measured.
 
     Raises:
-        EffkitError: bad settings (unknown model, batch size <= 0, CUDA asked for but missing, ...).
+        EffkitError: bad settings (unknown model, malformed shape, batch size <= 0 or unlike the ``N`` of
+            ``input_shape``, an unreadable or unfitting weights file, CUDA asked for but missing, ...),
+            all raised before anything is measured or stored.
     """
     if isinstance(model_or_name, nn.Module):
         module, name = model_or_name, type(model_or_name).__name__
@@ -522,7 +557,7 @@ def compare(
     small: bool = False,
     input_size: Optional[int] = None,
     input_shape: Sequence[int] | str | None = None,
-    batch_sizes: Iterable[int] | int | None = (1,),
+    batch_sizes: Iterable[int] | int | None = None,
     dtype: str = "float32",
     device: str = "auto",
     channels_last: bool = False,
