@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     except EffkitError as e:
         if debug:
             raise
-        typer.echo(f"effkit: error: {e}", err=True)
+        from effkit.cli._flags import flag_for
+
+        typer.echo(f"effkit: error: {e.render(flag_for)}", err=True)
         sys.exit(e.exit_code)
     except exits as e:
         sys.exit(e.exit_code)
