@@ -454,6 +454,21 @@ def test_zoo_baseline_agrees_with_published_numbers():
     assert round(models["densenet40_cifar"]["totals"]["paper_mac"] / 1e6, 2) == 3.68
 
 
+# torchvision's weight metadata ("_ops" GFLOPS to three digits, "num_params") for the newer families.
+PUBLISHED_NEWER = {
+    "mobilenet_v2": (0.301, 3_504_872), "shufflenet_v2_x1_0": (0.145, 2_278_604),
+    "efficientnet_b0": (0.386, 5_288_548), "convnext_tiny": (4.456, 28_589_128),
+}
+
+
+def test_zoo_baseline_newer_families_agree_with_published_numbers():
+    models = load_baseline(ZOO_BASELINE)["models"]
+    for name, (g_mult_adds, params) in PUBLISHED_NEWER.items():
+        totals = models[name]["totals"]
+        assert totals["params"] == params, name
+        assert totals["mult_adds"] / 1e9 == pytest.approx(g_mult_adds, rel=2e-2), name
+
+
 @pytest.mark.parametrize("name", sorted(load_baseline(ZOO_BASELINE)["models"]) if ZOO_BASELINE.exists() else [])
 def test_zoo_model_matches_its_baseline(name):
     res = check(name, ZOO_BASELINE, metrics=METRICS, tolerance="0", strict=True)

@@ -41,6 +41,11 @@ PUBLISHED_PARAMS = {
     "osa40_cifar_12": 541_666,
     "osa40_cifar_5x43": 897_928,
     "vovnet27_slim_bottleneck": 2_747_752,
+    # torchvision's weight metadata ("num_params") for the families beyond the paper.
+    "mobilenet_v2": 3_504_872,
+    "shufflenet_v2_x1_0": 2_278_604,
+    "efficientnet_b0": 5_288_548,
+    "convnext_tiny": 28_589_128,
 }
 
 
@@ -83,11 +88,55 @@ def test_param_counts_match_published(name):
                   "layer1.0.downsample.0.weight", "layer1.0.downsample.1.running_mean",
                   "layer4.2.bn3.bias", "fc.weight"]),
     ("resnet18", ["layer2.0.downsample.0.weight", "layer4.1.conv2.weight", "fc.bias"]),
+    # torchvision's layouts: Conv2dNormActivation is a Sequential (0 conv, 1 norm, 2 activation).
+    ("mobilenet_v2", ["features.0.0.weight", "features.0.1.running_var", "features.1.conv.0.0.weight",
+                      "features.1.conv.1.weight", "features.1.conv.2.num_batches_tracked",
+                      "features.2.conv.0.0.weight", "features.2.conv.1.0.weight", "features.2.conv.2.weight",
+                      "features.17.conv.3.bias", "features.18.0.weight", "features.18.1.weight",
+                      "classifier.1.weight", "classifier.1.bias"]),
+    ("shufflenet_v2_x1_0", ["conv1.0.weight", "conv1.1.running_mean", "stage2.0.branch1.0.weight",
+                            "stage2.0.branch1.2.weight", "stage2.0.branch1.3.bias", "stage2.0.branch2.0.weight",
+                            "stage2.1.branch2.3.weight", "stage3.7.branch2.6.running_var",
+                            "stage4.3.branch2.5.weight", "conv5.0.weight", "conv5.1.weight", "fc.weight"]),
+    ("efficientnet_b0", ["features.0.0.weight", "features.0.1.running_mean", "features.1.0.block.0.0.weight",
+                         "features.1.0.block.1.fc1.weight", "features.1.0.block.1.fc2.bias",
+                         "features.1.0.block.2.0.weight", "features.2.0.block.0.0.weight",
+                         "features.2.0.block.2.fc1.bias", "features.2.1.block.3.1.running_var",
+                         "features.6.3.block.1.0.weight", "features.7.0.block.3.0.weight",
+                         "features.8.0.weight", "features.8.1.bias", "classifier.1.weight"]),
+    ("convnext_tiny", ["features.0.0.weight", "features.0.0.bias", "features.0.1.weight",
+                       "features.1.0.layer_scale", "features.1.0.block.0.weight", "features.1.0.block.2.bias",
+                       "features.1.2.block.3.weight", "features.1.2.block.5.bias", "features.2.0.weight",
+                       "features.2.1.weight", "features.5.8.layer_scale", "features.6.1.bias",
+                       "features.7.2.block.5.weight", "classifier.0.weight", "classifier.2.weight"]),
 ])
 def test_state_dict_keys_follow_the_official_layout(name, keys):
     sd = meta_model(name).state_dict()
     for k in keys:
         assert k in sd, k
+
+
+# state_dict entries counted by hand from each architecture: a BN is 5 entries (weight, bias, running
+# mean/var, num_batches_tracked), a bias-free conv 1, a conv or linear with bias 2, a LayerNorm 2.
+KEY_COUNTS = {
+    # stem conv+BN 6; block 1 (t=1) dw conv+BN 6, project conv+BN 6; 16 blocks of 3 conv+BN (18);
+    # last conv+BN 6; classifier 2: 6 + 12 + 16*18 + 6 + 2
+    "mobilenet_v2": 314,
+    # stem 6; 3 strided units (branch1 2 conv+BN, branch2 3 conv+BN: 30); 3+7+3 = 13 units of 18;
+    # conv5 6; fc 2: 6 + 90 + 234 + 6 + 2
+    "shufflenet_v2_x1_0": 338,
+    # stem 6; block 1: dw 6 + gate (2 convs with bias) 4 + project 6; 15 blocks: 6 + 6 + 4 + 6 = 22;
+    # head conv 6; classifier 2: 6 + 16 + 330 + 6 + 2
+    "efficientnet_b0": 360,
+    # stem conv 2 + LN 2; 18 blocks of dw conv 2, LN 2, 2 linears 4, layer_scale 1 (9);
+    # 3 downsamplings of LN 2 + conv 2; head LN 2 + linear 2: 4 + 162 + 12 + 4
+    "convnext_tiny": 182,
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEY_COUNTS))
+def test_state_dict_key_counts(name):
+    assert len(meta_model(name).state_dict()) == KEY_COUNTS[name]
 
 
 def test_vovnet_names_have_slashes_and_pooling_only_in_stages_3_to_5():
@@ -181,6 +230,57 @@ def test_forward_densenet40_cifar_cpu():
     assert out.shape == (1, 10) and torch.isfinite(out).all()
     # Three blocks of 12 layers, k=12, no compression: 16 + 3*12*12 = 448 channels at the head.
     assert model.classifier.in_features == 448
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0", "convnext_tiny"])
+def test_forward_of_the_newer_families_cpu_at_32(name):
+    # A real forward at 32x32 (ConvNeXt's smallest: five stride-2 stages leave 1x1) checks what the meta
+    # device cannot: the arithmetic runs and stays finite from a fresh initialisation.
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+
+
+def test_stochastic_depth_drops_whole_samples_only_while_training():
+    from effkit.models.common import StochasticDepth
+
+    torch.manual_seed(0)
+    drop = StochasticDepth(0.5)
+    x = torch.ones(400, 3, 2, 2)
+    y = drop(x)
+    # each sample is dropped (0) or kept and scaled by 1 / (1 - 0.5) = 2, as a whole
+    per_sample = y.flatten(1)
+    assert set(per_sample.unique().tolist()) == {0.0, 2.0}
+    assert (per_sample == per_sample[:, :1]).all()
+    assert 150 < int((per_sample[:, 0] == 0).sum()) < 250  # about half of 400
+    assert drop.eval()(x) is x
+    with pytest.raises(BadInputError, match="stochastic depth"):
+        StochasticDepth(1.5)
+
+
+def test_newer_family_bad_configs_raise():
+    from effkit.models.convnext import ConvNeXt
+    from effkit.models.efficientnet import MBConv
+    from effkit.models.mobilenet import MobileNetV2
+    from effkit.models.shufflenet import ShuffleNetV2, ShuffleUnit
+
+    with pytest.raises(BadInputError, match="stride"):
+        ShuffleUnit(24, 48, 1)
+    with pytest.raises(BadInputError, match="3 positive"):
+        ShuffleNetV2([4, 8], [24, 116, 232, 464, 1024])
+    with pytest.raises(BadInputError, match="t, c, n, s"):
+        MobileNetV2([(1, 16, 1)])
+    with pytest.raises(BadInputError, match="stride"):
+        MBConv(16, 16, 3, 3, 6, 0.0)
+    with pytest.raises(BadInputError, match="at least one stage"):
+        ConvNeXt([])
+    for name in ("mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0", "convnext_tiny"):
+        with pytest.raises(BadInputError, match="num_classes"):
+            meta_model(name, num_classes=0)
+    assert get_entry("convnext_tiny").family == "convnext"
+    assert get_entry("mobilenet_v2").description.startswith("MobileNetV2")
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121"])

@@ -263,6 +263,16 @@ def _free(inputs, outputs, args, kwargs) -> OpCost:
 
 register_formula(*[getattr(aten, n) for n in _VIEW_OPS if hasattr(aten, n)])(_free)
 
+
+@register_formula(aten.as_strided_)
+def restride_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """In-place restride: new sizes and strides for existing storage, no flops and no memory traffic.
+
+    Kernels that keep their input's memory format emit it on their fresh output (adaptive average pool
+    of a channels-last tensor, as ConvNeXt's head sees); the values were written by the op before it.
+    """
+    return OpCost(flops=0, mac=0, mac_bytes=0)
+
 # Ops that produce a new tensor aliasing their input write nothing new, so their outputs are not
 # activations; in-place ops (trailing underscore) write into memory that already exists.
 ALIASING_OPS = frozenset(n for n in _VIEW_OPS)

@@ -57,7 +57,9 @@ def register_model(
 
 def _ensure_loaded() -> None:
     # Importing the family modules runs their @register_model decorators.
-    from effkit.models import cifar, densenet, resnet, vovnet  # noqa: F401
+    from effkit.models import (  # noqa: F401
+        cifar, convnext, densenet, efficientnet, mobilenet, resnet, shufflenet, vovnet,
+    )
 
 
 def list_models(pattern: str = "*") -> list[str]:
