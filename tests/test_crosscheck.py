@@ -174,9 +174,17 @@ def test_model_fvcore_cannot_trace_is_backend_unavailable():
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("name, convs_and_linears", [("resnet18", 21), ("vovnet27_slim", None)])
-def test_zoo_models_match_fvcore_in_every_module(name, convs_and_linears):
-    cc = fvcore_crosscheck(name, (1, 3, 64, 64))
+@pytest.mark.parametrize("name, convs_and_linears, side", [
+    ("resnet18", 21, 64), ("vovnet27_slim", None, 64),
+    # EfficientNet-B0: stem; block 1 depthwise, 2 gate convs, project; 15 blocks of expand, depthwise,
+    # 2 gate convs, project; head conv; classifier: 1 + 4 + 75 + 1 + 1. At 32x32 to stay cheap.
+    ("efficientnet_b0", 82, 32),
+    # ConvNeXt-Tiny: stem; 18 blocks of a depthwise conv and two linears on 4-D tensors; 3
+    # downsampling convs; classifier: 1 + 54 + 3 + 1.
+    ("convnext_tiny", 59, 32),
+])
+def test_zoo_models_match_fvcore_in_every_module(name, convs_and_linears, side):
+    cc = fvcore_crosscheck(name, (1, 3, side, side))
     assert cc.agree, cc.table[cc.table["diff"] != 0].to_string()
     assert (cc.table["diff"] == 0).all()
     modules = cc.table[cc.table["module"] != TOTAL_ROW]
