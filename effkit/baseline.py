@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 
 #: Version of the baseline file layout; bumped when the layout changes incompatibly.
 FORMAT_VERSION = 1
@@ -152,7 +152,7 @@ def save_baseline(
 
     Args:
         models: zoo names, external specs (``"pkg.mod:factory"``, ``"file.py:factory"``, stored as
-            given so that ``effkit check`` can rebuild them) or ``nn.Module`` objects (stored under
+            given so that :func:`effkit.gate.check` can rebuild them) or ``nn.Module`` objects (stored under
             their class name); a dict ``{name: model}`` chooses the names.
         path: the JSON file to write.
         input_shape: full input shape ``N,C,H,W`` for every model (wins over ``input_size``).
@@ -170,10 +170,10 @@ def save_baseline(
     """
     from effkit.report.tables import check_writable, write_text
 
-    p = check_writable(path)  # a directory or a missing folder is refused before --force is suggested
+    p = check_writable(path)  # a directory or a missing folder is refused before force is suggested
     if p.exists() and not force:
         raise BadInputError(
-            f"baseline {p} already exists; use `effkit baseline update` or --force (force=True in Python) to replace it")
+            f"baseline {p} already exists; use {setting('update_baseline')} or {setting('force')} to replace it")
     data = build_baseline(models, input_shape=input_shape, input_size=input_size, batch_size=batch_size,
                           dtype=dtype, progress=progress)
     write_text(p, baseline_text(data))
@@ -215,7 +215,7 @@ def update_baseline(
     if models is None:
         if old is None:
             raise BadInputError(
-                f"baseline {p} does not exist; name the models to put in it (effkit baseline save MODEL...)")
+                f"baseline {p} does not exist; name the models to put in it")
         pairs = []
         for name, entry in old["models"].items():
             if entry.get("spec") is None:
@@ -254,7 +254,7 @@ def load_baseline(baseline: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         where = str(p)
         if not p.exists():
             raise BadInputError(
-                f"baseline file {p} does not exist; create it with `effkit baseline save MODEL... --output {p}`")
+                f"baseline file {p} does not exist; create it with {setting('save_baseline')}")
         try:
             text = p.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
@@ -264,13 +264,13 @@ def load_baseline(baseline: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         except json.JSONDecodeError as e:
             raise BadInputError(
                 f"baseline {p} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
-                "regenerate it with `effkit baseline save MODEL... --output FILE --force`") from None
+                f"regenerate it with {setting('save_baseline')} and {setting('force')}") from None
     _validate(data, where)
     return data
 
 
 def _validate(data: Any, where: str) -> None:
-    hint = "; make one with `effkit baseline save MODEL... --output FILE`"
+    hint = f"; make one with {setting('save_baseline')}"
     if not isinstance(data, dict) or "effkit_baseline" not in data:
         raise BadInputError(f"{where} is not an effkit baseline (no 'effkit_baseline' key){hint}")
     version = data["effkit_baseline"]

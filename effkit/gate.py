@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from torch import nn
 
 from effkit.baseline import LAYER_METRICS, entry_from_profile, load_baseline, versions
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 
 #: Metrics a check can compare (every one counts something where more is worse).
 METRICS = ("mac", "mac_bytes", "flops", "mult_adds", "params", "activations", "paper_mac")
@@ -293,7 +293,7 @@ def _entry_of(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any
     if entry is None:
         have = ", ".join(data["models"]) or "none"
         raise BadInputError(
-            f"model {key!r} is not in {where} (it has: {have}); add it with `effkit baseline update {key}`")
+            f"model {key!r} is not in {where} (it has: {have}); add it with {setting('update_baseline')}")
     return entry
 
 
@@ -314,7 +314,7 @@ def _check_same_input(entry, key: str, where: str, input_shape, dtype) -> None:
         if dt != base_dtype:
             raise BadInputError(
                 f"{where} holds {key} in {base_dtype}, not {dt}; counts in different dtypes are not "
-                "comparable: drop --dtype or make a baseline for that dtype")
+                f"comparable: drop {setting('dtype')} or make a baseline for that dtype")
 
 
 def _compare_totals(base_totals, cur_totals, metrics, tol: Tolerance):

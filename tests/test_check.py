@@ -101,7 +101,7 @@ def test_repeated_calls_get_their_own_keys(tmp_path):
 
 def test_save_refuses_to_overwrite_without_force(base):
     before = base.read_text()
-    with pytest.raises(BadInputError, match="already exists.*baseline update.*--force"):
+    with pytest.raises(BadInputError, match="already exists.*update_baseline or force"):
         save_baseline({"tiny": Tiny(c=16)}, base, input_shape=SHAPE)
     assert base.read_text() == before
     save_baseline({"tiny": Tiny(c=16)}, base, input_shape=SHAPE, force=True)
