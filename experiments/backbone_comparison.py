@@ -46,7 +46,7 @@ def stored(path: Path | None):
     """(latest successful row per model, source) from a CSV or the committed folder; None if not all six."""
     import pandas as pd
 
-    from effkit.report.plots import select_latest
+    from effkit.report.select import select_latest
 
     files = [path] if path is not None else sorted(STORED.glob("*.csv")) if STORED.is_dir() else []
     frames = []

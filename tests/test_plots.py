@@ -11,11 +11,12 @@ import pytest
 from torch import nn
 
 from effkit.errors import BadInputError
-from effkit.report import plots
+from effkit.report import figures, plots, select
+from effkit.report.figures import save_figure
 from effkit.report.plots import (
-    DeviceSpec, device_spec, family_of, figure3, layers_figure, load_device_specs, roofline, save_figure,
-    select_latest,
+    DeviceSpec, device_spec, family_of, figure3, layers_figure, load_device_specs, roofline,
 )
+from effkit.report.select import select_latest
 
 SMALL = (5, 4)  # inches: small figures keep the tests fast
 
@@ -443,7 +444,7 @@ def test_plots_leave_pyplot_alone():
     before = plt.get_fignums()
     figure3(_results(), ACC, figsize=SMALL)
     assert plt.get_fignums() == before  # nothing registered with pyplot, nothing left open
-    assert plots.FIGURE_FORMATS == {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+    assert figures.FIGURE_FORMATS == {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
 def _with_layers_json() -> pd.DataFrame:
@@ -458,10 +459,10 @@ def _with_layers_json() -> pd.DataFrame:
 
 
 def test_measured_layers_takes_the_latest_ok_row():
-    layers = plots.measured_layers(_with_layers_json(), "m")
+    layers = select.measured_layers(_with_layers_json(), "m")
     assert list(layers["latency_ms"]) == [0.5]
-    assert plots.measured_layers(_with_layers_json(), "other") is None
-    assert plots.measured_layers(pd.DataFrame({"model": ["m"]}), "m") is None
+    assert select.measured_layers(_with_layers_json(), "other") is None
+    assert select.measured_layers(pd.DataFrame({"model": ["m"]}), "m") is None
 
 
 def test_cli_roofline_per_layer_from_measurements(tmp_path, capsys):
@@ -513,7 +514,7 @@ def test_check_peaks():
 def test_check_figure_path_refuses_a_directory(tmp_path):
     (tmp_path / "d.png").mkdir()
     with pytest.raises(BadInputError, match="directory"):
-        plots.check_figure_path(tmp_path / "d.png")
+        figures.check_figure_path(tmp_path / "d.png")
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "0"])

@@ -2,8 +2,8 @@
 
 Every chart is one function that takes a DataFrame (or a :class:`~effkit.analysis.profile.Profile`) and returns a
 :class:`matplotlib.figure.Figure`. Figures are built with the object-oriented API (``Figure()``, not ``pyplot``),
-so nothing here touches matplotlib's global state, picks a backend or leaves figures open; :func:`save_figure`
-writes them as PNG, SVG or PDF.
+so nothing here touches matplotlib's global state, picks a backend or leaves figures open; :func:`effkit.report.figures.save_figure`
+writes them as PNG, SVG or PDF. Which rows a chart compares is chosen in :mod:`effkit.report.select`.
 
 What a chart had to leave out (models without accuracy, rows without energy, layers never measured) is said on
 the figure itself and listed in ``fig.effkit_notes``; Figure 3 also sets ``fig.missing_accuracy`` and
@@ -19,9 +19,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from effkit.errors import BadInputError
+from effkit.report.select import check_measurements, numeric, require_columns, select_latest, setup_title
 
 #: Colour and marker of each family, so a family looks the same in every chart.
 FAMILY_STYLES: dict[str, tuple[str, str]] = {
@@ -30,8 +31,6 @@ FAMILY_STYLES: dict[str, tuple[str, str]] = {
     "ResNet": ("#2ca02c", "^"),
     "other": ("#7f7f7f", "D"),
 }
-
-FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 ACCURACY_LABEL = "ImageNet top-1 accuracy [%]"
 TIME_LABEL = "inference time [ms / image]"
@@ -67,72 +66,6 @@ def _new_figure(nrows: int, ncols: int, figsize, **kw):
     return fig, axes
 
 
-def _require(df, columns: Iterable[str], what: str) -> None:
-    import pandas as pd
-
-    if not isinstance(df, pd.DataFrame):
-        raise BadInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
-    if df.empty:
-        raise BadInputError(f"{what}: no rows to plot (the results are empty)")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise BadInputError(
-            f"{what}: missing column(s) {', '.join(missing)}; the results have {', '.join(map(str, df.columns[:12]))}"
-            + (" ..." if len(df.columns) > 12 else "")
-        )
-
-
-def _num(series):
-    import pandas as pd
-
-    return pd.to_numeric(series, errors="coerce")
-
-
-_MISSING_TEXT = {"", "nan", "none", "null", "na", "n/a"}
-
-
-def _strict_num(df, column: str, what: str):
-    """``df[column]`` as numbers; empty cells become NaN, text that is not a number is bad input.
-
-    A CSV cell such as ``abc`` would otherwise turn silently into a missing value and the chart would
-    quietly drop or misplace the model.
-    """
-    raw = df[column]
-    nums = _num(raw)
-    text = raw.astype(str).str.strip().str.lower()
-    bad = nums.isna() & raw.notna() & ~text.isin(_MISSING_TEXT)
-    if bad.any():
-        examples = ", ".join(repr(v) for v in dict.fromkeys(raw[bad].astype(str)))
-        raise BadInputError(f"{what}: column {column} holds values that are not numbers ({examples[:80]}); "
-                            "fix or empty those cells")
-    return nums
-
-
-def check_peaks(peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> None:
-    """Refuse a ``--peak-tflops`` / ``--bandwidth-gbs`` that is not a positive finite number (``None`` passes)."""
-    for label, v in (("--peak-tflops", peak_tflops), ("--bandwidth-gbs", bandwidth_gbs)):
-        if v is not None and not (v > 0 and math.isfinite(v)):
-            raise BadInputError(f"{label} must be a positive number, got {v}")
-
-
-def check_measurements(results, what: str = "results") -> None:
-    """Refuse measurements that Figure 3 and the report cannot use, before any drawing.
-
-    Needs rows with ``model`` and ``latency_ms`` and one of ``flops_per_s`` / ``flops``; every numeric column
-    used (``latency_ms``, ``flops_per_s``, ``flops``, ``batch_size``, ``energy_j_per_img``) must hold numbers
-    or be empty.
-
-    Raises:
-        BadInputError: empty results, a missing column or a cell that is not a number.
-    """
-    _require(results, ["model", "latency_ms"], what)
-    if "flops_per_s" not in results.columns and "flops" not in results.columns:
-        raise BadInputError(f"{what}: missing column flops_per_s (or flops, to compute it from latency_ms)")
-    for col in ("latency_ms", "flops_per_s", "flops", "batch_size", "energy_j_per_img"):
-        if col in results.columns:
-            _strict_num(results, col, what)
-
-
 def _attach_notes(fig, notes: list[str]) -> None:
     fig.effkit_notes = list(notes)
     if notes:
@@ -142,148 +75,6 @@ def _attach_notes(fig, notes: list[str]) -> None:
         lines = [textwrap.fill(n, width, subsequent_indent="    ") for n in notes]
         fig.supxlabel("\n".join(lines), fontsize=7, color="#444444", x=0.005, ha="left",
                       multialignment="left")
-
-
-def _unique_text(df, column: str) -> list[str]:
-    if column not in df.columns:
-        return []
-    vals = [str(v).strip() for v in df[column].dropna().unique() if str(v).strip() not in ("", "nan", "None")]
-    return sorted(set(vals))
-
-
-def describe_setup(results) -> dict[str, str]:
-    """The machine, batch size and dtype the results were taken on, as display strings.
-
-    Several distinct values are joined with " / " (the chart then mixes setups and says so).
-    """
-    machine = (_unique_text(results, "gpu_name") or _unique_text(results, "cpu_model")
-               or _unique_text(results, "device") or ["unknown machine"])
-    batch = _unique_text(results, "batch_size")
-    batch = [str(int(float(b))) if re.fullmatch(r"\d+(\.0+)?", b) else b for b in batch]
-    dtype = [d.removeprefix("torch.") for d in _unique_text(results, "dtype")]
-    return {
-        "machine": " / ".join(machine),
-        "batch_size": " / ".join(sorted(set(batch), key=lambda s: (len(s), s))) or "?",
-        "dtype": " / ".join(sorted(set(dtype))) or "?",
-    }
-
-
-def _setup_title(results) -> str:
-    s = describe_setup(results)
-    return f"{s['machine']}, batch size {s['batch_size']}, {s['dtype']}"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# selecting measurements
-
-
-def select_latest(results, *, device: str | None = None, batch_size: int | None = None,
-                  dtype: str | None = None) -> tuple[Any, list[str]]:
-    """Keep the successful measurements that match the filters, one (the latest) per model.
-
-    Args:
-        results: measurements, one row each (columns of the results store).
-        device: keep rows whose ``device``, ``gpu_name`` or ``cpu_model`` contains this text
-            (case-insensitive), e.g. ``"cuda"``, ``"H100"``.
-        batch_size: keep rows measured at this batch size.
-        dtype: keep rows measured in this dtype (``float16``, ``fp16``, ...).
-
-    Returns:
-        ``(rows, notes)``: the selected rows in the order models first appear, and lines saying what
-        was dropped or chosen.
-
-    Raises:
-        BadInputError: empty results, no ``model`` column, or nothing left after filtering.
-    """
-    import pandas as pd
-
-    _require(results, ["model"], "results")
-    df = results.copy()
-    notes: list[str] = []
-    filters = []
-    if device:
-        needle = device.lower()
-        hit = pd.Series(False, index=df.index)
-        for col in ("device", "gpu_name", "cpu_model"):
-            if col in df.columns:
-                hit |= df[col].astype(str).str.lower().str.contains(needle, regex=False)
-        df = df[hit]
-        filters.append(f"device {device!r}")
-    if batch_size is not None:
-        if "batch_size" not in df.columns:
-            raise BadInputError("results have no batch_size column to filter --batch-size on")
-        df = df[_num(df["batch_size"]) == batch_size]
-        filters.append(f"batch size {batch_size}")
-    if dtype:
-        from effkit.analysis.profile import dtype_name, parse_dtype
-
-        want = dtype_name(parse_dtype(dtype))
-        if "dtype" not in df.columns:
-            raise BadInputError("results have no dtype column to filter --dtype on")
-        df = df[df["dtype"].astype(str).str.removeprefix("torch.").map(
-            lambda d: _safe_dtype(d)) == want]
-        filters.append(f"dtype {want}")
-    if "status" in df.columns:
-        bad = df[df["status"].astype(str).str.lower() != "ok"]
-        if len(bad):
-            notes.append(f"left out {len(bad)} measurement(s) whose status is not ok: "
-                         + ", ".join(sorted(set(bad["model"].astype(str))))[:200])
-        df = df[df["status"].astype(str).str.lower() == "ok"]
-    if df.empty:
-        have = describe_setup(results)
-        raise BadInputError(
-            "no successful measurement matches " + (", ".join(filters) if filters else "the results")
-            + f"; the results hold machine(s) {have['machine']}, batch size(s) {have['batch_size']}, "
-            f"dtype(s) {have['dtype']}"
-        )
-    order = list(dict.fromkeys(df["model"].astype(str)))
-    if "timestamp" in df.columns:
-        ts = pd.to_datetime(df["timestamp"], errors="coerce", utc=True)
-        if ts.isna().all():
-            ts = _num(df["timestamp"])
-        df = df.assign(_ts=ts).sort_values("_ts", kind="stable", na_position="first")
-    counts = df["model"].astype(str).value_counts()
-    dup = [m for m in order if counts[m] > 1]
-    if dup:
-        notes.append("several measurements for " + ", ".join(f"{m} ({counts[m]})" for m in dup)
-                     + ": using the latest successful one of each")
-    df = df.drop_duplicates("model", keep="last")
-    df = df.set_index(df["model"].astype(str)).loc[order].reset_index(drop=True)
-    return df.drop(columns=["_ts"], errors="ignore"), notes
-
-
-def _safe_dtype(text: str) -> str:
-    from effkit.analysis.profile import dtype_name, parse_dtype
-
-    try:
-        return dtype_name(parse_dtype(text))
-    except BadInputError:
-        return text
-
-
-def measured_layers(results, model: str):
-    """Per-layer measurements of ``model``: the ``layers_json`` of its latest successful row, or ``None``.
-
-    Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
-    mac_bytes, latency_ms, flops_per_s`` ...), which :func:`layers_figure` and :func:`roofline` take.
-    """
-    import io
-
-    import pandas as pd
-
-    if results is None or "model" not in getattr(results, "columns", ()) or "layers_json" not in results.columns:
-        return None
-    rows = results[(results["model"].astype(str) == model) & results["layers_json"].notna()]
-    if rows.empty:
-        return None
-    rows, _ = select_latest(rows)
-    text = rows["layers_json"].iloc[-1]
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        return pd.read_json(io.StringIO(text), orient="records")
-    except ValueError as e:
-        raise BadInputError(f"the per-layer measurements of {model} are not readable JSON: {e}") from e
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,9 +90,9 @@ def _accuracy_map(accuracy) -> dict[str, float]:
         accuracy = load_accuracy()
     if isinstance(accuracy, Mapping):
         return {str(k): float(v) for k, v in accuracy.items() if v is not None and not pd.isna(v)}
-    _require(accuracy, ["model", "top1"], "accuracy table")
+    require_columns(accuracy, ["model", "top1"], "accuracy table")
     acc = accuracy.dropna(subset=["top1"]).drop_duplicates("model", keep="last")
-    return dict(zip(acc["model"].astype(str), _num(acc["top1"]).astype(float)))
+    return dict(zip(acc["model"].astype(str), numeric(acc["top1"]).astype(float)))
 
 
 def figure3_data(results, accuracy=None):
@@ -315,7 +106,7 @@ def figure3_data(results, accuracy=None):
 
     check_measurements(results, "Figure 3")
     df, notes = select_latest(results)
-    latency_ms = _num(df["latency_ms"])
+    latency_ms = numeric(df["latency_ms"])
     # A zero or negative latency is a broken measurement, not a fast one, and the FLOP/s and FPS beside it
     # came from it: leave the whole row out (as a row without latency) and say so.
     unusable = ~(latency_ms > 0)
@@ -325,17 +116,17 @@ def figure3_data(results, accuracy=None):
             raise BadInputError(f"Figure 3: no measurement has a positive latency_ms ({names})")
         notes.append(f"left out {names}: latency_ms is missing, zero or negative")
         df, latency_ms = df[~unusable], latency_ms[~unusable]
-    batch = _num(df["batch_size"]) if "batch_size" in df.columns else pd.Series(1.0, index=df.index)
+    batch = numeric(df["batch_size"]) if "batch_size" in df.columns else pd.Series(1.0, index=df.index)
     batch = batch.fillna(1.0)
     if "flops_per_s" in df.columns:
-        flops_per_s = _num(df["flops_per_s"])
+        flops_per_s = numeric(df["flops_per_s"])
         flops_per_s = flops_per_s.where(flops_per_s > 0)  # 0 FLOP/s is a missing value, as 0 J is
     else:
         flops_per_s = pd.Series(np.nan, index=df.index)
     if "flops" in df.columns:
         # flops_per_s = flops of the whole batch / batch latency (the paper's FLOPs / inference time)
-        flops_per_s = flops_per_s.fillna(_num(df["flops"]) / (latency_ms / 1e3))
-    energy = _num(df["energy_j_per_img"]) if "energy_j_per_img" in df.columns else pd.Series(np.nan, index=df.index)
+        flops_per_s = flops_per_s.fillna(numeric(df["flops"]) / (latency_ms / 1e3))
+    energy = numeric(df["energy_j_per_img"]) if "energy_j_per_img" in df.columns else pd.Series(np.nan, index=df.index)
     energy = energy.where(energy > 0)  # 0 J is a missing reading, never a real one
     acc = _accuracy_map(accuracy)
     fams = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
@@ -421,7 +212,7 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.
         _legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any())]
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
                title_fontsize=8)
-    fig.suptitle(title or f"Figure 3 — {_setup_title(results if len(data) == 0 else _rows_of(results, data))}",
+    fig.suptitle(title or f"Figure 3 — {setup_title(results if len(data) == 0 else _rows_of(results, data))}",
                  fontsize=11)
     _attach_notes(fig, notes)
     fig.missing_accuracy = missing_acc
@@ -474,8 +265,8 @@ def layer_rows(layers, *, group_depth: int | None = None):
     """
     import pandas as pd
 
-    _require(layers, ["name", "mac", "flops"], "per-layer chart")
-    df = layers[(_num(layers["mac"]).fillna(0) > 0) | (_num(layers["flops"]).fillna(0) > 0)].copy()
+    require_columns(layers, ["name", "mac", "flops"], "per-layer chart")
+    df = layers[(numeric(layers["mac"]).fillna(0) > 0) | (numeric(layers["flops"]).fillna(0) > 0)].copy()
     if df.empty:
         raise BadInputError("per-layer chart: no layer moves memory or does work")
     paths = [_path_of(r) for r in df.to_dict(orient="records")]
@@ -499,7 +290,7 @@ def _measured_frame(measured, layers):
 
     if measured is None:
         return None
-    _require(measured, ["name", "latency_ms"], "per-layer measurements")
+    require_columns(measured, ["name", "latency_ms"], "per-layer measurements")
     m = measured.copy()
     keys = ["name", "call"] if "call" in m.columns and "call" in layers.columns else ["name"]
     m = m.drop_duplicates(keys, keep="last")
@@ -508,8 +299,8 @@ def _measured_frame(measured, layers):
     if "flops_per_s" not in out.columns:
         out["flops_per_s"] = math.nan
     # achieved FLOP/s of a layer = its FLOPs / its measured time
-    lat = _num(out["latency_ms"])
-    out["flops_per_s"] = _num(out["flops_per_s"]).fillna(_num(out["flops"]) / (lat / 1e3)).where(lat > 0)
+    lat = numeric(out["latency_ms"])
+    out["flops_per_s"] = numeric(out["flops_per_s"]).fillna(numeric(out["flops"]) / (lat / 1e3)).where(lat > 0)
     return out
 
 
@@ -580,7 +371,7 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
         for i, kind in enumerate(kinds):
             ax = axes[i][j]
             if kind in ("mac", "flops"):
-                ax.bar(r["x"], _num(r[kind]), width=0.9, color=colours, label=kind)
+                ax.bar(r["x"], numeric(r[kind]), width=0.9, color=colours, label=kind)
             elif kind in ("latency_ms", "flops_per_s"):
                 if m is None:
                     ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center",
@@ -592,16 +383,16 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
                     if lost:
                         notes.append(f"{name}: {lost} layer(s) without a measurement left out of the {kind} row")
             else:
-                convs = r[_num(r["mac_min"]).notna()] if "mac_min" in r.columns else r.iloc[0:0]
+                convs = r[numeric(r["mac_min"]).notna()] if "mac_min" in r.columns else r.iloc[0:0]
                 if convs.empty:
                     ax.text(0.5, 0.5, "no plain conv layers", transform=ax.transAxes, ha="center",
                             va="center", color="#666666")
                 else:
-                    ax.plot(convs["x"], _num(convs["mac"]), "o", ms=3, color="#d62728", label="MAC")
-                    ax.plot(convs["x"], _num(convs["mac_min"]), "_", ms=7, mew=1.5, color="black",
+                    ax.plot(convs["x"], numeric(convs["mac"]), "o", ms=3, color="#d62728", label="MAC")
+                    ax.plot(convs["x"], numeric(convs["mac_min"]), "_", ms=7, mew=1.5, color="black",
                             label="mac_min (lower bound at the same FLOPs, ci = co)")
                     ax.set_yscale("log")
-                    ratio = (_num(convs["mac"]) / _num(convs["mac_min"])).mean()
+                    ratio = (numeric(convs["mac"]) / numeric(convs["mac_min"])).mean()
                     ax.set_title(f"MAC vs its lower bound per conv (mean MAC/mac_min {ratio:.2f})", fontsize=8)
                     if j == 0:
                         ax.legend(fontsize=7, loc="upper left")
@@ -624,6 +415,13 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
 
 # ---------------------------------------------------------------------------------------------------------------
 # roofline
+
+
+def check_peaks(peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> None:
+    """Refuse a ``--peak-tflops`` / ``--bandwidth-gbs`` that is not a positive finite number (``None`` passes)."""
+    for label, v in (("--peak-tflops", peak_tflops), ("--bandwidth-gbs", bandwidth_gbs)):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise BadInputError(f"{label} must be a positive number, got {v}")
 
 
 @dataclass(frozen=True)
@@ -787,13 +585,13 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         str(device_spec.get("source", "")))
     if not (spec.peak_tflops > 0 and spec.bandwidth_gbs > 0):
         raise BadInputError("roofline: peak TFLOP/s and bandwidth GB/s must be positive")
-    _require(points, ["flops", "mac_bytes"], "roofline")
+    require_columns(points, ["flops", "mac_bytes"], "roofline")
     label_column = label_column or ("model" if "model" in points.columns else "name")
     if label_column not in points.columns:
         raise BadInputError(f"roofline: missing column {label_column} to label the points")
     df = points.copy()
-    flops = _num(df["flops"])
-    mac_bytes = _num(df["mac_bytes"])
+    flops = numeric(df["flops"])
+    mac_bytes = numeric(df["mac_bytes"])
     keep = (flops > 0) & (mac_bytes > 0)
     notes: list[str] = []
     if (~keep).any():
@@ -803,7 +601,7 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         raise BadInputError("roofline: no point has both flops and mac_bytes above zero")
     ai = flops / mac_bytes  # FLOP per byte moved
     roof = np.minimum(spec.peak_tflops * 1e12, spec.bandwidth_gbs * 1e9 * ai)
-    achieved = _num(df["flops_per_s"]) if "flops_per_s" in df.columns else pd.Series(np.nan, index=df.index)
+    achieved = numeric(df["flops_per_s"]) if "flops_per_s" in df.columns else pd.Series(np.nan, index=df.index)
     achieved = achieved.where(achieved > 0)
     data = pd.DataFrame({"label": df[label_column].astype(str).values, "intensity_flop_per_byte": ai.values,
                          "gflops_per_s": (achieved / 1e9).values, "bound_gflops_per_s": (roof / 1e9).values,
@@ -873,66 +671,7 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     return fig
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# saving
-
-
-def check_figure_path(path: str | Path) -> str:
-    """The format (``png``/``svg``/``pdf``) a figure path asks for.
-
-    Lets a command refuse a bad ``--output`` before doing the work.
-
-    Raises:
-        BadInputError: an unknown suffix, or a path that cannot be written (see
-            :func:`effkit.report.tables.check_writable`).
-    """
-    from effkit.report.tables import check_writable
-
-    p = Path(path)
-    fmt = FIGURE_FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise BadInputError(f"cannot tell the figure format of {p}: use a .png, .svg or .pdf file name")
-    check_writable(p)
-    return fmt
-
-
-def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG, SVG or PDF, chosen by the file suffix.
-
-    Raises:
-        BadInputError: an unknown suffix, a missing folder or a path that cannot be written.
-    """
-    p = Path(path)
-    fmt = check_figure_path(p)
-    try:
-        fig.savefig(p, format=fmt, dpi=dpi, metadata=_metadata(fmt))
-    except OSError as e:
-        raise BadInputError(f"cannot write {p}: {e.strerror or e}") from e
-    return p
-
-
-def _metadata(fmt: str) -> dict | None:
-    # Fixed metadata keeps SVG/PDF output byte-stable between runs (no creation dates in committed figures).
-    if fmt == "svg":
-        return {"Date": None}
-    if fmt == "pdf":
-        return {"CreationDate": None}
-    return None
-
-
-def figure_png_bytes(fig, *, dpi: int = 120) -> bytes:
-    """PNG bytes of ``fig`` (for embedding in HTML reports)."""
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
-
-
 __all__ = [
-    "FAMILY_STYLES", "DeviceSpec", "check_figure_path", "check_measurements", "check_peaks", "describe_setup",
-    "device_spec", "family_of", "figure3", "figure3_data",
-    "figure_png_bytes", "layer_rows", "layers_figure", "load_device_specs", "measured_layers", "roofline",
-    "save_figure",
-    "select_latest",
+    "FAMILY_STYLES", "DeviceSpec", "check_peaks", "device_spec", "family_of", "figure3", "figure3_data",
+    "layer_rows", "layers_figure", "load_device_specs", "roofline",
 ]
