@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 from effkit.report.select import check_measurements, numeric, require_columns, select_latest, setup_title
 
 #: Colour and marker of each family, so a family looks the same in every chart.
@@ -348,8 +348,6 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     Returns:
         The Figure, with ``effkit_notes`` attached.
     """
-    from matplotlib.ticker import EngFormatter
-
     models = [_as_layers(profile_or_layers, "model")]
     if compare is not None:
         models.append(_as_layers(compare, "compare"))
@@ -364,8 +362,6 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     ncols = len(models)
     fig, axes = _new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
     notes: list[str] = []
-    ylabels = {"mac": "MAC [elements]", "flops": "FLOPs", "latency_ms": "latency [ms]",
-               "flops_per_s": "achieved FLOP/s", "mac_min": "conv MAC [elements] (log)"}
     for j, ((_, name), r, m) in enumerate(zip(models, rows, meas)):
         colours = _group_colours(r)
         for i, kind in enumerate(kinds):
@@ -373,38 +369,10 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
             if kind in ("mac", "flops"):
                 ax.bar(r["x"], numeric(r[kind]), width=0.9, color=colours, label=kind)
             elif kind in ("latency_ms", "flops_per_s"):
-                if m is None:
-                    ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center",
-                            color="#666666")
-                else:
-                    ok = m.dropna(subset=[kind])
-                    ax.bar(ok["x"], ok[kind], width=0.9, color=[colours[int(x)] for x in ok["x"]], label=kind)
-                    lost = int(m[kind].isna().sum())
-                    if lost:
-                        notes.append(f"{name}: {lost} layer(s) without a measurement left out of the {kind} row")
+                _measured_panel(ax, kind, m, colours, name, notes)
             else:
-                convs = r[numeric(r["mac_min"]).notna()] if "mac_min" in r.columns else r.iloc[0:0]
-                if convs.empty:
-                    ax.text(0.5, 0.5, "no plain conv layers", transform=ax.transAxes, ha="center",
-                            va="center", color="#666666")
-                else:
-                    ax.plot(convs["x"], numeric(convs["mac"]), "o", ms=3, color="#d62728", label="MAC")
-                    ax.plot(convs["x"], numeric(convs["mac_min"]), "_", ms=7, mew=1.5, color="black",
-                            label="mac_min (lower bound at the same FLOPs, ci = co)")
-                    ax.set_yscale("log")
-                    ratio = (numeric(convs["mac"]) / numeric(convs["mac_min"])).mean()
-                    ax.set_title(f"MAC vs its lower bound per conv (mean MAC/mac_min {ratio:.2f})", fontsize=8)
-                    if j == 0:
-                        ax.legend(fontsize=7, loc="upper left")
-            if kind in ("mac", "flops", "flops_per_s"):
-                ax.yaxis.set_major_formatter(EngFormatter(sep=""))
-            if j == 0:
-                ax.set_ylabel(ylabels[kind], fontsize=8)
-            ax.grid(True, axis="y", alpha=0.3)
-            _group_axis(ax, r)
-            if i < len(kinds) - 1:
-                ax.tick_params(labelbottom=False)
-            ax.tick_params(axis="y", labelsize=7)
+                _mac_min_panel(ax, r, legend=j == 0)
+            _layer_axes(ax, kind, r, ylabel=j == 0, last_row=i == len(kinds) - 1)
         axes[0][j].set_title(f"{name}: per-layer MAC along the depth", fontsize=9)
         axes[-1][j].set_xlabel("layers in execution order, grouped by stage / block", fontsize=8)
     fig.suptitle("Per-layer memory access cost (MAC) and FLOPs" + (" — " + " vs ".join(n for _, n in models)
@@ -413,15 +381,64 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     return fig
 
 
+_LAYER_YLABELS = {"mac": "MAC [elements]", "flops": "FLOPs", "latency_ms": "latency [ms]",
+                  "flops_per_s": "achieved FLOP/s", "mac_min": "conv MAC [elements] (log)"}
+
+
+def _measured_panel(ax, kind: str, measured, colours, name: str, notes: list[str]) -> None:
+    """The latency or achieved FLOP/s bars of the measured layers; a note counts the layers left out."""
+    if measured is None:
+        ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center", color="#666666")
+        return
+    ok = measured.dropna(subset=[kind])
+    ax.bar(ok["x"], ok[kind], width=0.9, color=[colours[int(x)] for x in ok["x"]], label=kind)
+    lost = int(measured[kind].isna().sum())
+    if lost:
+        notes.append(f"{name}: {lost} layer(s) without a measurement left out of the {kind} row")
+
+
+def _mac_min_panel(ax, rows, *, legend: bool) -> None:
+    """Each plain conv's MAC against its lower bound ``mac_min`` (log scale)."""
+    convs = rows[numeric(rows["mac_min"]).notna()] if "mac_min" in rows.columns else rows.iloc[0:0]
+    if convs.empty:
+        ax.text(0.5, 0.5, "no plain conv layers", transform=ax.transAxes, ha="center", va="center",
+                color="#666666")
+        return
+    ax.plot(convs["x"], numeric(convs["mac"]), "o", ms=3, color="#d62728", label="MAC")
+    ax.plot(convs["x"], numeric(convs["mac_min"]), "_", ms=7, mew=1.5, color="black",
+            label="mac_min (lower bound at the same FLOPs, ci = co)")
+    ax.set_yscale("log")
+    ratio = (numeric(convs["mac"]) / numeric(convs["mac_min"])).mean()
+    ax.set_title(f"MAC vs its lower bound per conv (mean MAC/mac_min {ratio:.2f})", fontsize=8)
+    if legend:
+        ax.legend(fontsize=7, loc="upper left")
+
+
+def _layer_axes(ax, kind: str, rows, *, ylabel: bool, last_row: bool) -> None:
+    """Units, grid and the stage / block x axis of one per-layer panel."""
+    from matplotlib.ticker import EngFormatter
+
+    if kind in ("mac", "flops", "flops_per_s"):
+        ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+    if ylabel:
+        ax.set_ylabel(_LAYER_YLABELS[kind], fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    _group_axis(ax, rows)
+    if not last_row:
+        ax.tick_params(labelbottom=False)
+    ax.tick_params(axis="y", labelsize=7)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # roofline
 
 
 def check_peaks(peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> None:
-    """Refuse a ``--peak-tflops`` / ``--bandwidth-gbs`` that is not a positive finite number (``None`` passes)."""
-    for label, v in (("--peak-tflops", peak_tflops), ("--bandwidth-gbs", bandwidth_gbs)):
+    """Refuse a peak compute / bandwidth that is not a positive finite number (``None`` passes)."""
+    # Beside the device table, whose user overrides it checks (device_spec calls it).
+    for name, v in (("peak_tflops", peak_tflops), ("bandwidth_gbs", bandwidth_gbs)):
         if v is not None and not (v > 0 and math.isfinite(v)):
-            raise BadInputError(f"{label} must be a positive number, got {v}")
+            raise BadInputError(f"{setting(name)} must be a positive number, got {v}", field=name)
 
 
 @dataclass(frozen=True)
@@ -576,19 +593,54 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     Returns:
         The Figure, with ``effkit_notes`` and ``data`` (intensity and GFLOP/s per point) attached.
     """
-    import numpy as np
-    import pandas as pd
-
-    spec = device_spec if isinstance(device_spec, DeviceSpec) else DeviceSpec(
-        str(device_spec.get("name", "device")), float(device_spec["peak_tflops"]),
-        float(device_spec["bandwidth_gbs"]), str(device_spec.get("dtype", "float32")),
-        str(device_spec.get("source", "")))
-    if not (spec.peak_tflops > 0 and spec.bandwidth_gbs > 0):
-        raise BadInputError("roofline: peak TFLOP/s and bandwidth GB/s must be positive")
+    spec = _as_device_spec(device_spec)
     require_columns(points, ["flops", "mac_bytes"], "roofline")
     label_column = label_column or ("model" if "model" in points.columns else "name")
     if label_column not in points.columns:
         raise BadInputError(f"roofline: missing column {label_column} to label the points")
+    data, df, notes = _roofline_points(points, spec, label_column)
+    if group_column is None:
+        group_column = "type" if (label_column == "name" and "type" in df.columns) else "family"
+    styles = _group_points(data, df, group_column)
+
+    fig, axes = _new_figure(1, 1, figsize)
+    ax = axes[0][0]
+    _draw_roofs(ax, spec, data["intensity_flop_per_byte"])
+    _draw_points(ax, data, styles, len(data) <= 25 if label_points is None else label_points)
+    bound = int((~data["measured"]).sum())
+    if bound:
+        notes.append(f"{bound} point(s) not measured: drawn hollow at the roofline bound "
+                     "min(peak, bandwidth x intensity)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity = FLOPs / MAC bytes [FLOP / byte]")
+    ax.set_ylabel("achieved computation [GFLOP/s]")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(title or f"Roofline — {spec.name} ({spec.dtype}); ridge at "
+                 f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
+    if spec.source:
+        notes.append(f"peaks of {spec.name}: {spec.source}")
+    _attach_notes(fig, notes)
+    fig.data = data
+    return fig
+
+
+def _as_device_spec(spec: DeviceSpec | Mapping[str, Any]) -> DeviceSpec:
+    """A :class:`DeviceSpec` from itself or from a mapping; roofs that are not positive are bad input."""
+    if not isinstance(spec, DeviceSpec):
+        spec = DeviceSpec(str(spec.get("name", "device")), float(spec["peak_tflops"]), float(spec["bandwidth_gbs"]),
+                          str(spec.get("dtype", "float32")), str(spec.get("source", "")))
+    if not (spec.peak_tflops > 0 and spec.bandwidth_gbs > 0):
+        raise BadInputError("roofline: peak TFLOP/s and bandwidth GB/s must be positive")
+    return spec
+
+
+def _roofline_points(points, spec: DeviceSpec, label_column: str):
+    """(plotted numbers per point, the rows kept, notes): intensity, achieved and bound GFLOP/s."""
+    import numpy as np
+    import pandas as pd
+
     df = points.copy()
     flops = numeric(df["flops"])
     mac_bytes = numeric(df["mac_bytes"])
@@ -606,27 +658,35 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     data = pd.DataFrame({"label": df[label_column].astype(str).values, "intensity_flop_per_byte": ai.values,
                          "gflops_per_s": (achieved / 1e9).values, "bound_gflops_per_s": (roof / 1e9).values,
                          "measured": achieved.notna().values})
-    if group_column is None:
-        group_column = "type" if (label_column == "name" and "type" in df.columns) else "family"
+    return data, df, notes
+
+
+def _group_points(data, df, group_column: str) -> dict:
+    """Set ``data["group"]`` and return ``{group: (colour, marker)}``: families, or the seven commonest values."""
+    import pandas as pd
+
     if group_column == "family":
         fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
         data["group"] = [family_of(m, f) for m, f in zip(data["label"], fam)]
-        styles = dict(FAMILY_STYLES)
-    else:
-        if group_column not in df.columns:
-            raise BadInputError(f"roofline: missing column {group_column} to colour the points by")
-        from matplotlib import colormaps
+        return dict(FAMILY_STYLES)
+    if group_column not in df.columns:
+        raise BadInputError(f"roofline: missing column {group_column} to colour the points by")
+    from matplotlib import colormaps
 
-        kinds = df[group_column].astype(str).values
-        common = list(pd.Series(kinds).value_counts().index[:7])
-        data["group"] = [k if k in common else "other" for k in kinds]
-        markers = "os^Dv<>p"
-        cmap = colormaps["tab10"]
-        styles = {k: (cmap(i), markers[i]) for i, k in enumerate(common)}
-        styles["other"] = ("#7f7f7f", "x")
+    kinds = df[group_column].astype(str).values
+    common = list(pd.Series(kinds).value_counts().index[:7])
+    data["group"] = [k if k in common else "other" for k in kinds]
+    markers = "os^Dv<>p"
+    cmap = colormaps["tab10"]
+    styles = {k: (cmap(i), markers[i]) for i, k in enumerate(common)}
+    styles["other"] = ("#7f7f7f", "x")
+    return styles
 
-    fig, axes = _new_figure(1, 1, figsize)
-    ax = axes[0][0]
+
+def _draw_roofs(ax, spec: DeviceSpec, ai) -> None:
+    """The compute and bandwidth roofs (and further compute ceilings, dashed) over the points' range."""
+    import numpy as np
+
     lo = min(ai.min(), spec.ridge_flop_per_byte) / 4
     hi = max(ai.max(), spec.ridge_flop_per_byte) * 4
     xs = np.geomspace(lo, hi, 200)
@@ -635,6 +695,10 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     for label, tflops in spec.other_peaks:
         ax.plot(xs, np.minimum(tflops * 1e3, spec.bandwidth_gbs * xs), color="black", lw=0.8, ls="--",
                 label=f"{label}: {tflops:g} TFLOP/s")
+
+
+def _draw_points(ax, data, styles: dict, label_points: bool) -> None:
+    """Measured points filled, the others hollow at their bound; labels beside them when asked."""
     measured = data[data["measured"]]
     bound = data[~data["measured"]]
     for group, (colour, marker) in styles.items():
@@ -646,29 +710,11 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         if len(part):
             ax.scatter(part["intensity_flop_per_byte"], part["bound_gflops_per_s"], facecolors="none",
                        edgecolors=[colour], marker=marker, s=30, zorder=3, label=f"{group} (bound, not measured)")
-    if label_points is None:
-        label_points = len(data) <= 25
     if label_points:
         for rec in data.itertuples(index=False):
             y = rec.gflops_per_s if rec.measured else rec.bound_gflops_per_s
             ax.annotate(rec.label, (rec.intensity_flop_per_byte, y), xytext=(4, 3), textcoords="offset points",
                         fontsize=7)
-    if len(bound):
-        notes.append(f"{len(bound)} point(s) not measured: drawn hollow at the roofline bound "
-                     "min(peak, bandwidth x intensity)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("arithmetic intensity = FLOPs / MAC bytes [FLOP / byte]")
-    ax.set_ylabel("achieved computation [GFLOP/s]")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(title or f"Roofline — {spec.name} ({spec.dtype}); ridge at "
-                 f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
-    if spec.source:
-        notes.append(f"peaks of {spec.name}: {spec.source}")
-    _attach_notes(fig, notes)
-    fig.data = data
-    return fig
 
 
 __all__ = [
