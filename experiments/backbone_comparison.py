@@ -94,7 +94,7 @@ def table(static, timed, source: str):
     import pandas as pd
 
     from effkit.report.accuracy import accuracy_of, load_accuracy
-    from effkit.report.plots import family_of
+    from effkit.report.chart_data import family_of
 
     df = static.merge(timed[C.timing_columns(timed)], on="model")
     df.insert(1, "family", [family_of(m) for m in df["model"]])

@@ -13,9 +13,8 @@ from torch import nn
 from effkit.errors import BadInputError
 from effkit.report import figures, plots, select
 from effkit.report.figures import save_figure
-from effkit.report.plots import (
-    DeviceSpec, device_spec, family_of, figure3, layers_figure, load_device_specs, roofline,
-)
+from effkit.report.chart_data import family_of
+from effkit.report.plots import DeviceSpec, device_spec, figure3, layers_figure, load_device_specs, roofline
 from effkit.report.select import select_latest
 
 SMALL = (5, 4)  # inches: small figures keep the tests fast

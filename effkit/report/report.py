@@ -66,7 +66,7 @@ def report_table(results, accuracy=None):
     import numpy as np
     import pandas as pd
 
-    from effkit.report.plots import family_of
+    from effkit.report.chart_data import family_of
     from effkit.report.select import select_latest
 
     df, _ = select_latest(results)
