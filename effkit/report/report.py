@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 
 REPORT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
@@ -353,7 +353,7 @@ def _refuse_existing(paths, *, force: bool) -> None:
     taken = [str(p) for p in paths if p.exists()]
     if taken:
         raise BadInputError("the report would overwrite " + ", ".join(taken)
-                            + "; pass --force (force=True) to overwrite, or choose another report name")
+                            + f"; pass {setting('force')} to overwrite, or choose another report name")
 
 
 def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
