@@ -140,17 +140,7 @@ def check_command(
     # Validate the options before the (possibly long) analysis starts.
     mets = parse_metrics(metric)
     tol = parse_tolerance(tolerance)
-    names = list(models) if models else list(data["models"])
-    if not names:
-        raise fail(f"baseline {baseline} holds no model; add some with `effkit baseline update MODEL...`")
-    missing = [n for n in names if n not in data["models"]]
-    if missing:
-        raise fail(f"model {missing[0]!r} is not in baseline {baseline} (it has: {', '.join(data['models'])}); "
-                   f"add it with `effkit baseline update {missing[0]} --output {baseline}`")
-    for n in names:
-        if data["models"][n].get("spec") is None:
-            raise fail(f"model {n!r} in {baseline} was saved from a Python object and cannot be rebuilt by name; "
-                       "check it from Python with effkit.check(model, baseline)")
+    names = _names_to_check(data, models, baseline)
 
     results = []
     with _progress(len(names), "checking") as advance:
@@ -178,6 +168,22 @@ def check_command(
         typer.echo(f"wrote {output}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _names_to_check(data, models, baseline: Path) -> list[str]:
+    """The models to check (default all in the baseline); each must be in it and rebuildable by name."""
+    names = list(models) if models else list(data["models"])
+    if not names:
+        raise fail(f"baseline {baseline} holds no model; add some with `effkit baseline update MODEL...`")
+    missing = [n for n in names if n not in data["models"]]
+    if missing:
+        raise fail(f"model {missing[0]!r} is not in baseline {baseline} (it has: {', '.join(data['models'])}); "
+                   f"add it with `effkit baseline update {missing[0]} --output {baseline}`")
+    for n in names:
+        if data["models"][n].get("spec") is None:
+            raise fail(f"model {n!r} in {baseline} was saved from a Python object and cannot be rebuilt by name; "
+                       "check it from Python with effkit.check(model, baseline)")
+    return names
 
 
 def _expected_shape(stored, input_shape, input_size, batch_size):
