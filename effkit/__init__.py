@@ -20,9 +20,12 @@ _LAZY = {
     "register_model": ("effkit.models.registry", "register_model"),
     "measure": ("effkit.measure.api", "measure"),
     "compare": ("effkit.measure.api", "compare"),
-    "check": ("effkit.check", "check"),
-    "assert_no_regression": ("effkit.check", "assert_no_regression"),
-    "save_baseline": ("effkit.check", "save_baseline"),
+    "check": ("effkit.gate", "check"),
+    "assert_no_regression": ("effkit.gate", "assert_no_regression"),
+    "CheckResult": ("effkit.gate", "CheckResult"),
+    "save_baseline": ("effkit.baseline", "save_baseline"),
+    "update_baseline": ("effkit.baseline", "update_baseline"),
+    "load_baseline": ("effkit.baseline", "load_baseline"),
     "EffkitError": ("effkit.errors", "EffkitError"),
 }
 

@@ -147,7 +147,7 @@ def timing_columns(timed) -> list[str]:
 
 def write(df, fig, out: Path, stem: str) -> tuple[Path, Path]:
     """Write ``stem.csv`` and ``stem.png`` into ``out``; returns both paths."""
-    from effkit.report.plots import save_figure
+    from effkit.report.figures import save_figure
 
     csv_path = out / f"{stem}.csv"
     df.to_csv(csv_path, index=False, float_format="%.7g")

@@ -46,7 +46,7 @@ def stored(path: Path | None):
     """(latest successful row per model, source) from a CSV or the committed folder; None if not all six."""
     import pandas as pd
 
-    from effkit.report.plots import select_latest
+    from effkit.report.select import select_latest
 
     files = [path] if path is not None else sorted(STORED.glob("*.csv")) if STORED.is_dir() else []
     frames = []
@@ -94,7 +94,7 @@ def table(static, timed, source: str):
     import pandas as pd
 
     from effkit.report.accuracy import accuracy_of, load_accuracy
-    from effkit.report.plots import family_of
+    from effkit.report.chart_data import family_of
 
     df = static.merge(timed[C.timing_columns(timed)], on="model")
     df.insert(1, "family", [family_of(m) for m in df["model"]])

@@ -38,7 +38,8 @@ import pandas as pd
 from IPython.display import Image, display
 
 import effkit
-from effkit.report.plots import figure3, figure_png_bytes, layers_figure
+from effkit.report.figures import figure_png_bytes
+from effkit.report.plots import figure3, layers_figure
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 20)

@@ -18,10 +18,8 @@ import torch
 from torch import nn
 
 import effkit
-from effkit.check import (
-    METRICS, Tolerance, baseline_text, check, load_baseline, parse_metrics, parse_tolerance, save_baseline,
-    update_baseline,
-)
+from effkit.baseline import baseline_text, load_baseline, save_baseline, update_baseline
+from effkit.gate import METRICS, Tolerance, check, parse_metrics, parse_tolerance
 from effkit.errors import BadInputError
 
 H = W = 8  # input side of the tiny models: 1x3x8x8
@@ -103,7 +101,7 @@ def test_repeated_calls_get_their_own_keys(tmp_path):
 
 def test_save_refuses_to_overwrite_without_force(base):
     before = base.read_text()
-    with pytest.raises(BadInputError, match="already exists.*baseline update.*--force"):
+    with pytest.raises(BadInputError, match="already exists.*update_baseline or force"):
         save_baseline({"tiny": Tiny(c=16)}, base, input_shape=SHAPE)
     assert base.read_text() == before
     save_baseline({"tiny": Tiny(c=16)}, base, input_shape=SHAPE, force=True)
@@ -209,10 +207,16 @@ def test_assert_no_regression_message_shows_the_diff(base):
 
 
 def test_package_exports_check_even_after_module_import(base):
-    import effkit.check  # noqa: F401  (binds the module to effkit.check)
+    # Importing a submodule binds it on the package; no submodule may shadow the function's name.
+    import effkit.baseline  # noqa: F401
+    import effkit.gate  # noqa: F401
+    import effkit.report.check_render  # noqa: F401
 
+    assert effkit.check is check
     assert effkit.check(Tiny(), base, name="tiny").passed
     assert effkit.save_baseline is save_baseline
+    assert effkit.update_baseline is update_baseline and effkit.load_baseline is load_baseline
+    assert isinstance(effkit.check(Tiny(), base, name="tiny"), effkit.CheckResult)
 
 
 # ------------------------------------------------------------------------------------------------

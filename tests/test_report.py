@@ -272,7 +272,7 @@ def test_write_report_keeps_existing_figures_unless_forced(tmp_path):
     mine.write_bytes(b"my own figure")
     with pytest.raises(BadInputError, match="rep_figure3.png") as e:
         write_report(_results(), out)
-    assert "--force" in str(e.value)
+    assert "pass force to overwrite" in str(e.value)  # the argument's name; the CLI says --force
     assert mine.read_bytes() == b"my own figure" and not out.exists()
     assert not (tmp_path / "rep_roofline.png").exists()
     written = write_report(_results(), out, force=True)

@@ -66,7 +66,7 @@ def baseline_save(
 
     Refuses to overwrite an existing file unless --force is given (or use `effkit baseline update`).
     """
-    from effkit.check import save_baseline
+    from effkit import save_baseline
 
     with _progress(len(models), "analysing") as advance:
         data = save_baseline(models, output, input_shape=input_shape, input_size=input_size,
@@ -90,7 +90,8 @@ def baseline_update(
     Other models in the file are kept; with no MODEL, every model in the file is re-analysed at the
     input shape and dtype it already has. Creates the file if it does not exist.
     """
-    from effkit.check import baseline_models, update_baseline
+    from effkit import update_baseline
+    from effkit.baseline import baseline_models
 
     count = len(models) if models else (len(baseline_models(output)) if output.exists() else 0)
     with _progress(count, "analysing") as advance:
@@ -129,27 +130,17 @@ def check_command(
     Reports which totals moved (absolute and %), and per layer what changed, was added or was removed.
     Improvements are reported but fail only with --strict.
     """
-    import json
-
-    from effkit.check import CHECK_FORMATS, check, load_baseline, parse_metrics, parse_tolerance
+    from effkit import check, load_baseline
+    from effkit.gate import parse_metrics, parse_tolerance
     from effkit.report import tables
+    from effkit.report.check_render import CHECK_FORMATS, check_renderables, check_summary, checks_text
 
     tables.check_format(fmt, CHECK_FORMATS)
     data = load_baseline(baseline)
     # Validate the options before the (possibly long) analysis starts.
     mets = parse_metrics(metric)
     tol = parse_tolerance(tolerance)
-    names = list(models) if models else list(data["models"])
-    if not names:
-        raise fail(f"baseline {baseline} holds no model; add some with `effkit baseline update MODEL...`")
-    missing = [n for n in names if n not in data["models"]]
-    if missing:
-        raise fail(f"model {missing[0]!r} is not in baseline {baseline} (it has: {', '.join(data['models'])}); "
-                   f"add it with `effkit baseline update {missing[0]} --output {baseline}`")
-    for n in names:
-        if data["models"][n].get("spec") is None:
-            raise fail(f"model {n!r} in {baseline} was saved from a Python object and cannot be rebuilt by name; "
-                       "check it from Python with effkit.check(model, baseline)")
+    names = _names_to_check(data, models, baseline)
 
     results = []
     with _progress(len(names), "checking") as advance:
@@ -162,28 +153,37 @@ def check_command(
                                  strict=strict, name=n, input_shape=shape, dtype=dtype))
 
     failed = [r.model for r in results if not r.passed]
-    summary = (f"{len(results) - len(failed)} of {len(results)} model{'s' if len(results) != 1 else ''} passed"
-               + (f"; FAILED: {', '.join(failed)}" if failed else ""))
-    if fmt == "json":
-        text = json.dumps({"passed": not failed, "baseline": str(baseline),
-                           "models": [r.to_dict() for r in results]}, indent=2) + "\n"
-    else:
-        text = "\n".join(r.format(fmt) for r in results) + "\n" + (
-            f"**{summary}**\n" if fmt == "markdown" else f"{summary}\n")
     if fmt == "table" and output is None:
         console = tables.console()
         for r in results:
-            for renderable in r.renderables():
+            for renderable in check_renderables(r):
                 console.print(renderable)
             console.print()
-        console.print(summary, style="bold red" if failed else "bold green")
+        console.print(check_summary(results), style="bold red" if failed else "bold green")
     else:
+        text = checks_text(results, fmt, str(baseline))
         typer.echo(text, nl=False)
     if output is not None:
         tables.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _names_to_check(data, models, baseline: Path) -> list[str]:
+    """The models to check (default all in the baseline); each must be in it and rebuildable by name."""
+    names = list(models) if models else list(data["models"])
+    if not names:
+        raise fail(f"baseline {baseline} holds no model; add some with `effkit baseline update MODEL...`")
+    missing = [n for n in names if n not in data["models"]]
+    if missing:
+        raise fail(f"model {missing[0]!r} is not in baseline {baseline} (it has: {', '.join(data['models'])}); "
+                   f"add it with `effkit baseline update {missing[0]} --output {baseline}`")
+    for n in names:
+        if data["models"][n].get("spec") is None:
+            raise fail(f"model {n!r} in {baseline} was saved from a Python object and cannot be rebuilt by name; "
+                       "check it from Python with effkit.check(model, baseline)")
+    return names
 
 
 def _expected_shape(stored, input_shape, input_size, batch_size):

@@ -84,7 +84,7 @@ def _status(message: str) -> Iterator[None]:
 
 
 def _select(results, device, batch_size, dtype):
-    from effkit.report.plots import select_latest
+    from effkit.report.select import select_latest
 
     rows, notes = select_latest(results, device=device, batch_size=batch_size, dtype=dtype)
     return rows, notes
@@ -108,7 +108,8 @@ def figure3_cmd(
     left out of panels (a)-(c) and named in a note.
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.report.plots import check_figure_path, figure3, save_figure
+    from effkit.report.figures import check_figure_path, save_figure
+    from effkit.report.plots import figure3
 
     check_figure_path(output)
     acc = load_accuracy(accuracy)
@@ -156,7 +157,9 @@ def layers_cmd(
     inside each dense block against OSA's flat profile). With --csv/--db, the latest per-layer
     measurement of each model adds latency and achieved FLOP/s rows.
     """
-    from effkit.report.plots import check_figure_path, layers_figure, measured_layers, save_figure
+    from effkit.report.figures import check_figure_path, save_figure
+    from effkit.report.plots import layers_figure
+    from effkit.report.select import measured_layers
 
     check_figure_path(output)
     if group_depth is not None and group_depth < 1:
@@ -202,9 +205,9 @@ def roofline_cmd(
     The roofs come from --device-spec (or the GPU named in the measurements) or from --peak-tflops and
     --bandwidth-gbs. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit.report.plots import (
-        check_figure_path, check_peaks, describe_setup, device_spec, measured_layers, roofline, save_figure,
-    )
+    from effkit.report.figures import check_figure_path, save_figure
+    from effkit.report.plots import check_peaks, device_spec, roofline
+    from effkit.report.select import describe_setup, measured_layers
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
@@ -279,7 +282,8 @@ def report(
     measurements (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.report.plots import check_measurements, check_peaks, device_spec
+    from effkit.report.plots import check_peaks, device_spec
+    from effkit.report.select import check_measurements
     from effkit.report.report import check_report_path, write_report
 
     check_report_path(output, force=force)

@@ -1,8 +1,8 @@
 """Reference ImageNet accuracy of the zoo's architectures, with sources, and the user's own overrides.
 
 The bundled table (``effkit/data/reference_accuracy.csv``) has one row per model name, each naming the weights
-it refers to and where the number comes from. A user CSV (``--accuracy FILE``, or the rows that
-``effkit evaluate --save-accuracy`` appends) overrides and extends it by model name.
+it refers to and where the number comes from. A user CSV (given by the caller, or the rows that
+:func:`append_accuracy` adds after an evaluation) overrides and extends it by model name.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def load_accuracy(path: str | Path | None = None):
     Args:
         path: optional user CSV with at least ``model`` and ``top1`` columns (percent, not error rates).
             Its rows replace reference rows of the same model name; later rows of the same model
-            win over earlier ones (so rows appended by ``effkit evaluate`` take effect).
+            win over earlier ones (so rows appended after an evaluation take effect).
 
     Returns:
         A DataFrame with one row per model: ``model, top1, top5, dataset, weights, source, origin``
@@ -129,7 +129,7 @@ def append_accuracy(path: str | Path, row: dict[str, Any]) -> Path:
     """Append one row to a user accuracy CSV (created with a header if it does not exist).
 
     Args:
-        path: the CSV to extend; usable afterwards as ``--accuracy FILE`` / ``load_accuracy(path)``.
+        path: the CSV to extend; usable afterwards as ``load_accuracy(path)``.
         row: at least ``model`` and ``top1``; ``top5``, ``dataset``, ``weights`` and ``source`` are
             written when given. ``source`` defaults to "effkit evaluate" with today's date.
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 
 REPORT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
@@ -66,7 +66,8 @@ def report_table(results, accuracy=None):
     import numpy as np
     import pandas as pd
 
-    from effkit.report.plots import family_of, select_latest
+    from effkit.report.chart_data import family_of
+    from effkit.report.select import select_latest
 
     df, _ = select_latest(results)
     out = pd.DataFrame({"model": df["model"].astype(str)})
@@ -180,7 +181,7 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
 
     Args:
         results: measurements (one row each; see :func:`effkit.report.plots.figure3`). Filter them first
-            (:func:`effkit.report.plots.select_latest`) to compare one setup.
+            (:func:`effkit.report.select.select_latest`) to compare one setup.
         accuracy: accuracy table or CSV path (default: the bundled reference table).
         title: report title; default names the machine, batch size and dtype.
         device_spec: a :class:`~effkit.report.plots.DeviceSpec` for the roofline; default looked up from
@@ -190,14 +191,14 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
         BadInputError: empty results, missing columns (``model``, ``latency_ms``, ``flops_per_s`` or
             ``flops``) or cells that are not numbers; the same checks as Figure 3.
     """
-    from effkit.report import plots
+    from effkit.report import plots, select
 
     acc = _accuracy_table(accuracy)
     # Same checks as `plot figure3`, so a file that cannot make Figure 3 cannot make an almost empty report.
-    plots.check_measurements(results, "report")
-    selected, notes = plots.select_latest(results)
+    select.check_measurements(results, "report")
+    selected, notes = select.select_latest(results)
     table = report_table(selected, acc)
-    setup = plots.describe_setup(selected)
+    setup = select.describe_setup(selected)
     figures: dict[str, Any] = {}
     fig = plots.figure3(selected, acc)
     figures["figure3"] = fig
@@ -280,7 +281,7 @@ def render_markdown(report: Report, figure_links: dict[str, str]) -> str:
 
 def render_html(report: Report) -> str:
     """Self-contained HTML of ``report`` (figures embedded as base64 PNG)."""
-    from effkit.report.plots import figure_png_bytes
+    from effkit.report.figures import figure_png_bytes
 
     e = html.escape
     headers, rows = _table_cells(report.table)
@@ -352,7 +353,7 @@ def _refuse_existing(paths, *, force: bool) -> None:
     taken = [str(p) for p in paths if p.exists()]
     if taken:
         raise BadInputError("the report would overwrite " + ", ".join(taken)
-                            + "; pass --force (force=True) to overwrite, or choose another report name")
+                            + f"; pass {setting('force')} to overwrite, or choose another report name")
 
 
 def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
@@ -378,7 +379,7 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
         BadInputError: unknown suffix, unwritable path, existing figure files (without ``force``), empty
             results, missing columns or non-numeric cells.
     """
-    from effkit.report.plots import save_figure
+    from effkit.report.figures import save_figure
     from effkit.report.tables import write_text
 
     out = Path(output)

@@ -1,0 +1,241 @@
+"""Which measurements a chart or report compares: row checks, filters, the latest row per model, the setup.
+
+Charts and reports take results as DataFrames (columns of the results store, or a results CSV). The
+helpers here refuse rows they cannot use before anything is drawn, keep one successful measurement per
+model for one machine / batch size / dtype, and describe the setup those rows were taken on.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+from effkit.errors import BadInputError, setting
+
+_MISSING_TEXT = {"", "nan", "none", "null", "na", "n/a"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checking rows
+
+
+def require_columns(df, columns: Iterable[str], what: str) -> None:
+    """Refuse anything but a non-empty DataFrame holding ``columns``; ``what`` names the chart in the message."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise BadInputError(f"{what}: expected a pandas DataFrame, got {type(df).__name__}")
+    if df.empty:
+        raise BadInputError(f"{what}: no rows to plot (the results are empty)")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise BadInputError(
+            f"{what}: missing column(s) {', '.join(missing)}; the results have {', '.join(map(str, df.columns[:12]))}"
+            + (" ..." if len(df.columns) > 12 else "")
+        )
+
+
+def numeric(series):
+    """``series`` as numbers; anything that is not one becomes NaN."""
+    import pandas as pd
+
+    return pd.to_numeric(series, errors="coerce")
+
+
+def strict_numeric(df, column: str, what: str):
+    """``df[column]`` as numbers; empty cells become NaN, text that is not a number is bad input.
+
+    A CSV cell such as ``abc`` would otherwise turn silently into a missing value and the chart would
+    quietly drop or misplace the model.
+    """
+    raw = df[column]
+    nums = numeric(raw)
+    text = raw.astype(str).str.strip().str.lower()
+    bad = nums.isna() & raw.notna() & ~text.isin(_MISSING_TEXT)
+    if bad.any():
+        examples = ", ".join(repr(v) for v in dict.fromkeys(raw[bad].astype(str)))
+        raise BadInputError(f"{what}: column {column} holds values that are not numbers ({examples[:80]}); "
+                            "fix or empty those cells")
+    return nums
+
+
+def check_measurements(results, what: str = "results") -> None:
+    """Refuse measurements that Figure 3 and the report cannot use, before any drawing.
+
+    Needs rows with ``model`` and ``latency_ms`` and one of ``flops_per_s`` / ``flops``; every numeric column
+    used (``latency_ms``, ``flops_per_s``, ``flops``, ``batch_size``, ``energy_j_per_img``) must hold numbers
+    or be empty.
+
+    Raises:
+        BadInputError: empty results, a missing column or a cell that is not a number.
+    """
+    require_columns(results, ["model", "latency_ms"], what)
+    if "flops_per_s" not in results.columns and "flops" not in results.columns:
+        raise BadInputError(f"{what}: missing column flops_per_s (or flops, to compute it from latency_ms)")
+    for col in ("latency_ms", "flops_per_s", "flops", "batch_size", "energy_j_per_img"):
+        if col in results.columns:
+            strict_numeric(results, col, what)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the setup
+
+
+def _unique_text(df, column: str) -> list[str]:
+    if column not in df.columns:
+        return []
+    vals = [str(v).strip() for v in df[column].dropna().unique() if str(v).strip() not in ("", "nan", "None")]
+    return sorted(set(vals))
+
+
+def describe_setup(results) -> dict[str, str]:
+    """The machine, batch size and dtype the results were taken on, as display strings.
+
+    Several distinct values are joined with " / " (the chart then mixes setups and says so).
+    """
+    machine = (_unique_text(results, "gpu_name") or _unique_text(results, "cpu_model")
+               or _unique_text(results, "device") or ["unknown machine"])
+    batch = _unique_text(results, "batch_size")
+    batch = [str(int(float(b))) if re.fullmatch(r"\d+(\.0+)?", b) else b for b in batch]
+    dtype = [d.removeprefix("torch.") for d in _unique_text(results, "dtype")]
+    return {
+        "machine": " / ".join(machine),
+        "batch_size": " / ".join(sorted(set(batch), key=lambda s: (len(s), s))) or "?",
+        "dtype": " / ".join(sorted(set(dtype))) or "?",
+    }
+
+
+def setup_title(results) -> str:
+    """``"<machine>, batch size <N>, <dtype>"`` for a chart title."""
+    s = describe_setup(results)
+    return f"{s['machine']}, batch size {s['batch_size']}, {s['dtype']}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# selecting measurements
+
+
+def select_latest(results, *, device: str | None = None, batch_size: int | None = None,
+                  dtype: str | None = None) -> tuple[Any, list[str]]:
+    """Keep the successful measurements that match the filters, one (the latest) per model.
+
+    Args:
+        results: measurements, one row each (columns of the results store).
+        device: keep rows whose ``device``, ``gpu_name`` or ``cpu_model`` contains this text
+            (case-insensitive), e.g. ``"cuda"``, ``"H100"``.
+        batch_size: keep rows measured at this batch size.
+        dtype: keep rows measured in this dtype (``float16``, ``fp16``, ...).
+
+    Returns:
+        ``(rows, notes)``: the selected rows in the order models first appear, and lines saying what
+        was dropped or chosen.
+
+    Raises:
+        BadInputError: empty results, no ``model`` column, or nothing left after filtering.
+    """
+    require_columns(results, ["model"], "results")
+    df, filters = _filtered(results.copy(), device, batch_size, dtype)
+    notes: list[str] = []
+    if "status" in df.columns:
+        bad = df[df["status"].astype(str).str.lower() != "ok"]
+        if len(bad):
+            notes.append(f"left out {len(bad)} measurement(s) whose status is not ok: "
+                         + ", ".join(sorted(set(bad["model"].astype(str))))[:200])
+        df = df[df["status"].astype(str).str.lower() == "ok"]
+    if df.empty:
+        have = describe_setup(results)
+        raise BadInputError(
+            "no successful measurement matches " + (", ".join(filters) if filters else "the results")
+            + f"; the results hold machine(s) {have['machine']}, batch size(s) {have['batch_size']}, "
+            f"dtype(s) {have['dtype']}"
+        )
+    return _latest_per_model(df, notes)
+
+
+def _filtered(df, device: str | None, batch_size: int | None, dtype: str | None):
+    """(rows matching the device / batch size / dtype filters, the filters as text)."""
+    import pandas as pd
+
+    filters = []
+    if device:
+        needle = device.lower()
+        hit = pd.Series(False, index=df.index)
+        for col in ("device", "gpu_name", "cpu_model"):
+            if col in df.columns:
+                hit |= df[col].astype(str).str.lower().str.contains(needle, regex=False)
+        df = df[hit]
+        filters.append(f"device {device!r}")
+    if batch_size is not None:
+        if "batch_size" not in df.columns:
+            raise BadInputError(f"results have no batch_size column to filter {setting('batch_size')} on")
+        df = df[numeric(df["batch_size"]) == batch_size]
+        filters.append(f"batch size {batch_size}")
+    if dtype:
+        from effkit.analysis.profile import dtype_name, parse_dtype
+
+        want = dtype_name(parse_dtype(dtype))
+        if "dtype" not in df.columns:
+            raise BadInputError(f"results have no dtype column to filter {setting('dtype')} on")
+        df = df[df["dtype"].astype(str).str.removeprefix("torch.").map(
+            lambda d: _safe_dtype(d)) == want]
+        filters.append(f"dtype {want}")
+    return df, filters
+
+
+def _latest_per_model(df, notes: list[str]):
+    """(the latest row of each model, in the order models first appear; ``notes`` plus a line on repeats)."""
+    import pandas as pd
+
+    order = list(dict.fromkeys(df["model"].astype(str)))
+    if "timestamp" in df.columns:
+        ts = pd.to_datetime(df["timestamp"], errors="coerce", utc=True)
+        if ts.isna().all():
+            ts = numeric(df["timestamp"])
+        df = df.assign(_ts=ts).sort_values("_ts", kind="stable", na_position="first")
+    counts = df["model"].astype(str).value_counts()
+    dup = [m for m in order if counts[m] > 1]
+    if dup:
+        notes.append("several measurements for " + ", ".join(f"{m} ({counts[m]})" for m in dup)
+                     + ": using the latest successful one of each")
+    df = df.drop_duplicates("model", keep="last")
+    df = df.set_index(df["model"].astype(str)).loc[order].reset_index(drop=True)
+    return df.drop(columns=["_ts"], errors="ignore"), notes
+
+
+def _safe_dtype(text: str) -> str:
+    from effkit.analysis.profile import dtype_name, parse_dtype
+
+    try:
+        return dtype_name(parse_dtype(text))
+    except BadInputError:
+        return text
+
+
+def measured_layers(results, model: str):
+    """Per-layer measurements of ``model``: the ``layers_json`` of its latest successful row, or ``None``.
+
+    Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
+    mac_bytes, latency_ms, flops_per_s`` ...), which :func:`effkit.report.plots.layers_figure` and
+    :func:`effkit.report.plots.roofline` take.
+    """
+    import io
+
+    import pandas as pd
+
+    if results is None or "model" not in getattr(results, "columns", ()) or "layers_json" not in results.columns:
+        return None
+    rows = results[(results["model"].astype(str) == model) & results["layers_json"].notna()]
+    if rows.empty:
+        return None
+    rows, _ = select_latest(rows)
+    text = rows["layers_json"].iloc[-1]
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return pd.read_json(io.StringIO(text), orient="records")
+    except ValueError as e:
+        raise BadInputError(f"the per-layer measurements of {model} are not readable JSON: {e}") from e
+
+
+__all__ = ["check_measurements", "describe_setup", "measured_layers", "numeric", "require_columns",
+           "select_latest", "setup_title", "strict_numeric"]
