@@ -132,9 +132,12 @@ def check_command(
     import json
 
     from effkit.check import CHECK_FORMATS, check, load_baseline, parse_metrics, parse_tolerance
+    from effkit import files
     from effkit.report import tables
 
     tables.check_format(fmt, CHECK_FORMATS)
+    if output is not None:
+        files.check_output(output, keep=(baseline,))  # before the analysis, not after
     data = load_baseline(baseline)
     # Validate the options before the (possibly long) analysis starts.
     mets = parse_metrics(metric)
@@ -180,7 +183,7 @@ def check_command(
     else:
         typer.echo(text, nl=False)
     if output is not None:
-        tables.write_text(output, text)
+        files.write_text(output, text, keep=(baseline,))
         typer.echo(f"wrote {output}", err=True)
     if failed:
         raise typer.Exit(1)
