@@ -160,8 +160,8 @@ def _refusal(path: Path, e: Exception) -> str:
     if _starts_with(path, b"PK"):  # a zip archive, as torch.save writes, but not a whole one
         return f"could not read weights file {path}: a damaged or cut-short torch.save archive ({_describe(e)})"
     if isinstance(e, pickle.UnpicklingError) or not _parses_as_pickle(path):
-        return (f"could not read weights file {path}: not a PyTorch checkpoint at all (neither a torch.save archive nor a "
-                "pickle of tensors); pass the file torch.save(model.state_dict(), ...) wrote")
+        return (f"could not read weights file {path}: not a PyTorch checkpoint at all (neither a torch.save "
+                "archive nor a pickle of tensors); pass the file torch.save(model.state_dict(), ...) wrote")
     detail = "" if "weights_only" in str(e) else f" ({_describe(e)})"
     return f"could not read weights file {path}: not a readable PyTorch checkpoint (damaged or cut short){detail}"
 
