@@ -168,9 +168,9 @@ def save_baseline(
     Raises:
         BadInputError: ``path`` exists and ``force`` is false, or bad models / shapes / dtype.
     """
-    from effkit.report.tables import check_writable, write_text
+    from effkit.files import check_output, write_text
 
-    p = check_writable(path)  # a directory or a missing folder is refused before force is suggested
+    p = check_output(path)  # a directory or a missing folder is refused before force is suggested
     if p.exists() and not force:
         raise BadInputError(
             f"baseline {p} already exists; use {setting('update_baseline')} or {setting('force')} to replace it")
@@ -208,9 +208,9 @@ def update_baseline(
     Raises:
         BadInputError: a corrupt file, or an entry saved from a Python object with no spec to rebuild it.
     """
-    from effkit.report.tables import check_writable, write_text
+    from effkit.files import check_output, write_text
 
-    p = check_writable(path)
+    p = check_output(path)
     old = load_baseline(p) if p.exists() else None
     if models is None:
         if old is None:

@@ -108,10 +108,24 @@ def _open(path: Path):
 
     try:
         with Image.open(path) as im:
+            _refuse_bomb(path, im.size, Image.MAX_IMAGE_PIXELS)
             im.load()
             return im.copy()
+    except Image.DecompressionBombError as e:  # over twice PIL's limit: refused inside Image.open
+        raise BadInputError(f"cannot read image {path}: {e}") from e
     except (OSError, UnidentifiedImageError) as e:
         raise BadInputError(f"cannot read image {path}: {e}") from e
+
+
+def _refuse_bomb(path: Path, size: tuple[int, int], limit: int | None) -> None:
+    """Refuse an image that declares more pixels than PIL's limit before decoding it (it would fill memory).
+
+    PIL itself only warns between its limit and twice it; an evaluation has no use for such an image.
+    """
+    w, h = size
+    if limit is not None and w * h > limit:
+        raise BadInputError(f"cannot read image {path}: it declares {w}x{h} pixels, more than the "
+                            f"{limit} PIL decodes safely (a decompression bomb?)")
 
 
 def scan_image_folder(root: str | Path, *, limit: int | None = None) -> tuple[list[tuple[Path, int]], list[str]]:

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -24,17 +25,20 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Columns kept outside the JSON so they can be filtered in SQL.
 INDEXED = ("timestamp", "model", "status", "device", "batch_size", "machine_id", "config_key")
 
+# IF NOT EXISTS throughout: two processes creating the same new store both run this (see Store._create).
 _SCHEMA = """
-CREATE TABLE effkit_schema (version INTEGER NOT NULL);
-CREATE TABLE results (
+CREATE TABLE IF NOT EXISTS effkit_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     timestamp TEXT, model TEXT, status TEXT, device TEXT, batch_size INTEGER,
     machine_id TEXT, config_key TEXT,
     row_json TEXT NOT NULL
 );
-CREATE INDEX results_config ON results (config_key, machine_id);
-CREATE INDEX results_model ON results (model);
+CREATE INDEX IF NOT EXISTS results_config ON results (config_key, machine_id);
+CREATE INDEX IF NOT EXISTS results_model ON results (model);
 """
+#: How long creating the schema waits for another process creating it at the same moment.
+_CREATE_RETRY_S = 30.0
 
 
 def default_db_path() -> Path:
@@ -107,8 +111,9 @@ class Store:
             fresh = True
         mode = "ro" if readonly else ("rw" if exists else "rwc")
         try:
-            self._conn = sqlite3.connect(f"file:{quote(str(p.resolve()))}?mode={mode}", uri=True,
-                                         timeout=30.0, isolation_level=None)
+            self._conn = self._connect(mode)
+            if readonly and exists:
+                self._read_through_journal()
             if fresh and not readonly:
                 self._create()
             else:
@@ -120,13 +125,61 @@ class Store:
             self.close()
             raise StoreError(f"cannot open results database {p}: {e}") from e
 
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{quote(str(self.path.resolve()))}?mode={mode}", uri=True,
+                               timeout=30.0, isolation_level=None)
+
+    def _read_through_journal(self) -> None:
+        """Make a read-only connection usable when a writer crashed mid-transaction.
+
+        The crash leaves a "hot" ``-journal`` beside the file; SQLite must roll it back before anyone reads,
+        which a read-only connection cannot do ("attempt to write a readonly database"). Rolling it back
+        restores the last committed state (every row committed before the crash is kept), exactly what the
+        next writer would do, so it is done here through a short read-write connection when the file and its
+        folder are writable; otherwise the error says what happened and what to do.
+        """
+        try:
+            self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.OperationalError as e:
+            journal = self.path.with_name(self.path.name + "-journal")
+            if "readonly" not in str(e) or not journal.exists():
+                raise
+        self._conn.close()
+        self._conn = None
+        if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+            raise StoreError(
+                f"results database {self.path} holds an unfinished write of a process that stopped mid-way "
+                f"({journal.name}); rolling it back needs write access to the file and its folder, which this "
+                "user lacks — open it once with write access (or copy both files to a writable folder)")
+        recover = self._connect("rw")
+        try:
+            recover.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # rolls the journal back
+        finally:
+            recover.close()
+        self._conn = self._connect("ro")
+
     def _create(self) -> None:
+        """Create the schema, idempotently, in one transaction.
+
+        Two processes may both find the file new; ``BEGIN IMMEDIATE`` lets one create while the other waits
+        (retried while the database is busy), and then finds the tables and version row already there.
+        """
         conn = self._conn
-        conn.execute("BEGIN")
+        deadline = time.monotonic() + _CREATE_RETRY_S
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         try:
             for stmt in filter(str.strip, _SCHEMA.split(";")):
                 conn.execute(stmt)
-            conn.execute("INSERT INTO effkit_schema (version) VALUES (?)", (SCHEMA_VERSION,))
+            if conn.execute("SELECT COUNT(*) FROM effkit_schema").fetchone()[0] == 0:
+                conn.execute("INSERT INTO effkit_schema (version) VALUES (?)", (SCHEMA_VERSION,))
             conn.execute("COMMIT")
         except sqlite3.Error:
             conn.execute("ROLLBACK")
@@ -141,7 +194,11 @@ class Store:
             )
         row = self._conn.execute("SELECT MAX(version) FROM effkit_schema").fetchone()
         version = row[0] if row else None
-        if version is None or version > SCHEMA_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise StoreError(
+                f"{self.path} has a damaged effkit_schema table (version {version!r} is not a whole number); "
+                "left untouched — use another --db")
+        if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has results schema version {version}, this effkit reads up to "
                 f"{SCHEMA_VERSION}; upgrade effkit or use another --db"
@@ -180,11 +237,14 @@ class Store:
             out = []
             for rid, text in cur:
                 rec = json.loads(text)
+                if not isinstance(rec, dict):
+                    raise StoreError(f"results database {self.path} holds a damaged row (id {rid}): its JSON is "
+                                     f"a {type(rec).__name__}, not an object")
                 out.append({"id": rid, **rec})
             return out
         except sqlite3.Error as e:
             raise StoreError(f"cannot read results database {self.path}: {e}") from e
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, TypeError) as e:
             raise StoreError(f"results database {self.path} holds a damaged row: {e}") from e
 
     def rows(self, **filters) -> "Any":

@@ -549,7 +549,7 @@ def test_load_weights_missing_and_corrupt_files(tmp_path):
         load_weights(_small(), tmp_path / "absent.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"this is not a checkpoint" * 10)
-    with pytest.raises(ModelLoadError, match="corrupt.pt: not a PyTorch checkpoint") as exc:
+    with pytest.raises(ModelLoadError, match="corrupt.pt: not a PyTorch checkpoint at all") as exc:
         load_weights(_small(), corrupt)
     assert exc.value.__cause__ is not None
     not_sd = tmp_path / "list.pt"
@@ -561,8 +561,9 @@ def test_load_weights_missing_and_corrupt_files(tmp_path):
 def test_load_weights_refuses_pickled_objects(tmp_path):
     path = tmp_path / "module.pt"
     torch.save(_small(), path)  # a whole pickled module: not loadable with weights_only=True
-    with pytest.raises(ModelLoadError, match="weights_only=True"):
+    with pytest.raises(ModelLoadError, match=r"holding code or objects .*torch\.nn\.modules") as exc:
         load_weights(_small(), path)
+    assert "weights_only=False" not in str(exc.value)
 
 
 def test_load_weights_into_meta_model(tmp_path):

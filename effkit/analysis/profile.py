@@ -289,7 +289,14 @@ def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
         dims = tuple(int(d) for d in text)
     if not dims or any(d <= 0 for d in dims):
         raise BadInputError(f"malformed shape {text!r}: every dimension must be a positive integer")
+    if math.prod(dims) > _MAX_ELEMENTS:  # torch would overflow its 64-bit element count
+        raise BadInputError(f"shape {text!r} has {math.prod(dims):.3g} elements, more than a tensor can hold "
+                            f"({_MAX_ELEMENTS:.3g})")
     return dims
+
+
+#: The most elements a torch tensor can have (its sizes and strides are signed 64-bit).
+_MAX_ELEMENTS = 2**63 - 1
 
 
 def profile(

@@ -103,9 +103,54 @@ def main(argv: list[str] | None = None) -> None:
     except exits as e:
         sys.exit(e.exit_code)
     except usage_errors as e:
-        e.show()
-        sys.exit(e.exit_code)
+        if type(e).__name__ == "NoArgsIsHelpError":  # `effkit` or `effkit results` alone: the help is the answer
+            e.show()
+            sys.exit(e.exit_code)
+        typer.echo(f"effkit: error: {_usage_line(e)}", err=True)
+        sys.exit(2 if e.exit_code in (0, 1) else e.exit_code)
+    except SystemExit as e:
+        # Only code effkit runs on the user's behalf (a factory, a library) exits this way: never a success.
+        if debug:
+            raise
+        typer.echo(f"effkit: error: stopped by sys.exit({e.code!r}) in code effkit was running; "
+                   "nothing after it was done", err=True)
+        sys.exit(2)
     except aborts:
         typer.echo("effkit: interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage_line(e) -> str:
+    """A parser error as one line: the command, click's message, and the fix (closest name, or the usage)."""
+    import difflib
+    import re
+
+    ctx = getattr(e, "ctx", None)
+    where = ctx.command_path if ctx is not None else "effkit"
+    # click lists every near option in parentheses; one closest name (below) reads better.
+    message = re.sub(r"\s*\(Possible options:[^)]*\)", "", " ".join(e.format_message().split())).rstrip(".")
+    fix = ""
+    wrong = getattr(e, "option_name", None)
+    if wrong is None and message.startswith("No such command"):
+        wrong = message.split("'")[1] if message.count("'") >= 2 else None
+    if wrong is not None and "Did you mean" not in message:
+        close = difflib.get_close_matches(wrong, _names_in(ctx), n=1, cutoff=0.6)
+        fix = f"; did you mean {close[0]}?" if close else ""
+    if type(e).__name__ == "MissingParameter" and ctx is not None:
+        fix = f"; usage: {where} {' '.join(ctx.command.collect_usage_pieces(ctx))}"
+    command = where.partition(" ")[2]
+    return f"{command + ': ' if command else ''}{message}{fix} (see {where} -h)"
+
+
+def _names_in(ctx) -> list[str]:
+    """The subcommands and flags a command knows (for typo suggestions)."""
+    if ctx is None:
+        return []
+    command = ctx.command
+    names: list[str] = []
+    if hasattr(command, "list_commands"):
+        names.extend(command.list_commands(ctx))
+    for param in getattr(command, "params", []):
+        names.extend(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
+    return names

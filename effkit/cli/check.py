@@ -130,12 +130,14 @@ def check_command(
     Reports which totals moved (absolute and %), and per layer what changed, was added or was removed.
     Improvements are reported but fail only with --strict.
     """
-    from effkit import check, load_baseline
+    from effkit import check, files, load_baseline
     from effkit.gate import parse_metrics, parse_tolerance
     from effkit.report import tables
     from effkit.report.check_render import CHECK_FORMATS, check_renderables, check_summary, checks_text
 
     tables.check_format(fmt, CHECK_FORMATS)
+    if output is not None:
+        files.check_output(output, keep=(baseline,))  # before the analysis, not after
     data = load_baseline(baseline)
     # Validate the options before the (possibly long) analysis starts.
     mets = parse_metrics(metric)
@@ -164,7 +166,7 @@ def check_command(
         text = checks_text(results, fmt, str(baseline))
         typer.echo(text, nl=False)
     if output is not None:
-        tables.write_text(output, text)
+        files.write_text(output, text, keep=(baseline,))
         typer.echo(f"wrote {output}", err=True)
     if failed:
         raise typer.Exit(1)

@@ -196,7 +196,9 @@ def _notes(df) -> list[str]:
     return notes
 
 
-def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None) -> None:
+def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None,
+          keep=()) -> None:
+    from effkit import files
     from effkit.report import tables
 
     cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
@@ -222,7 +224,7 @@ def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: l
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        tables.write_text(output, text)
+        files.write_text(output, text, keep=keep)  # never over the --db just written
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -273,17 +275,18 @@ def measure(
     One row per batch size, stored in the results database as each is measured. A batch size that fails
     (out of memory, say) is recorded as failed and the others still run.
     """
+    from effkit import files
     from effkit.measure.api import measure as run_measure
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names
 
     tables.check_format(fmt)
-    if output is not None:
-        tables.check_writable(output)  # before minutes of measuring, not after
     opts = _options(**locals())
     check_model_names([model])
     store = _db_arg(db, no_store)
+    if output is not None:
+        files.check_output(output, keep=(store,))  # before minutes of measuring, not after
     with _Bar(f"measuring {model}") as bar:
         df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
@@ -292,7 +295,7 @@ def measure(
              f"params {tables.human(head['params'])}  FLOPs {tables.human(head['flops'])}  "
              f"paper MAC {tables.human(head['paper_mac'])}  MAC {tables.human(head['mac'])}")
     _emit(df, columns=MEASURE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
-          extra=_layer_tables(df) if per_layer else None)
+          extra=_layer_tables(df) if per_layer else None, keep=(store,))
     _stored_note(df, store)
     _report_failures(df)
 
@@ -317,22 +320,23 @@ def compare(
     Params, FLOPs, paper MAC, all-op MAC, latency, FPS, achieved FLOP/s, peak memory and J/img per model
     and batch size; --format markdown/csv with --output exports the table.
     """
+    from effkit import files
     from effkit.measure.api import compare as run_compare
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names
 
     tables.check_format(fmt)
-    if output is not None:
-        tables.check_writable(output)  # before minutes of measuring, not after
     opts = _options(**locals())
     check_model_names(models or [])
     store = _db_arg(db, no_store)
+    if output is not None:
+        files.check_output(output, keep=(store,))  # before minutes of measuring, not after
     with _Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
     _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
-          extra=_layer_tables(df) if per_layer else None)
+          extra=_layer_tables(df) if per_layer else None, keep=(store,))
     _stored_note(df, store)
     _report_failures(df)
 
@@ -343,10 +347,16 @@ app.add_typer(results_app, name="results")
 RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder).")
 
 
-def _open_db(db: Optional[Path]):
-    from effkit.store import Store, default_db_path
+def _db_path(db: Optional[Path]) -> Path:
+    from effkit.store import default_db_path
 
-    return Store(db if db is not None else default_db_path(), create=False, readonly=True)
+    return db if db is not None else default_db_path()
+
+
+def _open_db(db: Optional[Path]):
+    from effkit.store import Store
+
+    return Store(_db_path(db), create=False, readonly=True)
 
 
 def _filters(model: Optional[str], status: Optional[str]) -> dict:
@@ -426,6 +436,7 @@ def results_export(
     status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
 ) -> None:
     """Export stored measurements with every column (raw numbers) as CSV or JSON."""
+    from effkit import files
     from effkit.report import tables
 
     suffix = output.suffix.lower().lstrip(".") if output is not None else ""
@@ -435,7 +446,7 @@ def results_export(
     if suffix in ("csv", "json") and suffix != fmt:
         raise fail(f"--format {fmt} does not match the output file {output}; use a .{fmt} file or --format {suffix}")
     if output is not None:
-        tables.check_writable(output)
+        files.check_output(output, keep=(_db_path(db),))
     with _open_db(db) as store:
         df = store.rows(**_filters(model, status))
     if df.empty:
@@ -446,5 +457,5 @@ def results_export(
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        tables.write_text(output, text)
+        files.write_text(output, text, keep=(store.path,))
         typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)

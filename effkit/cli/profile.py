@@ -43,9 +43,12 @@ def profile(
     from effkit.analysis.profile import (
         LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile, resolve_input_shape,
     )
+    from effkit import files
     from effkit.report import tables
 
     tables.check_format(fmt)
+    if output is not None:
+        files.check_output(output)  # before the analysis, not after
     if cross_check is not None and cross_check != "fvcore":
         raise fail(f"unknown cross-check tool {cross_check!r}; the one supported is 'fvcore'")
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
@@ -106,7 +109,7 @@ def profile(
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        tables.write_text(output, text)
+        files.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
     # Machine-readable output on stdout stays clean: the comparison goes to stderr.
     _cross_check(cross_check, model, shape, prof, to_stderr=True)

@@ -148,7 +148,7 @@ def _check_db(db: Path) -> None:
     """A --db that is a folder, in a missing or read-only folder, or not an effkit store is refused now,
     not after the sweep has started; nothing is created."""
     from effkit.errors import EffkitError
-    from effkit.report.tables import check_writable
+    from effkit.files import check_writable
     from effkit.store import Store
 
     path = db.expanduser()

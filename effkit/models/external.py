@@ -17,10 +17,15 @@ import difflib
 import hashlib
 import importlib
 import importlib.util
+import io
 import os
+import pickle
 import re
 import sys
-from collections.abc import Mapping
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -108,12 +113,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> None:
         what = "is not a file" if p.exists() else "does not exist"
         raise ModelLoadError(f"weights file {p} {what}")
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols on its way to refusing the file; the refusal says it all.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelLoadError(
-            f"could not read weights file {p}: not a PyTorch checkpoint loadable with weights_only=True "
-            f"({_describe(e)})"
-        ) from e
+        raise ModelLoadError(_refusal(p, e)) from e
     state = _state_dict_of(ckpt, p)
     expected = model.state_dict()
     state = _fit_key_style(state, expected)
@@ -139,6 +144,85 @@ def _describe(e: BaseException) -> str:
     """``ExcType: first line of the message`` -- error messages here stay on one line."""
     msg = str(e).strip().splitlines()
     return f"{type(e).__name__}: {msg[0]}" if msg else type(e).__name__
+
+
+def _refusal(path: Path, e: Exception) -> str:
+    """Why a weights file was refused: not a checkpoint at all, or one holding code or objects (named).
+
+    torch's own message ends by suggesting ``weights_only=False`` -- running the file's code -- which effkit
+    never does, so it is not repeated.
+    """
+    found = _globals_in(path, e)
+    if found:
+        shown = ", ".join(found[:_SHOW]) + (f", ... (+{len(found) - _SHOW} more)" if len(found) > _SHOW else "")
+        return (f"could not read weights file {path}: a pickle holding code or objects effkit will not load ({shown}); "
+                "effkit loads only tensors and plain containers: save model.state_dict() with torch.save")
+    if _starts_with(path, b"PK"):  # a zip archive, as torch.save writes, but not a whole one
+        return f"could not read weights file {path}: a damaged or cut-short torch.save archive ({_describe(e)})"
+    if isinstance(e, pickle.UnpicklingError) or not _parses_as_pickle(path):
+        return (f"could not read weights file {path}: not a PyTorch checkpoint at all (neither a torch.save "
+                "archive nor a pickle of tensors); pass the file torch.save(model.state_dict(), ...) wrote")
+    detail = "" if "weights_only" in str(e) else f" ({_describe(e)})"
+    return f"could not read weights file {path}: not a readable PyTorch checkpoint (damaged or cut short){detail}"
+
+
+def _starts_with(path: Path, magic: bytes) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(magic)) == magic
+    except OSError:
+        return False
+
+
+def _globals_in(path: Path, e: Exception) -> list[str]:
+    """The globals (importable names: code, classes) a checkpoint would need; read without running it."""
+    named = re.findall(r"GLOBAL ([\w.]+)", str(e))
+    if named:
+        return list(dict.fromkeys(named))
+    if zipfile.is_zipfile(path):
+        try:
+            return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        except Exception:  # a damaged archive names nothing
+            return []
+    return _pickle_globals(path)
+
+
+def _pickle_ops(path: Path, limit: int = 1 << 24):
+    """The opcodes of the pickles at the start of ``path`` (pickletools only parses: nothing runs)."""
+    import pickletools
+
+    with open(path, "rb") as f:
+        data = io.BytesIO(f.read(limit))
+    for _ in range(8):  # torch's legacy format is a few pickles in a row
+        if data.tell() >= len(data.getbuffer()):
+            return
+        yield from pickletools.genops(data)
+
+
+def _parses_as_pickle(path: Path) -> bool:
+    """Whether the file starts with one whole pickle (text and random bytes fail within a few opcodes)."""
+    try:
+        return any(op.name == "STOP" for op, _, _ in _pickle_ops(path))
+    except Exception:
+        return False
+
+
+def _pickle_globals(path: Path) -> list[str]:
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in _pickle_ops(path):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # bytes after the pickle, or not a pickle: what was read so far is the answer
+        pass
+    # torch's own rebuild helpers and plain containers load fine; name what weights_only refused.
+    unsafe = [g for g in dict.fromkeys(found) if not g.startswith(("torch.", "collections.OrderedDict"))]
+    return unsafe
 
 
 def _refuse_downloads(spec: str, kwargs: dict) -> None:
@@ -266,11 +350,42 @@ def _call_factory(module: ModuleType, attr: str, where: str, spec: str, kwargs: 
         ) from None
     if not callable(factory):
         raise ModelLoadError(f"{attr!r} in {where} is a {type(factory).__name__}, not a callable factory")
-    try:
-        model = factory(**kwargs)
-    except Exception as e:
-        raise ModelLoadError(f"factory {spec} raised {_describe(e)}") from e
+    with _user_code(f"factory {spec}", spec.rpartition(":")[0]):
+        try:
+            model = factory(**kwargs)
+        except Exception as e:
+            raise ModelLoadError(f"factory {spec} raised {_describe(e)}") from e
     return _check_module(model, f"factory {spec}")
+
+
+@contextmanager
+def _user_code(what: str, prog: str) -> Iterator[None]:
+    """Run user code (a factory, a model file's top level) as a guest: its ``SystemExit`` is an error, not an exit.
+
+    A factory that calls ``sys.exit`` or parses the command line with argparse would otherwise end effkit
+    itself -- ``effkit check`` exiting 0 without comparing anything. While it runs, ``sys.argv`` holds only a
+    program name (effkit's own arguments are not the factory's) and its stderr is held back: on a
+    ``SystemExit`` its last line (argparse's "error: ...") goes into the one-line error; otherwise it is
+    passed on unchanged.
+    """
+    import io
+    from contextlib import redirect_stderr
+
+    saved_argv = sys.argv
+    held = io.StringIO()
+    sys.argv = [prog]
+    try:
+        with redirect_stderr(held):
+            yield
+    except SystemExit as e:
+        said = [ln.strip() for ln in held.getvalue().splitlines() if ln.strip()]
+        code = 0 if e.code is None else e.code
+        detail = f": {said[-1]}" if said else ""
+        raise ModelLoadError(f"{what} exited (code {code}){detail}; effkit needs it to return a model") from None
+    else:
+        sys.stderr.write(held.getvalue())
+    finally:
+        sys.argv = saved_argv
 
 
 def _check_module(model: Any, what: str) -> nn.Module:

@@ -114,12 +114,12 @@ def check_appendable(path: str | Path) -> Path:
     """Refuse an accuracy CSV that :func:`append_accuracy` could not extend, before any long work.
 
     Raises:
-        BadInputError: the path cannot be written (see :func:`effkit.report.tables.check_writable`), or
+        BadInputError: the path cannot be written (see :func:`effkit.files.check_output`), or
             the file exists but is not a readable accuracy table.
     """
-    from effkit.report.tables import check_writable
+    from effkit.files import check_output
 
-    p = check_writable(path)
+    p = check_output(path)
     if p.exists():
         _read(p, user=True)
     return p
@@ -152,7 +152,9 @@ def append_accuracy(path: str | Path, row: dict[str, Any]) -> Path:
             import pandas as pd
 
             old = pd.read_csv(p, dtype=str, keep_default_na=False)
-            pd.concat([old, pd.DataFrame([out]).astype(str)], ignore_index=True).to_csv(p, index=False)
+            from effkit.files import write_text
+
+            write_text(p, pd.concat([old, pd.DataFrame([out]).astype(str)], ignore_index=True).to_csv(index=False))
             return p
         with p.open("a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=ACCURACY_COLUMNS)

@@ -16,15 +16,15 @@ def check_figure_path(path: str | Path) -> str:
 
     Raises:
         BadInputError: an unknown suffix, or a path that cannot be written (see
-            :func:`effkit.report.tables.check_writable`).
+            :func:`effkit.files.check_output`).
     """
-    from effkit.report.tables import check_writable
+    from effkit.files import check_output
 
     p = Path(path)
     fmt = FIGURE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot tell the figure format of {p}: use a .png, .svg or .pdf file name")
-    check_writable(p)
+    check_output(p)
     return fmt
 
 

@@ -333,13 +333,13 @@ def check_report_path(output: str | Path, *, force: bool = False) -> str:
         BadInputError: unknown suffix, a path that cannot be written, or (without ``force``) figure files
             of a markdown report that exist already.
     """
-    from effkit.report.tables import check_writable
+    from effkit.files import check_output
 
     out = Path(output)
     fmt = REPORT_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise BadInputError(f"cannot tell the report format of {out}: use a .md or .html file name")
-    check_writable(out)
+    check_output(out)
     if fmt == "markdown":
         _refuse_existing(figure_paths(out).values(), force=force)
     return fmt
@@ -380,7 +380,7 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
             results, missing columns or non-numeric cells.
     """
     from effkit.report.figures import save_figure
-    from effkit.report.tables import write_text
+    from effkit.files import write_text
 
     out = Path(output)
     fmt = check_report_path(out, force=force)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import math
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from effkit.errors import BadInputError
@@ -116,40 +115,6 @@ def render_text(renderable) -> str:
     buf = io.StringIO()
     Console(file=buf, width=200, no_color=True, force_terminal=False).print(renderable)
     return buf.getvalue()
-
-
-def check_writable(path: str | Path) -> Path:
-    """Fail early (before long work) when ``path`` cannot be written: missing folder, a directory, no permission.
-
-    Nothing is created or changed.
-    """
-    import os
-
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise BadInputError(f"cannot write {p}: it is a directory; give a file name")
-    if not parent.exists():
-        raise BadInputError(f"cannot write {p}: folder {parent} does not exist")
-    if not parent.is_dir():
-        raise BadInputError(f"cannot write {p}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise BadInputError(f"cannot write {p}: permission denied")
-    return p
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically-ish; unwritable paths are bad input, not tracebacks."""
-    p = check_writable(path)
-    try:
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(p)
-    except BadInputError:
-        raise
-    except OSError as e:
-        raise BadInputError(f"cannot write {p}: {e.strerror or e}") from e
-    return p
 
 
 def console(stderr: bool = False):
