@@ -34,9 +34,13 @@ OpTable = Callable[[str, tuple, str], Any]
 
 
 def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
-    """(Spearman, Pearson, n) over the pairs where both are numbers; NaN with fewer than 2 or a constant side."""
+    """(Spearman, Pearson, n) over the pairs where both are numbers; NaN with fewer than 2 or a constant side.
+
+    pandas computes both (Spearman as the Pearson correlation of average ranks, as
+    :func:`scipy.stats.spearmanr` does), so SciPy is not needed.
+    """
     import numpy as np
-    from scipy import stats
+    import pandas as pd
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -45,11 +49,8 @@ def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, 
     n = int(keep.sum())
     if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan, n
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns on n < 3 ties; the numbers stand and the note says enough
-        rho = float(stats.spearmanr(x, y).statistic)
-        r = float(stats.pearsonr(x, y).statistic)
-    return rho, r, n
+    sx, sy = pd.Series(x), pd.Series(y)
+    return float(sx.corr(sy, method="spearman")), float(sx.corr(sy, method="pearson")), n
 
 
 def _num(series):
