@@ -201,13 +201,13 @@ def profile_features(model: str, input_shape: Sequence[int], dtype: str) -> dict
 
 
 def cached(features: Features) -> Features:
-    """``features`` computed once per (model, shape, dtype)."""
+    """``features`` (or any per-model function of the same arguments) computed once per (model, shape, dtype)."""
     memo: dict = {}
 
     def get(model, shape, dtype):
         key = (model, tuple(shape), dtype)
         if key not in memo:
-            memo[key] = dict(features(model, tuple(shape), dtype))
+            memo[key] = features(model, tuple(shape), dtype)
         return memo[key]
 
     return get

@@ -36,8 +36,8 @@ OpTable = Callable[[str, tuple, str], Any]
 def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
     """(Spearman, Pearson, n) over the pairs where both are numbers; NaN with fewer than 2 or a constant side.
 
-    pandas computes both (Spearman as the Pearson correlation of average ranks, as
-    :func:`scipy.stats.spearmanr` does), so SciPy is not needed.
+    Spearman's rho is the Pearson correlation of the average ranks (ties share their mean rank), as
+    :func:`scipy.stats.spearmanr` defines it; pandas ranks and correlates, so SciPy is not needed.
     """
     import numpy as np
     import pandas as pd
@@ -50,7 +50,7 @@ def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, 
     if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan, n
     sx, sy = pd.Series(x), pd.Series(y)
-    return float(sx.corr(sy, method="spearman")), float(sx.corr(sy, method="pearson")), n
+    return float(sx.rank().corr(sy.rank())), float(sx.corr(sy)), n
 
 
 def _num(series):
