@@ -188,10 +188,55 @@ def add_predictions(group, *, peaks, calibration: Calibration | None, op_table: 
     return out, failed
 
 
-def proxies(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
-            calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
-            peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
-            launch_overhead_us: float | None = None, op_table: OpTable | None = None):
+def proxy_groups(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
+                 calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
+                 peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
+                 launch_overhead_us: float | None = None, op_table: OpTable | None = None):
+    """The comparable groups of :func:`proxies`, each with its predicted-latency columns added.
+
+    Returns:
+        ``([(label, rows), ...], notes)``: ``label`` maps :data:`GROUP_KEYS` to the group's values; groups
+        with a single model are left out (and named in ``notes``).
+    """
+    from effkit.prediction.calibrate import cached
+    from effkit.prediction.roofline import DEFAULT_LAUNCH_US
+
+    rows, notes = comparable_rows(results, machine=machine, batch_size=batch_size, dtype=dtype)
+    cals = [calibrations] if isinstance(calibrations, Calibration) else list(calibrations or [])
+    machines = set(rows["machine_id"].astype(str))
+    for cal in cals:
+        if cal.machine_id not in machines:
+            raise BadInputError(
+                f"calibration {cal.machine_id} comes from another machine than the measurements "
+                f"({', '.join(sorted(machines))}); calibrate from these measurements first", field="calibration")
+    table = cached(op_table or default_op_table)
+    launch = DEFAULT_LAUNCH_US if launch_overhead_us is None else launch_overhead_us
+    groups = []
+    singles = []
+    for key, group in rows.groupby(list(GROUP_KEYS), sort=False, dropna=False):
+        label = dict(zip(GROUP_KEYS, key))
+        if group["model"].nunique() < 2:
+            singles.append(f"{group['model'].iloc[0]} ({_group_text(label)})")
+            continue
+        peaks, why = _group_peaks(group, device_spec, peak_tflops, bandwidth_gbs, launch)
+        if why:
+            notes.append(f"{_group_text(label)}: {why}")
+        group, failed = add_predictions(group, peaks=peaks, calibration=_calibration_for(group, cals),
+                                        op_table=table)
+        if failed:
+            notes.append(f"{_group_text(label)}: no prediction for {', '.join(failed)} (cannot be analysed here)")
+        groups.append((label, group.reset_index(drop=True)))
+    if singles:
+        notes.append("left out groups with a single model: " + "; ".join(singles))
+    if not groups:
+        raise BadInputError(
+            "every group of comparable measurements holds one model only (" + "; ".join(singles) + "); measure "
+            f"at least {MIN_MODELS} models on one machine at the same batch size, dtype and input size",
+            field="machine")
+    return groups, notes
+
+
+def proxies(results, **options):
     """Score each proxy against the measurements: one row per (group, target, proxy).
 
     Args:
@@ -215,41 +260,8 @@ def proxies(results, *, machine: str | None = None, batch_size: int | None = Non
     """
     import pandas as pd
 
-    from effkit.prediction.calibrate import cached
-    from effkit.prediction.roofline import DEFAULT_LAUNCH_US
-
-    rows, notes = comparable_rows(results, machine=machine, batch_size=batch_size, dtype=dtype)
-    cals = [calibrations] if isinstance(calibrations, Calibration) else list(calibrations or [])
-    machines = set(rows["machine_id"].astype(str))
-    for cal in cals:
-        if cal.machine_id not in machines:
-            raise BadInputError(
-                f"calibration {cal.machine_id} comes from another machine than the measurements "
-                f"({', '.join(sorted(machines))}); calibrate from these measurements first", field="calibration")
-    table = cached(op_table or default_op_table)
-    launch = DEFAULT_LAUNCH_US if launch_overhead_us is None else launch_overhead_us
-    scores: list[dict] = []
-    singles = []
-    for key, group in rows.groupby(list(GROUP_KEYS), sort=False, dropna=False):
-        label = dict(zip(GROUP_KEYS, key))
-        if group["model"].nunique() < 2:
-            singles.append(f"{group['model'].iloc[0]} ({_group_text(label)})")
-            continue
-        peaks, why = _group_peaks(group, device_spec, peak_tflops, bandwidth_gbs, launch)
-        if why:
-            notes.append(f"{_group_text(label)}: {why}")
-        group, failed = add_predictions(group, peaks=peaks, calibration=_calibration_for(group, cals),
-                                        op_table=table)
-        if failed:
-            notes.append(f"{_group_text(label)}: no prediction for {', '.join(failed)} (cannot be analysed here)")
-        scores.extend(_score_group(group, label))
-    if singles:
-        notes.append("left out groups with a single model: " + "; ".join(singles))
-    if not scores:
-        raise BadInputError(
-            "every group of comparable measurements holds one model only (" + "; ".join(singles) + "); measure "
-            f"at least {MIN_MODELS} models on one machine at the same batch size, dtype and input size",
-            field="machine")
+    groups, notes = proxy_groups(results, **options)
+    scores = [s for label, group in groups for s in score_group(group, label)]
     out = pd.DataFrame(scores, columns=SCORE_COLUMNS)
     out.attrs["notes"] = notes
     return out
@@ -269,7 +281,8 @@ def _machine_name(group) -> str:
     return "?"
 
 
-def _score_group(group, label: dict) -> list[dict]:
+def score_group(group, label: dict) -> list[dict]:
+    """The scores of one group's rows (see :func:`proxies`)."""
     models = list(group["model"].astype(str))
     out = []
     for target in TARGETS:
