@@ -74,7 +74,7 @@ def assert_bad_input(res, *needles):
 def test_calibrate_then_predict_and_proxies(cli, db):
     code, out, err = cli("calibrate", "--db", db, "--format", "json")
     assert code == 0, err
-    first = json.loads(out.split("\n]")[0] + "\n]")[0]
+    [first] = json.loads(out)
     # the made-up latencies: 1e-11 s per conv FLOP -> 100 GFLOP/s; 10 us per kernel
     assert first["gflops_per_s_conv"] == pytest.approx(100.0, rel=1e-4)
     assert first["kernel_overhead_us"] == pytest.approx(10.0, rel=1e-4)

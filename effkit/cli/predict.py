@@ -49,6 +49,14 @@ def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
     return list_calibrations(db)
 
 
+def _present(cals, results):
+    """The calibrations of machines the measurements hold (a store may keep other machines' too)."""
+    if "machine_id" not in results.columns:
+        return []
+    present = set(results["machine_id"].astype(str))
+    return [c for c in cals if c.machine_id in present]
+
+
 def _check_output(fmt: str, output: Optional[Path]) -> None:
     from effkit.report import tables
 
@@ -83,10 +91,7 @@ def proxies(
 
     _check_output(fmt, output)
     results = _load_results(csv, db)
-    cals = _stored_calibrations(csv, db)
-    if "machine_id" in results.columns:
-        present = set(results["machine_id"].astype(str))
-        cals = [c for c in cals if c.machine_id in present]
+    cals = _present(_stored_calibrations(csv, db), results)
     with _status("scoring the proxies"):
         scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
                                 device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
@@ -223,20 +228,29 @@ def calibrate(
     path = db if db is not None else default_db_path()
     with _status("fitting"):
         cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers)
-    for cal in cals:
-        rates = cal.achieved()
-        row = {"machine_id": cal.machine_id, "dtype": cal.dtype, "models": len(cal.models), "points": cal.points,
-               "layer_points": cal.layer_points, **rates, "loo_median_abs_error": cal.loo_median_abs_error}
-        if cal.energy:
-            row.update({f"energy_{k}": v for k, v in cal.energy.items()},
-                       energy_loo_median_abs_error=cal.energy_loo_median_abs_error)
+    summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
+    if fmt in ("csv", "json"):
+        _emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
+        typer.echo(f"stored in {path}", err=True)
+        return
+    for cal, (_, row) in zip(cals, summary.iterrows()):
         where = cal.fingerprint.get("gpu_name") or cal.fingerprint.get("cpu_model") or "?"
         notes = [*cal.notes] + ([cal.energy_note] if cal.energy_note else [])
         notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
-        _emit(pd.DataFrame([row]), title=f"calibration of {where} ({cal.dtype})", fmt=fmt, output=None,
-              notes=notes)
-        if cal.loo and fmt in ("table", "markdown"):
+        _emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
+              fmt=fmt, output=None, notes=notes)
+        if cal.loo:
             _emit(pd.DataFrame(list(cal.loo)), title="leave-one-model-out", fmt=fmt, output=None, notes=[])
+
+
+def _calibration_row(cal) -> dict:
+    row = {"machine_id": cal.machine_id, "dtype": cal.dtype, "models": len(cal.models), "points": cal.points,
+           "layer_points": cal.layer_points, **cal.achieved(), "loo_median_abs_error": cal.loo_median_abs_error}
+    energy = cal.energy or {}
+    for k in ("idle_w", "j_per_flop", "j_per_byte"):
+        row[f"energy_{k}"] = energy.get(k, float("nan"))
+    row["energy_loo_median_abs_error"] = cal.energy_loo_median_abs_error
+    return row
 
 
 @plot_app.command("proxies")
@@ -266,11 +280,9 @@ def proxies_plot_cmd(
     if target not in targets:
         raise fail(f"--target must be latency or energy, got {target!r}")
     results = _load_results(csv, db)
-    cals = _stored_calibrations(csv, db)
+    cals = _present(_stored_calibrations(csv, db), results)
     with _status("scoring the proxies"):
-        groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype,
-                                     calibrations=[c for c in cals if c.machine_id in
-                                                   set(results.get("machine_id", []).astype(str))],
+        groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
                                      device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     if len(groups) > 1:
         listed = "; ".join(f"machine {g['machine_id']} batch {g['batch_size']} {g['dtype']}" for g, _ in groups)
