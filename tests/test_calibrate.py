@@ -187,3 +187,16 @@ def test_calibrate_bad_input():
     with pytest.raises(BadInputError, match="matches none"):
         calibrate(two, machine="zzz", features=fake_features, save=False)
     assert calibrate(two, machine="oth", features=fake_features, save=False)[0].machine_id == "other"
+
+
+def test_a_model_that_cannot_be_analysed_is_left_out():
+    from effkit.errors import UnknownModelError
+
+    def features(model, shape, dtype):
+        if model == "model0":
+            raise UnknownModelError("unknown model 'model0'")
+        return FEATS[model]
+
+    [cal] = calibrate(_results(), features=features, save=False)
+    assert "model0" not in cal.models and len(cal.models) == 6
+    assert any("left out model0" in n for n in cal.notes)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from effkit.errors import BadInputError, setting
+from effkit.errors import BadInputError, EffkitError, setting
 from effkit.prediction.roofline import OP_KINDS, Peaks, layer_kind
 
 #: The time model's features, in coefficient order.
@@ -224,15 +224,23 @@ def _shape_of(row) -> tuple[int, ...]:
     return (int(row["batch_size"]), 3, size, size)
 
 
-def model_points(rows, features: Features) -> list[dict]:
-    """One point per whole-model measurement: its features, measured seconds and (where measured) J per batch."""
+def model_points(rows, features: Features, notes: list[str] | None = None) -> list[dict]:
+    """One point per whole-model measurement: its features, measured seconds and (where measured) J per batch.
+
+    A model this effkit cannot analyse (a file from another machine, say) is left out and named in ``notes``.
+    """
     pts = []
     for rec in rows.to_dict(orient="records"):
         lat = _float(rec.get("latency_ms"))
         if not lat or lat <= 0:
             continue
         shape = _shape_of(rec)
-        feats = features(str(rec["model"]), shape, str(rec.get("dtype") or "float32"))
+        try:
+            feats = features(str(rec["model"]), shape, str(rec.get("dtype") or "float32"))
+        except EffkitError as e:
+            if notes is not None:
+                notes.append(f"left out {rec['model']}: it cannot be analysed here ({e})")
+            continue
         batch = int(rec.get("batch_size") or shape[0])
         gross = _float(rec.get("energy_j_per_img_gross"))
         pts.append({"model": str(rec["model"]), "batch_size": batch, "time_s": lat / 1e3,
@@ -446,8 +454,11 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
             continue
         part = rows[dts == dt] if dts is not None else rows
         fp = {k: _first(part, k) for k in FINGERPRINT_KEPT}
-        cal = fit_calibration(model_points(part, feats), layer_points(part) if use_layers else [],
-                              machine_id=mid, dtype=dt, fingerprint=fp, notes=notes)
+        dt_notes = list(notes)
+        pts = model_points(part, feats, dt_notes)
+        analysed = {p["model"] for p in pts}
+        lay = [p for p in layer_points(part) if p["model"] in analysed] if use_layers else []
+        cal = fit_calibration(pts, lay, machine_id=mid, dtype=dt, fingerprint=fp, notes=dt_notes)
         out.append(cal)
     if not out:
         raise BadInputError(f"no successful {want or ''} measurement on machine {mid} to calibrate from",

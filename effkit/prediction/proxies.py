@@ -12,7 +12,7 @@ import math
 import warnings
 from typing import Any, Callable, Sequence
 
-from effkit.errors import BadInputError, setting
+from effkit.errors import BadInputError, EffkitError, setting
 from effkit.prediction.calibrate import Calibration
 
 #: Static proxies, scored when the column is present (``mac_fused`` once the analysis provides it).
@@ -172,7 +172,7 @@ def add_predictions(group, *, peaks, calibration: Calibration | None, op_table: 
         if peaks is not None or calibration is not None:
             try:
                 feats = op_table(str(rec["model"]), _shape(rec), str(rec["dtype"]))
-            except BadInputError:
+            except EffkitError:
                 feats = None  # a model this effkit cannot build (another machine's file, say): its cells stay empty
                 failed.append(str(rec["model"]))
             if feats is not None:
