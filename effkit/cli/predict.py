@@ -65,6 +65,30 @@ def _check_output(fmt: str, output: Optional[Path]) -> None:
         tables.check_writable(output)
 
 
+def _group_tables(scores):
+    """One wide table per group (a row per proxy; Spearman and Pearson per target), its title and notes."""
+    import pandas as pd
+
+    wide = scores.pivot_table(index=["machine_id", "batch_size", "dtype", "input_shape", "proxy"],
+                              columns="target", values=["spearman", "pearson"], aggfunc="first", sort=False)
+    wide.columns = [f"{t}_{stat}" for stat, t in wide.columns]
+    wide = wide.reset_index()
+    order = {p: i for i, p in enumerate(scores["proxy"].drop_duplicates())}
+    columns = ["proxy", *(c for c in ("latency_ms_spearman", "latency_ms_pearson", "energy_j_per_img_spearman",
+                                      "energy_j_per_img_pearson") if c in wide.columns)]
+    keys = ["machine_id", "batch_size", "dtype", "input_shape"]
+    parts = []
+    for key, part in scores.groupby(keys, sort=False):
+        first = part.iloc[0]
+        rows = wide.merge(pd.DataFrame([dict(zip(keys, key))]), on=keys)
+        rows = rows.sort_values("proxy", key=lambda s: s.map(order))
+        title = (f"{first['machine']} (machine {first['machine_id']})  batch {first['batch_size']}  "
+                 f"{first['dtype']}  input {first['input_shape']}  {first['n_models']} models")
+        group_notes = [f"models: {first['models']}"] + ([first["note"]] if first["note"] else [])
+        parts.append((rows, title, group_notes))
+    return parts, columns
+
+
 @app.command()
 def proxies(
     csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
@@ -85,8 +109,6 @@ def proxies(
     prediction (GPUs in the device table, or --peak-tflops/--bandwidth-gbs) and the calibrated prediction
     (when the database holds a calibration of that machine). Groups of fewer than 4 models are flagged.
     """
-    import pandas as pd
-
     import effkit
 
     _check_output(fmt, output)
@@ -101,23 +123,7 @@ def proxies(
         for n in notes:
             _note(n)
         return
-    wide = scores.pivot_table(index=["machine_id", "batch_size", "dtype", "input_shape", "proxy"],
-                              columns="target", values=["spearman", "pearson"], aggfunc="first", sort=False)
-    wide.columns = [f"{t}_{stat}" for stat, t in wide.columns]
-    wide = wide.reset_index()
-    order = {p: i for i, p in enumerate(scores["proxy"].drop_duplicates())}
-    columns = ["proxy", *(c for c in ("latency_ms_spearman", "latency_ms_pearson", "energy_j_per_img_spearman",
-                                      "energy_j_per_img_pearson") if c in wide.columns)]
-    keys = ["machine_id", "batch_size", "dtype", "input_shape"]
-    parts = []
-    for key, part in scores.groupby(keys, sort=False):
-        first = part.iloc[0]
-        rows = wide.merge(pd.DataFrame([dict(zip(keys, key))]), on=keys)
-        rows = rows.sort_values("proxy", key=lambda s: s.map(order))
-        title = (f"{first['machine']} (machine {first['machine_id']})  batch {first['batch_size']}  "
-                 f"{first['dtype']}  input {first['input_shape']}  {first['n_models']} models")
-        group_notes = [f"models: {first['models']}"] + ([first["note"]] if first["note"] else [])
-        parts.append((rows, title, group_notes))
+    parts, columns = _group_tables(scores)
     if output is not None or fmt == "markdown":
         from effkit.report import tables
 
