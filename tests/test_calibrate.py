@@ -97,11 +97,11 @@ def test_calibrate_recovers_rates_and_energy():
 
 
 def test_leave_one_model_out_by_hand():
-    # Only conv FLOPs: A 1e9 -> 1 ms, B 2e9 -> 2 ms, C 4e9 -> 6 ms. The fit minimises relative error,
-    # sum((c*f_i - t_i) / t_i)^2 with a_i = f_i / t_i: c = sum(a) / sum(a^2).
-    #   without C: a = (1e12, 1e12)       -> c = 1e-12        -> C predicted 4 ms:       error -1/3
-    #   without A: a = (1e12, 2/3 * 1e12) -> c = 15/13 * 1e-12 -> A predicted 15/13 ms:  error +2/13
-    #   without B: a = (1e12, 2/3 * 1e12) -> c = 15/13 * 1e-12 -> B predicted 30/13 ms:  error +2/13
+    # Only conv FLOPs: A 1e9 -> 1 ms, B 2e9 -> 2 ms, C 4e9 -> 6 ms; one coefficient c, a_i = f_i / t_i.
+    # The reweighted fit's fixed point makes the ratios c*a_i average to 1: c = n / sum(a).
+    #   without C: a = (1e12, 1e12)       -> c = 1e-12       -> C predicted 4 ms:   error -1/3
+    #   without A: a = (1e12, 2/3 * 1e12) -> c = 6/5 * 1e-12 -> A predicted 1.2 ms: error +0.2
+    #   without B: a = (1e12, 2/3 * 1e12) -> c = 6/5 * 1e-12 -> B predicted 2.4 ms: error +0.2
     def p(m, f, t):
         return {"model": m, "batch_size": 1, "time_s": t, "energy_j": math.nan, "flops_conv": f,
                 "flops_matmul": 0.0, "flops_vector": 0.0, "bytes": 0.0, "kernels": 0.0}
@@ -109,11 +109,20 @@ def test_leave_one_model_out_by_hand():
     pts = [p("A", 1e9, 1e-3), p("B", 2e9, 2e-3), p("C", 4e9, 6e-3)]
     cal = fit_calibration(pts, [], machine_id="m", dtype="float32")
     errors = {r["model"]: r["error"] for r in cal.loo}
-    assert errors == pytest.approx({"A": 2 / 13, "B": 2 / 13, "C": -1 / 3})
-    assert cal.loo_median_abs_error == pytest.approx(2 / 13)
-    # all three: a = (1, 1, 2/3) * 1e12 -> c = (8/3) / (2 + 4/9) = 12/11 * 1e-12
-    assert cal.s_per_flop["conv"] == pytest.approx(12 / 11 * 1e-12)
+    assert errors == pytest.approx({"A": 0.2, "B": 0.2, "C": -1 / 3})
+    assert cal.loo_median_abs_error == pytest.approx(0.2)
+    # all three: a = (1, 1, 2/3) * 1e12 -> c = 3 / (8/3) * 1e-12 = 9/8 * 1e-12
+    assert cal.s_per_flop["conv"] == pytest.approx(9 / 8 * 1e-12)
     assert cal.energy is None and "no measurement with energy" in cal.energy_note
+
+
+def test_first_pass_is_least_squares_in_relative_error():
+    # Without reweighting: minimise sum((c*a_i - 1)^2) -> c = sum(a) / sum(a^2);
+    # a = (1, 1, 2/3): c = (8/3) / (2 + 4/9) = 12/11
+    X = np.array([[1e9], [2e9], [4e9]])
+    y = np.array([1e-3, 2e-3, 6e-3])
+    assert fit_nnls(X, y, reweight=0)[0] == pytest.approx(12 / 11 * 1e-12)
+    assert fit_nnls(X, y)[0] == pytest.approx(9 / 8 * 1e-12)
 
 
 def test_per_layer_points_join_the_fit():

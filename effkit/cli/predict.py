@@ -40,6 +40,14 @@ def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str],
         typer.echo(f"wrote {output}", err=True)
 
 
+def _say(note: str) -> None:
+    """A note from the core, its settings named by their flags."""
+    from effkit.cli._flags import flag_for
+    from effkit.errors import render_settings
+
+    _note(render_settings(note, flag_for))
+
+
 def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
     """Calibrations stored beside the measurements read (none for a CSV)."""
     if csv is not None:
@@ -121,7 +129,7 @@ def proxies(
     if fmt in ("csv", "json"):
         _emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
         for n in notes:
-            _note(n)
+            _say(n)
         return
     parts, columns = _group_tables(scores)
     if output is not None or fmt == "markdown":
@@ -144,7 +152,7 @@ def proxies(
         for rows, title, gn in parts:
             _emit(rows, title=title, fmt="table", output=None, notes=gn, columns=columns)
     for n in notes:
-        _note(n)
+        _say(n)
 
 
 @app.command()
@@ -241,7 +249,10 @@ def calibrate(
         return
     for cal, (_, row) in zip(cals, summary.iterrows()):
         where = cal.fingerprint.get("gpu_name") or cal.fingerprint.get("cpu_model") or "?"
-        notes = [*cal.notes] + ([cal.energy_note] if cal.energy_note else [])
+        from effkit.cli._flags import flag_for
+        from effkit.errors import render_settings
+
+        notes = [render_settings(n, flag_for) for n in cal.notes] + ([cal.energy_note] if cal.energy_note else [])
         notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
         _emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
               fmt=fmt, output=None, notes=notes)
@@ -299,5 +310,5 @@ def proxies_plot_cmd(
     fig = proxies_figure(rows, target=targets[target], title=title)
     save_figure(fig, output)
     for n in [*notes, *fig.effkit_notes]:
-        _note(n)
+        _say(n)
     typer.echo(f"wrote {output}", err=True)

@@ -35,8 +35,15 @@ MIN_MODELS_LOO = 3
 Features = Callable[[str, tuple, str], Mapping[str, float]]
 
 
-def fit_nnls(X, y, weights=None):
-    """Non-negative coefficients ``c`` minimising ``sum(w·((X@c - y) / y)^2)``: least squares in relative error.
+def fit_nnls(X, y, weights=None, *, reweight: int = 10):
+    """Non-negative coefficients ``c`` with ``X @ c ≈ y``, fitted in ratio terms.
+
+    The first pass is least squares in relative error, ``sum(w·((p - y) / y)^2)`` with ``p = X @ c``. Relative
+    error punishes a prediction too high without bound but one too low by at most 1, so when points disagree
+    (noisy timings) that pass leans low. The reweighted passes weight each point by ``w / (y·p)`` instead
+    (``p`` from the pass before), which treats a factor too high and a factor too low alike; at their fixed
+    point ``sum(w·(p/y - 1)·x_j / p) = 0`` for every coefficient in use — with one coefficient, the ratios
+    ``p/y`` average to 1. Exact data is fitted exactly by either.
 
     Columns are scaled to a unit maximum before solving (FLOPs are ~1e9, kernels ~1e2: unscaled, the solver
     would lose the small ones), then the coefficients are scaled back.
@@ -52,8 +59,18 @@ def fit_nnls(X, y, weights=None):
         raise BadInputError("measured values to fit must be positive numbers")
     scale = np.abs(X).max(axis=0)
     scale[scale == 0] = 1.0
+    Xs = X / scale
     row = np.sqrt(w) / y
-    coef = nnls((X / scale) * row[:, None], y * row)
+    coef = nnls(Xs * row[:, None], y * row)
+    for _ in range(reweight):
+        # a point predicted at ~0 would take an unbounded weight: floor its prediction at 1/1000 of the truth
+        p = np.maximum(Xs @ coef, 1e-3 * y)
+        row = np.sqrt(w / (y * p))
+        new = nnls(Xs * row[:, None], y * row)
+        done = np.allclose(new, coef, rtol=1e-9, atol=0.0)
+        coef = new
+        if done:
+            break
     return coef / scale
 
 
