@@ -118,7 +118,7 @@ def test_proxies_figure_panels(rows):
     # params are 1000..1003 in the order of MODELS; Spearman against the latencies' ranks
     lat_rank = pd.Series([r["latency_ms"] for r in rows]).rank()
     rho = pd.Series(range(4)).corr(lat_rank)
-    assert titles[0].startswith(f"params: Spearman {rho:.2f}")
+    assert titles[0].startswith(f"params\nSpearman {rho:.2f}")
     assert "only" not in " ".join(fig.effkit_notes)
 
 

@@ -63,7 +63,7 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         for xi, yi, m in zip(x, y, rows["model"].astype(str)):
             if xi == xi and yi == yi:
                 ax.annotate(m, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=6)
-        ax.set_title(f"{proxy}: Spearman {rho:.2f}, Pearson {r:.2f} (n={n})", fontsize=8)
+        ax.set_title(f"{proxy}\nSpearman {rho:.2f}, Pearson {r:.2f} (n={n})", fontsize=8)
         ax.set_xlabel(LABELS.get(proxy, proxy), fontsize=8)
         ax.set_ylabel(LABELS.get(target, target), fontsize=8)
         ax.tick_params(labelsize=7)
