@@ -147,3 +147,19 @@ def test_calibration_from_another_machine(cli, db):
 def _one_row():
     return [{"model": "a", "latency_ms": 1.0, "flops": 2.0, "machine_id": "m", "batch_size": 1,
              "dtype": "float32", "input_shape": "1x3x8x8", "status": "ok"}]
+
+
+def test_predict_json_by_hand(cli, tmp_path):
+    # Conv 1x1, 4 -> 8, no bias, on 1x4x8x8: 4096 FLOPs, 3200 bytes; at 1 TFLOP/s and 1 GB/s with no launch
+    # cost the memory term decides: 3.2 us
+    f = tmp_path / "net.py"
+    f.write_text("from torch import nn\n\ndef build():\n    return nn.Conv2d(4, 8, 1, bias=False)\n")
+    code, out, err = cli("predict", f"{f}:build", "--input-shape", "1,4,8,8", "--peak-tflops", "1",
+                         "--bandwidth-gbs", "1", "--launch-overhead-us", "0", "--format", "json")
+    assert code == 0, err
+    [s] = json.loads(out)
+    assert s["latency_ms"] == pytest.approx(3.2e-3)
+    assert s["memory_bound_share"] == pytest.approx(1.0)
+    assert s["method"] == "roofline"
+    assert_bad_input(cli("predict", f"{f}:build", "--input-shape", "1,4,8,8", "--peak-tflops", "1",
+                         "--bandwidth-gbs", "1", "--launch-overhead-us", "-1"), "--launch-overhead-us")

@@ -26,7 +26,8 @@ def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str],
     elif fmt == "json":
         text = tables.json_text(df, columns)
     elif fmt == "markdown":
-        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=columns) + "".join(f"- {n}\n" for n in notes)
+        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=columns) + "".join(
+            ["\n"] * bool(notes) + [f"- {n}\n" for n in notes])
     else:
         table = tables.rich_table(df, title=title, columns=columns, caption="\n".join(notes) or None)
         if output is None:
@@ -138,7 +139,7 @@ def proxies(
         text = ""
         for rows, title, gn in parts:
             if fmt == "markdown":
-                text += f"**{title}**\n\n" + tables.markdown_table(rows, columns=columns) + "".join(
+                text += f"**{title}**\n\n" + tables.markdown_table(rows, columns=columns) + "\n" + "".join(
                     f"- {n}\n" for n in gn) + "\n"
             else:
                 text += tables.render_text(tables.rich_table(rows, title=title, columns=columns,
