@@ -236,7 +236,10 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
     return groups, notes
 
 
-def proxies(results, **options):
+def proxies(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
+            calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
+            peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
+            launch_overhead_us: float | None = None, op_table: OpTable | None = None):
     """Score each proxy against the measurements: one row per (group, target, proxy).
 
     Args:
@@ -260,7 +263,10 @@ def proxies(results, **options):
     """
     import pandas as pd
 
-    groups, notes = proxy_groups(results, **options)
+    groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype,
+                                 calibrations=calibrations, device_spec=device_spec, peak_tflops=peak_tflops,
+                                 bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us,
+                                 op_table=op_table)
     scores = [s for label, group in groups for s in score_group(group, label)]
     out = pd.DataFrame(scores, columns=SCORE_COLUMNS)
     out.attrs["notes"] = notes
