@@ -254,6 +254,10 @@ def calibrate(
         from effkit.errors import render_settings
 
         notes = [render_settings(n, flag_for) for n in cal.notes] + ([cal.energy_note] if cal.energy_note else [])
+        free = [k for k, v in cal.achieved().items() if v == float("inf")]
+        if free:
+            notes.append(f"inf ({', '.join(free)}): the fit found no cost for that term; these measurements "
+                         "do not tell it apart from the others (more, and more varied, models do)")
         notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
         _emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
               fmt=fmt, output=None, notes=notes)
