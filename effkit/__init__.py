@@ -5,6 +5,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.profile(model_or_name, input_shape=(1, 3, 224, 224), dtype="float32") -> Profile
     effkit.create_model(name) / effkit.list_models(pattern)
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
+    effkit.proxies(results_df), effkit.predict(model, "h100"), effkit.calibrate(db=PATH)
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _LAZY = {
     "update_baseline": ("effkit.baseline", "update_baseline"),
     "load_baseline": ("effkit.baseline", "load_baseline"),
     "EffkitError": ("effkit.errors", "EffkitError"),
+    "proxies": ("effkit.prediction.proxies", "proxies"),
+    "predict": ("effkit.prediction.api", "predict"),
+    "calibrate": ("effkit.prediction.calibrate", "calibrate"),
 }
 
 __all__ = ["__version__", *_LAZY]

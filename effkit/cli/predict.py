@@ -1,0 +1,319 @@
+"""``effkit proxies``, ``effkit predict``, ``effkit calibrate`` and ``effkit plot proxies``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from effkit.cli import app, fail
+from effkit.cli.report import CSV_HELP, DB_HELP, FIG_OUTPUT_HELP, _load_results, _note, _status, plot_app
+
+SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
+PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for a device not in it)."
+BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
+LAUNCH_HELP = "The roofline's fixed cost per kernel, microseconds."
+MACHINE_HELP = "Use only measurements of this machine (its machine_id, or a unique prefix)."
+FORMAT_HELP = "table, csv, json or markdown."
+
+
+def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str], columns=None) -> None:
+    from effkit.report import tables
+
+    if fmt == "csv":
+        text = tables.csv_text(df, columns)
+    elif fmt == "json":
+        text = tables.json_text(df, columns)
+    elif fmt == "markdown":
+        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=columns) + "".join(
+            ["\n"] * bool(notes) + [f"- {n}\n" for n in notes])
+    else:
+        table = tables.rich_table(df, title=title, columns=columns, caption="\n".join(notes) or None)
+        if output is None:
+            tables.console().print(table)
+            return
+        text = tables.render_text(table)
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        tables.write_text(output, text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _say(note: str) -> None:
+    """A note from the core, its settings named by their flags."""
+    from effkit.cli._flags import flag_for
+    from effkit.errors import render_settings
+
+    _note(render_settings(note, flag_for))
+
+
+def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
+    """Calibrations stored beside the measurements read (none for a CSV)."""
+    if csv is not None:
+        return []
+    from effkit.prediction.storage import list_calibrations
+
+    return list_calibrations(db)
+
+
+def _present(cals, results):
+    """The calibrations of machines the measurements hold (a store may keep other machines' too)."""
+    if "machine_id" not in results.columns:
+        return []
+    present = set(results["machine_id"].astype(str))
+    return [c for c in cals if c.machine_id in present]
+
+
+def _check_output(fmt: str, output: Optional[Path]) -> None:
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    if output is not None:
+        tables.check_writable(output)
+
+
+def _group_tables(scores):
+    """One wide table per group (a row per proxy; Spearman and Pearson per target), its title and notes."""
+    import pandas as pd
+
+    wide = scores.pivot_table(index=["machine_id", "batch_size", "dtype", "input_shape", "proxy"],
+                              columns="target", values=["spearman", "pearson"], aggfunc="first", sort=False)
+    wide.columns = [f"{t}_{stat}" for stat, t in wide.columns]
+    wide = wide.reset_index()
+    order = {p: i for i, p in enumerate(scores["proxy"].drop_duplicates())}
+    columns = ["proxy", *(c for c in ("latency_ms_spearman", "latency_ms_pearson", "energy_j_per_img_spearman",
+                                      "energy_j_per_img_pearson") if c in wide.columns)]
+    keys = ["machine_id", "batch_size", "dtype", "input_shape"]
+    parts = []
+    for key, part in scores.groupby(keys, sort=False):
+        first = part.iloc[0]
+        rows = wide.merge(pd.DataFrame([dict(zip(keys, key))]), on=keys)
+        rows = rows.sort_values("proxy", key=lambda s: s.map(order))
+        title = (f"{first['machine']} (machine {first['machine_id']})  batch {first['batch_size']}  "
+                 f"{first['dtype']}  input {first['input_shape']}  {first['n_models']} models")
+        group_notes = [f"models: {first['models']}"] + ([first["note"]] if first["note"] else [])
+        parts.append((rows, title, group_notes))
+    return parts, columns
+
+
+@app.command()
+def proxies(
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP + " Its calibrations score the calibrated prediction."),
+    machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Use only this dtype (float32, float16, bfloat16)."),
+    device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " Default: the GPU measured."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
+    bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Which number predicts speed: each proxy's rank (Spearman) and linear (Pearson) correlation with
+    measured latency and J/img, per group of comparable measurements (machine, batch size, dtype, input size).
+
+    Proxies: params, mult_adds, flops, paper_mac, mac, mac_fused (when present), activations, the roofline
+    prediction (GPUs in the device table, or --peak-tflops/--bandwidth-gbs) and the calibrated prediction
+    (when the database holds a calibration of that machine). Groups of fewer than 4 models are flagged.
+    """
+    import effkit
+
+    _check_output(fmt, output)
+    results = _load_results(csv, db)
+    cals = _present(_stored_calibrations(csv, db), results)
+    with _status("scoring the proxies"):
+        scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
+                                device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+    notes = list(scores.attrs.get("notes", []))
+    if fmt in ("csv", "json"):
+        _emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
+        for n in notes:
+            _say(n)
+        return
+    parts, columns = _group_tables(scores)
+    if output is not None or fmt == "markdown":
+        from effkit.report import tables
+
+        text = ""
+        for rows, title, gn in parts:
+            if fmt == "markdown":
+                text += f"**{title}**\n\n" + tables.markdown_table(rows, columns=columns) + "\n" + "".join(
+                    f"- {n}\n" for n in gn) + "\n"
+            else:
+                text += tables.render_text(tables.rich_table(rows, title=title, columns=columns,
+                                                             caption="\n".join(gn)))
+        if output is None:
+            typer.echo(text, nl=not text.endswith("\n"))
+        else:
+            tables.write_text(output, text)
+            typer.echo(f"wrote {output}", err=True)
+    else:
+        for rows, title, gn in parts:
+            _emit(rows, title=title, fmt="table", output=None, notes=gn, columns=columns)
+    for n in notes:
+        _say(n)
+
+
+@app.command()
+def predict(
+    model: str = typer.Argument(..., help="Zoo name (see `effkit models`), 'pkg.module:factory' or "
+                                "'path/to/file.py:factory' (this EXECUTES that file)."),
+    device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size (default 1)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16: picks the peaks and bytes."),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
+                                             help="Square input side; default: the model's own (224, 32 for CIFAR)."),
+    input_shape: Optional[str] = typer.Option(None, "--input-shape", help="Full input shape N,C,H,W."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
+    bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    launch_overhead_us: float = typer.Option(5.0, "--launch-overhead-us", help=LAUNCH_HELP),
+    calibration: Optional[str] = typer.Option(None, "--calibration",
+                                              help="Use this machine's stored calibration (its machine_id or a "
+                                              "unique prefix; see `effkit calibrate`)."),
+    db: Optional[Path] = typer.Option(None, "--db", help="Results database holding the calibration."),
+    top: int = typer.Option(15, "--top", help="Show the N slowest layers (0: all)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+) -> None:
+    """Predict MODEL's latency per layer and in total on a device: per-op roofline
+    max(flops / peak, bytes / bandwidth) + launch overhead, or the rates a calibration measured.
+
+    Each layer is marked compute-, memory- or launch-bound. With --calibration the prediction uses the
+    fitted rates of that machine (and predicts J/img when its energy was measured).
+    """
+    import effkit
+
+    _check_output(fmt, output)
+    if top < 0:
+        raise fail(f"--top must be 0 or a positive integer, got {top}")
+    with _status(f"analysing {model}"):
+        pred = effkit.predict(model, device_spec, batch_size=batch_size, dtype=dtype, input_size=input_size,
+                              input_shape=input_shape, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                              launch_overhead_us=launch_overhead_us, calibration=calibration, db=db)
+    s = pred.summary()
+    if fmt in ("csv", "json"):
+        import pandas as pd
+
+        df = pred.layers.assign(**{k: v for k, v in s.items() if k in ("model", "device", "method")})
+        _emit(df if fmt == "csv" else pd.DataFrame([s]), title="prediction", fmt=fmt, output=output, notes=[])
+        return
+    layers = pred.layers.sort_values("time_ms", ascending=False, kind="stable")
+    if top:
+        layers = layers.head(top)
+    from effkit.report import tables
+
+    title = (f"{pred.model}  input {s['input_shape']}  {pred.dtype}  on {pred.device} ({pred.method}): "
+             f"{tables.human(pred.latency_ms)} ms/batch, {tables.human(pred.fps)} img/s"
+             + (f", {tables.human(pred.energy_j_per_img)} J/img" if pred.energy_j_per_img == pred.energy_j_per_img
+                else ""))
+    shares = ", ".join(f"{b} {pred.bound_share[b]:.0%}" for b in ("compute", "memory", "launch"))
+    notes = [f"time in compute- / memory- / launch-bound ops: {shares}", *pred.notes]
+    if pred.method == "calibrated" and pred.roofline_latency_ms == pred.roofline_latency_ms:
+        notes.append(f"roofline alone: {tables.human(pred.roofline_latency_ms)} ms/batch")
+    notes.append("traffic is eager PyTorch's (every op reads its inputs and writes its output)")
+    _emit(layers, title=title, fmt=fmt, output=output, notes=notes,
+          columns=["layer", "flops", "bytes", "kernels", "time_ms", "time_share", "bound"])
+
+
+@app.command()
+def calibrate(
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP + " The calibration is stored there too."),
+    machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP + " Needed when it holds several."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Fit only this dtype (default: each one measured)."),
+    layers: bool = typer.Option(True, "--layers/--no-layers",
+                                help="Also fit the per-layer timings of `effkit measure --per-layer` runs."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """Fit this machine's achieved rates to its stored measurements (non-negative least squares) and store them.
+
+    Fits seconds per FLOP of each op kind (conv, matmul, vector), per byte moved and per kernel launched,
+    and (where energy was measured) idle power, joules per FLOP and per byte. Reports the leave-one-model-out
+    error: how far off the prediction is for a model the fit has not seen.
+    """
+    import pandas as pd
+
+    import effkit
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    from effkit.store import default_db_path
+
+    path = db if db is not None else default_db_path()
+    with _status("fitting"):
+        cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers)
+    summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
+    if fmt in ("csv", "json"):
+        _emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
+        typer.echo(f"stored in {path}", err=True)
+        return
+    for cal, (_, row) in zip(cals, summary.iterrows()):
+        where = cal.fingerprint.get("gpu_name") or cal.fingerprint.get("cpu_model") or "?"
+        from effkit.cli._flags import flag_for
+        from effkit.errors import render_settings
+
+        notes = [render_settings(n, flag_for) for n in cal.notes] + ([cal.energy_note] if cal.energy_note else [])
+        free = [k for k, v in cal.achieved().items() if v == float("inf")]
+        if free:
+            notes.append(f"inf ({', '.join(free)}): the fit found no cost for that term; these measurements "
+                         "do not tell it apart from the others (more, and more varied, models do)")
+        notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
+        _emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
+              fmt=fmt, output=None, notes=notes)
+        if cal.loo:
+            _emit(pd.DataFrame(list(cal.loo)), title="leave-one-model-out", fmt=fmt, output=None, notes=[])
+
+
+def _calibration_row(cal) -> dict:
+    row = {"machine_id": cal.machine_id, "dtype": cal.dtype, "models": len(cal.models), "points": cal.points,
+           "layer_points": cal.layer_points, **cal.achieved(), "loo_median_abs_error": cal.loo_median_abs_error}
+    energy = cal.energy or {}
+    for k in ("idle_w", "j_per_flop", "j_per_byte"):
+        row[f"energy_{k}"] = energy.get(k, float("nan"))
+    row["energy_loo_median_abs_error"] = cal.energy_loo_median_abs_error
+    return row
+
+
+@plot_app.command("proxies")
+def proxies_plot_cmd(
+    output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
+    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Use only this dtype."),
+    target: str = typer.Option("latency", "--target", help="latency or energy (J/img)."),
+    device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " Default: the GPU measured."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
+    bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+) -> None:
+    """One scatter panel per proxy against measured latency (or J/img), the correlations in each title.
+
+    Draws one group of comparable measurements: pick it with --machine, --batch-size and --dtype when the
+    measurements hold several.
+    """
+    from effkit.prediction.proxies import proxy_groups
+    from effkit.report.plots import check_figure_path, save_figure
+    from effkit.report.proxies_plot import proxies_figure
+
+    check_figure_path(output)
+    targets = {"latency": "latency_ms", "energy": "energy_j_per_img"}
+    if target not in targets:
+        raise fail(f"--target must be latency or energy, got {target!r}")
+    results = _load_results(csv, db)
+    cals = _present(_stored_calibrations(csv, db), results)
+    with _status("scoring the proxies"):
+        groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
+                                     device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+    if len(groups) > 1:
+        listed = "; ".join(f"machine {g['machine_id']} batch {g['batch_size']} {g['dtype']}" for g, _ in groups)
+        raise fail(f"the measurements hold {len(groups)} groups ({listed}); pick one with --machine, "
+                   "--batch-size and --dtype")
+    label, rows = groups[0]
+    title = f"what predicts {target}: machine {label['machine_id']}, batch {label['batch_size']}, {label['dtype']}"
+    fig = proxies_figure(rows, target=targets[target], title=title)
+    save_figure(fig, output)
+    for n in [*notes, *fig.effkit_notes]:
+        _say(n)
+    typer.echo(f"wrote {output}", err=True)

@@ -1,0 +1,197 @@
+"""``predict``: a model's latency (and, calibrated, energy) on a device, per layer and in total."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from effkit.errors import BadInputError, setting
+from effkit.prediction.calibrate import Calibration
+from effkit.prediction.roofline import (
+    DEFAULT_LAUNCH_US, OP_KINDS, Peaks, device_peaks, kind_totals, layer_times, op_features, roofline_times,
+)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model should cost on a device.
+
+    Attributes:
+        model, input_shape, dtype: what was analysed.
+        method: ``"roofline"`` (peaks only) or ``"calibrated"`` (fitted rates; the roofline beside it when
+            peaks were given too).
+        latency_ms: predicted time per batch (the calibrated one when there is a calibration).
+        fps: images per second at that latency.
+        roofline_latency_ms / calibrated_latency_ms: each method's total (NaN when not run).
+        energy_j_per_img: predicted joules per image, net of idle (calibrations with energy only, else NaN);
+            ``energy_j_per_img_gross`` includes idle power.
+        layers: one row per layer call: flops, bytes, kernels, time_ms, time_share, bound.
+        ops: one row per op: kind, flops, bytes, kernels, compute_s, memory_s, launch_s, time_s, bound.
+        bound_share: share of the predicted time in compute-, memory- and launch-bound ops.
+        peaks: the device peaks used (``None`` when only calibrated).
+        calibration: the calibration used, or ``None``.
+        uncounted: ops without a formula, left out of the prediction (``{op: calls}``).
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    dtype: str
+    method: str
+    latency_ms: float
+    fps: float
+    roofline_latency_ms: float
+    calibrated_latency_ms: float
+    energy_j_per_img: float
+    energy_j_per_img_gross: float
+    layers: Any
+    ops: Any
+    bound_share: Mapping[str, float]
+    peaks: Peaks | None = None
+    calibration: Calibration | None = None
+    uncounted: Mapping[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def device(self) -> str:
+        if self.calibration is not None:
+            where = self.calibration.fingerprint.get("gpu_name") or self.calibration.fingerprint.get("cpu_model")
+            return f"machine {self.calibration.machine_id}" + (f" ({where})" if where else "")
+        return self.peaks.name if self.peaks else "?"
+
+    def summary(self) -> dict[str, Any]:
+        """The totals as one flat dict (what a table row or JSON shows)."""
+        return {
+            "model": self.model, "input_shape": "x".join(map(str, self.input_shape)), "dtype": self.dtype,
+            "device": self.device, "method": self.method, "latency_ms": self.latency_ms, "fps": self.fps,
+            "roofline_latency_ms": self.roofline_latency_ms, "calibrated_latency_ms": self.calibrated_latency_ms,
+            "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_gross": self.energy_j_per_img_gross,
+            **{f"{b}_bound_share": self.bound_share.get(b, 0.0) for b in ("compute", "memory", "launch")},
+        }
+
+
+def calibrated_times(features, cal: Calibration):
+    """Per-op times under a calibration: the same columns as :func:`roofline_times`, the terms added.
+
+    A calibrated op's time is the sum of its compute, traffic and launch terms (the model fitted); its
+    ``bound`` is the largest of the three.
+    """
+    import numpy as np
+
+    df = features.copy()
+    df["compute_s"] = df["flops"] * df["kind"].map(dict(cal.s_per_flop)).astype(float)
+    df["memory_s"] = df["bytes"] * cal.s_per_byte
+    df["launch_s"] = df["kernels"] * cal.s_per_kernel
+    df["time_s"] = df["compute_s"] + df["memory_s"] + df["launch_s"]
+    terms = df[["compute_s", "memory_s", "launch_s"]].to_numpy()
+    df["bound"] = np.array(["compute", "memory", "launch"])[terms.argmax(axis=1)]
+    df.loc[df["kernels"] == 0, "bound"] = ""
+    return df
+
+
+def check_same_machine(cal: Calibration, peaks: Peaks | None, spec_name: str | None) -> None:
+    """Refuse a calibration fitted on another device than the one named.
+
+    Raises:
+        BadInputError: the device table's GPU pattern for ``spec_name`` does not match the calibration's GPU.
+    """
+    if peaks is None or spec_name is None:
+        return
+    from effkit.report.plots import load_device_specs
+
+    gpu = cal.fingerprint.get("gpu_name") or ""
+    for rec in load_device_specs().to_dict(orient="records"):
+        if str(rec["name"]) != peaks.name:
+            continue
+        rx = rec.get("gpu_name_regex")
+        if isinstance(rx, str) and rx and not re.search(rx, gpu, flags=re.I):
+            ran_on = gpu or cal.fingerprint.get("cpu_model") or "another device"
+            raise BadInputError(
+                f"calibration {cal.machine_id} was fitted on {ran_on}, not on a {peaks.name}; calibrate from "
+                f"measurements made on a {peaks.name}, or drop {setting('device_spec')} to predict for "
+                "the calibrated machine", field="calibration")
+
+
+def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int] | str | None = None,
+            batch_size: int | None = None, input_size: int | None = None, dtype: str = "float32",
+            peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
+            launch_overhead_us: float = DEFAULT_LAUNCH_US, calibration: Calibration | str | None = None,
+            db=None, profile=None) -> Prediction:
+    """Predict a model's latency per layer and in total on a device, from its roofline or a calibration.
+
+    Args:
+        model: a zoo name, external spec or ``nn.Module`` (analysed on the meta device).
+        device_spec: a device of ``effkit/data/device_specs.csv`` (``"H100 SXM"``, ``"h200"``).
+        input_shape / batch_size / input_size: the input analysed (default ``(1, 3, S, S)``).
+        dtype: float32, float16 or bfloat16: picks the peaks and the bytes per element.
+        peak_tflops, bandwidth_gbs: user peaks (override the device table, or stand for a device not in it).
+        launch_overhead_us: the roofline's fixed cost per kernel.
+        calibration: a :class:`Calibration`, or the machine id whose stored calibration to use (from ``db``).
+        db: the results database holding calibrations.
+        profile: an already computed :class:`~effkit.analysis.profile.Profile` of ``model`` (skips the analysis).
+
+    Raises:
+        BadInputError: no device and no calibration, unknown device, a missing calibration or one fitted
+            on another GPU than ``device_spec`` names.
+    """
+    from effkit.analysis.profile import dtype_name, parse_dtype, resolve_input_shape
+
+    dt = dtype_name(parse_dtype(dtype))
+    peaks = None
+    if device_spec is not None or peak_tflops is not None or bandwidth_gbs is not None or calibration is None:
+        peaks = device_peaks(device_spec, dtype=dt, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                             launch_overhead_us=launch_overhead_us)
+    cal = calibration
+    if isinstance(calibration, str):
+        from effkit.prediction.storage import load_calibration
+
+        cal = load_calibration(calibration, dt, db)
+    if cal is not None:
+        if cal.dtype != dt:
+            raise BadInputError(f"calibration {cal.machine_id} is for {cal.dtype}, not {dt}", field="calibration")
+        check_same_machine(cal, peaks, device_spec)
+    if profile is None:
+        import warnings
+
+        from effkit.analysis.profile import UncountedOpsWarning
+        from effkit.analysis.profile import profile as run_profile
+
+        shape = resolve_input_shape(model, input_size, input_shape, batch_size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UncountedOpsWarning)
+            profile = run_profile(model, shape, dt, warn=False)
+    return predict_profile(profile, peaks, cal)
+
+
+def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None) -> Prediction:
+    """:func:`predict` for an analysed model: the roofline under ``peaks``, the calibrated model under ``cal``."""
+    feats, uncounted = op_features(prof.ops)
+    roof = roofline_times(feats, peaks) if peaks is not None else None
+    calib = calibrated_times(feats, cal) if cal is not None else None
+    ops = calib if calib is not None else roof
+    roof_ms = float(roof["time_s"].sum() * 1e3) if roof is not None else math.nan
+    cal_ms = float(calib["time_s"].sum() * 1e3) if calib is not None else math.nan
+    latency_ms = cal_ms if calib is not None else roof_ms
+    batch = prof.input_shape[0]
+    totals = kind_totals(feats)
+    net = gross = math.nan
+    if cal is not None and cal.energy:
+        flops = sum(totals[f"flops_{k}"] for k in OP_KINDS)
+        net, gross = (e / batch for e in cal.energy_j(latency_ms / 1e3, flops, totals["bytes"]))
+    timed = ops[ops["kernels"] > 0]
+    total = timed["time_s"].sum()
+    share = {b: float(timed.loc[timed["bound"] == b, "time_s"].sum() / total) if total > 0 else math.nan
+             for b in ("compute", "memory", "launch")}
+    notes = list(peaks.notes) if peaks is not None else []
+    if uncounted:
+        notes.append("ops without a formula are left out of the prediction: "
+                     + ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items())))
+    return Prediction(
+        model=prof.model_name, input_shape=tuple(prof.input_shape), dtype=prof.dtype,
+        method="calibrated" if cal is not None else "roofline", latency_ms=latency_ms,
+        fps=batch / (latency_ms / 1e3) if latency_ms > 0 else math.nan, roofline_latency_ms=roof_ms,
+        calibrated_latency_ms=cal_ms, energy_j_per_img=net, energy_j_per_img_gross=gross,
+        layers=layer_times(ops), ops=ops, bound_share=share, peaks=peaks, calibration=cal,
+        uncounted=uncounted, notes=tuple(notes),
+    )

@@ -1,0 +1,502 @@
+"""Fitting a device's achieved rates to stored measurements, by non-negative least squares.
+
+The calibrated model is additive per op: ``time = s_per_flop[kind]·flops + s_per_byte·bytes + s_per_kernel``,
+one coefficient per op kind (conv, matmul, vector), one for traffic and one per kernel launched. Summed over
+a model's ops it is linear in five whole-model features, so whole-model latencies (and per-layer timings,
+where a ``per_layer`` run stored them) fit it with :func:`scipy.optimize.nnls`: no rate can come out
+negative. Each point is divided by its measured time, so the fit minimises *relative* error and a 2 ms
+model counts as much as a 200 ms one. Energy gets the same treatment:
+``J per batch = idle_w·time + j_per_flop·flops + j_per_byte·bytes``.
+
+The inverse coefficients are the achieved rates (FLOP/s per op kind, bytes/s); divided by a device's
+peaks they are the achieved fractions of peak. Leave-one-model-out error says how well the fit predicts
+a model it has not seen.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+from effkit.errors import BadInputError, EffkitError, setting
+from effkit.prediction.roofline import OP_KINDS, Peaks, layer_kind
+
+#: The time model's features, in coefficient order.
+TIME_FEATURES = (*(f"flops_{k}" for k in OP_KINDS), "bytes", "kernels")
+#: The energy model's features: seconds per batch, FLOPs, bytes.
+ENERGY_FEATURES = ("time_s", "flops", "bytes")
+#: Fewest distinct models a calibration is fitted from, and fewest for a leave-one-model-out error.
+MIN_MODELS = 2
+MIN_MODELS_LOO = 3
+
+Features = Callable[[str, tuple, str], Mapping[str, float]]
+
+
+def fit_nnls(X, y, weights=None, *, reweight: int = 10):
+    """Non-negative coefficients ``c`` with ``X @ c ≈ y``, fitted in ratio terms.
+
+    The first pass is least squares in relative error, ``sum(w·((p - y) / y)^2)`` with ``p = X @ c``. Relative
+    error punishes a prediction too high without bound but one too low by at most 1, so when points disagree
+    (noisy timings) that pass leans low. The reweighted passes weight each point by ``w / (y·p)`` instead
+    (``p`` from the pass before), which treats a factor too high and a factor too low alike; at their fixed
+    point ``sum(w·(p/y - 1)·x_j / p) = 0`` for every coefficient in use — with one coefficient, the ratios
+    ``p/y`` average to 1. Exact data is fitted exactly by either.
+
+    Columns are scaled to a unit maximum before solving (FLOPs are ~1e9, kernels ~1e2: unscaled, the solver
+    would lose the small ones), then the coefficients are scaled back.
+    """
+    import numpy as np
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    if len(y) == 0:
+        raise BadInputError("nothing to fit: no measured points")
+    if (y <= 0).any() or not np.isfinite(y).all():
+        raise BadInputError("measured values to fit must be positive numbers")
+    scale = np.abs(X).max(axis=0)
+    scale[scale == 0] = 1.0
+    Xs = X / scale
+    row = np.sqrt(w) / y
+    coef = nnls(Xs * row[:, None], y * row)
+    for _ in range(reweight):
+        # a point predicted at ~0 would take an unbounded weight: floor its prediction at 1/1000 of the truth
+        p = np.maximum(Xs @ coef, 1e-3 * y)
+        row = np.sqrt(w / (y * p))
+        new = nnls(Xs * row[:, None], y * row)
+        done = np.allclose(new, coef, rtol=1e-9, atol=0.0)
+        coef = new
+        if done:
+            break
+    return coef / scale
+
+
+def nnls(A, b):
+    """``argmin ||A x - b||`` subject to ``x >= 0``: :func:`scipy.optimize.nnls` where SciPy is installed.
+
+    Without SciPy, the same Lawson–Hanson active-set method (Lawson & Hanson, *Solving Least Squares
+    Problems*, 1974, ch. 23) in NumPy: the problems here have five unknowns, so its plain form is enough.
+    """
+    try:
+        from scipy.optimize import nnls as scipy_nnls
+    except ImportError:
+        return lawson_hanson(A, b)
+    return scipy_nnls(A, b)[0]
+
+
+def lawson_hanson(A, b, *, tol: float | None = None, max_iter: int | None = None):
+    """Non-negative least squares by Lawson and Hanson's active-set method (NumPy only)."""
+    import numpy as np
+
+    A = np.asarray(A, dtype=float)
+    b = np.asarray(b, dtype=float)
+    n = A.shape[1]
+    tol = tol if tol is not None else 10 * np.finfo(float).eps * np.linalg.norm(A, 1) * max(A.shape)
+    max_iter = max_iter or 3 * n
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    w = A.T @ (b - A @ x)
+    for _ in range(max_iter):
+        if passive.all() or (w[~passive] <= tol).all():
+            break
+        # move the most promising variable into the passive set, then solve on the passive set,
+        # stepping back towards the last feasible point whenever a variable would turn negative
+        passive[np.argmax(np.where(passive, -np.inf, w))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                break
+            neg = passive & (z <= 0)
+            alpha = np.min(x[neg] / (x[neg] - z[neg]))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+        x = z
+        w = A.T @ (b - A @ x)
+    return x
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Achieved rates of one machine at one dtype, fitted to its measurements.
+
+    Attributes:
+        machine_id: the machine fingerprint's id the measurements carry.
+        dtype: the dtype measured.
+        fingerprint: the rest of the fingerprint (gpu_name, cpu_model, hostname, torch_version, device).
+        s_per_flop: seconds per FLOP of each op kind (1 / achieved FLOP/s; 0 when the fit found no cost).
+        s_per_byte: seconds per byte moved (1 / achieved bandwidth).
+        s_per_kernel: seconds per kernel launched.
+        energy: ``{"idle_w", "j_per_flop", "j_per_byte"}``, or ``None`` with ``energy_note`` saying why.
+        models: the models fitted.
+        points: whole-model rows fitted; ``layer_points``: per-layer timings fitted.
+        loo: leave-one-model-out results, one dict per left-out row (model, batch_size, measured_ms,
+            predicted_ms, error = predicted / measured - 1).
+        loo_median_abs_error: median of ``|error|`` over ``loo`` (NaN with fewer than 3 models).
+        energy_loo_median_abs_error: the same for J/img, where energy was measured.
+    """
+
+    machine_id: str
+    dtype: str
+    fingerprint: Mapping[str, Any]
+    s_per_flop: Mapping[str, float]
+    s_per_byte: float
+    s_per_kernel: float
+    energy: Mapping[str, float] | None = None
+    energy_note: str = ""
+    models: tuple[str, ...] = ()
+    points: int = 0
+    layer_points: int = 0
+    loo: tuple[Mapping[str, Any], ...] = ()
+    loo_median_abs_error: float = math.nan
+    energy_loo_median_abs_error: float = math.nan
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    notes: tuple[str, ...] = ()
+
+    @property
+    def coefficients(self):
+        """The time coefficients in :data:`TIME_FEATURES` order."""
+        return [*(self.s_per_flop[k] for k in OP_KINDS), self.s_per_byte, self.s_per_kernel]
+
+    def achieved(self) -> dict[str, float]:
+        """Achieved rates: ``gflops_per_s_<kind>``, ``bandwidth_gbs`` and ``kernel_overhead_us``."""
+        out = {f"gflops_per_s_{k}": (1e-9 / v if v > 0 else math.inf) for k, v in self.s_per_flop.items()}
+        out["bandwidth_gbs"] = 1e-9 / self.s_per_byte if self.s_per_byte > 0 else math.inf
+        out["kernel_overhead_us"] = self.s_per_kernel * 1e6
+        return out
+
+    def fractions(self, peaks: Peaks) -> dict[str, float]:
+        """Achieved fraction of each peak (compute per op kind, bandwidth) of a device."""
+        rates = self.achieved()
+        out = {f"compute_{k}": rates[f"gflops_per_s_{k}"] / (peaks.tflops[k] * 1e3) for k in OP_KINDS}
+        out["bandwidth"] = rates["bandwidth_gbs"] / peaks.bandwidth_gbs
+        return out
+
+    def time_s(self, totals: Mapping[str, float]) -> float:
+        """Predicted seconds for features ``totals`` (:data:`TIME_FEATURES`)."""
+        return float(sum(c * float(totals.get(f, 0.0)) for c, f in zip(self.coefficients, TIME_FEATURES)))
+
+    def energy_j(self, time_s: float, flops: float, nbytes: float) -> tuple[float, float]:
+        """(net, gross) joules for one batch; NaN without an energy model."""
+        if not self.energy:
+            return math.nan, math.nan
+        net = self.energy["j_per_flop"] * flops + self.energy["j_per_byte"] * nbytes
+        return net, net + self.energy["idle_w"] * time_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Calibration":
+        d = dict(d)
+        for key in ("models", "loo", "notes"):
+            d[key] = tuple(d.get(key) or ())
+        for key in ("loo_median_abs_error", "energy_loo_median_abs_error"):
+            d[key] = math.nan if d.get(key) is None else float(d[key])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# ---------------------------------------------------------------------------------------------------- points
+
+
+def profile_features(model: str, input_shape: Sequence[int], dtype: str) -> dict[str, float]:
+    """Whole-model prediction features of ``model`` at ``input_shape`` and ``dtype``, from its static analysis."""
+    import warnings
+
+    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit.prediction.roofline import kind_totals, op_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UncountedOpsWarning)
+        prof = profile(model, tuple(input_shape), dtype, warn=False)
+    feats, _ = op_features(prof.ops)
+    return kind_totals(feats)
+
+
+def cached(features: Features) -> Features:
+    """``features`` (or any per-model function of the same arguments) computed once per (model, shape, dtype)."""
+    memo: dict = {}
+
+    def get(model, shape, dtype):
+        key = (model, tuple(shape), dtype)
+        if key not in memo:
+            memo[key] = features(model, tuple(shape), dtype)
+        return memo[key]
+
+    return get
+
+
+def _shape_of(row) -> tuple[int, ...]:
+    from effkit.analysis.profile import parse_shape
+
+    text = row.get("input_shape")
+    if isinstance(text, str) and text.strip():
+        return parse_shape(text)
+    size = row.get("input_size")
+    size = int(size) if isinstance(size, (int, float)) and not math.isnan(size) else 224
+    return (int(row["batch_size"]), 3, size, size)
+
+
+def model_points(rows, features: Features, notes: list[str] | None = None) -> list[dict]:
+    """One point per whole-model measurement: its features, measured seconds and (where measured) J per batch.
+
+    A model this effkit cannot analyse (a file from another machine, say) is left out and named in ``notes``.
+    """
+    pts = []
+    for rec in rows.to_dict(orient="records"):
+        lat = _float(rec.get("latency_ms"))
+        if not lat or lat <= 0:
+            continue
+        shape = _shape_of(rec)
+        try:
+            feats = features(str(rec["model"]), shape, str(rec.get("dtype") or "float32"))
+        except EffkitError as e:
+            if notes is not None:
+                notes.append(f"left out {rec['model']}: it cannot be analysed here ({e})")
+            continue
+        batch = int(rec.get("batch_size") or shape[0])
+        gross = _float(rec.get("energy_j_per_img_gross"))
+        pts.append({"model": str(rec["model"]), "batch_size": batch, "time_s": lat / 1e3,
+                    "energy_j": gross * batch if gross and gross > 0 else math.nan, **feats})
+    return pts
+
+
+def layer_points(rows) -> list[dict]:
+    """One point per timed leaf layer of the per-layer measurements (``layers_json``), one kernel each."""
+    import io
+
+    import pandas as pd
+
+    pts = []
+    if "layers_json" not in rows.columns:
+        return pts
+    for rec in rows.to_dict(orient="records"):
+        text = rec.get("layers_json")
+        if not isinstance(text, str) or not text.strip():
+            continue
+        try:
+            layers = pd.read_json(io.StringIO(text), orient="records")
+        except ValueError as e:
+            raise BadInputError(f"the per-layer measurements of {rec['model']} are not readable JSON: {e}") from e
+        if not {"type", "flops", "mac_bytes", "latency_ms"} <= set(layers.columns):
+            continue
+        layers = layers[pd.to_numeric(layers["latency_ms"], errors="coerce") > 0]
+        for lay in layers.to_dict(orient="records"):
+            kind = layer_kind(lay["type"])
+            p = {"model": str(rec["model"]), "time_s": float(lay["latency_ms"]) / 1e3, "bytes": float(lay["mac_bytes"]),
+                 "kernels": 1.0, **{f"flops_{k}": 0.0 for k in OP_KINDS}}
+            p[f"flops_{kind}"] = float(lay["flops"])
+            pts.append(p)
+    return pts
+
+
+def _float(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+# ---------------------------------------------------------------------------------------------------- fitting
+
+
+def _fit_time(model_pts: list[dict], lay_pts: list[dict]):
+    """Time coefficients from whole-model points (weight 1 each) and per-layer points.
+
+    A model's per-layer points together weigh as much as one whole-model point, so a model timed layer by
+    layer (hundreds of points) does not drown the others; the layers pin down the per-kernel cost and the
+    rates of op kinds that whole models mix.
+    """
+    import numpy as np
+
+    per_model: dict[str, int] = {}
+    for p in lay_pts:
+        per_model[p["model"]] = per_model.get(p["model"], 0) + 1
+    pts = [*model_pts, *lay_pts]
+    X = np.array([[p[f] for f in TIME_FEATURES] for p in pts], dtype=float)
+    y = np.array([p["time_s"] for p in pts], dtype=float)
+    w = np.array([1.0] * len(model_pts) + [1.0 / per_model[p["model"]] for p in lay_pts])
+    return fit_nnls(X, y, w)
+
+
+def _fit_energy(model_pts: list[dict]):
+    import numpy as np
+
+    pts = [p for p in model_pts if p["energy_j"] == p["energy_j"]]
+    if not pts:
+        return None
+    X = np.array([[p["time_s"], sum(p[f"flops_{k}"] for k in OP_KINDS), p["bytes"]] for p in pts])
+    return fit_nnls(X, np.array([p["energy_j"] for p in pts]))
+
+
+def _time_of(coef, p) -> float:
+    return float(sum(c * p[f] for c, f in zip(coef, TIME_FEATURES)))
+
+
+def leave_one_model_out(model_pts: list[dict], lay_pts: list[dict]) -> tuple[list[dict], list[float]]:
+    """Refit without each model in turn and predict its whole-model rows.
+
+    Returns:
+        (time rows: model, batch_size, measured_ms, predicted_ms, error; energy errors where measured).
+    """
+    models = sorted({p["model"] for p in model_pts})
+    rows: list[dict] = []
+    energy_errors: list[float] = []
+    for m in models:
+        train = [p for p in model_pts if p["model"] != m]
+        coef = _fit_time(train, [p for p in lay_pts if p["model"] != m])
+        ecoef = _fit_energy(train)
+        for p in (p for p in model_pts if p["model"] == m):
+            pred = _time_of(coef, p)
+            rows.append({"model": m, "batch_size": p["batch_size"], "measured_ms": p["time_s"] * 1e3,
+                         "predicted_ms": pred * 1e3, "error": pred / p["time_s"] - 1.0})
+            if ecoef is not None and p["energy_j"] == p["energy_j"]:
+                flops = sum(p[f"flops_{k}"] for k in OP_KINDS)
+                e_pred = ecoef[0] * pred + ecoef[1] * flops + ecoef[2] * p["bytes"]
+                energy_errors.append(e_pred / p["energy_j"] - 1.0)
+    return rows, energy_errors
+
+
+def fit_calibration(model_pts: list[dict], lay_pts: list[dict], *, machine_id: str, dtype: str,
+                    fingerprint: Mapping[str, Any] | None = None, notes: Sequence[str] = ()) -> Calibration:
+    """A :class:`Calibration` from prediction points (see :func:`model_points`, :func:`layer_points`).
+
+    Raises:
+        BadInputError: fewer than :data:`MIN_MODELS` distinct models measured.
+    """
+    import numpy as np
+
+    models = tuple(sorted({p["model"] for p in model_pts}))
+    if len(models) < MIN_MODELS:
+        raise BadInputError(
+            f"a calibration needs whole-model measurements of at least {MIN_MODELS} models on machine "
+            f"{machine_id} ({dtype}); found {len(models)} ({', '.join(models) or 'none'}): measure more models",
+            field="machine")
+    coef = _fit_time(model_pts, lay_pts)
+    ecoef = _fit_energy(model_pts)
+    notes = list(notes)
+    loo: list[dict] = []
+    energy_errors: list[float] = []
+    if len(models) >= MIN_MODELS_LOO:
+        loo, energy_errors = leave_one_model_out(model_pts, lay_pts)
+    else:
+        notes.append(f"no leave-one-model-out error: it needs at least {MIN_MODELS_LOO} models")
+    energy = None
+    energy_note = "no measurement with energy on this machine" if ecoef is None else ""
+    if ecoef is not None:
+        energy = {"idle_w": float(ecoef[0]), "j_per_flop": float(ecoef[1]), "j_per_byte": float(ecoef[2])}
+    return Calibration(
+        machine_id=machine_id, dtype=dtype, fingerprint=dict(fingerprint or {}),
+        s_per_flop={k: float(c) for k, c in zip(OP_KINDS, coef)}, s_per_byte=float(coef[3]),
+        s_per_kernel=float(coef[4]), energy=energy, energy_note=energy_note, models=models,
+        points=len(model_pts), layer_points=len(lay_pts), loo=tuple(loo),
+        loo_median_abs_error=float(np.median([abs(r["error"]) for r in loo])) if loo else math.nan,
+        energy_loo_median_abs_error=float(np.median(np.abs(energy_errors))) if energy_errors else math.nan,
+        notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- selecting
+
+
+FINGERPRINT_KEPT = ("gpu_name", "gpu_uuid", "cpu_model", "hostname", "torch_version", "device")
+
+
+def pick_machine(results, machine: str | None) -> str:
+    """The machine id meant: ``machine`` (whole or a unique prefix), else the only one in ``results``."""
+    if "machine_id" not in results.columns:
+        raise BadInputError("the measurements have no machine_id column: calibration needs to know the machine",
+                            field="machine")
+    ids = sorted({str(m) for m in results["machine_id"].dropna()})
+    if machine is None:
+        if len(ids) != 1:
+            raise BadInputError(f"the measurements come from {len(ids)} machines ({', '.join(ids) or 'none'}); "
+                                f"pick one with {setting('machine')}", field="machine")
+        return ids[0]
+    hits = [m for m in ids if m == machine] or [m for m in ids if m.startswith(machine)]
+    if len(hits) != 1:
+        what = "matches several" if hits else "matches none"
+        raise BadInputError(f"machine {machine!r} {what} of the machines measured ({', '.join(ids) or 'none'})",
+                            field="machine")
+    return hits[0]
+
+
+def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str | None = None,
+              use_layers: bool = True, save: bool = True, features: Features | None = None) -> list[Calibration]:
+    """Fit one machine's coefficients (one calibration per dtype measured) and store them.
+
+    Args:
+        results: measurements (a DataFrame with the results store's columns); default: read ``db``.
+        db: the results database read (when ``results`` is not given) and written (``save``).
+        machine: the machine id (or a unique prefix); needed when the results hold several machines.
+        dtype: fit only this dtype.
+        use_layers: also fit the per-layer timings stored by per-layer measurements.
+        save: store the calibrations in ``db`` (table ``calibrations``), with the machine fingerprint; only
+            when there is a ``db`` (given, or read because ``results`` was not given).
+        features: ``(model, input_shape, dtype) -> features`` (default: from the static analysis).
+
+    Raises:
+        BadInputError: several machines and none picked, fewer than two models, nothing successful.
+    """
+    from effkit.analysis.profile import dtype_name, parse_dtype
+
+    if results is None:
+        from effkit.store import default_db_path, load_results
+
+        db = db if db is not None else default_db_path()
+        results = load_results(db)
+    if results is None or results.empty:
+        raise BadInputError("no measurements to calibrate from", field="db")
+    mid = pick_machine(results, machine)
+    rows = results[results["machine_id"].astype(str) == mid]
+    if "status" in rows.columns:
+        rows = rows[rows["status"].astype(str) == "ok"]
+    notes = []
+    if "cuda_graph" in rows.columns:
+        graphed = rows["cuda_graph"].fillna(False).astype(bool)
+        if graphed.any():
+            notes.append(f"left out {int(graphed.sum())} CUDA-graph measurement(s): they launch no kernels one by one")
+            rows = rows[~graphed]
+    dts = rows["dtype"].astype(str).map(lambda d: dtype_name(parse_dtype(d))) if "dtype" in rows.columns else None
+    want = dtype_name(parse_dtype(dtype)) if dtype else None
+    feats = cached(features or profile_features)
+    out = []
+    for dt in sorted(set(dts)) if dts is not None else ["float32"]:
+        if want and dt != want:
+            continue
+        part = rows[dts == dt] if dts is not None else rows
+        fp = {k: _first(part, k) for k in FINGERPRINT_KEPT}
+        dt_notes = list(notes)
+        pts = model_points(part, feats, dt_notes)
+        analysed = {p["model"] for p in pts}
+        lay = [p for p in layer_points(part) if p["model"] in analysed] if use_layers else []
+        cal = fit_calibration(pts, lay, machine_id=mid, dtype=dt, fingerprint=fp, notes=dt_notes)
+        out.append(cal)
+    if not out:
+        raise BadInputError(f"no successful {want or ''} measurement on machine {mid} to calibrate from",
+                            field="dtype" if want else "machine")
+    if save and db is not None:
+        from effkit.prediction.storage import save_calibration
+
+        for cal in out:
+            save_calibration(cal, db)
+    return out
+
+
+def _first(df, column: str):
+    if column not in df.columns:
+        return None
+    vals = [v for v in df[column] if isinstance(v, str) and v.strip()]
+    return vals[-1] if vals else None
+
+
+def calibration_json(cal: Calibration) -> str:
+    """The calibration as JSON (NaN as null)."""
+    from effkit.store import _plain
+
+    return json.dumps(_plain(cal.to_dict()), allow_nan=False)

@@ -1,0 +1,83 @@
+"""The proxy scoreboard as a chart: one scatter panel per proxy against the measured latency (or J/img)."""
+
+from __future__ import annotations
+
+import math
+
+from effkit.errors import BadInputError
+
+#: Axis labels of the proxies and targets.
+LABELS = {
+    "params": "parameters", "mult_adds": "multiply-adds", "flops": "FLOPs", "paper_mac": "paper MAC [elements]",
+    "mac": "MAC, all ops [elements]", "mac_fused": "fused MAC [elements]", "activations": "activations [elements]",
+    "roofline_latency_ms": "roofline-predicted latency [ms]",
+    "calibrated_latency_ms": "calibrated-predicted latency [ms]",
+    "latency_ms": "measured latency [ms / batch]", "energy_j_per_img": "measured energy [J / image]",
+}
+
+
+def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str | None = None,
+                   panel_size=(3.4, 2.9)):
+    """One panel per proxy: proxy (x) against the measured ``target`` (y), points labelled by model.
+
+    Points take their family's colour and marker (as in Figure 3); each panel's title gives the Spearman
+    and Pearson correlation over the models shown.
+
+    Args:
+        rows: one group of comparable measurements, one row per model (see
+            :func:`effkit.prediction.proxies.proxy_groups`), with the proxy columns.
+        target: ``latency_ms`` or ``energy_j_per_img``.
+        proxies: the proxies to draw (default: every one of :data:`~effkit.prediction.proxies.PROXIES`
+            with at least two values).
+
+    Raises:
+        BadInputError: no rows, no target values, or no proxy with two values.
+    """
+    import pandas as pd
+
+    from effkit.prediction.proxies import MIN_MODELS, PROXIES, correlations
+    from effkit.report.plots import FAMILY_STYLES, _attach_notes, _legend_handle, _new_figure, family_of
+
+    if not isinstance(rows, pd.DataFrame) or rows.empty or "model" not in rows.columns:
+        raise BadInputError("no measurements to draw the proxies of")
+    if target not in rows.columns or pd.to_numeric(rows[target], errors="coerce").notna().sum() < 2:
+        raise BadInputError(f"fewer than two models have a measured {target}: nothing to correlate")
+    y = pd.to_numeric(rows[target], errors="coerce")
+    wanted = list(proxies or PROXIES)
+    shown = [p for p in wanted if p in rows.columns and pd.to_numeric(rows[p], errors="coerce").notna().sum() >= 2]
+    if not shown:
+        raise BadInputError(f"none of the proxies {', '.join(wanted)} has values for two models")
+    ncols = min(3, len(shown))
+    nrows = math.ceil(len(shown) / ncols)
+    fig, axes = _new_figure(nrows, ncols, (panel_size[0] * ncols, panel_size[1] * nrows))
+    fams = rows["family"] if "family" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
+    family = [family_of(str(m), f) for m, f in zip(rows["model"], fams)]
+    for ax, proxy in zip(axes.flat, shown):
+        x = pd.to_numeric(rows[proxy], errors="coerce")
+        rho, r, n = correlations(x, y)
+        for fam, (colour, marker) in FAMILY_STYLES.items():
+            sel = [i for i, f in enumerate(family) if f == fam and x.iloc[i] == x.iloc[i] and y.iloc[i] == y.iloc[i]]
+            if sel:
+                ax.scatter(x.iloc[sel], y.iloc[sel], c=colour, marker=marker, s=28, edgecolors="black",
+                           linewidths=0.4, zorder=3)
+        for xi, yi, m in zip(x, y, rows["model"].astype(str)):
+            if xi == xi and yi == yi:
+                ax.annotate(m, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=6)
+        ax.set_title(f"{proxy}\nSpearman {rho:.2f}, Pearson {r:.2f} (n={n})", fontsize=8)
+        ax.set_xlabel(LABELS.get(proxy, proxy), fontsize=8)
+        ax.set_ylabel(LABELS.get(target, target), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    handles = [_legend_handle(f) for f in FAMILY_STYLES if f in family]
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False, title="family",
+                   title_fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    n_models = int(y.notna().sum())
+    notes = [f"only {n_models} models: the correlations mean little"] if n_models < MIN_MODELS else []
+    _attach_notes(fig, notes)
+    fig.effkit_panels = shown
+    return fig
