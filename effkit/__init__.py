@@ -5,6 +5,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.profile(model_or_name, input_shape=(1, 3, 224, 224), dtype="float32") -> Profile
     effkit.create_model(name) / effkit.list_models(pattern)
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
+    with effkit.energy_window("cuda:0") as w: ...   -> w.seconds, w.joules_gross, w.joules_net, w.status
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ _LAZY = {
     "register_model": ("effkit.models.registry", "register_model"),
     "measure": ("effkit.measure.api", "measure"),
     "compare": ("effkit.measure.api", "compare"),
+    "energy_window": ("effkit.measure.window", "energy_window"),
+    "begin_window": ("effkit.measure.window", "begin_window"),
+    "end_window": ("effkit.measure.window", "end_window"),
+    "EnergyWindow": ("effkit.measure.window", "EnergyWindow"),
     "check": ("effkit.check", "check"),
     "assert_no_regression": ("effkit.check", "assert_no_regression"),
     "save_baseline": ("effkit.check", "save_baseline"),
