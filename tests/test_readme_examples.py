@@ -227,3 +227,18 @@ def test_no_example_reads_a_file_before_a_command_writes_it():
     for name, pattern in writers.items():
         i, reader = first_use[name]
         assert any(re.search(pattern, c) for c in commands[:i + 1]), f"{name} is read before it is written: {reader}"
+
+
+def test_energy_window_example_runs_on_the_cpu(workdir, capsys):
+    """The README's training-step example, moved from cuda:0 to the CPU with a tiny batch."""
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "energy_window" in b)
+    cpu = (block.replace(".cuda()", "").replace('device="cuda"', 'device="cpu"').replace('"cuda:0"', '"cpu"')
+           .replace("randn(32, 3, 224, 224", "randn(2, 3, 32, 32").replace("(32,)", "(2,)"))
+    assert "cuda" not in cpu and "randn(2, 3, 32, 32" in cpu, "the README example changed: update this test"
+    namespace: dict = {}
+    exec(compile(cpu, "README.md (energy_window example)", "exec"), namespace)
+    w = namespace["w"]
+    assert w.seconds > 0 and w.device == "cpu"
+    assert w.status == "ok" or w.status.startswith(("ok (", "unavailable: ", "failed: "))
+    assert str(w.seconds) in capsys.readouterr().out
