@@ -86,7 +86,7 @@ class OpenWindow:
 
     def __getattr__(self, name: str):
         # Only reached for names the handle itself lacks: the result's fields.
-        if name.startswith("_") or name not in EnergyWindow.__dataclass_fields__ and name != "measured":
+        if name.startswith("_") or (name not in EnergyWindow.__dataclass_fields__ and name != "measured"):
             raise AttributeError(name)
         result = self.__dict__.get("result")
         if result is None:
