@@ -6,6 +6,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.create_model(name) / effkit.list_models(pattern)
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
     effkit.proxies(results_df), effkit.predict(model, "h100"), effkit.calibrate(db=PATH)
+    with effkit.energy_window("cuda:0") as w: ...   -> w.seconds, w.joules_gross, w.joules_net, w.status
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _LAZY = {
     "save_baseline": ("effkit.baseline", "save_baseline"),
     "update_baseline": ("effkit.baseline", "update_baseline"),
     "load_baseline": ("effkit.baseline", "load_baseline"),
+    "energy_window": ("effkit.measure.window", "energy_window"),
+    "begin_window": ("effkit.measure.window", "begin_window"),
+    "end_window": ("effkit.measure.window", "end_window"),
+    "EnergyWindow": ("effkit.measure.window", "EnergyWindow"),
     "EffkitError": ("effkit.errors", "EffkitError"),
     "proxies": ("effkit.prediction.proxies", "proxies"),
     "predict": ("effkit.prediction.api", "predict"),

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
-from effkit.errors import BackendUnavailableError, BadInputError, EffkitError
+from effkit.errors import BackendUnavailableError, BadInputError, EffkitError, setting
 
 ENGINES = ("local", "ray")
 
@@ -755,8 +755,8 @@ def _import_ray():
         import ray
     except ImportError:
         raise BackendUnavailableError(
-            "the Ray engine needs Ray, which is not installed: pip install 'effkit[ray]' "
-            "(or run without --engine ray)") from None
+            "the Ray engine needs Ray, which is not installed: pip install 'ray>=2.9' (in a checkout of "
+            f"effkit: pip install -e '.[ray]'), or choose another {setting('engine')}", field="engine") from None
     return ray
 
 

@@ -1,8 +1,11 @@
 """Shared plumbing of the experiment scripts: arguments, measuring, machine description, writing results.
 
-Each experiment is ``python experiments/NAME.py [--out DIR] [--quick]`` and writes ``NAME.csv`` and
-``NAME.png`` into ``experiments/results/`` (or ``--out``). ``--quick`` shrinks inputs and iterations so the
-script finishes in seconds (the test suite runs it that way); its numbers only check the plumbing.
+Each experiment is ``python experiments/NAME.py [--out DIR | --commit-results] [--quick]`` and writes
+``NAME.csv`` and ``NAME.png`` into the scratch folder ``./effkit-experiments/`` (under the current directory),
+into ``--out DIR``, or, with ``--commit-results``, over the committed results in ``experiments/results/``.
+A plain run never touches the committed results: they record one documented machine, and a run elsewhere
+would silently replace them. ``--quick`` shrinks inputs and iterations so the script finishes in seconds
+(the test suite runs it that way); its numbers only check the plumbing.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Where a run writes unless told otherwise: relative to the current directory, ignored by git.
+SCRATCH = Path("effkit-experiments")
 
 #: Measurement columns the experiments' CSVs keep beside their own analysis columns.
 TIMING_COLUMNS = [
@@ -47,16 +52,26 @@ def settings(quick: bool) -> Settings:
 
 
 def parse_args(doc: str, argv: Sequence[str] | None = None, extra: Callable | None = None) -> argparse.Namespace:
-    """``--out DIR`` and ``--quick`` (plus ``extra(parser)`` additions); a bad ``--out`` exits 2 with one line."""
+    """``--out DIR`` / ``--commit-results`` and ``--quick`` (plus ``extra(parser)`` additions); a bad
+    ``--out`` exits 2 with one line."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0],
                                      epilog="Writes a CSV and a PNG named after the script.")
-    parser.add_argument("--out", type=Path, default=RESULTS,
-                        help=f"folder for the CSV and the figure (default: {RESULTS})")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=None,
+                       help=f"folder for the CSV and the figure (default: ./{SCRATCH}/, a scratch folder)")
+    where.add_argument("--commit-results", action="store_true",
+                       help=f"write into {RESULTS}, replacing the committed results (then update "
+                            "experiments/README.md's machine description)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny inputs and few iterations: checks the plumbing in seconds, numbers mean little")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
+    if args.commit_results:
+        args.out = RESULTS
+    elif args.out is None:
+        args.out = SCRATCH
+        note(f"writing to ./{SCRATCH}/ (a scratch folder); --commit-results replaces experiments/results/")
     if args.out.exists() and not args.out.is_dir():
         fail(f"--out {args.out} is a file; give a folder")
     try:

@@ -152,7 +152,7 @@ def test_version():
 
 @pytest.mark.parametrize("argv, code", [(["profile", "vovnet40"], 2), (["profile"], 2), (["--version"], 0)])
 def test_cli_works_without_the_click_package(argv, code):
-    # typer >= 0.2x vendors click; a fresh `pip install effkit` may have no click package at all.
+    # typer >= 0.2x vendors click; a fresh install of effkit may have no click package at all.
     prog = ("import sys; sys.modules['click'] = None; from effkit.cli import main; "
             f"main({argv!r})")
     res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True)

@@ -131,3 +131,27 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     res = run("mac_lower_bound", "--quick", "--out", str(tmp_path / "afile"), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "is a file" in res.stderr
+
+
+def _committed_results() -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((EXPERIMENTS / "results").iterdir()) if p.is_file()}
+
+
+def test_default_run_writes_to_the_scratch_folder_not_the_committed_results(tmp_path):
+    before = _committed_results()
+    res = run("mac_lower_bound", "--quick", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    scratch = tmp_path / "effkit-experiments"
+    assert sorted(p.name for p in scratch.iterdir()) == ["mac_lower_bound.csv", "mac_lower_bound.png"]
+    assert "scratch" in res.stderr and "--commit-results" in res.stderr
+    assert _committed_results() == before  # byte for byte
+
+
+def test_commit_results_is_the_only_way_into_experiments_results(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    import _common as C
+
+    assert C.parse_args("doc", ["--commit-results"]).out == EXPERIMENTS / "results"
+    with pytest.raises(SystemExit) as e:  # argparse: the two are exclusive, exit 2
+        C.parse_args("doc", ["--commit-results", "--out", "elsewhere"])
+    assert e.value.code == 2

@@ -315,7 +315,7 @@ def test_device_spec_lookup():
     with pytest.raises(BadInputError, match="--peak-tflops"):
         device_spec(peak_tflops=1.0)
     with pytest.raises(BadInputError, match="no peaks known"):
-        device_spec(gpu_name="NVIDIA A100-SXM4-80GB")
+        device_spec(gpu_name="NVIDIA B200")
 
 
 # ------------------------------------------------------------------------------------------------ saving

@@ -333,7 +333,8 @@ def test_missing_ray_gives_install_hint(tmp_path, tiny, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
     rec = Recorder()
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
-    with pytest.raises(BackendUnavailableError, match=r"pip install 'effkit\[ray\]'") as e:
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'ray>=2.9' \(in a checkout of effkit: "
+                       r"pip install -e '\.\[ray\]'\)") as e:
         run_sweep(spec, engine="ray", db=tmp_path / "r.sqlite", measure_fn=rec)
     assert "\n" not in str(e.value)
     assert rec.calls == []

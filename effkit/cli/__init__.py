@@ -7,12 +7,90 @@ traceback instead.
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+
+def _reflow(text: str | None) -> str | None:
+    """Help text with the source's hard line breaks joined inside each paragraph, so the terminal wraps it.
+
+    Paragraphs (blank-line separated) that click keeps verbatim (``\\b``), indented blocks and lists keep
+    their lines.
+    """
+    if not text:
+        return text
+    out = []
+    for para in inspect.cleandoc(text).split("\n\n"):
+        lines = para.splitlines()
+        verbatim = para.startswith("\b") or any(re.match(r"\s|[-*] |\d+\. ", ln) for ln in lines)
+        out.append(para if verbatim else " ".join(ln.strip() for ln in lines))
+    return "\n\n".join(out)
+
+
+class _Argument(TyperArgument):
+    """An argument shown as ``MODEL`` in usage lines (typer writes a required one as ``{model}``)."""
+
+    @property
+    def display_name_raw(self) -> str:  # MODEL in the usage line, the Arguments panel and error hints
+        return super().display_name_raw.upper()
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+class _Option(TyperOption):
+    """An option whose flags show no ``<bool>`` value: a flag takes none."""
+
+    def display_type_rich(self, ctx):
+        if self.is_flag and not self.count:
+            return None
+        return super().display_type_rich(ctx)
+
+
+def _polish(command) -> None:
+    """Apply the help conventions above to ``command`` and everything under it.
+
+    typer builds its parameter objects itself and takes no class for them, so the (plain
+    ``TyperArgument`` / ``TyperOption``) instances get the subclasses above; the overridden methods are
+    typer's own help hooks, and where a typer version lacks them nothing changes but the looks.
+    """
+    command.help = _reflow(command.help)
+    get_help_option = command.get_help_option
+
+    def help_option(ctx):  # click makes -h/--help per context, outside command.params
+        option = get_help_option(ctx)
+        if type(option) is TyperOption:
+            option.__class__ = _Option
+        return option
+
+    command.get_help_option = help_option
+    for param in command.params:
+        if type(param) is TyperArgument and hasattr(TyperArgument, "_usage_display_name"):
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+        if isinstance(getattr(param, "help", None), str):
+            param.help = _reflow(param.help)
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub)
+
+
+class _Group(TyperGroup):
+    """The root command group: its whole command tree follows the help conventions of :func:`_polish`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        _polish(self)
+
 
 app = typer.Typer(
     name="effkit",
+    cls=_Group,
     help="Shows what FLOPs hide about CNN efficiency: per-layer memory access cost (MAC), FLOPs, "
     "latency, achieved FLOP/s and energy per image, after the VoVNet paper (arXiv 1904.09730).",
     no_args_is_help=True,
