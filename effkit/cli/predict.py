@@ -294,7 +294,7 @@ def proxies_plot_cmd(
     measurements hold several.
     """
     from effkit.prediction.proxies import proxy_groups
-    from effkit.report.plots import check_figure_path, save_figure
+    from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.proxies_plot import proxies_figure
 
     check_figure_path(output)

@@ -75,48 +75,10 @@ def fit_nnls(X, y, weights=None, *, reweight: int = 10):
 
 
 def nnls(A, b):
-    """``argmin ||A x - b||`` subject to ``x >= 0``: :func:`scipy.optimize.nnls` where SciPy is installed.
+    """``argmin ||A x - b||`` subject to ``x >= 0`` (:func:`scipy.optimize.nnls`, Lawson and Hanson's method)."""
+    from scipy.optimize import nnls as scipy_nnls
 
-    Without SciPy, the same Lawson–Hanson active-set method (Lawson & Hanson, *Solving Least Squares
-    Problems*, 1974, ch. 23) in NumPy: the problems here have five unknowns, so its plain form is enough.
-    """
-    try:
-        from scipy.optimize import nnls as scipy_nnls
-    except ImportError:
-        return lawson_hanson(A, b)
     return scipy_nnls(A, b)[0]
-
-
-def lawson_hanson(A, b, *, tol: float | None = None, max_iter: int | None = None):
-    """Non-negative least squares by Lawson and Hanson's active-set method (NumPy only)."""
-    import numpy as np
-
-    A = np.asarray(A, dtype=float)
-    b = np.asarray(b, dtype=float)
-    n = A.shape[1]
-    tol = tol if tol is not None else 10 * np.finfo(float).eps * np.linalg.norm(A, 1) * max(A.shape)
-    max_iter = max_iter or 3 * n
-    x = np.zeros(n)
-    passive = np.zeros(n, dtype=bool)
-    w = A.T @ (b - A @ x)
-    for _ in range(max_iter):
-        if passive.all() or (w[~passive] <= tol).all():
-            break
-        # move the most promising variable into the passive set, then solve on the passive set,
-        # stepping back towards the last feasible point whenever a variable would turn negative
-        passive[np.argmax(np.where(passive, -np.inf, w))] = True
-        while True:
-            z = np.zeros(n)
-            z[passive] = np.linalg.lstsq(A[:, passive], b, rcond=None)[0]
-            if (z[passive] > 0).all():
-                break
-            neg = passive & (z <= 0)
-            alpha = np.min(x[neg] / (x[neg] - z[neg]))
-            x = x + alpha * (z - x)
-            passive &= x > tol
-        x = z
-        w = A.T @ (b - A @ x)
-    return x
 
 
 @dataclass(frozen=True)

@@ -36,11 +36,10 @@ OpTable = Callable[[str, tuple, str], Any]
 def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
     """(Spearman, Pearson, n) over the pairs where both are numbers; NaN with fewer than 2 or a constant side.
 
-    Spearman's rho is the Pearson correlation of the average ranks (ties share their mean rank), as
-    :func:`scipy.stats.spearmanr` defines it; pandas ranks and correlates, so SciPy is not needed.
+    Spearman's rho (:func:`scipy.stats.spearmanr`: ties share their mean rank) and Pearson's r
+    (:func:`scipy.stats.pearsonr`).
     """
     import numpy as np
-    import pandas as pd
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -49,8 +48,9 @@ def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, 
     n = int(keep.sum())
     if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan, math.nan, n
-    sx, sy = pd.Series(x), pd.Series(y)
-    return float(sx.rank().corr(sy.rank())), float(sx.corr(sy)), n
+    from scipy import stats
+
+    return float(stats.spearmanr(x, y).statistic), float(stats.pearsonr(x, y).statistic), n
 
 
 def _num(series):

@@ -36,7 +36,8 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
     import pandas as pd
 
     from effkit.prediction.proxies import MIN_MODELS, PROXIES, correlations
-    from effkit.report.plots import FAMILY_STYLES, _attach_notes, _legend_handle, _new_figure, family_of
+    from effkit.report.chart_data import family_of
+    from effkit.report.plots import FAMILY_STYLES, _attach_notes, _legend_handle, _new_figure
 
     if not isinstance(rows, pd.DataFrame) or rows.empty or "model" not in rows.columns:
         raise BadInputError("no measurements to draw the proxies of")
