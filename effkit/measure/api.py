@@ -34,7 +34,7 @@ ROW_COLUMNS = [
     "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
     "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_min_ms", "latency_iqr_ms", "iterations", "fps",
-    "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
+    "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
     "memory_method", "energy_j_per_img", "energy_j_per_img_gross", "energy_j_per_img_std", "mean_power_w",
     "peak_power_w", "idle_power_w", "energy_method", "energy_status", "energy_trials", "energy_window_s",
     "clock_drop", "clocks_before", "clocks_after",
@@ -277,7 +277,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                 latency_ms=timing.latency_ms, latency_p90_ms=timing.latency_p90_ms,
                 latency_p99_ms=timing.latency_p99_ms, latency_min_ms=timing.latency_min_ms,
                 latency_iqr_ms=timing.latency_iqr_ms, iterations=timing.iterations, fps=timing.fps,
-                flops_per_s=timing.flops_per_s(totals["flops"]), timer=timing.timer,
+                timed_span_s=timing.span_s, flops_per_s=timing.flops_per_s(totals["flops"]), timer=timing.timer,
                 clocks_before=state_json(before), clocks_after=state_json(after),
                 clock_drop=clocks_dropped(before, after) if device.type == "cuda" else None,
             )
