@@ -37,7 +37,8 @@ MIN_TIME = typer.Option(2.0, "--min-time", help="Seconds of timed iterations, at
 NO_ENERGY = typer.Option(False, "--no-energy", help="Skip the energy measurement (saves ~20 s per configuration).")
 ENERGY_TRIALS = typer.Option(3, "--energy-trials", help="Energy windows per configuration (mean and std reported).")
 ENERGY_WINDOW = typer.Option(5.0, "--energy-window", help="Seconds per energy window, at least (>= 5 s recommended for NVML).")
-IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power measured first and subtracted (0: none).")
+IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power (at least 3), measured once per device per run "
+                    "after a 5 s rest, for the net J/img (0: none).")
 PER_LAYER = typer.Option(False, "--per-layer", help="Also time every leaf module in a separate pass (per-layer FLOP/s).")
 DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder, or $EFFKIT_DB).")
 NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
@@ -46,11 +47,11 @@ OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead o
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
-                   "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
 #: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
-                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "error"]
+                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
@@ -185,14 +186,16 @@ def _machine(df) -> str:
 
 
 def _notes(df) -> list[str]:
-    notes = ["flops_per_s = analysis flops / median latency; latencies per batch."]
+    notes = ["fps = images / timed span (sustained throughput); flops_per_s = analysis flops x fps / batch; "
+             "latencies (p50/p90/p99) per iteration, per batch."]
     if "memory_method" in df and df["memory_method"].notna().any():
         notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
     statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
     if statuses:
         notes.append("energy: " + "; ".join(statuses))
     else:
-        notes.append("energy per image is net of idle power (column energy_j_per_img_gross has it gross).")
+        notes.append("energy_j_per_img is gross (energy counter delta / images); energy_j_per_img_net subtracts "
+                     "the idle power measured once per device for this run.")
     return notes
 
 

@@ -35,8 +35,8 @@ ROW_COLUMNS = [
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
     "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_min_ms", "latency_iqr_ms", "iterations", "fps",
     "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
-    "memory_method", "energy_j_per_img", "energy_j_per_img_gross", "energy_j_per_img_std", "mean_power_w",
-    "peak_power_w", "idle_power_w", "energy_method", "energy_status", "energy_trials", "energy_window_s",
+    "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
+    "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method", "energy_status", "energy_trials", "energy_window_s",
     "clock_drop", "clocks_before", "clocks_after",
 ]
 
@@ -62,7 +62,9 @@ class MeasureConfig:
         energy: measure energy (when a meter works here).
         energy_trials: load windows for energy.
         energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
-        idle_s: idle window measured before warm-up (0: none; then net energy = gross).
+        idle_s: idle window, raised to 3 s (the default stays 1.0 so stored configuration keys still match);
+            measured once per device per run after a 5 s rest and reused for every row (0: none; then there
+            is no net energy figure).
         per_layer: also time every leaf module in a separate pass.
         weights: local state_dict file to load first.
     """
@@ -224,10 +226,11 @@ def _state(gpu) -> Optional[dict]:
 
 
 def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
-         device: Optional[torch.device] = None) -> dict:
+         device: Optional[torch.device] = None, idle=None) -> dict:
     from effkit.analysis.profile import UncountedOpsWarning, profile
     from effkit.measure import memory as mem
-    from effkit.measure.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
+    from effkit.measure.energy.idle import IdleBaselines
+    from effkit.measure.energy.meter import NullMeter, measure_energy, open_meter
     from effkit.measure.energy.nvml import clocks_dropped, state_json
     from effkit.measure.machine import fingerprint
     from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
@@ -259,10 +262,14 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
             row["energy_status"] = "pending" if status.available else f"unavailable: {status.reason}"
         idle_w = None
         if config.energy and meter.probe().available and config.idle_s > 0:
-            try:
-                idle_w = measure_idle_power(meter, config.idle_s, sync=runner.sync)
+            idle = idle if idle is not None else IdleBaselines(config.idle_s)
+            try:  # once per device per run: the first row measures it, later rows reuse it
+                baseline = idle.get(device, meter, sync=runner.sync)
             except BackendUnavailableError as e:
                 row["energy_status"] = f"failed: {e}"
+            else:
+                idle_w = baseline.power_w
+                row.update(baseline.columns())
 
         with device_context(device), cudnn_benchmark(config.cudnn_benchmark):
             warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
@@ -299,7 +306,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                 else:
                     row.update(
                         energy_j_per_img=result.energy_j_per_img,
-                        energy_j_per_img_gross=result.energy_j_per_img_gross,
+                        energy_j_per_img_net=result.energy_j_per_img_net,
                         energy_j_per_img_std=result.energy_j_per_img_std,
                         mean_power_w=result.mean_power_w, peak_power_w=result.peak_power_w,
                         idle_power_w=result.idle_power_w, energy_method=result.method,
@@ -309,7 +316,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                         else "ok (driver-averaged power: may under-read)",
                     )
                     if result.idle_power_w is None:
-                        row["energy_status"] += " (no idle window: net = gross)"
+                        row["energy_status"] += " (no idle baseline: no net figure)"
 
             if config.per_layer:
                 from effkit.measure.timing import time_layers
@@ -450,12 +457,15 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
             checked.add(key)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
     rows: list[dict] = []
+    from effkit.measure.energy.idle import IdleBaselines
+
+    idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
         for i, (config, module) in enumerate(jobs):
             if progress is not None:
                 progress(i, len(jobs), f"{config.model} bs={config.batch_size}")
-            row = _run(config, module=module, fp=prints[config.device], device=devices[config.device])
+            row = _run(config, module=module, fp=prints[config.device], device=devices[config.device], idle=idle)
             if store is not None:
                 row = {"id": store.add(row), **row}
             rows.append(row)
@@ -516,7 +526,8 @@ def measure(
         energy_trials: energy windows (mean and standard deviation are reported).
         energy_window_s / energy_window_iters: minimum length of each energy window (>= 5 s and >= 32
             iterations by default, as NVML's part-time sampling needs).
-        idle_s: idle window measured before warm-up and subtracted (``energy_j_per_img`` is net of it).
+        idle_s: idle window (raised to 3 s), measured once per device per run after a 5 s rest; ``energy_j_per_img``
+            is gross (counter delta / images), ``energy_j_per_img_net`` subtracts this idle power.
         per_layer: add a separate per-leaf-module timing pass (column ``layers_json``).
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing.
