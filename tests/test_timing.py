@@ -360,3 +360,60 @@ def test_bad_weights_refused_before_anything_is_stored(tmp_path):
     assert m.weight.device.type == "cpu" and not torch.equal(m.weight, ref.weight)
     df = measure(m, input_size=8, weights=str(good), db=db, **FAST)
     assert list(df["status"]) == ["ok"]
+
+
+class FakeCudaMemory:
+    """torch.cuda's peak-memory counters for a board on which eager passes allocate and replays do not."""
+
+    def __init__(self, monkeypatch, resident: int):
+        self.resident = resident  # weights + static input/output
+        self.peak = resident
+        for name, fn in (("synchronize", lambda *a: None), ("reset_peak_memory_stats", self.reset),
+                         ("max_memory_allocated", lambda *a: self.peak),
+                         ("max_memory_reserved", lambda *a: self.peak + 2 * MIB)):
+            monkeypatch.setattr(torch.cuda, name, fn)
+
+    def reset(self, *a):
+        self.peak = self.resident
+
+    def allocate(self, n: int):
+        self.peak = max(self.peak, self.resident + n)
+
+
+MIB = 2 ** 20
+
+
+class FakeGraphRunner:
+    def __init__(self, mem: FakeCudaMemory, activations: int):
+        self.mem, self.activations, self.graph = mem, activations, None
+
+    def eager(self):
+        self.mem.allocate(self.activations)
+
+    def capture(self):
+        self.eager()  # warm-up passes and the capture itself allocate the activations once
+        self.graph = object()
+
+    def __call__(self):
+        if self.graph is None:
+            self.eager()  # a replay allocates nothing
+
+
+def test_cuda_graph_peak_is_not_the_replays_weights_only_figure(monkeypatch):
+    # ResNet-50 bs32 on an H100, as reported: 98 MiB resident (weights, static input/output), 468 MiB eager peak
+    mem = FakeCudaMemory(monkeypatch, resident=98 * MIB)
+    model = nn.Conv2d(3, 8, 3)
+    dev = torch.device("cuda", 0)
+    runner = FakeGraphRunner(mem, activations=370 * MIB)
+    capture_peak = memory.peak_during(runner.capture, dev)
+    assert capture_peak == (468 * MIB, 470 * MIB)
+    r = memory.measure_memory(runner, dev, model, capture_peak=capture_peak)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_GRAPH_CAPTURE
+    # without the capture's peak: eager passes of the same model, never replays
+    r = memory.measure_memory(runner, dev, model)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_GRAPH_EAGER
+    assert "graph replay allocates nothing" in r.method
+    # an eager runner is measured on its own passes, as before
+    eager = FakeGraphRunner(mem, activations=370 * MIB)
+    r = memory.measure_memory(eager, dev, model)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_EAGER

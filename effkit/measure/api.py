@@ -273,8 +273,9 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
 
         with device_context(device), cudnn_benchmark(config.cudnn_benchmark):
             warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
-            if config.cuda_graph:
-                runner.capture()
+            capture_peak = None
+            if config.cuda_graph:  # the capture is the pass that allocates activations: its peak is the graph's
+                capture_peak = mem.peak_during(runner.capture, device)
                 warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
             before = _state(gpu)
             timing = time_step(runner, device, config.batch_size, min_iters=config.min_iters,
@@ -290,7 +291,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
             )
 
             memory = mem.measure_memory(runner, device, model, activations=totals["activations"],
-                                        dtype=config.dtype)
+                                        dtype=config.dtype, capture_peak=capture_peak)
             row.update(peak_memory_bytes=memory.peak_memory_bytes, peak_reserved_bytes=memory.peak_reserved_bytes,
                        weights_bytes=memory.weights_bytes, activation_bytes=memory.activation_bytes,
                        memory_method=memory.method)
