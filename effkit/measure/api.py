@@ -37,7 +37,7 @@ ROW_COLUMNS = [
     "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
     "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
     "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method", "energy_status", "energy_trials", "energy_window_s",
-    "clock_drop", "clocks_before", "clocks_after",
+    "clock_drop", "clocks_before", "clocks_after", "clocks_after_energy",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -67,6 +67,9 @@ class MeasureConfig:
             is no net energy figure).
         per_layer: also time every leaf module in a separate pass.
         weights: local state_dict file to load first.
+        mig_energy: on a MIG instance, measure the whole board's energy anyway (it includes other tenants);
+            without it the energy columns stay empty with status "whole board (MIG): not attributable".
+        tf32: TF32 for float32 convolutions and matmuls on CUDA (``None``: leave torch's settings as they are).
     """
 
     model: str
@@ -89,6 +92,8 @@ class MeasureConfig:
     energy_window_s: float = 5.0
     energy_window_iters: int = 32
     idle_s: float = 1.0
+    mig_energy: bool = False
+    tf32: Optional[bool] = None
 
     def __post_init__(self):
         if self.input_shape is not None and not isinstance(self.input_shape, tuple):
@@ -102,6 +107,9 @@ class MeasureConfig:
         """A stable string of every setting (sorted JSON), equal for equal configurations."""
         d = asdict(self)
         d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        for name, default in _KEYLESS_DEFAULTS.items():  # settings added later: stored keys still match
+            if d[name] == default:
+                del d[name]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def shape(self) -> tuple[int, ...]:
@@ -109,6 +117,10 @@ class MeasureConfig:
         from effkit.analysis.profile import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
+
+
+#: Settings added after keys were first stored, left out of :meth:`MeasureConfig.key` at these defaults.
+_KEYLESS_DEFAULTS = {"mig_energy": False, "tf32": None}
 
 
 def validate(config: MeasureConfig) -> torch.device:
@@ -231,7 +243,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     from effkit.measure import memory as mem
     from effkit.measure.energy.idle import IdleBaselines
     from effkit.measure.energy.meter import NullMeter, measure_energy, open_meter
-    from effkit.measure.energy.nvml import clocks_dropped, state_json
+    from effkit.measure.energy.nvml import MIG_WHOLE_BOARD, clocks_dropped, clocks_dropped_any, state_json
     from effkit.measure.machine import fingerprint
     from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
 
@@ -257,9 +269,8 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
             meter = NullMeter("energy measurement switched off")
             row["energy_status"] = "off"
         else:
-            meter = open_meter(device)
-            status = meter.probe()
-            row["energy_status"] = "pending" if status.available else f"unavailable: {status.reason}"
+            meter = open_meter(device, allow_mig=config.mig_energy)
+            row["energy_status"] = meter.probe().row_status()
         idle_w = None
         if config.energy and meter.probe().available and config.idle_s > 0:
             idle = idle if idle is not None else IdleBaselines(config.idle_s)
@@ -316,8 +327,15 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                         energy_status="ok" if result.method != "nvml_power_avg"
                         else "ok (driver-averaged power: may under-read)",
                     )
+                    if MIG_WHOLE_BOARD in meter.probe().reason:
+                        row["energy_status"] += f" ({MIG_WHOLE_BOARD})"
                     if result.idle_power_w is None:
                         row["energy_status"] += " (no idle baseline: no net figure)"
+                # the energy windows are the longest load: a clock drop during them counts too
+                after_energy = _state(gpu)
+                row["clocks_after_energy"] = state_json(after_energy)
+                if device.type == "cuda":
+                    row["clock_drop"] = clocks_dropped_any(before, after, after_energy)
 
             if config.per_layer:
                 from effkit.measure.timing import time_layers

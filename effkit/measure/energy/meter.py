@@ -49,6 +49,14 @@ class MeterStatus:
     available: bool
     method: str
     reason: str = ""
+    #: the reason is itself the row's ``energy_status`` (e.g. MIG's "whole board (MIG): not attributable")
+    verbatim: bool = False
+
+    def row_status(self) -> str:
+        """``energy_status`` before measuring: ``pending``, the reason itself, or ``unavailable: <reason>``."""
+        if self.available:
+            return "pending"
+        return self.reason if self.verbatim else f"unavailable: {self.reason}"
 
 
 @runtime_checkable
@@ -80,11 +88,12 @@ class NullMeter:
 
     min_window_s = 0.0
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, verbatim: bool = False):
         self.reason = reason
+        self.verbatim = verbatim
 
     def probe(self) -> MeterStatus:
-        return MeterStatus(False, "none", self.reason)
+        return MeterStatus(False, "none", self.reason, verbatim=self.verbatim)
 
     def start(self) -> None:
         raise BackendUnavailableError(f"no energy meter: {self.reason}")
@@ -105,7 +114,8 @@ def trapezoid_joules(times_s: list[float], power_w: list[float]) -> float:
                for t0, t1, p0, p1 in zip(times_s, times_s[1:], power_w, power_w[1:]))
 
 
-def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0) -> EnergyMeter:
+def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0,
+               allow_mig: bool = False) -> EnergyMeter:
     """The meter for ``device``: NVML for ``cuda``, RAPL for ``cpu``, else a :class:`NullMeter`.
 
     A backend that probes as unavailable is replaced by a :class:`NullMeter` carrying its reason, so
@@ -116,6 +126,7 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
         nvml: a ``pynvml``-compatible module to use instead of importing ``pynvml`` (tests).
         rapl_root: the powercap sysfs folder (tests point it at a fake tree).
         poll_hz: sampling rate of NVML's power-sampling fallback.
+        allow_mig: on a MIG instance, measure the whole board anyway (it includes other tenants).
     """
     import torch
 
@@ -123,7 +134,8 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
     if dev.type == "cuda":
         from effkit.measure.energy.nvml import NvmlMeter
 
-        meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz)
+        meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz,
+                                       allow_mig=allow_mig)
     elif dev.type == "cpu":
         from effkit.measure.energy.rapl import RaplMeter
 
@@ -133,7 +145,7 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
     status = meter.probe()
     if not status.available:
         meter.close()
-        return NullMeter(status.reason)
+        return NullMeter(status.reason, verbatim=status.verbatim)
     return meter
 
 
