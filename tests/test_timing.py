@@ -417,3 +417,42 @@ def test_cuda_graph_peak_is_not_the_replays_weights_only_figure(monkeypatch):
     eager = FakeGraphRunner(mem, activations=370 * MIB)
     r = memory.measure_memory(eager, dev, model)
     assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_EAGER
+
+
+def test_tf32_context_sets_and_restores_every_precision_setting():
+    from effkit.measure.machine import PRECISION_FIELDS, fingerprint, precision_settings, tf32
+
+    b = torch.backends
+    before = precision_settings()
+    with tf32(True):
+        assert b.cudnn.allow_tf32 is True and b.cuda.matmul.allow_tf32 is True
+        assert torch.get_float32_matmul_precision() == "high"
+    assert precision_settings() == before
+    with pytest.raises(RuntimeError), tf32(False):
+        assert b.cudnn.allow_tf32 is False and b.cuda.matmul.allow_tf32 is False
+        assert torch.get_float32_matmul_precision() == "highest"
+        raise RuntimeError("a failed measurement restores them too")
+    assert precision_settings() == before
+    with tf32(None):
+        assert precision_settings() == before
+    fp = fingerprint("cpu")
+    assert {k: fp[k] for k in PRECISION_FIELDS} == before
+    assert before["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32  # read from torch, not assumed
+
+
+def test_tf32_context_restores_per_backend_settings_exactly():
+    from effkit.measure.machine import tf32
+
+    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+    if conv is None:
+        pytest.skip("this torch has no per-backend fp32_precision settings")
+    rnn = torch.backends.cudnn.rnn.fp32_precision
+    with tf32(True):  # the outer block puts torch back as this test found it (legacy reads included)
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        with tf32(False):
+            assert torch.backends.cudnn.conv.fp32_precision != "tf32"
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        assert torch.backends.cudnn.rnn.fp32_precision == "tf32"  # as the outer block set it
+    assert torch.backends.cudnn.rnn.fp32_precision == rnn

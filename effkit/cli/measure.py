@@ -39,6 +39,10 @@ ENERGY_TRIALS = typer.Option(3, "--energy-trials", help="Energy windows per conf
 ENERGY_WINDOW = typer.Option(5.0, "--energy-window", help="Seconds per energy window, at least (>= 5 s recommended for NVML).")
 IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power (at least 3), measured once per device per run "
                     "after a 5 s rest, for the net J/img (0: none).")
+TF32 = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls on CUDA "
+                    "(default: torch's settings, recorded in every row).")
+MIG_ENERGY = typer.Option(False, "--mig-energy", help="On a MIG instance, measure the whole board's energy "
+                          "anyway (it includes other tenants).")
 PER_LAYER = typer.Option(False, "--per-layer", help="Also time every leaf module in a separate pass (per-layer FLOP/s).")
 DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder, or $EFFKIT_DB).")
 NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
@@ -172,7 +176,7 @@ def _options(**kw) -> dict:
         cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
         min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
         energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"],
+        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"],
     )
 
 
@@ -267,7 +271,7 @@ def measure(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
 ) -> None:
@@ -312,7 +316,7 @@ def compare(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError
+from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError, setting
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
 DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
@@ -142,6 +142,10 @@ def validate(config: MeasureConfig) -> torch.device:
         raise BadInputError(f"energy_trials must be an integer >= 1, got {config.energy_trials!r}")
     autocast_dtype(config.dtype)
     device = resolve_device(config.device)
+    if config.tf32 is not None and device.type != "cuda":
+        raise BadInputError(f"{setting('tf32')} needs a CUDA device (TF32 is a CUDA float32 mode); drop it")
+    if not isinstance(config.mig_energy, bool):
+        raise BadInputError(f"{setting('mig_energy')} must be true or false, got {config.mig_energy!r}")
     if config.cuda_graph and device.type != "cuda":
         raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
     if config.weights is not None and not Path(config.weights).is_file():
@@ -244,7 +248,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     from effkit.measure.energy.idle import IdleBaselines
     from effkit.measure.energy.meter import NullMeter, measure_energy, open_meter
     from effkit.measure.energy.nvml import MIG_WHOLE_BOARD, clocks_dropped, clocks_dropped_any, state_json
-    from effkit.measure.machine import fingerprint
+    from effkit.measure.machine import fingerprint, precision_settings, tf32
     from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
 
     device = device if device is not None else validate(config)
@@ -282,7 +286,8 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                 idle_w = baseline.power_w
                 row.update(baseline.columns())
 
-        with device_context(device), cudnn_benchmark(config.cudnn_benchmark):
+        with device_context(device), cudnn_benchmark(config.cudnn_benchmark), tf32(config.tf32):
+            row.update(precision_settings(), tf32=config.tf32)  # what "float32" meant for this row
             warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
             capture_peak = None
             if config.cuda_graph:  # the capture is the pass that allocates activations: its peak is the graph's
@@ -524,6 +529,8 @@ def measure(
     energy_window_s: float = 5.0,
     energy_window_iters: int = 32,
     idle_s: float = 1.0,
+    tf32: Optional[bool] = None,
+    mig_energy: bool = False,
 ):
     """Measure one model at one or more batch sizes.
 
@@ -552,6 +559,9 @@ def measure(
             ``None`` stores nothing.
         progress: ``progress(done, total, label)`` called before each configuration and at the end.
         weights: local state_dict file to load into the model.
+        tf32: TF32 for float32 convolutions/matmuls on CUDA, restored after (``None``: torch's settings as
+            they are; every row records them either way).
+        mig_energy: measure a MIG instance's whole-board energy anyway (other tenants included).
 
     Returns:
         A DataFrame, one row per batch size (columns :data:`ROW_COLUMNS`, the machine fingerprint,
@@ -576,7 +586,8 @@ def measure(
                     channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
                     warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
                     energy_trials=energy_trials, per_layer=per_layer, weights=weights, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+                    tf32=tf32, mig_energy=mig_energy)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), **settings)
     return _sweep([(c, module) for c in configs], db, progress)
 
@@ -605,6 +616,8 @@ def compare(
     energy_window_s: float = 5.0,
     energy_window_iters: int = 32,
     idle_s: float = 1.0,
+    tf32: Optional[bool] = None,
+    mig_energy: bool = False,
 ):
     """Measure several models side by side (the paper's Table 4 set by default).
 
@@ -626,7 +639,8 @@ def compare(
                     channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
                     warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
                     energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+                    tf32=tf32, mig_energy=mig_energy)
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, **settings)]
     return _sweep(jobs, db, progress)
