@@ -725,6 +725,10 @@ def _run_local(configs, db, resume, measure_fn, emit):
             stored = _stored_counts(store, machine_ids.values())
             todo = _pending(configs, stored)
         skipped = len(configs) - len(todo)
+        if measure_fn is None:  # one idle baseline per device for the whole run
+            from effkit.measure.api import run_measurer
+
+            measure_fn = run_measurer(todo)
         emit(SweepEvent("start", 0, len(todo), skipped))
         try:
             for c in todo:

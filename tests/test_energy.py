@@ -489,3 +489,27 @@ def test_old_store_rows_read_with_gross_headline(tmp_path):
     assert df["energy_j_per_img_net"].iloc[0] == 2.0 and df["energy_j_per_img_net"].iloc[2] == 2.0
     assert df["energy_j_per_img_net"].isna().iloc[1]  # no idle then: "net" was gross, so no net figure now
     assert "energy_j_per_img_gross" not in df.columns
+
+
+def test_sweep_runner_measures_idle_once_for_the_run(monkeypatch):
+    import effkit.measure.energy.idle as idle_mod
+    import effkit.measure.energy.meter as meter_mod
+    from effkit.measure.api import MeasureConfig, run_measurer
+
+    monkeypatch.setattr(idle_mod, "REST_S", 0.0)
+    monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
+    windows = []
+
+    class Fake(ScriptedMeter):
+        def stop(self):
+            windows.append(1)
+            return EnergyReading(3.0 if len(windows) == 1 else 10.0, 1.0, 1.0, None, 2, "fake")
+
+    monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: Fake(FakeClock()))
+    configs = [MeasureConfig("resnet18", input_size=32, batch_size=b, device="cpu", warmup_s=0, warmup_iters=1,
+                             min_iters=2, min_time_s=0, energy_trials=1, energy_window_s=0.0,
+                             energy_window_iters=1, idle_s=0.01) for b in (1, 2)]
+    run = run_measurer(configs)
+    rows = [run(c) for c in configs]
+    assert [r["idle_power_w"] for r in rows] == [3.0, 3.0]  # the first window is the only idle one
+    assert len(windows) == 1 + 2

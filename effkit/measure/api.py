@@ -388,13 +388,24 @@ def layers_frame(prof, times: dict) -> "Any":
     return df.drop(columns=["path"]).reset_index(drop=True)
 
 
-def measure_config(config: MeasureConfig) -> dict:
+def measure_config(config: MeasureConfig, *, idle=None) -> dict:
     """Measure exactly one configuration and return its result row (see :data:`ROW_COLUMNS`).
+
+    ``idle``: the run's :class:`~effkit.measure.energy.idle.IdleBaselines`, shared by every configuration of
+    one run (see :func:`run_measurer`); without it this configuration measures its own idle baseline.
 
     Bad settings (device, dtype, batch size, shape, unknown model) raise :class:`EffkitError`; a failure
     while measuring (out of memory, the model raising) comes back as ``status="failed"`` with ``error``.
     """
-    return _run(config)
+    return _run(config, idle=idle)
+
+
+def run_measurer(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
+    """:func:`measure_config` for one run of ``configs`` in this process: one idle baseline per device."""
+    from effkit.measure.energy.idle import IdleBaselines
+
+    idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))
+    return lambda config: measure_config(config, idle=idle)
 
 
 def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | str | None = None, *,
