@@ -55,9 +55,11 @@ def test_gate_is_three_percent_fps_and_ten_percent_energy():
     gv = load_script()
     eff = pd.DataFrame([
         {"model": "a", "batch_size": 1, "dtype": "float32", "status": "ok", "fps": 1029.0, "flops_per_s": 2e12,
+         "flops": 4e9,
          "peak_memory_bytes": 100 * 2 ** 20, "energy_j_per_img": 0.95, "energy_j_per_img_net": 0.5,
          "idle_power_w": 70.0, "energy_status": "ok", "error": None},
         {"model": "b", "batch_size": 1, "dtype": "float32", "status": "ok", "fps": 1031.0, "flops_per_s": 2e12,
+         "flops": 4e9,
          "peak_memory_bytes": None, "energy_j_per_img": 1.11, "energy_j_per_img_net": 0.6,
          "idle_power_w": 70.0, "energy_status": "ok", "error": None},
     ])
@@ -70,3 +72,23 @@ def test_gate_is_three_percent_fps_and_ten_percent_energy():
                    ("b", "fps"): (1.031, False), ("b", "j_per_img"): (1.11, False)}
     assert checks["gated"].all()
     assert checks.iloc[0]["tflops_effkit"] == pytest.approx(2.0) and checks.iloc[0]["peak_mib_effkit"] == 100
+    assert checks.iloc[0]["tflops_plain"] == pytest.approx(4e9 * 1000.0 / 1e12)  # flops x plain fps / batch
+
+
+def test_graph_memory_gate_catches_a_weights_only_peak_and_a_broken_section_is_recorded():
+    gv = load_script()
+    mib = 2 ** 20
+    eager = pd.DataFrame([{"model": "resnet50", "batch_size": 1, "dtype": "float32", "latency_ms": 4.0,
+                           "peak_memory_bytes": 468 * mib}])
+    graph = pd.DataFrame([
+        {"model": "resnet50", "status": "ok", "latency_ms": 2.0, "latency_p99_ms": 2.1,
+         "peak_memory_bytes": 98 * mib, "memory_method": "replays", "error": None}])
+    checks = gv.graph_checks(eager, graph, True)
+    mem = [c for c in checks if c["quantity"].startswith("peak MiB")][0]
+    assert mem["passed"] is False and mem["gated"]  # 98 / 468 = 0.21 < 0.8
+    assert "speed-up x2.00" in checks[0]["note"]
+    graph.loc[0, "peak_memory_bytes"] = 470 * mib
+    assert [c for c in gv.graph_checks(eager, graph, True) if c["quantity"].startswith("peak")][0]["passed"]
+    recorded: list = []
+    assert gv.guarded(recorded, "float16", lambda: 1 / 0) is None
+    assert recorded[0]["passed"] is False and recorded[0]["gated"] and "ZeroDivisionError" in recorded[0]["note"]
