@@ -34,10 +34,11 @@ ROW_COLUMNS = [
     "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
     "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_min_ms", "latency_iqr_ms", "iterations", "fps",
-    "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
-    "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
-    "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method", "energy_status", "energy_trials", "energy_window_s",
-    "clock_drop", "clocks_before", "clocks_after", "clocks_after_energy",
+    "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes",
+    "activation_bytes", "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std",
+    "mean_power_w", "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method",
+    "energy_status", "energy_trials", "energy_window_s", "clock_drop", "clocks_before", "clocks_after",
+    "clocks_after_energy",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -474,6 +475,7 @@ def _frame(rows: list[dict]):
 
 
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
+    from effkit.measure.energy.idle import IdleBaselines
     from effkit.measure.machine import fingerprint
 
     from effkit.models.registry import check_model_names
@@ -492,8 +494,6 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
             checked.add(key)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
     rows: list[dict] = []
-    from effkit.measure.energy.idle import IdleBaselines
-
     idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
@@ -563,8 +563,8 @@ def measure(
         energy_trials: energy windows (mean and standard deviation are reported).
         energy_window_s / energy_window_iters: minimum length of each energy window (>= 5 s and >= 32
             iterations by default, as NVML's part-time sampling needs).
-        idle_s: idle window (raised to 3 s), measured once per device per run after a 5 s rest; ``energy_j_per_img``
-            is gross (counter delta / images), ``energy_j_per_img_net`` subtracts this idle power.
+        idle_s: idle window (raised to 3 s), measured once per device per run after a 5 s rest;
+            ``energy_j_per_img`` is gross (counter delta / images), ``energy_j_per_img_net`` subtracts it.
         per_layer: add a separate per-leaf-module timing pass (column ``layers_json``).
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing.

@@ -9,8 +9,10 @@ Two definitions, because eager inference has host-side gaps between iterations a
 ``fps`` is sustained throughput, images / timed span, where the span is the sum over chunks of the time
 from the first iteration's start to the last one's end (gaps between back-to-back iterations included);
 ``latency_ms`` and its percentiles come from the per-iteration events (gaps excluded). ``batch / median
-latency`` is neither: on an H100 it over-states throughput by 2-25 % for the paper's backbones. Nothing else runs in the timed
-loop: no hooks, no per-layer bookkeeping. :func:`measure_layers` is a separate pass for per-layer times.
+latency`` is neither: on an H100 it over-states throughput by 2-25 % for the paper's backbones.
+
+Nothing else runs in the timed loop: no hooks, no per-layer bookkeeping. :func:`measure_layers` is a
+separate pass for per-layer times.
 """
 
 from __future__ import annotations

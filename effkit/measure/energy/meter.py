@@ -4,11 +4,11 @@ A meter measures windows: ``start()`` ... ``stop() -> EnergyReading``. ``probe()
 whether (and how) the device can be measured. Backends: :mod:`.nvml` (NVIDIA GPUs), :mod:`.rapl`
 (CPU packages via Linux powercap); :class:`NullMeter` stands in when neither works and carries the reason.
 
-:func:`measure_energy` is the method: an idle window first, then ``trials`` windows of at least
-``min_window_s`` seconds and ``min_window_iters`` iterations of a steady load, each started after the
-caller's warm-up (power ramps up over the first fraction of a second), giving J/img gross (the headline,
-as the paper's nvidia-smi power x time and NVML's counter report it) and net of an idle baseline
-(:mod:`.idle`: measured once per device per run).
+:func:`measure_energy` is the method: an idle power handed in (or an idle window first), then
+``trials`` windows of at least ``min_window_s`` seconds and ``min_window_iters`` iterations of a steady
+load, each started after the caller's warm-up (power ramps up over the first fraction of a second),
+giving J/img gross (the headline, as the paper's nvidia-smi power x time and NVML's counter report it)
+and net of an idle baseline (:mod:`.idle`: measured once per device per run).
 """
 
 from __future__ import annotations
