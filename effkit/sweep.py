@@ -34,6 +34,7 @@ SETTING_KEYS: dict[str, str] = {
     "warmup_s": "seconds", "warmup_iters": "count0", "min_iters": "count", "min_time_s": "seconds",
     "energy": "bool", "energy_trials": "count", "energy_window_s": "seconds", "energy_window_iters": "count0",
     "idle_s": "seconds", "cuda_graph": "bool", "cudnn_benchmark": "bool", "per_layer": "bool",
+    "tf32": "bool", "mig_energy": "bool",
 }
 #: Every key a sweep file may hold.
 SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", *SETTING_KEYS)

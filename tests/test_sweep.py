@@ -651,3 +651,12 @@ def test_gpu_tasks_get_a_fresh_worker_each_so_none_measures_a_gpu_it_was_not_giv
     pids = [pid for pid, _ in seen]
     assert len(set(pids)) == 4, seen  # one worker per task: a reused worker would keep its first GPU
     assert all(gpu in ("0", "1") for _, gpu in seen), seen  # exactly one GPU each
+
+
+def test_sweep_files_can_set_tf32_and_the_mig_opt_in():
+    spec = sweep_spec(models=["resnet18"], device="cuda", tf32=False, mig_energy=True)
+    c = spec.configs()[0]
+    assert c.tf32 is False and c.mig_energy is True
+    assert sweep_spec(models=["resnet18"]).configs()[0].tf32 is None  # torch's own settings by default
+    with pytest.raises(BadInputError):
+        sweep_spec(models=["resnet18"], tf32=3)
