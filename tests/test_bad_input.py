@@ -172,7 +172,7 @@ CASES = [
     ("row JSON is a list", ["results", "export", "--db", "listrow.db"], 2, ["damaged row", "list"]),
     # item 10: parser errors in effkit's one-line format, with the fix
     ("unknown command", ["profil", "vovnet39"], 2, ["effkit: error:", "'profile'"]),
-    ("missing argument", ["profile"], 2, ["effkit: error: profile:", "model", "usage: effkit profile"]),
+    ("missing argument", ["profile"], 2, ["effkit: error: profile:", "MODEL", "usage: effkit profile"]),
     ("unknown flag", ["profile", "vovnet39", "--bogus"], 2, ["effkit: error: profile:", "--bogus"]),
     ("mistyped flag", ["profile", "vovnet39", "--inputsize", "3"], 2, ["--inputsize", "did you mean --input-size"]),
     ("not a number", ["profile", "vovnet39", "--input-size", "abc"], 2, ["--input-size", "integer"]),
