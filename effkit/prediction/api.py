@@ -25,8 +25,8 @@ class Prediction:
         latency_ms: predicted time per batch (the calibrated one when there is a calibration).
         fps: images per second at that latency.
         roofline_latency_ms / calibrated_latency_ms: each method's total (NaN when not run).
-        energy_j_per_img: predicted joules per image, net of idle (calibrations with energy only, else NaN);
-            ``energy_j_per_img_gross`` includes idle power.
+        energy_j_per_img: predicted joules per image, idle power included, as measured J/img is
+            (calibrations with energy only, else NaN); ``energy_j_per_img_net`` leaves idle out.
         layers: one row per layer call: flops, bytes, kernels, time_ms, time_share, bound.
         ops: one row per op: kind, flops, bytes, kernels, compute_s, memory_s, launch_s, time_s, bound.
         bound_share: share of the predicted time in compute-, memory- and launch-bound ops.
@@ -44,7 +44,7 @@ class Prediction:
     roofline_latency_ms: float
     calibrated_latency_ms: float
     energy_j_per_img: float
-    energy_j_per_img_gross: float
+    energy_j_per_img_net: float
     layers: Any
     ops: Any
     bound_share: Mapping[str, float]
@@ -66,7 +66,7 @@ class Prediction:
             "model": self.model, "input_shape": "x".join(map(str, self.input_shape)), "dtype": self.dtype,
             "device": self.device, "method": self.method, "latency_ms": self.latency_ms, "fps": self.fps,
             "roofline_latency_ms": self.roofline_latency_ms, "calibrated_latency_ms": self.calibrated_latency_ms,
-            "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_gross": self.energy_j_per_img_gross,
+            "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_net": self.energy_j_per_img_net,
             **{f"{b}_bound_share": self.bound_share.get(b, 0.0) for b in ("compute", "memory", "launch")},
         }
 
@@ -191,7 +191,7 @@ def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None) -> Predi
         model=prof.model_name, input_shape=tuple(prof.input_shape), dtype=prof.dtype,
         method="calibrated" if cal is not None else "roofline", latency_ms=latency_ms,
         fps=batch / (latency_ms / 1e3) if latency_ms > 0 else math.nan, roofline_latency_ms=roof_ms,
-        calibrated_latency_ms=cal_ms, energy_j_per_img=net, energy_j_per_img_gross=gross,
+        calibrated_latency_ms=cal_ms, energy_j_per_img=gross, energy_j_per_img_net=net,
         layers=layer_times(ops), ops=ops, bound_share=share, peaks=peaks, calibration=cal,
         uncounted=uncounted, notes=tuple(notes),
     )
