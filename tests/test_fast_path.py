@@ -29,3 +29,59 @@ def test_garbage_collector_state_is_restored(enabled):
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+class _Tied(nn.Module):
+    """Train mode, a frozen layer, a tied weight, a user hook and an int buffer: all must survive."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = _small()
+        self.body[0].weight.requires_grad_(False)
+        self.head = nn.Linear(5, 5, bias=False)
+        self.tail = nn.Linear(5, 5, bias=False)
+        self.tail.weight = self.head.weight
+        self.calls = 0
+        self.body.register_forward_hook(self._count)
+
+    def _count(self, *_):
+        self.calls += 1
+
+    def forward(self, x):
+        return self.tail(self.head(self.body(x)))
+
+
+def _state(model: nn.Module) -> list:
+    return [(name, t, t.device, t.dtype, t.requires_grad, type(t), t.detach().clone())
+            for name, t in [*model.named_parameters(remove_duplicate=False),
+                            *model.named_buffers(remove_duplicate=False)]]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_user_model_is_untouched(dtype):
+    model = _Tied().train()
+    before = _state(model)
+    hooks = {k: dict(m._forward_hooks) for k, m in model.named_modules()}
+    p = profile(model, (2, 3, 8, 8), dtype)
+    # conv 3*4*9+4, BN 4+4, linear 256*5+5, one shared 5x5 weight counted once.
+    assert p.totals.params == 112 + 8 + 1285 + 25
+    assert model.calls == 1  # the user's hook ran once, on the meta stand-ins
+    after = _state(model)
+    assert [a[:6] for a in after] == [b[:6] for b in before]  # the same tensor objects, device, dtype, grad flag
+    assert all(torch.equal(a[6], b[6]) for a, b in zip(after, before))
+    assert model.tail.weight is model.head.weight
+    assert all(m.training for m in model.modules())
+    assert {k: dict(m._forward_hooks) for k, m in model.named_modules()} == hooks
+    assert all(not m._forward_pre_hooks for m in model.modules())
+    assert not torch.nn.modules.module._global_forward_hooks
+    assert not torch.nn.modules.module._global_forward_pre_hooks
+
+
+def test_user_model_is_restored_after_a_failed_trace():
+    model = _Tied().train()
+    before = _state(model)
+    with pytest.raises(BadInputError):
+        profile(model, (1, 5, 8, 8))
+    assert [a[:6] for a in _state(model)] == [b[:6] for b in before]
+    assert all(m.training for m in model.modules())
+    assert not torch.nn.modules.module._global_forward_hooks

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from effkit.analysis import formulas as F
-from effkit.analysis.tracer import Trace, to_meta, trace
+from effkit.analysis.meta import on_meta
+from effkit.analysis.tracer import Trace, trace
 from effkit.errors import BadInputError, EffkitError
 
 #: Numeric per-layer columns; totals are their sums.
@@ -250,7 +251,7 @@ def _summarise(names: list[str]) -> str:
 
 
 def _resolve_model(model_or_name, weights):
-    """(meta model, display name, default input size)."""
+    """(model, display name, default input size); :func:`on_meta` puts it on meta for the trace."""
     from effkit.models import create_model, get_entry
 
     if isinstance(model_or_name, nn.Module):
@@ -258,7 +259,7 @@ def _resolve_model(model_or_name, weights):
             from effkit.models.external import load_weights
 
             load_weights(model_or_name, weights)
-        return to_meta(model_or_name), type(model_or_name).__name__, None
+        return model_or_name, type(model_or_name).__name__, None
     if not isinstance(model_or_name, str):
         raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
     name = model_or_name
@@ -266,19 +267,15 @@ def _resolve_model(model_or_name, weights):
     if ":" not in name:
         size = get_entry(name).default_input_size
     if weights is not None:
-        # Weights need real tensors: build on the CPU, check the file against it, then copy to meta.
+        # Weights need real tensors: build on the CPU and check the file against it.
         model = create_model(name)
         from effkit.models.external import load_weights
 
         load_weights(model, weights)
-        return to_meta(model), name, size
+        return model, name, size
     with torch.device("meta"):
         model = create_model(name)
-    return to_meta(model) if _has_real_tensors(model) else model, name, size
-
-
-def _has_real_tensors(model: nn.Module) -> bool:
-    return any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers()))
+    return model, name, size
 
 
 def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
@@ -343,11 +340,12 @@ def profile(
     if input_shape is None:
         input_shape = (1, 3, size or 224, size or 224)
     shape = parse_shape(input_shape)
-    model = model.to(tdtype).eval()
     x = torch.empty(shape, dtype=tdtype, device="meta")
     with _gc_paused():
         try:
-            tr = trace(model, [x])
+            with on_meta(model, tdtype):
+                tr = trace(model, [x])
+                total_params = sum(p.numel() for p in model.parameters())
         except EffkitError:
             raise
         except Exception as e:
@@ -360,7 +358,6 @@ def profile(
     layers = pd.DataFrame(layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
     ops = pd.DataFrame(op_rows, columns=["layer", "call", "op", "flops", "mult_adds", "mac",
                                          "mac_bytes", "counted"])
-    total_params = sum(p.numel() for p in model.parameters())
     sums = {c: int(layers[c].sum()) if len(layers) else 0 for c in NUMERIC_COLUMNS}
     sums["params"] = total_params
     totals = Totals(**sums)

@@ -2,14 +2,13 @@
 
 A :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every op that reaches the dispatcher,
 so functional calls (``torch.cat``, ``out += identity``, ``F.relu``) are recorded as well as modules.
-Forward pre/post hooks on the (private) meta copy keep a stack of module calls; each op is attributed
+Forward pre/post hooks keep a stack of module calls (the model is on meta, see :mod:`effkit.analysis.meta`); each op is attributed
 to the innermost module active when it ran. Module paths are tuples, joined only for display, so
 names containing ``/`` or ``.`` cannot break attribution.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -56,33 +55,6 @@ class Trace:
     calls: list[ModuleCall]
     module_types: dict[tuple[str, ...], str]
     uncalled: list[tuple[str, ...]]
-
-
-def _meta_like(t: torch.Tensor) -> torch.Tensor:
-    # torch.empty_like goes through a Python reference on meta (slow first import); empty does not.
-    return torch.empty(t.shape, dtype=t.dtype, device="meta")
-
-
-def to_meta(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` on the meta device; the user's model and its weights are left untouched.
-
-    ``deepcopy`` is given a memo that maps every parameter and buffer to an empty meta tensor of the
-    same shape and dtype, so no real weight is ever duplicated in memory.
-    """
-    memo: dict[int, Any] = {}
-    for p in model.parameters(recurse=True):
-        if id(p) not in memo:
-            memo[id(p)] = nn.Parameter(_meta_like(p), requires_grad=p.requires_grad)
-    for b in model.buffers(recurse=True):
-        if id(b) not in memo:
-            memo[id(b)] = _meta_like(b)
-    try:
-        return copy.deepcopy(model, memo)
-    except Exception as e:  # a user model holding something uncopyable (locks, open files)
-        raise BadInputError(
-            f"could not copy the model to the meta device ({type(e).__name__}: {e}); "
-            "pass a model that supports copy.deepcopy, or build it under `with torch.device('meta')`"
-        ) from e
 
 
 def _infos(tree) -> list:
