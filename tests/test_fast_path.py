@@ -85,3 +85,72 @@ def test_user_model_is_restored_after_a_failed_trace():
     assert [a[:6] for a in _state(model)] == [b[:6] for b in before]
     assert all(m.training for m in model.modules())
     assert not torch.nn.modules.module._global_forward_hooks
+
+
+def _rows(model: nn.Module, shape, shortcuts: bool, dtype=torch.float32):
+    from effkit.analysis.meta import on_meta
+    from effkit.analysis.profile import analyse_trace
+    from effkit.analysis.tracer import trace
+
+    with on_meta(model, dtype):
+        tr = trace(model, [torch.empty(shape, dtype=dtype, device="meta")], shortcuts=shortcuts)
+    layers, ops, uncounted = analyse_trace(tr)
+    # NaN != NaN: compare the text of each row (exact for ints, repr for floats).
+    return [repr(r) for r in layers], [repr(r) for r in ops], dict(uncounted), tr.uncalled, tr.params
+
+
+def _zoo_rows(name: str, shortcuts: bool):
+    from effkit import create_model
+    from effkit.models import get_entry
+
+    with torch.device("meta"):
+        model = create_model(name)
+    size = get_entry(name).default_input_size
+    return _rows(model, (2, 3, size, size), shortcuts)
+
+
+def _zoo():
+    from effkit import list_models
+
+    return list_models()
+
+
+@pytest.mark.parametrize("name", _zoo())
+def test_leaf_shortcuts_give_the_dispatch_path_rows_on_every_zoo_model(name):
+    fast, plain = _zoo_rows(name, True), _zoo_rows(name, False)
+    assert fast[0] == plain[0]  # layer rows
+    assert fast[1] == plain[1]  # op rows
+    assert fast[2:] == plain[2:]
+
+
+class _Leaves(nn.Module):
+    """Leaf settings the zoo does not use: bias, out-of-place ReLU, ceil mode, padding, no linear bias."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=2, dilation=2, groups=3, bias=True)
+        self.bn = nn.BatchNorm2d(6, affine=False, momentum=None)
+        self.relu = nn.ReLU()
+        self.max = nn.MaxPool2d(3, 2, 1, ceil_mode=True)
+        self.avg = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+        self.gap = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(6, 4, bias=False)
+        self.fc2 = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.gap(self.avg(self.max(self.relu(self.bn(self.conv(x))))))
+        return self.fc2(self.fc(x.flatten(1)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_leaf_shortcuts_match_the_dispatch_path_on_other_settings(dtype):
+    assert _rows(_Leaves(), (2, 3, 17, 15), True, dtype) == _rows(_Leaves(), (2, 3, 17, 15), False, dtype)
+
+
+def test_a_subclassed_leaf_runs_its_own_forward():
+    class Doubled(nn.ReLU):
+        def forward(self, x):
+            return super().forward(x) * 2
+
+    p = profile(nn.Sequential(Doubled()), (1, 2, 3, 3))
+    assert p.layers["ops"].tolist()[-1] == "relu, mul"  # mul would be missing had the shortcut run

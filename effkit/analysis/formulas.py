@@ -21,17 +21,15 @@ Registering the same op twice raises ``ValueError``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
 aten = torch.ops.aten
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """Shape and element size of one tensor an op read or wrote."""
+class TensorInfo(NamedTuple):
+    """Shape and element size of one tensor an op read or wrote (a tuple: the tracer makes thousands)."""
 
     shape: tuple[int, ...]
     itemsize: int
@@ -41,8 +39,7 @@ class TensorInfo:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True)
-class OpCost:
+class OpCost(NamedTuple):
     """What one op call costs: ``mac=None`` means the default (read inputs once, write outputs once)."""
 
     flops: float

@@ -345,7 +345,6 @@ def profile(
         try:
             with on_meta(model, tdtype):
                 tr = trace(model, [x])
-                total_params = sum(p.numel() for p in model.parameters())
         except EffkitError:
             raise
         except Exception as e:
@@ -359,7 +358,7 @@ def profile(
     ops = pd.DataFrame(op_rows, columns=["layer", "call", "op", "flops", "mult_adds", "mac",
                                          "mac_bytes", "counted"])
     sums = {c: int(layers[c].sum()) if len(layers) else 0 for c in NUMERIC_COLUMNS}
-    sums["params"] = total_params
+    sums["params"] = tr.params
     totals = Totals(**sums)
     if uncounted and warn:
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items()))
