@@ -154,3 +154,26 @@ def test_a_subclassed_leaf_runs_its_own_forward():
 
     p = profile(nn.Sequential(Doubled()), (1, 2, 3, 3))
     assert p.layers["ops"].tolist()[-1] == "relu, mul"  # mul would be missing had the shortcut run
+
+
+def test_cold_totals_import_no_pandas():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, effkit; t = effkit.profile('densenet121').totals; "
+            "print('pandas' in sys.modules, t.mult_adds)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    # 2,834,161,664: torchvision's published 2.834 G multiply-adds (tests/test_zoo_analysis.py).
+    assert out.stdout.split() == ["False", "2834161664"]
+
+
+def test_tables_are_built_on_first_access_and_kept():
+    p = profile(_small(), (1, 3, 8, 8))
+    assert "layers" not in p.__dict__ and "ops" not in p.__dict__
+    assert p.layers is p.layers and p.ops is p.ops
+    # conv 4*64*27 = 6912 multiply-adds, linear 256*5 = 1280 (the hand counts of tests/test_analysis.py's style)
+    # Rows: conv, BN, ReLU, Flatten, Linear (the Sequential itself holds nothing and has no row).
+    assert p.layers["mult_adds"].tolist() == [6912, 0, 0, 0, 1280]
+    assert int(p.layers["mult_adds"].sum()) == p.totals.mult_adds == 8192

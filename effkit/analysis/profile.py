@@ -10,6 +10,7 @@ import warnings
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import torch
@@ -27,6 +28,9 @@ LAYER_COLUMNS = [
     "name", "type", "call", "repeat", "depth", "ops", "input_shape", "output_shape",
     *NUMERIC_COLUMNS, "mac_min", "mac_ratio",
 ]
+
+#: Per-op columns.
+OP_COLUMNS = ["layer", "call", "op", "flops", "mult_adds", "mac", "mac_bytes", "counted"]
 
 MAC_DEFINITION = (
     "MAC = elements each op reads (inputs and weights, once each) plus elements it writes; "
@@ -86,8 +90,9 @@ class Profile:
         model_name: the zoo name, external spec or class name analysed.
         input_shape: the input tensor shape (batch first).
         dtype: the dtype analysed (``"float32"``...); ``mac_bytes`` uses its element size.
-        layers: one row per module call (columns :data:`LAYER_COLUMNS`; ``path`` holds the tuple path).
-        ops: one row per aten op (layer name, op, flops, mult_adds, mac, mac_bytes, counted).
+        layers: one row per module call (columns :data:`LAYER_COLUMNS`; ``path`` holds the tuple path),
+            a pandas DataFrame built on first access.
+        ops: one row per aten op (:data:`OP_COLUMNS`), a DataFrame built on first access.
         totals: sums over all layers (params over the whole model, called or not).
         uncounted: ``{op name: calls}`` of ops without a formula; their cost is missing, not zero.
         uncalled: modules with parameters that the forward pass never called.
@@ -96,11 +101,27 @@ class Profile:
     model_name: str
     input_shape: tuple[int, ...]
     dtype: str
-    layers: Any  # pandas.DataFrame
-    ops: Any  # pandas.DataFrame
     totals: Totals
     uncounted: dict[str, int] = field(default_factory=dict)
     uncalled: list[str] = field(default_factory=list)
+    _layer_rows: list = field(default_factory=list, repr=False)  # dicts, LAYER_COLUMNS + path, counted
+    _op_rows: list = field(default_factory=list, repr=False)  # tuples, OP_COLUMNS
+
+    # The tables are built on first use: most callers read only the totals, and pandas is a 0.1 s,
+    # 33 MB import that a cold `profile(...).totals` should not pay for.
+    @cached_property
+    def layers(self):
+        """One row per module call (pandas DataFrame, columns :data:`LAYER_COLUMNS`, ``path``, ``counted``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
+
+    @cached_property
+    def ops(self):
+        """One row per aten op (pandas DataFrame, columns :data:`OP_COLUMNS`)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._op_rows, columns=OP_COLUMNS)
 
     @property
     def complete(self) -> bool:
@@ -238,11 +259,9 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     return layer_rows, op_rows, uncounted
 
 
-def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted) -> dict:
-    return {
-        "layer": display_name(call.path), "call": call.call, "op": name, "flops": flops,
-        "mult_adds": mult_adds, "mac": mac, "mac_bytes": mac_bytes, "counted": counted,
-    }
+def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted) -> tuple:
+    # In the order of OP_COLUMNS.
+    return (display_name(call.path), call.call, name, flops, mult_adds, mac, mac_bytes, counted)
 
 
 def _summarise(names: list[str]) -> str:
@@ -333,8 +352,6 @@ def profile(
     Returns:
         A :class:`Profile` with per-layer rows, per-op rows, totals and the uncounted ops.
     """
-    import pandas as pd
-
     tdtype = parse_dtype(dtype)
     model, name, size = _resolve_model(model_or_name, weights)
     if input_shape is None:
@@ -354,10 +371,7 @@ def profile(
                 "(batch, channels, height, width) the model expects"
             ) from e
         layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
-    layers = pd.DataFrame(layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
-    ops = pd.DataFrame(op_rows, columns=["layer", "call", "op", "flops", "mult_adds", "mac",
-                                         "mac_bytes", "counted"])
-    sums = {c: int(layers[c].sum()) if len(layers) else 0 for c in NUMERIC_COLUMNS}
+    sums = {c: int(sum(row[c] for row in layer_rows)) for c in NUMERIC_COLUMNS}
     sums["params"] = tr.params
     totals = Totals(**sums)
     if uncounted and warn:
@@ -367,9 +381,8 @@ def profile(
             UncountedOpsWarning, stacklevel=2,
         )
     return Profile(
-        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), layers=layers, ops=ops,
-        totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
-        _types=tr.module_types,
+        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
+        _types=tr.module_types, _layer_rows=layer_rows, _op_rows=op_rows,
     )
 
 
