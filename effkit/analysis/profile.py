@@ -123,6 +123,10 @@ class Profile:
 
         return pd.DataFrame(self._op_rows, columns=OP_COLUMNS)
 
+    def rows(self, columns: Sequence[str]) -> list[tuple]:
+        """The layer table's ``columns`` as plain tuples, one per row of :attr:`layers`, without pandas."""
+        return [tuple(row[c] for c in columns) for row in self._layer_rows]
+
     @property
     def complete(self) -> bool:
         """True when every op had a formula."""
