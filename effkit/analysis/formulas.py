@@ -55,10 +55,6 @@ _FORMULAS: dict[Any, Formula] = {}
 
 # Ops whose cost counts as the paper's MAC (eq. 1 sums conv layers; the classifier is the linear layer).
 PAPER_MAC_OPS = frozenset({"convolution", "_convolution", "addmm", "mm", "linear"})
-# Ops whose multiply-adds are what torchvision/FlopCounterMode count.
-MATMUL_OPS = frozenset(
-    {"convolution", "_convolution", "addmm", "mm", "bmm", "baddbmm", "linear", "matmul"}
-)
 
 
 def register_formula(*ops) -> Callable[[Formula], Formula]:
@@ -87,11 +83,6 @@ def get_formula(op, overrides: dict | None = None) -> Formula | None:
                 fn = overrides[key]
                 return fn if fn is not None else _free
     return _FORMULAS.get(packet)
-
-
-def registered_ops() -> list[str]:
-    """Names of all ops that have a formula (for docs and tests)."""
-    return sorted(str(p) for p in _FORMULAS)
 
 
 def default_mac(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> tuple[int, int]:
