@@ -147,8 +147,7 @@ def _make_call(tool: str, model):
     raise SystemExit(f"unknown tool {tool!r}")
 
 
-def _child(tool: str, model_name: str, shapes: list[tuple[int, ...]], threads: int, steady: int) -> dict:
-    """One tool on one model in this fresh process: import, cold call, steady calls per shape."""
+def _load(model_name: str, threads: int):
     import warnings
 
     import torch
@@ -157,40 +156,71 @@ def _child(tool: str, model_name: str, shapes: list[tuple[int, ...]], threads: i
     torch.set_num_threads(threads)
     from effkit.models import create_model
 
-    model = create_model(model_name).eval()
-    if tool == "fvcore":  # fvcore splits scopes on '/', which VoVNet's names contain (untimed)
+    return create_model(model_name).eval()
+
+
+def _own_model(tool: str, model):
+    """The model as ``tool`` gets it: fvcore cannot take '/' in module names (VoVNet's), so it gets a renamed
+    copy; the hook-based counters get their own copy, since they attach state to modules. Untimed."""
+    import copy
+
+    if tool in META_TOOLS:
+        return model
+    model = copy.deepcopy(model)
+    if tool == "fvcore":
         for mod in list(model.modules()):
             if any("/" in k for k in mod._modules):
                 mod._modules = type(mod._modules)((k.replace("/", "__"), v) for k, v in mod._modules.items())
-    out: dict = {"tool": tool, "model": model_name, "threads": torch.get_num_threads(),
+    return model
+
+
+def _cold_child(tool: str, model_name: str, shape: tuple[int, ...], threads: int) -> dict:
+    """One tool in this fresh process: import it, then its first call (CPU and wall), and the RSS rise."""
+    import torch
+
+    model = _own_model(tool, _load(model_name, threads))
+    out: dict = {"kind": "cold", "tool": tool, "model": model_name, "threads": torch.get_num_threads(),
                  "base_rss_mb": _peak_rss_mb()}
     with _Clock() as imp:
         call = _make_call(tool, model)
     with _Clock() as cold:
-        out["mult_adds"] = {"x".join(map(str, shapes[0])): call(shapes[0])}
+        out["mult_adds"] = call(shape)
     out.update(import_cpu_s=imp.cpu, import_wall_s=imp.wall, cold_cpu_s=imp.cpu + cold.cpu,
                cold_wall_s=imp.wall + cold.wall, rss_rise_mb=_peak_rss_mb() - out["base_rss_mb"])
-    out["steady"] = {}
-    for i, shape in enumerate(shapes):
-        key = "x".join(map(str, shape))
-        if i:
-            out["mult_adds"][key] = call(shape)  # warm-up at this shape
-        runs = []
-        for _ in range(steady if tool in META_TOOLS else max(1, steady // 3)):
-            with _Clock() as c:
-                call(shape)
-            runs.append((c.cpu, c.wall))
-        out["steady"][key] = {"cpu_s": statistics.median(r[0] for r in runs),
-                              "wall_s": statistics.median(r[1] for r in runs), "calls": len(runs)}
     return out
 
 
-def _run_child(tool, model, shapes, threads, steady) -> dict:
-    cmd = [sys.executable, __file__, "--child", tool, "--models", model, "--threads", str(threads),
-           "--steady", str(steady), "--sizes", *[str(s[-1]) for s in shapes]]
+def _steady_child(tools: list[str], model_name: str, shapes, threads: int, steady: int) -> dict:
+    """Every tool on one model in this process: per shape one warm-up call each, then rounds in which the
+    tools take turns (so that a burst of load hits them alike); medians of CPU and wall time."""
+    import torch
+
+    model = _load(model_name, threads)
+    calls = {t: _make_call(t, _own_model(t, model)) for t in tools}
+    out: dict = {"kind": "steady", "model": model_name, "threads": torch.get_num_threads(), "shapes": {}}
+    for shape in shapes:
+        key = "x".join(map(str, shape))
+        counts = {t: calls[t](shape) for t in tools}  # warm-up
+        times: dict[str, list] = {t: [] for t in tools}
+        for i in range(steady):
+            for t in tools:
+                if t not in META_TOOLS and i >= max(1, steady // 3):
+                    continue  # real forward passes: fewer calls
+                with _Clock() as c:
+                    calls[t](shape)
+                times[t].append((c.cpu, c.wall))
+        out["shapes"][key] = {t: {"mult_adds": counts[t], "calls": len(times[t]),
+                                  "cpu_s": statistics.median(x[0] for x in times[t]),
+                                  "wall_s": statistics.median(x[1] for x in times[t])} for t in tools}
+    return out
+
+
+def _run_child(kind: str, tools: list[str], model: str, sizes: list[int], threads: int, steady: int) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--tools", *tools, "--models", model, "--threads",
+           str(threads), "--steady", str(steady), "--sizes", *map(str, sizes)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
-        return {"tool": tool, "model": model, "error": proc.stderr.strip().splitlines()[-1][:200]}
+        return {"kind": kind, "tool": tools[0], "model": model, "error": proc.stderr.strip().splitlines()[-1][:200]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -263,55 +293,79 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--sizes", nargs="+", type=int, default=[224, 512], help="square input sides, batch 1")
     ap.add_argument("--tools", nargs="+", default=list(TOOLS))
-    ap.add_argument("--repeats", type=int, default=3, help="fresh processes per tool and model (median)")
-    ap.add_argument("--steady", type=int, default=6, help="steady calls per shape (a third for real-forward tools)")
+    ap.add_argument("--cold-models", nargs="+", default=["vovnet39", "densenet201"],
+                    help="models whose cold runs (one fresh process per tool) are measured")
+    ap.add_argument("--repeats", type=int, default=3, help="fresh processes per measurement (median)")
+    ap.add_argument("--steady", type=int, default=6, help="steady rounds per shape (a third for real-forward tools)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads in every child (default 1)")
     ap.add_argument("--cli-model", default="vovnet39")
     ap.add_argument("--json", type=Path, default=None, help="also write all raw measurements here")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["cold", "steady"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     shapes = [(1, 3, s, s) for s in args.sizes]
-    if args.child:
-        print(json.dumps(_child(args.child, args.models[0], shapes, args.threads, args.steady)))
+    if args.child == "cold":
+        print(json.dumps(_cold_child(args.tools[0], args.models[0], shapes[0], args.threads)))
+        return 0
+    if args.child == "steady":
+        print(json.dumps(_steady_child(args.tools, args.models[0], shapes, args.threads, args.steady)))
         return 0
 
     import torch
 
-    tools = [t for t in args.tools if t in ("effkit", "flop_counter") or importlib.util.find_spec(t)]
+    tools = [t for t in args.tools if t in META_TOOLS or importlib.util.find_spec(t)]
     load = os.getloadavg()
     print(f"# effkit analysis speed: torch {torch.__version__}, {os.cpu_count()} CPUs, {args.threads} torch "
           f"thread(s) per child, repeats {args.repeats}, load average at start {load[0]:.1f}", flush=True)
     print(f"# tools: {', '.join(tools)} (missing: {', '.join(sorted(set(args.tools) - set(tools))) or 'none'})")
     raw: list[dict] = []
     for rep in range(args.repeats):
+        for model in args.cold_models:
+            for tool in tools:  # alternating: each repeat visits every tool once
+                print(f"  run {rep + 1}/{args.repeats}: cold {model} {tool}", file=sys.stderr, flush=True)
+                raw.append(_run_child("cold", [tool], model, args.sizes[:1], args.threads, 0))
         for model in args.models:
-            for tool in tools:  # alternating: each repeat visits every tool once per model
-                print(f"  run {rep + 1}/{args.repeats}: {model} {tool}", file=sys.stderr, flush=True)
-                raw.append(_run_child(tool, model, shapes, args.threads, args.steady))
+            print(f"  run {rep + 1}/{args.repeats}: steady {model}", file=sys.stderr, flush=True)
+            raw.append(_run_child("steady", tools, model, args.sizes, args.threads, args.steady))
     cli = _cli(args.cli_model, args.repeats)
     load_end = os.getloadavg()
+    rows, cold_rows = _summarise(raw, tools, args.models, args.cold_models, shapes)
+    _print(rows, cold_rows, cli, load, load_end, shapes)
+    if args.json:
+        args.json.write_text(json.dumps({"runs": raw, "steady": rows, "cold": cold_rows, "cli": cli,
+                                         "load": [load, load_end]}, indent=2, default=str))
+    return 0
 
+
+def _summarise(raw, tools, models, cold_models, shapes):
     rows, cold_rows = [], []
-    for model in args.models:
+    for model in cold_models:
         for tool in tools:
-            runs = [r for r in raw if r["model"] == model and r["tool"] == tool and "error" not in r]
-            if not runs:
-                err = next((r["error"] for r in raw if r["model"] == model and r["tool"] == tool), "")
-                cold_rows.append({"model": model, "tool": tool, "error": err})
+            runs = [r for r in raw if r["kind"] == "cold" and r["model"] == model and r["tool"] == tool]
+            ok = [r for r in runs if "error" not in r]
+            if not ok:
+                cold_rows.append({"model": model, "tool": tool, "error": runs[0]["error"] if runs else ""})
                 continue
-            cold_rows.append({"model": model, "tool": tool, "import_cpu_s": _med(runs, "import_cpu_s"),
-                              "cold_cpu_s": _med(runs, "cold_cpu_s"), "cold_wall_s": _med(runs, "cold_wall_s"),
-                              "rss_rise_mb": _med(runs, "rss_rise_mb")})
-            for shape in shapes:
-                key = "x".join(map(str, shape))
+            cold_rows.append({"model": model, "tool": tool, "import_cpu_s": _med(ok, "import_cpu_s"),
+                              "cold_cpu_s": _med(ok, "cold_cpu_s"), "cold_wall_s": _med(ok, "cold_wall_s"),
+                              "rss_rise_mb": _med(ok, "rss_rise_mb")})
+    for model in models:
+        runs = [r for r in raw if r["kind"] == "steady" and r["model"] == model and "error" not in r]
+        if not runs:
+            continue
+        for shape in shapes:
+            key = "x".join(map(str, shape))
+            for tool in tools:
                 rows.append({"model": model, "size": shape[-1], "tool": tool,
-                             "mult_adds": runs[0]["mult_adds"][key],
-                             "steady_cpu_s": _med(runs, "steady", key, "cpu_s"),
-                             "steady_wall_s": _med(runs, "steady", key, "wall_s")})
+                             "mult_adds": runs[0]["shapes"][key][tool]["mult_adds"],
+                             "steady_cpu_s": _med(runs, "shapes", key, tool, "cpu_s"),
+                             "steady_wall_s": _med(runs, "shapes", key, tool, "wall_s")})
     for r in rows:
         e = next(x for x in rows if x["model"] == r["model"] and x["size"] == r["size"] and x["tool"] == "effkit")
         r["cpu_vs_effkit"] = r["steady_cpu_s"] / e["steady_cpu_s"]
+    return rows, cold_rows
 
+
+def _print(rows, cold_rows, cli, load, load_end, shapes) -> None:
     print(f"\nLoad average: {load[0]:.1f} at the start, {load_end[0]:.1f} at the end.")
     print("\n## Steady calls (medians; cpu_vs_effkit > 1: effkit is faster)\n")
     print(_md(rows, ["model", "size", "tool", "mult_adds", "steady_cpu_s", "steady_wall_s", "cpu_vs_effkit"]))
@@ -335,17 +389,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"- cold effkit peak RSS rise: {min(eff):.1f}-{max(eff):.1f} MB "
               f"({'met' if max(eff) <= TARGET_RSS_MB else 'MISSED'}, target <= {TARGET_RSS_MB} MB)")
     for r in cli:
-        if "beyond_cpu_s" in r:
-            target = TARGET_PROFILE_S if "profile" in r["command"] and "csv" in r["command"] else TARGET_QUICK_S
-            if "table" in r["command"]:
-                continue
-            print(f"- {r['command']}: {r['beyond_cpu_s']:.2f} s CPU / {r['beyond_wall_s']:.2f} s wall beyond "
-                  f"{r['reference']} (target <= {target} s: CPU {'met' if r['beyond_cpu_s'] <= target else 'MISSED'}, "
-                  f"wall {'met' if r['beyond_wall_s'] <= target else 'MISSED'})")
-    if args.json:
-        args.json.write_text(json.dumps({"runs": raw, "steady": rows, "cold": cold_rows, "cli": cli,
-                                         "load": [load, load_end]}, indent=2, default=str))
-    return 0
+        if "beyond_cpu_s" not in r or "table" in r["command"]:
+            continue
+        target = TARGET_PROFILE_S if "profile" in r["command"] else TARGET_QUICK_S
+        print(f"- {r['command']}: {r['beyond_cpu_s']:.2f} s CPU / {r['beyond_wall_s']:.2f} s wall beyond "
+              f"{r['reference']} (target <= {target} s: CPU {'met' if r['beyond_cpu_s'] <= target else 'MISSED'}, "
+              f"wall {'met' if r['beyond_wall_s'] <= target else 'MISSED'})")
 
 
 if __name__ == "__main__":
