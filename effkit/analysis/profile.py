@@ -343,7 +343,8 @@ def profile(
     """Analyse a model layer by layer on the meta device (no real compute, no real memory).
 
     Args:
-        model_or_name: an ``nn.Module`` (left untouched: a meta copy is analysed), a zoo name such as
+        model_or_name: an ``nn.Module`` (left as it was: its tensors are swapped for meta stand-ins
+            only during the trace, see :mod:`effkit.analysis.meta`), a zoo name such as
             ``"vovnet39"``, or an external spec (``"pkg.mod:factory"``, ``"file.py:factory"``,
             ``"torchvision:resnet50"``, ``"timm:NAME"``).
         input_shape: input tensor shape, batch first; default ``(1, 3, S, S)`` with the zoo model's
