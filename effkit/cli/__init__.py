@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Commands whose output is complete once main() returns and which leave nothing to clean up
-# (no store, no worker processes): after them the interpreter's teardown (0.5 s with torch loaded)
+# (no store, no child processes): after them the interpreter's teardown (0.5 s with torch loaded)
 # is skipped.
 _QUICK_EXIT = {"profile", "models"}
 
