@@ -32,8 +32,13 @@ def _empty(shape, dtype: torch.dtype) -> torch.Tensor:
 
 
 def _plain(x, *others) -> bool:
-    """``x`` is a meta tensor and every other tensor given is meta and of its dtype (None is skipped)."""
-    if not isinstance(x, _Tensor) or not x.is_meta:
+    """``x`` is a contiguous meta tensor and every other tensor given is meta and of its dtype (None is skipped).
+
+    A shortcut's outputs are contiguous; on another memory format (channels-last, a permuted view) the
+    kernels keep the input's strides and may record extra ops (ConvNeXt's pool records ``as_strided_``),
+    so such inputs take the dispatch path.
+    """
+    if not isinstance(x, _Tensor) or not x.is_meta or not x.is_contiguous():
         return False
     return all(t is None or (t.is_meta and t.dtype == x.dtype) for t in others)
 
