@@ -118,8 +118,10 @@ def test_figure3_computes_flops_per_s_when_absent():
 def test_figure3_zero_energy_is_missing_not_a_point():
     df = pd.DataFrame({"model": ["a"], "latency_ms": [1.0], "flops_per_s": [1e9], "energy_j_per_img": [0.0]})
     fig = figure3(df, {"a": 50.0}, figsize=SMALL)
-    assert _offsets(fig.axes[3]) == set()
+    # (c) and (d) have nothing to show: they shrink to a note instead of two empty boxes
+    assert set(fig.panels) == {"a", "b"} and len(fig.axes) == 2
     assert fig.missing_energy == ["a"]
+    assert any("(c), (d) left out" in n for n in fig.effkit_notes)
 
 
 def test_figure3_uses_bundled_reference_accuracy_by_default():
@@ -157,6 +159,69 @@ def test_select_latest_filters_and_picks_latest():
     assert any("latest" in n for n in notes)
 
 
+def _mixed_batches() -> pd.DataFrame:
+    # vovnet39 measured once more, at batch 32, later than everything else: the "latest row of each model"
+    # would put it (20 ms / 32 images) beside the others at batch 2.
+    df = _results().iloc[:4].assign(input_shape=["2x3x224x224"] * 4)
+    extra = df.iloc[[0]].assign(batch_size=32, input_shape="32x3x224x224", timestamp="2025-02-01T00:00:00",
+                                latency_ms=20.0)
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def test_select_setups_never_mix_batch_sizes():
+    setups = select.select_setups(_mixed_batches())
+    assert [s.key["batch_size"] for s in setups] == ["2", "32"]
+    assert [list(s.rows["model"]) for s in setups] == [["vovnet39", "densenet201", "resnet50", "mystery"],
+                                                     ["vovnet39"]]
+    for s in setups:
+        assert set(s.rows["batch_size"]) == {int(s.key["batch_size"])}
+    assert setups[0].key == {"machine": "NVIDIA H100 80GB HBM3", "batch_size": "2", "dtype": "float32",
+                             "input_size": "3x224x224"}
+    # the other keys split too: a CPU row on the same host is another machine, bf16 another dtype
+    df = _results().iloc[:3].assign(input_shape="2x3x224x224", cpu_model="Some CPU")
+    df.loc[1, "device"] = "cpu"
+    df.loc[2, "dtype"] = "torch.bfloat16"
+    keys = [(s.key["machine"], s.key["dtype"]) for s in select.select_setups(df)]
+    assert keys == [("NVIDIA H100 80GB HBM3", "float32"), ("Some CPU", "float32"),
+                    ("NVIDIA H100 80GB HBM3", "bfloat16")]
+    df.loc[2, "input_shape"] = "2x3x160x160"
+    assert select.select_setups(df, input_size=160)[0].key["input_size"] == "3x160x160"
+
+
+def test_figure3_refuses_mixed_setups_naming_them_and_how_to_pick():
+    with pytest.raises(BadInputError) as e:
+        figure3(_mixed_batches(), ACC, figsize=SMALL)
+    msg = str(e.value)
+    assert "batch size 2" in msg and "batch size 32" in msg and "4 model(s)" in msg
+    assert "pick one with batch_size" in msg and "\n" not in msg
+    assert e.value.field == "batch_size"
+    fig = figure3(_mixed_batches(), ACC, batch_size=32, figsize=SMALL)
+    assert list(fig.data["model"]) == ["vovnet39"] and "batch size 32" in fig._suptitle.get_text()
+    # 20 ms for 32 images -> 0.625 ms per image
+    assert _offsets(fig.panels["a"]) == _pts((0.625, 76))
+
+
+def test_figure3_marks_accuracy_from_a_small_folder():
+    from effkit.evaluate import EvalResult
+
+    small = EvalResult("resnet50", "w.pth", "/data/val_subset", images=500, classes=10, correct1=300,
+                       correct5=450, top1=60.0, top5=90.0).accuracy_row()
+    full = EvalResult("vovnet39", "w.pth", "/data/val", images=50_000, classes=1_000, correct1=38_000,
+                      correct5=46_000, top1=76.0, top5=92.0).accuracy_row()
+    acc = pd.DataFrame([small, full, {"model": "densenet201", "top1": 77.0, "dataset": ""}])
+    fig = figure3(_results(), acc, figsize=SMALL)
+    assert dict(zip(fig.data["model"], fig.data["accuracy_caveat"] != "")) == {
+        "vovnet39": False, "densenet201": False, "resnet50": True, "mystery": False}
+    a = fig.panels["a"]
+    hollow = [c for c in a.collections if "not from ImageNet val" in c.get_label()]
+    assert len(hollow) == 1 and _pts(*hollow[0].get_offsets()) == _pts((12, 60))
+    assert len(hollow[0].get_facecolor()) == 0 or hollow[0].get_facecolor()[0][3] == 0  # hollow
+    assert "resnet50 *" in {t.get_text() for t in a.texts}
+    notes = "\n".join(fig.effkit_notes)
+    assert "accuracy of resnet50" in notes and "500 images of 10 classes" in notes
+    assert "vovnet39 *" not in {t.get_text() for t in a.texts}
+
+
 def test_select_latest_nothing_left_says_what_there_is():
     with pytest.raises(BadInputError, match="batch size 64.*batch size\\(s\\) 2"):
         select_latest(_results(), batch_size=64)
@@ -170,7 +235,19 @@ def test_family_of():
     assert family_of("timm:ese_vovnet39b") == "VoVNet"
     assert family_of("x", "densenet") == "DenseNet"
     assert family_of("resnet50", None) == "ResNet"
-    assert family_of("mobilenet") == "other"
+    assert family_of("alexnet") == "other"
+
+
+def test_family_of_covers_every_zoo_family_with_its_own_style():
+    from effkit.models.registry import get_entry, list_models
+
+    # every zoo family gets its own colour and marker, none falls under "other"
+    names = {m: family_of(m, get_entry(m).family) for m in list_models()}
+    assert "other" not in names.values(), names
+    assert family_of("mobilenet_v2") == "MobileNet" and family_of("x", "shufflenet") == "ShuffleNet"
+    assert family_of("efficientnet_b0") == "EfficientNet" and family_of("convnext_tiny") == "ConvNeXt"
+    styles = list(plots.FAMILY_STYLES.values())
+    assert len(set(c for c, _ in styles)) == len(styles) and len(set(m for _, m in styles)) == len(styles)
 
 
 # ------------------------------------------------------------------------------------------------ per-layer
@@ -410,6 +487,16 @@ def test_cli_figure3_bad_input(tmp_path, results_csv, capsys, case):
     code, _, err = _cli(["plot", "figure3", "--csv", str(csv), *extra, "-o", str(out)], capsys)
     _one_line_error(code, err)
     assert not out.exists()
+
+
+def test_cli_figure3_mixed_setups_is_one_line_naming_the_flags(tmp_path, capsys):
+    csv = tmp_path / "mixed.csv"
+    _mixed_batches().to_csv(csv, index=False)
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-o", str(tmp_path / "f.png")], capsys)
+    _one_line_error(code, err)
+    assert "batch size 2" in err and "batch size 32" in err and "--batch-size" in err
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-b", "2", "-o", str(tmp_path / "f.png")], capsys)
+    assert code == 0 and (tmp_path / "f.png").exists()
 
 
 def test_cli_roofline_and_layers(tmp_path, results_csv, capsys):

@@ -24,6 +24,7 @@ ACCURACY_HELP = ("CSV of your own accuracies (model,top1[,top5,dataset,weights,s
 BATCH_HELP = "Use only measurements at this batch size."
 DTYPE_HELP = "Use only measurements in this dtype (float32, float16, bfloat16)."
 DEVICE_HELP = "Use only measurements whose device / GPU / CPU name contains this text (e.g. cuda, H100)."
+INPUT_SIZE_HELP = "Use only measurements whose input is this many pixels square (e.g. 224)."
 FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
 SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
@@ -99,13 +100,15 @@ def figure3_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
     One point per model (the latest successful measurement matching the filters), coloured by family.
-    Accuracy comes from the bundled reference table (with sources) or --accuracy; models without one are
-    left out of panels (a)-(c) and named in a note.
+    Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
+    the filters. Accuracy comes from the bundled reference table (with sources) or --accuracy; models
+    without one are left out of panels (a)-(c) and named in a note.
     """
     from effkit.report.accuracy import load_accuracy
     from effkit.report.figures import check_figure_path, save_figure
@@ -114,14 +117,14 @@ def figure3_cmd(
     check_figure_path(output)
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
-    rows, notes = _select(results, device, batch_size, dtype)
     with _status("drawing Figure 3"):
-        fig = figure3(rows, acc, title=title)
+        fig = figure3(results, acc, title=title, device=device, batch_size=batch_size, dtype=dtype,
+                      input_size=input_size)
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
         raise fail("no accuracy for any of " + ", ".join(fig.missing_accuracy)
                    + "; give them with --accuracy FILE (model,top1 in percent)")
     save_figure(fig, output)
-    for n in [*notes, *(n for n in fig.effkit_notes if n not in notes)]:
+    for n in fig.effkit_notes:
         _note(n)
     typer.echo(f"wrote {output}", err=True)
 

@@ -23,13 +23,17 @@ from typing import Any, Mapping
 
 from effkit.errors import BadInputError, setting
 from effkit.report.chart_data import as_layers, family_of, figure3_data, layer_rows, measured_frame
-from effkit.report.select import numeric, require_columns, setup_title
+from effkit.report.select import numeric, require_columns, setup_label
 
 #: Colour and marker of each family, so a family looks the same in every chart.
 FAMILY_STYLES: dict[str, tuple[str, str]] = {
     "VoVNet": ("#d62728", "o"),
     "DenseNet": ("#1f77b4", "s"),
     "ResNet": ("#2ca02c", "^"),
+    "MobileNet": ("#ff7f0e", "v"),
+    "ShuffleNet": ("#9467bd", "P"),
+    "EfficientNet": ("#8c564b", "X"),
+    "ConvNeXt": ("#17becf", "h"),
     "other": ("#7f7f7f", "D"),
 }
 
@@ -68,15 +72,22 @@ def _attach_notes(fig, notes: list[str]) -> None:
 
 def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) -> None:
     rows = data.dropna(subset=[x, y])
+    # A top-1 from a small or non-ImageNet folder is drawn hollow: it is not comparable to the published ones.
+    caveat = (rows["accuracy_caveat"] != "") if ("top1" in (x, y) and "accuracy_caveat" in rows.columns) \
+        else rows["model"].map(lambda _: False)
     for fam, (colour, marker) in FAMILY_STYLES.items():
-        part = rows[rows["family"] == fam]
-        if part.empty:
-            continue
-        ax.scatter(part[x], part[y], c=colour, marker=marker, s=36, label=fam, zorder=3,
-                   edgecolors="black", linewidths=0.4)
-        if label_points:
-            for name, xv, yv in zip(part["model"], part[x], part[y]):
-                ax.annotate(name, (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        for hollow in (False, True):
+            part = rows[(rows["family"] == fam) & (caveat == hollow)]
+            if part.empty:
+                continue
+            ax.scatter(part[x], part[y], marker=marker, s=36, zorder=3, linewidths=0.4 if not hollow else 1.2,
+                       label=fam + (f" ({CAVEAT_LABEL})" if hollow else ""),
+                       **({"facecolors": "none", "edgecolors": colour} if hollow
+                          else {"c": colour, "edgecolors": "black"}))
+            if label_points:
+                for name, xv, yv in zip(part["model"], part[x], part[y]):
+                    ax.annotate(name + (" *" if hollow else ""), (xv, yv), xytext=(4, 3),
+                                textcoords="offset points", fontsize=7)
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     if rows.empty:
@@ -86,39 +97,75 @@ def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) ->
         ax.set_yticks([])
 
 
-def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.5)):
+#: The four panels of Figure 3: (letter, x column, y column, x label, y label, title).
+FIGURE3_PANELS = (
+    ("a", "time_ms_per_img", "top1", TIME_LABEL, ACCURACY_LABEL, "(a) accuracy vs inference time"),
+    ("b", "gflops_per_s", "top1", GFLOPS_LABEL, ACCURACY_LABEL, "(b) accuracy vs computation efficiency"),
+    ("c", "energy_j_per_img", "top1", ENERGY_LABEL, ACCURACY_LABEL, "(c) accuracy vs energy per image"),
+    ("d", "gflops_per_s", "energy_j_per_img", GFLOPS_LABEL, ENERGY_LABEL,
+     "(d) energy per image vs computation efficiency"),
+)
+
+CAVEAT_LABEL = "accuracy not from ImageNet val"
+
+
+def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, device: str | None = None,
+            batch_size: int | None = None, dtype: str | None = None, input_size: int | None = None):
     """The paper's Figure 3 from measurements: accuracy, speed, computation efficiency and energy.
 
     Panels: (a) top-1 accuracy vs inference time per image, (b) accuracy vs achieved GFLOP/s,
-    (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s. One colour/marker per family
-    (VoVNet, DenseNet, ResNet, other); every point is labelled with its model.
+    (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s. A panel with no point to show is
+    left out and a note says why. One colour/marker per family; every point is labelled with its model;
+    a top-1 measured on a small or non-ImageNet folder is drawn hollow, its label marked ``*``.
 
     Args:
         results: measurements with at least ``model``, ``latency_ms`` and ``flops_per_s`` (or ``flops``);
             ``batch_size``, ``energy_j_per_img``, ``family``, ``gpu_name``/``device``, ``dtype``,
-            ``status`` and ``timestamp`` are used when present. Several rows of a model: the latest
-            successful one is plotted and a note says so.
+            ``input_shape``, ``status`` and ``timestamp`` are used when present. Several rows of a model:
+            the latest successful one is plotted and a note says so.
         accuracy: accuracy table (``model``, ``top1``; see :func:`effkit.report.accuracy.load_accuracy`)
             or a ``{model: top1}`` mapping; default: the bundled reference table.
-        title: figure title; default names the machine, batch size and dtype.
-        figsize: size in inches.
+        title: figure title; default names the machine, batch size, dtype and input size.
+        figsize: size in inches; default 11 wide, 8.5 high for four panels and 4.6 for one row.
+        device, batch_size, dtype, input_size: pick one setup (see :func:`effkit.report.select.select_setup`).
 
     Returns:
         The Figure, with ``missing_accuracy`` (models left out of (a)-(c)), ``missing_energy`` (left out
-        of (c) and (d)), ``effkit_notes`` and ``data`` (the plotted numbers) attached.
-    """
-    data, notes = figure3_data(results, accuracy)
-    fig, axes = _new_figure(2, 2, figsize)
-    (a, b), (c, d) = axes
-    _scatter_families(a, data, "time_ms_per_img", "top1")
-    a.set(xlabel=TIME_LABEL, ylabel=ACCURACY_LABEL, title="(a) accuracy vs inference time")
-    _scatter_families(b, data, "gflops_per_s", "top1")
-    b.set(xlabel=GFLOPS_LABEL, ylabel=ACCURACY_LABEL, title="(b) accuracy vs computation efficiency")
-    _scatter_families(c, data, "energy_j_per_img", "top1")
-    c.set(xlabel=ENERGY_LABEL, ylabel=ACCURACY_LABEL, title="(c) accuracy vs energy per image")
-    _scatter_families(d, data, "gflops_per_s", "energy_j_per_img")
-    d.set(xlabel=GFLOPS_LABEL, ylabel=ENERGY_LABEL, title="(d) energy per image vs computation efficiency")
+        of (c) and (d)), ``effkit_notes``, ``data`` (the plotted numbers) and ``panels`` (``{letter: Axes}``
+        of the panels drawn) attached.
 
+    Raises:
+        BadInputError: bad rows (see :func:`effkit.report.select.check_measurements`), or results that mix
+            setups (machine, batch size, dtype, input size) without a filter picking one.
+    """
+    data, notes = figure3_data(results, accuracy, device=device, batch_size=batch_size, dtype=dtype,
+                               input_size=input_size)
+    shown = [p for p in FIGURE3_PANELS if not data.dropna(subset=[p[1], p[2]]).empty] or list(FIGURE3_PANELS[:1])
+    empty = [p[0] for p in FIGURE3_PANELS if p not in shown]
+    nrows, ncols = (2, 2) if len(shown) == 4 else (1, len(shown))
+    fig, axes = _new_figure(nrows, ncols, figsize or (11, 8.5 if nrows == 2 else 4.6))
+    fig.panels = {}
+    for ax, (letter, x, y, xlabel, ylabel, panel_title) in zip(axes.flat, shown):
+        _scatter_families(ax, data, x, y)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
+        fig.panels[letter] = ax
+    notes.extend(_figure3_notes(data, empty))
+    handles = [_legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any()]
+    if any(p in fig.panels for p in "abc") and (data.dropna(subset=["top1"])["accuracy_caveat"] != "").any():
+        handles.append(_legend_handle("other", hollow=True))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
+               title_fontsize=8)
+    fig.suptitle(title or f"Figure 3 — {setup_label(data.attrs['setup'])}", fontsize=11)
+    _attach_notes(fig, notes)
+    fig.missing_accuracy = data.loc[data["top1"].isna(), "model"].tolist()
+    fig.missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
+    fig.data = data
+    return fig
+
+
+def _figure3_notes(data, empty: list[str]) -> list[str]:
+    """What Figure 3 left out or marks: models without accuracy or energy, caveated accuracy, empty panels."""
+    notes = []
     missing_acc = data.loc[data["top1"].isna(), "model"].tolist()
     missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     if missing_acc:
@@ -131,27 +178,22 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.
                               and s.lower() not in ("nan", "none", "ok")})
             why = f" ({'; '.join(reasons)[:120]})" if reasons else ""
         notes.append("no energy measurement for " + ", ".join(missing_energy) + why + ": left out of (c) and (d)")
-    handles = [h for h in (
-        _legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any())]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
-               title_fontsize=8)
-    fig.suptitle(title or f"Figure 3 — {setup_title(results if len(data) == 0 else _rows_of(results, data))}",
-                 fontsize=11)
-    _attach_notes(fig, notes)
-    fig.missing_accuracy = missing_acc
-    fig.missing_energy = missing_energy
-    fig.data = data
-    return fig
+    for model, caveat in zip(data["model"], data["accuracy_caveat"]):
+        if caveat:
+            notes.append(f"accuracy of {model} * from {caveat}: drawn hollow, not comparable to published top-1")
+    if empty:
+        notes.append("panel(s) " + ", ".join(f"({p})" for p in empty) + " left out: no model has the numbers "
+                     "they plot (see above)")
+    return notes
 
 
-def _rows_of(results, data):
-    return results[results["model"].astype(str).isin(data["model"])]
-
-
-def _legend_handle(family: str):
+def _legend_handle(family: str, *, hollow: bool = False):
     from matplotlib.lines import Line2D
 
     colour, marker = FAMILY_STYLES[family]
+    if hollow:
+        return Line2D([], [], color="#444444", marker="o", linestyle="", markerfacecolor="none",
+                      markeredgewidth=1.2, label=f"hollow, *: {CAVEAT_LABEL}")
     return Line2D([], [], color=colour, marker=marker, linestyle="", markeredgecolor="black",
                   markeredgewidth=0.4, label=family)
 
