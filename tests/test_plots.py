@@ -364,6 +364,49 @@ def test_roofline_bad_input():
         roofline(pd.DataFrame(columns=["model", "flops", "mac_bytes"]), spec)
 
 
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_roofline_legend_is_outside_the_axes_so_it_covers_no_roof():
+    fig = _drawn(roofline(_results(), device_spec("h100 sxm"), figsize=SMALL))
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    box = ax.get_window_extent()
+    assert legend.x0 >= box.x1 - 1  # entirely right of the plotting area
+    assert fig.get_window_extent().contains(legend.x1 - 1, legend.y0 + 1)  # and still on the figure
+
+
+def test_roofline_refuses_the_peaks_of_a_device_not_measured_on():
+    rows = _results()
+    # measured on an H100 (its table regex matches "NVIDIA H100 80GB HBM3"): the TITAN X's roofs are wrong
+    with pytest.raises(BadInputError, match="peaks of TITAN X .Pascal. are not those") as e:
+        roofline(rows, device_spec("titan x pascal"), figsize=SMALL)
+    assert e.value.field == "allow_other_device" and "allow_other_device" in str(e.value)
+    assert roofline(rows, device_spec("titan x pascal"), allow_other_device=True, figsize=SMALL)
+    # rows timed on the CPU of a GPU host are not the GPU's either
+    cpu = rows.assign(device="cpu", cpu_model="Some CPU")
+    with pytest.raises(BadInputError, match="Some CPU"):
+        roofline(cpu, device_spec("h100 sxm"), figsize=SMALL)
+    # the user's own peaks, and rows that record no device, cannot be checked and pass
+    assert roofline(cpu, device_spec(peak_tflops=1.0, bandwidth_gbs=50.0), figsize=SMALL)
+    assert roofline(rows.drop(columns=["gpu_name", "device"]), device_spec("titan x pascal"), figsize=SMALL)
+
+
+def test_cli_roofline_refuses_another_devices_peaks_unless_asked(tmp_path, results_csv, capsys):
+    out = tmp_path / "r.png"
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+                         "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert "--any-device" in err and "--device-spec" in err and not out.exists()
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+                         "--any-device", "-o", str(out)], capsys)
+    assert code == 0, err
+
+
 def test_device_specs_have_sources_and_datasheet_values():
     table = load_device_specs()
     assert table["source"].str.len().min() > 20

@@ -465,9 +465,46 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s_\-()]+", " ", str(text).lower()).strip()
 
 
+def check_measured_on(rows, spec: DeviceSpec, *, allow_other_device: bool = False) -> None:
+    """Refuse drawing the roofs of one device over points measured on another.
+
+    A row's machine is its ``gpu_name`` when it ran on a GPU, else its CPU; rows that record neither, or
+    that were never timed, are not checked, nor are peaks outside the device table (the user's own values).
+
+    Raises:
+        BadInputError: ``spec`` is a device of the table whose GPU names do not match where the rows ran,
+            unless ``allow_other_device``.
+    """
+    from effkit.report.select import setup_key
+
+    if allow_other_device or rows is None or not hasattr(rows, "columns"):
+        return
+    entry = [r for r in load_device_specs().to_dict(orient="records") if str(r["name"]) == spec.name]
+    pattern = entry[0].get("gpu_name_regex") if entry else None
+    if not isinstance(pattern, str) or not pattern:
+        return
+    timed = rows
+    for col in ("latency_ms", "flops_per_s"):
+        if col in rows.columns:
+            timed = rows[numeric(rows[col]) > 0]
+            break
+    others = set()
+    for rec in timed.to_dict(orient="records"):
+        machine = setup_key(rec)["machine"]
+        on_gpu = machine == str(rec.get("gpu_name") or "").strip()
+        if machine != "unknown machine" and not (on_gpu and re.search(pattern, machine, flags=re.I)):
+            others.add(machine)
+    if others:
+        raise BadInputError(
+            f"roofline: the peaks of {spec.name} are not those of the device the rows were measured on ("
+            + ", ".join(sorted(others))[:200] + f"); choose that device's peaks ({setting('device_spec')}, "
+            f"{setting('peak_tflops')} and {setting('bandwidth_gbs')}) or pass {setting('allow_other_device')} "
+            "to draw these roofs anyway", field="allow_other_device")
+
+
 def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_column: str | None = None,
              group_column: str | None = None, label_points: bool | None = None, title: str | None = None,
-             figsize=(7.5, 5.5)):
+             figsize=(7.5, 5.5), allow_other_device: bool = False):
     """Arithmetic intensity (flops / mac_bytes) against achieved FLOP/s, under the device's two roofs.
 
     Measured points are filled; points without a measured ``flops_per_s`` (static per-layer analysis, say)
@@ -487,12 +524,19 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         label_points: write labels beside points; default when there are at most 25 points.
         title: figure title.
         figsize: size in inches.
+        allow_other_device: draw the roofs even when ``points`` record another device (see
+            :func:`check_measured_on`).
 
     Returns:
         The Figure, with ``effkit_notes`` and ``data`` (intensity and GFLOP/s per point) attached.
+
+    Raises:
+        BadInputError: missing columns, no usable point, roofs that are not positive, or the peaks of a
+            device the points were not measured on.
     """
     spec = _as_device_spec(device_spec)
     require_columns(points, ["flops", "mac_bytes"], "roofline")
+    check_measured_on(points, spec, allow_other_device=allow_other_device)
     label_column = label_column or ("model" if "model" in points.columns else "name")
     if label_column not in points.columns:
         raise BadInputError(f"roofline: missing column {label_column} to label the points")
@@ -514,7 +558,8 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     ax.set_xlabel("arithmetic intensity = FLOPs / MAC bytes [FLOP / byte]")
     ax.set_ylabel("achieved computation [GFLOP/s]")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left")
+    # Outside the axes, so it never covers a roof or a point; the constrained layout makes room for it.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title(title or f"Roofline — {spec.name} ({spec.dtype}); ridge at "
                  f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
     if spec.source:
@@ -616,6 +661,6 @@ def _draw_points(ax, data, styles: dict, label_points: bool) -> None:
 
 
 __all__ = [
-    "FAMILY_STYLES", "DeviceSpec", "check_peaks", "device_spec", "figure3", "layers_figure", "load_device_specs",
-    "roofline",
+    "FAMILY_STYLES", "FIGURE3_PANELS", "DeviceSpec", "check_measured_on", "check_peaks", "device_spec", "figure3",
+    "layers_figure", "load_device_specs", "roofline",
 ]
