@@ -314,6 +314,41 @@ def test_layers_figure_from_a_profile():
     assert bound.get_ydata()[0] < 1488
 
 
+def test_layers_figure_title_names_input_dtype_and_device_and_legend_names_the_groups():
+    from effkit.analysis.profile import profile
+
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    fig = layers_figure(profile(net, (2, 4, 10, 10)), figsize=SMALL)
+    title = fig.axes[0].get_title()
+    assert "input 2x4x10x10" in title and "float32" in title and "meta device" in title
+    # timed layers say where they were timed
+    measured = pd.DataFrame({"name": ["0"], "latency_ms": [0.5]})
+    measured.attrs["device"] = "NVIDIA H100 80GB HBM3"
+    fig = layers_figure(profile(net, (2, 4, 10, 10)), measured=measured, figsize=SMALL)
+    assert "timed on NVIDIA H100 80GB HBM3" in fig.axes[0].get_title()
+    # one legend entry per group, in the colour of its bars
+    layers = _layers("m", [1, 2, 3, 4], [1, 1, 1, 1], ["s1", "s1", "s2", "s3"])
+    fig = layers_figure(layers, figsize=SMALL)
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["s1", "s2", "s3"]
+    bars = fig.axes[0].patches
+    patch_colours = [tuple(np.round(h.get_facecolor(), 3)) for h in legend.legend_handles]
+    assert patch_colours == [tuple(np.round(bars[i].get_facecolor(), 3)) for i in (0, 2, 3)]
+
+
+def test_layers_figure_group_labels_do_not_crowd():
+    # 30 stages of two layers on a narrow figure: naming every stage would print the names on top of each other
+    groups = [f"stage{i:02d}" for i in range(30) for _ in range(2)]
+    fig = _drawn(layers_figure(_layers("m", [1] * 60, [1] * 60, groups), figsize=(3, 4)))
+    ax = fig.axes[-1]  # the bottom row carries the labels
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len(ticks) >= 3  # still readable, not blanked out
+    xs = sorted(ax.transData.transform((t.get_position()[0], 0))[0] for t in ticks)
+    min_gap_px = plots.GROUP_LABEL_PT * 1.3 * fig.dpi / 72  # one rotated line of 6-pt text and some air
+    assert min(b - a for a, b in zip(xs, xs[1:])) >= min_gap_px
+    assert len(ticks) <= ax.get_window_extent().width / min_gap_px + 1  # no more than fit
+
+
 def test_layers_figure_bad_input():
     with pytest.raises(BadInputError, match="mac"):
         layers_figure(pd.DataFrame({"name": ["a"], "flops": [1]}))

@@ -128,6 +128,18 @@ def as_layers(obj, default_name: str):
     raise BadInputError(f"expected a Profile or a per-layer DataFrame, got {type(obj).__name__}")
 
 
+def layers_setup(obj) -> dict[str, str]:
+    """``{"input_shape", "dtype"}`` of a Profile (or a layers DataFrame's ``attrs``), ``"?"`` when unknown."""
+    shape = getattr(obj, "input_shape", None)
+    dtype = getattr(obj, "dtype", None)
+    attrs = getattr(obj, "attrs", {}) if not hasattr(obj, "model_name") else {}
+    shape = shape if shape is not None else attrs.get("input_shape")
+    dtype = dtype if isinstance(dtype, str) else attrs.get("dtype")
+    if isinstance(shape, (tuple, list)):
+        shape = "x".join(str(int(d)) for d in shape)
+    return {"input_shape": str(shape) if shape else "?", "dtype": str(dtype).removeprefix("torch.") if dtype else "?"}
+
+
 def _path_of(row) -> tuple:
     p = row.get("path") if hasattr(row, "get") else None
     if isinstance(p, (tuple, list)):
@@ -181,7 +193,8 @@ def measured_frame(measured, layers):
     # achieved FLOP/s of a layer = its FLOPs / its measured time
     lat = numeric(out["latency_ms"])
     out["flops_per_s"] = numeric(out["flops_per_s"]).fillna(numeric(out["flops"]) / (lat / 1e3)).where(lat > 0)
+    out.attrs["device"] = measured.attrs.get("device")
     return out
 
 
-__all__ = ["as_layers", "family_of", "figure3_data", "layer_rows", "measured_frame"]
+__all__ = ["as_layers", "family_of", "figure3_data", "layer_rows", "layers_setup", "measured_frame"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from effkit.errors import BadInputError, setting
-from effkit.report.chart_data import as_layers, family_of, figure3_data, layer_rows, measured_frame
+from effkit.report.chart_data import as_layers, family_of, figure3_data, layer_rows, layers_setup, measured_frame
 from effkit.report.select import numeric, require_columns, setup_label
 
 #: Colour and marker of each family, so a family looks the same in every chart.
@@ -202,19 +202,39 @@ def _legend_handle(family: str, *, hollow: bool = False):
 # per-layer views
 
 
+#: Font size of the group names under a per-layer panel, and the least space between two of them: rotated
+#: by 60 degrees, neighbouring labels keep a gap of spacing * sin(60) ~ 1.7 x the font size.
+GROUP_LABEL_PT = 6
+GROUP_LABEL_SPACING_PT = 2.0 * GROUP_LABEL_PT
+
+
 def _group_axis(ax, rows) -> None:
     bounds = rows.groupby("group", sort=False)["x"].agg(["min", "max"])
     for i, (_, (lo, hi)) in enumerate(bounds.iterrows()):
         if i % 2:
             ax.axvspan(lo - 0.5, hi + 0.5, color="#000000", alpha=0.05, lw=0)
     centres = [(lo + hi) / 2 for lo, hi in bounds.itertuples(index=False)]
+    widths = [hi - lo + 1 for lo, hi in bounds.itertuples(index=False)]
     n = rows["x"].max() + 1
-    # Name only groups wide enough to hold a label; single-layer groups (DenseNet's conv0, norm0, ...)
-    # would otherwise print on top of each other.
-    labels = [g if len(bounds) <= 12 or (hi - lo + 1) >= n / 40 else ""
-              for g, (lo, hi) in zip(bounds.index, bounds.itertuples(index=False))]
-    ax.set_xticks(centres, labels=labels, rotation=60, ha="right", fontsize=6)
+    shown = _readable_labels(centres, widths, n, _axes_width_pt(ax))
+    labels = [g if i in shown else "" for i, g in enumerate(bounds.index)]
+    ax.set_xticks(centres, labels=labels, rotation=60, ha="right", fontsize=GROUP_LABEL_PT)
     ax.set_xlim(-0.5, rows["x"].max() + 0.5)
+
+
+def _axes_width_pt(ax) -> float:
+    # The width the layout gives the axes, less what a legend or labels beside it may take later.
+    return ax.get_position().width * ax.figure.get_figwidth() * 72 * 0.8
+
+
+def _readable_labels(centres, widths, n_layers: int, width_pt: float) -> set[int]:
+    """The groups to name: the widest first, each at least GROUP_LABEL_SPACING_PT from every one named."""
+    gap = GROUP_LABEL_SPACING_PT * n_layers / max(width_pt, 1.0)  # that spacing in layers (data units)
+    chosen: list[int] = []
+    for i in sorted(range(len(centres)), key=lambda k: (-widths[k], k)):
+        if all(abs(centres[i] - centres[j]) >= gap for j in chosen):
+            chosen.append(i)
+    return set(chosen)
 
 
 def _group_colours(rows) -> list:
@@ -260,6 +280,8 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     ncols = len(models)
     fig, axes = _new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
     notes: list[str] = []
+    setups = [layers_setup(obj) for obj in ([profile_or_layers] + ([compare] if compare is not None else []))]
+    legend: list = []
     for j, ((_, name), r, m) in enumerate(zip(models, rows, meas)):
         colours = _group_colours(r)
         for i, kind in enumerate(kinds):
@@ -271,12 +293,35 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
             else:
                 _mac_min_panel(ax, r, legend=j == 0)
             _layer_axes(ax, kind, r, ylabel=j == 0, last_row=i == len(kinds) - 1)
-        axes[0][j].set_title(f"{name}: per-layer MAC along the depth", fontsize=9)
+        where = (f"timed on {m.attrs['device']}" if m is not None and m.attrs.get("device")
+                 else "timed, device not recorded" if m is not None else "static analysis on the meta device")
+        axes[0][j].set_title(f"{name}: input {setups[j]['input_shape']}, {setups[j]['dtype']}, {where}",
+                             fontsize=9)
         axes[-1][j].set_xlabel("layers in execution order, grouped by stage / block", fontsize=8)
-    fig.suptitle("Per-layer memory access cost (MAC) and FLOPs" + (" — " + " vs ".join(n for _, n in models)
-                                                                    if ncols > 1 else ""), fontsize=11)
+        legend += _group_legend(r, name if ncols > 1 else None)
+    fig.legend(handles=legend, loc="outside right upper", fontsize=6, frameon=False, title="stage / block",
+               title_fontsize=7, ncols=1 if len(legend) <= 24 else 2)
+    fig.suptitle("Per-layer memory access cost (MAC) and FLOPs along the depth"
+                 + (" — " + " vs ".join(n for _, n in models) if ncols > 1 else ""), fontsize=11)
     _attach_notes(fig, notes)
     return fig
+
+
+#: Groups listed per model in a per-layer chart's colour legend; the rest are counted.
+LEGEND_GROUPS = 20
+
+
+def _group_legend(rows, model: str | None) -> list:
+    """Legend handles: each group's colour and name (``model: group`` when models are compared)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    groups = list(dict.fromkeys(rows["group"]))
+    colours = dict(zip(rows["group"], _group_colours(rows)))
+    handles = [Patch(facecolor=colours[g], label=f"{model}: {g}" if model else g) for g in groups[:LEGEND_GROUPS]]
+    if len(groups) > LEGEND_GROUPS:
+        handles.append(Line2D([], [], linestyle="", label=f"... {len(groups) - LEGEND_GROUPS} more groups"))
+    return handles
 
 
 _LAYER_YLABELS = {"mac": "MAC [elements]", "flops": "FLOPs", "latency_ms": "latency [ms]",

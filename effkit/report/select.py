@@ -258,9 +258,9 @@ class Setup:
 
 
 def setup_label(key: dict[str, str]) -> str:
-    """A setup key as one line: machine, batch size, dtype and input size."""
-    return (f"{key['machine']}, batch size {key['batch_size']}, {key['dtype']}, "
-            f"input {key['input_size']}")
+    """A setup key as one line: machine, batch size, dtype and input size (left out when not recorded)."""
+    size = f", input {key['input_size']}" if key.get("input_size", "?") != "?" else ""
+    return f"{key['machine']}, batch size {key['batch_size']}, {key['dtype']}{size}"
 
 
 def _text(value) -> str:
@@ -350,7 +350,7 @@ def measured_layers(results, model: str):
 
     Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
     mac_bytes, latency_ms, flops_per_s`` ...), which :func:`effkit.report.plots.layers_figure` and
-    :func:`effkit.report.plots.roofline` take.
+    :func:`effkit.report.plots.roofline` take; ``attrs["device"]`` names the machine they were timed on.
     """
     import io
 
@@ -366,7 +366,10 @@ def measured_layers(results, model: str):
     if not isinstance(text, str) or not text.strip():
         return None
     try:
-        return pd.read_json(io.StringIO(text), orient="records")
+        layers = pd.read_json(io.StringIO(text), orient="records")
+        # Where the layers were timed, for the chart's title.
+        layers.attrs["device"] = setup_key(rows.iloc[-1].to_dict())["machine"]
+        return layers
     except ValueError as e:
         raise BadInputError(f"the per-layer measurements of {model} are not readable JSON: {e}") from e
 
