@@ -19,6 +19,7 @@ FORMAT_HELP = "table, csv, json or markdown."
 
 
 def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str], columns=None) -> None:
+    from effkit import files
     from effkit.report import tables
 
     if fmt == "csv":
@@ -37,7 +38,7 @@ def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str],
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        tables.write_text(output, text)
+        files.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -67,11 +68,12 @@ def _present(cals, results):
 
 
 def _check_output(fmt: str, output: Optional[Path]) -> None:
+    from effkit import files
     from effkit.report import tables
 
     tables.check_format(fmt)
     if output is not None:
-        tables.check_writable(output)
+        files.check_output(output)
 
 
 def _group_tables(scores):
@@ -134,6 +136,7 @@ def proxies(
         return
     parts, columns = _group_tables(scores)
     if output is not None or fmt == "markdown":
+        from effkit import files
         from effkit.report import tables
 
         text = ""
@@ -147,7 +150,7 @@ def proxies(
         if output is None:
             typer.echo(text, nl=not text.endswith("\n"))
         else:
-            tables.write_text(output, text)
+            files.write_text(output, text)
             typer.echo(f"wrote {output}", err=True)
     else:
         for rows, title, gn in parts:
