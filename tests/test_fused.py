@@ -13,6 +13,7 @@ from torch import nn
 
 from effkit import profile
 from effkit.models.densenet import DenseBlock
+from effkit.models.vovnet import OSAModule
 
 X = (1, 2, 4, 4)
 
@@ -179,6 +180,49 @@ def test_a_small_densenet_block_by_hand():
     order = ["block.denselayer1", "block.denselayer2", "block"]
     assert cats.loc[order, "mac"].tolist() == [64, 96, 128]
     assert cats.loc[order, "mac_fused"].tolist() == [0, 64, 96]
+
+
+class _OSA(nn.Module):
+    """A 1x1 stem conv, then a one-shot aggregation block: two 3x3 conv-BN-ReLU of 1 channel, concat, 1x1 to 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(2, 2, 1, bias=False)
+        self.block = OSAModule(2, 1, 2, 2, "OSA")
+
+    def forward(self, x):
+        return self.block(self.stem(x))
+
+
+def test_a_small_osa_block_by_hand():
+    """The same sizes as the DenseNet block above; every feature goes into one concat, once.
+
+    stem 68 (x has two readers: written). layer 0: conv 3x3 2->1 32+18+16 = 66 | BN 16+4+16 = 36 |
+    relu_ 32; fused 50 | 0 | 16. layer 1: conv 1->1 16+9+16 = 41 | 36 | 32; fused 25 | 0 | 16.
+    cat[x, f0, f1]: eager 2 * 64 = 128; fused 0 (each input's producer writes into the buffer, the
+    other reader of x and f0 reads it there). concat conv 1x1 4->2: 64+8+32 = 104 | BN 32+8+32 = 72 |
+    relu_ 64; fused 72 | 0 | 32.
+    """
+    p = profile(_OSA(), X)
+    assert p.totals.mac == 68 + (66 + 36 + 32) + (41 + 36 + 32) + 128 + (104 + 72 + 64) == 679
+    assert p.totals.mac_fused == 68 + 66 + 41 + 0 + 104 == 279
+    assert p.ops.loc[p.ops["op"] == "cat", "mac_fused"].tolist() == [0]
+
+
+class _TrainingBN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 1, bias=False)
+
+    def forward(self, x):
+        return torch.nn.functional.batch_norm(self.conv(x), None, None, training=True)
+
+
+def test_batch_norm_with_batch_statistics_is_not_folded():
+    p = profile(_TrainingBN(), X)
+    # conv 68 and BN reads 32, writes 32 (no weights, no running statistics): nothing fuses.
+    assert p.totals.mac == 68 + 64
+    assert p.totals.mac_fused == p.totals.mac
 
 
 def test_fused_columns_sum_to_the_totals_and_match_by_depth():

@@ -45,7 +45,7 @@ from effkit.analysis.formulas import ALIASING_OPS
 
 #: Ops that start a chain: their output can take an epilogue.
 CHAIN_HEADS = frozenset({"convolution", "_convolution", "addmm", "mm"})
-#: Batch norm at inference: folded into the head's weights and bias.
+#: Batch norm at inference: folded into the head's weights and bias (``native_batch_norm`` only when not training).
 FOLDED = frozenset({"native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit"})
 #: Pointwise activations, run on the head's output before it is stored.
 EPILOGUES = frozenset({
@@ -102,7 +102,11 @@ def _dataflow(recs: list, names: list[str]) -> tuple[list[list], list[list]]:
 
 def absorbs(name: str, rec, got: list, chained: list[bool]) -> int | None:
     """Rule 1: the input slot through which op ``rec`` joins a chain, or None."""
-    if name in FOLDED or name in EPILOGUES:
+    if name in FOLDED:
+        if len(rec.args) > 5 and rec.args[5] is True:
+            return None  # batch norm with batch statistics (training): nothing to fold
+        slots = [0]
+    elif name in EPILOGUES:
         slots = [0]
     elif name in ADDS:
         slots = [s for s in range(min(2, len(got)))]
