@@ -113,6 +113,21 @@ def test_cat_copies_a_model_input():
     assert p.totals.mac_fused == 50 + 64
 
 
+class _CatThenInPlace(_Cat):
+    def forward(self, x):
+        y = self.a(x)
+        z = torch.cat([y, self.b(x)], 1)
+        return z, y.relu_()
+
+
+def test_cat_copies_an_input_that_is_later_overwritten_in_place():
+    p = profile(_CatThenInPlace(), X)
+    # a 86, b 50, cat 128, relu_ 48 + 48 = 96 (eager). y cannot live in the buffer (relu_ would change
+    # the concat too): copied, 2 * 48; b's output is free; relu_ is y's second reader: no fusion.
+    assert p.totals.mac == 86 + 50 + 128 + 96
+    assert p.totals.mac_fused == 86 + 50 + 96 + 96
+
+
 def test_linear_absorbs_gelu():
     model = nn.Sequential(nn.Linear(4, 3), nn.GELU())
     p = profile(model, (2, 4))

@@ -20,8 +20,8 @@ less what these rules save. The rules, all of them here:
    by no earlier ``cat``. Its producer writes it straight into the concatenation buffer, once; any other
    reader of that tensor reads it from there (a tensor read by several readers must be materialised
    somewhere anyway, and this buffer is as good a place as any). A tensor lives in one buffer only,
-   so a second ``cat`` of it copies it; and when the buffer is changed in place, only an input that
-   this ``cat`` alone reads is free. Any other input is copied: read once and written once.
+   so a second ``cat`` of it copies it; and when the buffer or the input is overwritten in place
+   later, only an input that this ``cat`` alone reads is free. Any other input is copied: read once and written once.
 3. **Views** (:data:`VIEWS`) move nothing (as in eager MAC) and are transparent: a reader of a view
    reads the viewed tensor, so two views of one tensor, each read, make two readers.
 
@@ -39,7 +39,7 @@ whole trace: ``mac_fused`` is then the eager MAC.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from effkit.analysis.formulas import ALIASING_OPS
 
@@ -123,18 +123,20 @@ def absorbs(name: str, rec, got: list, chained: list[bool]) -> int | None:
     return best
 
 
-def writes_in_place(rec, got: list, hosted: set[int], changed_in_place: bool) -> list[int]:
+def writes_in_place(rec, got: list, hosted: set[int], overwritten: Callable[[_Value], bool],
+                    out: list) -> list[int]:
     """Rule 2: the input slots of a ``cat`` whose producers write straight into its buffer.
 
     ``hosted`` holds the ``id`` of every value an earlier ``cat`` already took (updated here);
-    ``changed_in_place``: an in-place op writes into this ``cat``'s output.
+    ``overwritten(value)``: an in-place op writes over it; ``out``: the values the ``cat`` wrote.
     """
     free = []
+    changed = any(overwritten(v) for v in out)
     for s, v in enumerate(got):
         if v is None or id(v) in hosted or v.numel != rec.inputs[s].numel:
             continue
-        if changed_in_place and len(v.readers) != 1:
-            continue
+        if (changed or overwritten(v)) and len(v.readers) != 1:
+            continue  # sharing the buffer would let one reader see another's in-place change
         hosted.add(id(v))
         free.append(s)
     return free
@@ -156,13 +158,17 @@ def savings(calls: Iterable) -> dict[tuple[int, int], tuple[int, int]]:
     chained = [False] * len(recs)
     hosted: set[int] = set()
     saved = [[0, 0] for _ in recs]
+
+    def overwritten(v: _Value) -> bool:
+        # an in-place op writes over its first argument (self)
+        return any(names[r].endswith("_") and reads[r] and reads[r][0] is v for r in v.readers)
+
     for i, (rec, got, name) in enumerate(zip(recs, reads, names)):
         if name in CHAIN_HEADS:
             chained[i] = True
             continue
         if name in CONCATS:
-            changed = any(names[r].endswith("_") for v in writes[i] for r in v.readers)
-            for s in writes_in_place(rec, got, hosted, changed):
+            for s in writes_in_place(rec, got, hosted, overwritten, writes[i]):
                 # the copy cat would do (read the part, write it again) is the producer's own write
                 saved[i][0] += 2 * rec.inputs[s].numel
                 saved[i][1] += 2 * rec.inputs[s].numel * rec.inputs[s].itemsize
