@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from effkit.analysis.formulas import TensorInfo
-from effkit.analysis.records import OpRecord, info
+from effkit.analysis.records import OpRecord, flow, info
 from effkit.analysis.shapes import conv_shape, pair, pool_shape
 
 aten = torch.ops.aten
@@ -47,6 +47,11 @@ def _infos(*tensors) -> tuple:
     return tuple(info(t) for t in tensors if t is not None)
 
 
+def _ids(*tensors) -> tuple:
+    """Ids of the tensors given, None skipped: the order of :func:`_infos` (see :class:`~effkit.analysis.records.Flow`)."""
+    return tuple(id(t) for t in tensors if t is not None)
+
+
 def _trim(args: list, defaults: list) -> tuple:
     """Drop trailing arguments that equal their defaults (the dispatcher hands them over trimmed)."""
     n = len(args)
@@ -63,7 +68,8 @@ def conv2d(mod: nn.Conv2d, x):
     stride, padding, dilation = list(mod.stride), list(mod.padding), list(mod.dilation)
     out = _empty(conv_shape(x.shape, w.shape, stride, padding, dilation, mod.groups), x.dtype)
     args = (x, w, b, stride, padding, dilation, False, [0, 0], mod.groups)
-    return out, [OpRecord(aten.convolution.default, _infos(x, w, b), (info(out),), args, {})]
+    return out, [OpRecord(aten.convolution.default, _infos(x, w, b), (info(out),), args, {},
+                          flow(_ids(x, w, b), (id(out),)))]
 
 
 def batch_norm2d(mod: nn.BatchNorm2d, x):
@@ -78,9 +84,10 @@ def batch_norm2d(mod: nn.BatchNorm2d, x):
     args = (x, w, b, mean, var, False, momentum, mod.eps)
     stat = TensorInfo((0,), x.itemsize)  # saved statistics: empty when not training
     reserve = OpRecord(aten.empty.memory_format, (), (TensorInfo((0,), 1),), ([0],),
-                       {"dtype": torch.uint8, "layout": torch.strided, "device": _META})
+                       {"dtype": torch.uint8, "layout": torch.strided, "device": _META}, flow((), (0,)))
     return out, [reserve, OpRecord(aten.native_batch_norm.default, _infos(x, w, b, mean, var),
-                                   (info(out), stat, stat), args, {})]
+                                   (info(out), stat, stat), args, {},
+                                   flow(_ids(x, w, b, mean, var), (id(out), 0, 0)))]
 
 
 def relu(mod: nn.ReLU, x):
@@ -88,9 +95,9 @@ def relu(mod: nn.ReLU, x):
     if not _plain(x):
         return NotImplemented
     if mod.inplace:
-        return x, [OpRecord(aten.relu_.default, (info(x),), (info(x),), (x,), {})]
+        return x, [OpRecord(aten.relu_.default, (info(x),), (info(x),), (x,), {}, flow((id(x),), (id(x),)))]
     out = _empty(x.shape, x.dtype)
-    return out, [OpRecord(aten.relu.default, (info(x),), (info(out),), (x,), {})]
+    return out, [OpRecord(aten.relu.default, (info(x),), (info(out),), (x,), {}, flow((id(x),), (id(out),)))]
 
 
 def max_pool2d(mod: nn.MaxPool2d, x):
@@ -102,7 +109,7 @@ def max_pool2d(mod: nn.MaxPool2d, x):
     out = _empty(pool_shape(x.shape, k, s, p, d, ceil), x.dtype)
     args = _trim([x, k, s, p, d, ceil], [[0, 0], [1, 1], False])
     return out, [OpRecord(aten.max_pool2d_with_indices.default, (info(x),),
-                          (info(out), TensorInfo(tuple(out.shape), 8)), args, {})]
+                          (info(out), TensorInfo(tuple(out.shape), 8)), args, {}, flow((id(x),), (id(out), 0)))]
 
 
 def avg_pool2d(mod: nn.AvgPool2d, x):
@@ -114,7 +121,7 @@ def avg_pool2d(mod: nn.AvgPool2d, x):
     out = _empty(pool_shape(x.shape, k, s, p, [1, 1], ceil), x.dtype)
     args = _trim([x, k, s, p, ceil, bool(mod.count_include_pad), mod.divisor_override],
                  [[0, 0], False, True, None])
-    return out, [OpRecord(aten.avg_pool2d.default, (info(x),), (info(out),), args, {})]
+    return out, [OpRecord(aten.avg_pool2d.default, (info(x),), (info(out),), args, {}, flow((id(x),), (id(out),)))]
 
 
 def adaptive_avg_pool2d(mod: nn.AdaptiveAvgPool2d, x):
@@ -122,7 +129,8 @@ def adaptive_avg_pool2d(mod: nn.AdaptiveAvgPool2d, x):
     if pair(mod.output_size, 2) != [1, 1] or not _plain(x) or x.dim() != 4:
         return NotImplemented
     out = _empty((*x.shape[:2], 1, 1), x.dtype)
-    return out, [OpRecord(aten.mean.dim, (info(x),), (info(out),), (x, [-1, -2], True), {})]
+    return out, [OpRecord(aten.mean.dim, (info(x),), (info(out),), (x, [-1, -2], True), {},
+                          flow((id(x),), (id(out),)))]
 
 
 def linear(mod: nn.Linear, x):
@@ -132,10 +140,11 @@ def linear(mod: nn.Linear, x):
         return NotImplemented
     wt = _empty((w.shape[1], w.shape[0]), w.dtype)
     out = _empty((x.shape[0], w.shape[0]), x.dtype)
-    t = OpRecord(aten.t.default, (info(w),), (info(wt),), (w,), {})
+    t = OpRecord(aten.t.default, (info(w),), (info(wt),), (w,), {}, flow((id(w),), (id(wt),)))
     if b is None:
-        return out, [t, OpRecord(aten.mm.default, _infos(x, wt), (info(out),), (x, wt), {})]
-    return out, [t, OpRecord(aten.addmm.default, _infos(b, x, wt), (info(out),), (b, x, wt), {})]
+        return out, [t, OpRecord(aten.mm.default, _infos(x, wt), (info(out),), (x, wt), {}, flow(_ids(x, wt), (id(out),)))]
+    return out, [t, OpRecord(aten.addmm.default, _infos(b, x, wt), (info(out),), (b, x, wt), {},
+                             flow(_ids(b, x, wt), (id(out),)))]
 
 
 #: Exact module type -> shortcut(module, input) -> (output, records) or NotImplemented.

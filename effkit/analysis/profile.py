@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from effkit.analysis import formulas as F
+from effkit.analysis import fused
 from effkit.analysis.meta import on_meta
 from effkit.analysis.tracer import Trace, trace
 from effkit.errors import BadInputError, EffkitError
 
 #: Numeric per-layer columns; totals are their sums.
-NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations"]
+NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations",
+                   "mac_fused", "mac_fused_bytes"]
 #: All per-layer columns, in display order.
 LAYER_COLUMNS = [
     "name", "type", "call", "repeat", "depth", "ops", "input_shape", "output_shape",
@@ -30,12 +32,14 @@ LAYER_COLUMNS = [
 ]
 
 #: Per-op columns.
-OP_COLUMNS = ["layer", "call", "op", "flops", "mult_adds", "mac", "mac_bytes", "counted"]
+OP_COLUMNS = ["layer", "call", "op", "flops", "mult_adds", "mac", "mac_bytes", "counted", "mac_fused", "mac_fused_bytes"]
 
 MAC_DEFINITION = (
     "MAC = elements each op reads (inputs and weights, once each) plus elements it writes; "
     "for a stride-1 same-padded conv this is the paper's hw(ci+co) + k^2*ci*co. "
-    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling)."
+    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling). "
+    "fused MAC is what a fusing engine moves: BN, activations and residual adds run inside the "
+    "preceding conv/linear, producers write straight into a concatenation's buffer."
 )
 
 DTYPES = {
@@ -68,7 +72,10 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 @dataclass(frozen=True)
 class Totals:
-    """Whole-model sums. ``paper_mac`` is the paper's figure (conv + linear); ``mac`` covers every op."""
+    """Whole-model sums. ``paper_mac`` is the paper's figure (conv + linear); ``mac`` covers every op.
+
+    ``mac_fused`` / ``mac_fused_bytes``: the traffic under the fusion rules of :mod:`effkit.analysis.fused`.
+    """
 
     params: int
     mult_adds: int
@@ -77,6 +84,8 @@ class Totals:
     mac: int
     mac_bytes: int
     activations: int
+    mac_fused: int = 0
+    mac_fused_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -213,7 +222,8 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     layer_rows: list[dict] = []
     op_rows: list[dict] = []
     uncounted: Counter = Counter()
-    for call in tr.calls:
+    saved = fused.savings(tr.calls)
+    for ci, call in enumerate(tr.calls):
         if not call.ops and not call.own_params:
             continue  # containers (Sequential, ModuleList) with nothing of their own
         row = dict.fromkeys(NUMERIC_COLUMNS, 0)
@@ -221,13 +231,14 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
         names: list[str] = []
         conv_recs = []
         missing = False
-        for rec in call.ops:
+        for oi, rec in enumerate(call.ops):
             name = rec.op.overloadpacket.__name__
             fn = F.get_formula(rec.op, overrides)
             if fn is None:
                 uncounted[name] += 1
                 missing = True
-                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False))
+                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False,
+                                       math.nan, math.nan))
                 names.append(name)
                 continue
             cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
@@ -237,6 +248,11 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
                 mac = cost.mac
                 mac_bytes = cost.mac_bytes if cost.mac_bytes is not None else cost.mac * (
                     rec.outputs[0].itemsize if rec.outputs else 0)
+            less = saved.get((ci, oi))
+            fused_mac, fused_bytes = (mac, mac_bytes) if less is None else (
+                max(0, mac - less[0]), max(0, mac_bytes - less[1]))
+            row["mac_fused"] += fused_mac
+            row["mac_fused_bytes"] += fused_bytes
             row["flops"] += cost.flops
             row["mult_adds"] += cost.mult_adds
             row["mac"] += mac
@@ -249,7 +265,8 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
                 conv_recs.append((rec, mac))
             if mac or cost.flops:
                 names.append(name)
-            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True))
+            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True,
+                                   fused_mac, fused_bytes))
         lo, ratio = (math.nan, math.nan)
         if len(conv_recs) == 1:
             lo, ratio = _conv_bound(*conv_recs[0])
@@ -263,9 +280,10 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     return layer_rows, op_rows, uncounted
 
 
-def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted) -> tuple:
+def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted, mac_fused, mac_fused_bytes) -> tuple:
     # In the order of OP_COLUMNS.
-    return (display_name(call.path), call.call, name, flops, mult_adds, mac, mac_bytes, counted)
+    return (display_name(call.path), call.call, name, flops, mult_adds, mac, mac_bytes, counted,
+            mac_fused, mac_fused_bytes)
 
 
 def _summarise(names: list[str]) -> str:

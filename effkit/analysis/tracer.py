@@ -21,7 +21,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from effkit.analysis import leaves
-from effkit.analysis.records import OpRecord, arg_infos, out_infos, shapes
+from effkit.analysis.records import OpRecord, arg_ids, arg_infos, flow, out_ids, out_infos, shapes
 from effkit.analysis.shapes import SHORTCUTS
 
 _Tensor = torch.Tensor
@@ -82,7 +82,8 @@ class _Recorder(TorchDispatchMode):
         if out is NotImplemented:
             out = func(*args, **kwargs)
         if self.calls:
-            self.calls[-1].ops.append(OpRecord(func, arg_infos(args, kwargs), out_infos(out), args, kwargs))
+            self.calls[-1].ops.append(OpRecord(func, arg_infos(args, kwargs), out_infos(out), args, kwargs,
+                                               flow(arg_ids(args, kwargs), out_ids(out))))
         return out
 
 

@@ -88,7 +88,7 @@ def profile(
     title = (f"{prof.model_name}  input {'x'.join(map(str, prof.input_shape))}  {prof.dtype}  "
              f"params {tables.human(totals['params'])}  mult_adds {tables.human(totals['mult_adds'])}  "
              f"FLOPs {tables.human(totals['flops'])}  paper MAC {tables.human(totals['paper_mac'])}  "
-             f"MAC {tables.human(totals['mac'])}")
+             f"MAC {tables.human(totals['mac'])}  fused MAC {tables.human(totals['mac_fused'])}")
     caption = "\n".join([*notes, MAC_DEFINITION])
 
     if fmt == "json":
