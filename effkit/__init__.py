@@ -9,7 +9,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from effkit._version import __version__
 
 _LAZY = {
     "profile": ("effkit.analysis.profile", "profile"),

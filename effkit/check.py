@@ -160,7 +160,7 @@ def baseline_text(data: Mapping[str, Any]) -> str:
 def _versions() -> dict[str, str]:
     import torch
 
-    from effkit import __version__
+    from effkit._version import __version__
 
     return {"effkit_version": __version__, "torch_version": torch.__version__.split("+")[0]}
 

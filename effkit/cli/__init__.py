@@ -24,7 +24,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from effkit import __version__
+        from effkit._version import __version__
 
         typer.echo(f"effkit {__version__}")
         raise typer.Exit()

@@ -69,7 +69,7 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
         ``{field: value}`` for :data:`FINGERPRINT_FIELDS`. ``machine_id`` is a hash of host name, CPU
         model and GPU UUID: the same for every run on this machine and device, different elsewhere.
     """
-    from effkit import __version__
+    from effkit._version import __version__
     from effkit.measure.timing import resolve_device
 
     dev = resolve_device(device)
