@@ -5,7 +5,7 @@ measured ``repeats`` times with the same timing settings. Three steps, each usab
 
 1. :func:`load_sweep` (a YAML or TOML file) or :func:`sweep_spec` (a mapping) validate everything and
    give a :class:`SweepSpec`; nothing runs until the whole sweep is known to be well-formed.
-2. :meth:`SweepSpec.configs` expands it into :class:`effkit.measure.api.MeasureConfig` objects.
+2. :meth:`SweepSpec.configs` expands it into :class:`effkit.measurement.api.MeasureConfig` objects.
 3. :func:`run_sweep` measures them with an engine: ``"local"`` (in-process, one at a time) or ``"ray"``
    (one Ray task per configuration). Every finished row is committed to the results store at once, so an
    interrupted sweep keeps what it finished and ``resume=True`` picks up where it stopped.
@@ -79,9 +79,9 @@ class SweepSpec:
         """Every configuration to measure, repeats included (``len == grid size × repeats``).
 
         Returns:
-            A list of :class:`effkit.measure.api.MeasureConfig`, round by round.
+            A list of :class:`effkit.measurement.api.MeasureConfig`, round by round.
         """
-        from effkit.measure.api import MeasureConfig
+        from effkit.measurement.api import MeasureConfig
 
         extra = dict(self.settings)
         if self.device is not None:
@@ -546,7 +546,7 @@ class SweepInterrupted(KeyboardInterrupt):
 
 def failed_row(config, error: str, machine: Optional[Mapping[str, Any]] = None) -> dict:
     """A result row for a configuration that could not be measured (``status="failed"``, ``error`` set)."""
-    from effkit.measure.api import ROW_COLUMNS
+    from effkit.measurement.api import ROW_COLUMNS
 
     try:
         shape = "x".join(map(str, config.shape()))
@@ -576,14 +576,14 @@ def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
 
     Args:
         config: a ``MeasureConfig``.
-        measure_fn: ``config -> row dict``; default :func:`effkit.measure.api.measure_config`.
+        measure_fn: ``config -> row dict``; default :func:`effkit.measurement.api.measure_config`.
 
     Returns:
         The row; when ``measure_fn`` raised, a :func:`failed_row` with the error text and this
         machine's fingerprint.
     """
     if measure_fn is None:
-        from effkit.measure.api import measure_config as measure_fn
+        from effkit.measurement.api import measure_config as measure_fn
     try:
         row = dict(measure_fn(config))
     except KeyboardInterrupt:
@@ -599,12 +599,12 @@ def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
 
 def _machine(config) -> dict:
     try:
-        from effkit.measure.machine import fingerprint
+        from effkit.measurement.machine import fingerprint
 
         return fingerprint(config.device)
     except Exception:  # e.g. the device itself is unusable; the failed row still needs writing
         try:
-            from effkit.measure.machine import fingerprint
+            from effkit.measurement.machine import fingerprint
 
             return fingerprint("cpu")
         except Exception:
@@ -673,7 +673,7 @@ def run_sweep(
             rows do not count, so failures are retried. Each stored row counts as one repeat.
         address: Ray cluster address (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); ``None``
             starts a local Ray instance, or uses the one this process already joined.
-        measure_fn: ``config -> row``; default :func:`effkit.measure.api.measure_config`. On Ray it must
+        measure_fn: ``config -> row``; default :func:`effkit.measurement.api.measure_config`. On Ray it must
             be importable on the nodes (or picklable by value).
         progress: called with a :class:`SweepEvent` at start, as configurations begin (local) and
             whenever a row is stored.
@@ -701,7 +701,7 @@ def run_sweep(
     emit = progress or (lambda event: None)
     if engine == "local":
         for dev in sorted({c.device for c in configs}):
-            from effkit.measure.timing import resolve_device
+            from effkit.measurement.timing import resolve_device
 
             resolve_device(dev)  # no CUDA here -> one clear error now, not N failed rows
         return _run_local(configs, db, resume, measure_fn, emit)
@@ -742,7 +742,7 @@ def _run_local(configs, db, resume, measure_fn, emit):
 
 
 def _machine_id(device: str) -> str:
-    from effkit.measure.machine import fingerprint
+    from effkit.measurement.machine import fingerprint
 
     return fingerprint(device)["machine_id"]
 

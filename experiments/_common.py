@@ -132,7 +132,7 @@ def measure(models: Sequence[str], st: Settings, *, input_size: int | None = Non
     first["latency_iqr_ms"] = grouped["latency_iqr_ms"].median()
     first["latency_rounds_ms"] = grouped["latency_ms"].agg(lambda s: ";".join(f"{v:.4g}" for v in s))
     first = first.reset_index()
-    # Recomputed from the pooled latency with the same definitions effkit.measure uses.
+    # Recomputed from the pooled latency with the same definitions effkit.measure() uses.
     first["fps"] = first["batch_size"] * 1000.0 / first["latency_ms"]
     first["flops_per_s"] = first["flops"] / (first["latency_ms"] / 1000.0)
     first["rounds"] = st.rounds

@@ -10,13 +10,13 @@ import types
 import pytest
 
 from effkit.errors import BackendUnavailableError
-from effkit.measure.energy.meter import (
+from effkit.measurement.energy.meter import (
     EnergyReading, NullMeter, measure_energy, open_meter, trapezoid_joules,
 )
-from effkit.measure.energy.nvml import (
+from effkit.measurement.energy.nvml import (
     AVERAGED_MIN_WINDOW_S, NvmlMeter, PowerAverageWarning, clocks_dropped, normalise_uuid,
 )
-from effkit.measure.energy.rapl import RaplMeter
+from effkit.measurement.energy.rapl import RaplMeter
 
 
 class FakeClock:
@@ -308,7 +308,7 @@ class ScriptedMeter:
         self.opened = None
 
     def probe(self):
-        from effkit.measure.energy.meter import MeterStatus
+        from effkit.measurement.energy.meter import MeterStatus
 
         return MeterStatus(True, "scripted")
 
@@ -370,8 +370,8 @@ def test_energy_columns_in_measure_rows(monkeypatch):
     """Wiring: idle window first, then load windows; the row's J/img is (J - idle W * s) / images."""
     from torch import nn
 
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import measure
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
 
     readings = iter([EnergyReading(2.0, 1.0, 2.0, None, 2, "fake")]  # idle window: 2 W
                     + [EnergyReading(30.0, 2.0, 15.0, None, 2, "fake")] * 2)  # two load windows
@@ -397,8 +397,8 @@ def test_energy_columns_in_measure_rows(monkeypatch):
 def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
     from torch import nn
 
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import measure
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
 
     monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: NullMeter("RAPL needs root here"))
     df = measure(nn.Conv2d(3, 4, 1), input_size=4, device="cpu", warmup_s=0, warmup_iters=1, min_iters=2,

@@ -413,7 +413,7 @@ def local_ray():
 
 
 def test_ray_engine_matches_local_engine(tmp_path, tiny, local_ray):
-    from effkit.measure.machine import fingerprint
+    from effkit.measurement.machine import fingerprint
 
     spec = sweep_spec(models=[f"{tiny}:build", f"{tiny}:broken"], input_sizes=[16, 32], **FAST)
     ok_configs = [c for c in spec.configs() if c.model.endswith(":build")]

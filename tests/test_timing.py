@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from effkit.errors import BackendUnavailableError, BadInputError
-from effkit.measure import memory
-from effkit.measure.api import MeasureConfig, measure, measure_config, measure_layers
-from effkit.measure.timing import cudnn_benchmark, percentile, resolve_device, summarize, time_model
+from effkit.measurement import memory
+from effkit.measurement.api import MeasureConfig, measure, measure_config, measure_layers
+from effkit.measurement.timing import cudnn_benchmark, percentile, resolve_device, summarize, time_model
 
 FAST = dict(device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=5, min_time_s=0.0, energy=False)
 
@@ -213,7 +213,7 @@ def test_memory_helpers_by_hand():
 
 
 def test_selfcheck_needs_cuda():
-    from effkit.measure.selfcheck import crosscheck
+    from effkit.measurement.selfcheck import crosscheck
 
     with pytest.raises((BackendUnavailableError, BadInputError)):
         crosscheck("resnet50", device="cpu")
@@ -238,7 +238,7 @@ def test_zoo_model_row_has_family_and_published_params():
 
 
 def test_batch_size_defaults_to_n_of_input_shape_and_must_agree(tmp_path):
-    from effkit.measure.api import compare
+    from effkit.measurement.api import compare
 
     # no batch_sizes at all: the N of input_shape (3 here), not 1; the hand count scales with it
     df = measure(conv_only(), input_shape=(3, 3, 8, 8), **FAST)
@@ -266,7 +266,7 @@ def test_iteration_bounds_one_message_per_setting():
 
 def test_bad_weights_refused_before_anything_is_stored(tmp_path):
     from effkit.errors import ModelLoadError
-    from effkit.measure.api import check_weights
+    from effkit.measurement.api import check_weights
 
     db = tmp_path / "r.db"
     garbage = tmp_path / "garbage.bin"

@@ -273,7 +273,7 @@ def measure(
     One row per batch size, stored in the results database as each is measured. A batch size that fails
     (out of memory, say) is recorded as failed and the others still run.
     """
-    from effkit.measure.api import measure as run_measure
+    from effkit.measurement.api import measure as run_measure
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names
@@ -317,7 +317,7 @@ def compare(
     Params, FLOPs, paper MAC, all-op MAC, latency, FPS, achieved FLOP/s, peak memory and J/img per model
     and batch size; --format markdown/csv with --output exports the table.
     """
-    from effkit.measure.api import compare as run_compare
+    from effkit.measurement.api import compare as run_compare
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names

@@ -29,7 +29,7 @@ DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densene
 #: ``compare(small=True)``: VoVNet-27-slim (the paper's Table 2 backbone) beside the smallest zoo ResNet and DenseNet.
 SMALL_MODELS = ("vovnet27_slim", "resnet18", "densenet121")
 
-#: Result columns in display order (fingerprint fields follow; see :data:`effkit.measure.machine.FINGERPRINT_FIELDS`).
+#: Result columns in display order (fingerprint fields follow; see :data:`effkit.measurement.machine.FINGERPRINT_FIELDS`).
 ROW_COLUMNS = [
     "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
@@ -111,7 +111,7 @@ class MeasureConfig:
 
 def validate(config: MeasureConfig) -> torch.device:
     """Check a configuration before running it; returns the device. Raises :class:`EffkitError` subclasses."""
-    from effkit.measure.timing import autocast_dtype, resolve_device
+    from effkit.measurement.timing import autocast_dtype, resolve_device
 
     if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
@@ -207,7 +207,7 @@ def _open_gpu(device: torch.device):
     if device.type != "cuda":
         return None
     try:
-        from effkit.measure.energy.nvml import NvmlGpu
+        from effkit.measurement.energy.nvml import NvmlGpu
 
         return NvmlGpu(device.index or 0)
     except Exception:  # clocks are context; a run without NVML is still a run
@@ -226,11 +226,11 @@ def _state(gpu) -> Optional[dict]:
 def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
          device: Optional[torch.device] = None) -> dict:
     from effkit.analysis.profile import UncountedOpsWarning, profile
-    from effkit.measure import memory as mem
-    from effkit.measure.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
-    from effkit.measure.energy.nvml import clocks_dropped, state_json
-    from effkit.measure.machine import fingerprint
-    from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
+    from effkit.measurement import memory as mem
+    from effkit.measurement.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
+    from effkit.measurement.energy.nvml import clocks_dropped, state_json
+    from effkit.measurement.machine import fingerprint
+    from effkit.measurement.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
 
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
@@ -312,7 +312,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                         row["energy_status"] += " (no idle window: net = gross)"
 
             if config.per_layer:
-                from effkit.measure.timing import time_layers
+                from effkit.measurement.timing import time_layers
 
                 layer_df = layers_frame(prof, time_layers(model, x, dtype=config.dtype))
                 row["layers_json"] = layer_df.to_json(orient="records")
@@ -379,7 +379,7 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
         plus ``latency_ms``, ``flops_per_s`` and ``time_share``.
     """
     from effkit.analysis.profile import parse_shape, profile
-    from effkit.measure.timing import prepare, resolve_device, time_layers
+    from effkit.measurement.timing import prepare, resolve_device, time_layers
 
     dev = resolve_device(device)
     prof = profile(model_or_name, input_shape, dtype, warn=False)
@@ -432,7 +432,7 @@ def _frame(rows: list[dict]):
 
 
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
-    from effkit.measure.machine import fingerprint
+    from effkit.measurement.machine import fingerprint
 
     from effkit.models.registry import check_model_names
 

@@ -119,11 +119,11 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
 
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if dev.type == "cuda":
-        from effkit.measure.energy.nvml import NvmlMeter
+        from effkit.measurement.energy.nvml import NvmlMeter
 
         meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz)
     elif dev.type == "cpu":
-        from effkit.measure.energy.rapl import RaplMeter
+        from effkit.measurement.energy.rapl import RaplMeter
 
         meter = RaplMeter(rapl_root)
     else:

@@ -5,7 +5,7 @@ Adding a power source means one class with ``probe``/``start``/``stop``/``close`
 :func:`~.meter.open_meter`.
 """
 
-from effkit.measure.energy.meter import (
+from effkit.measurement.energy.meter import (
     EnergyMeter, EnergyReading, EnergyResult, MeterStatus, NullMeter, measure_energy, open_meter,
 )
 
