@@ -186,7 +186,8 @@ def _named_models(models) -> list[tuple[str, str | nn.Module]]:
 
 
 def _profile_entry(name, model, input_shape, input_size, batch_size, dtype, warn=True):
-    from effkit.analysis.profile import profile, resolve_input_shape
+    from effkit.analysis.profile import profile
+    from effkit.units import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     prof = profile(model, shape, dtype, warn=warn)
@@ -524,7 +525,7 @@ def _records(df) -> list[dict[str, Any]]:
 
 def _display(df):
     """A copy for people: signed deltas with human units, percentages with a sign."""
-    from effkit.report.tables import human
+    from effkit.units import human
 
     out = df.copy()
 
@@ -551,7 +552,7 @@ def _display(df):
 
 def _pair_text(base, cur) -> tuple[str, str]:
     """Human units for both, unless that would print two different numbers the same (76M -> 76M)."""
-    from effkit.report.tables import human
+    from effkit.units import human
 
     def exact(v):
         return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{int(v):,}"
@@ -569,7 +570,7 @@ def _delta_pct(baseline: float, delta: float) -> float:
 
 
 def _describe(metric: str, base: int, cur: int) -> str:
-    from effkit.report.tables import human
+    from effkit.units import human
 
     delta = cur - base
     pct = _delta_pct(base, delta)
@@ -625,7 +626,8 @@ def check(
     """
     import pandas as pd
 
-    from effkit.analysis.profile import UncountedOpsWarning, parse_dtype, parse_shape, profile, dtype_name
+    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit.units import dtype_name, parse_dtype, parse_shape
 
     data = load_baseline(baseline)
     mets = parse_metrics(metrics)

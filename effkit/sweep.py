@@ -341,7 +341,7 @@ def _bool(where: _Where, path: tuple, v) -> bool:
 def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
     import difflib
 
-    from effkit.analysis.profile import dtype_name, parse_dtype, parse_shape
+    from effkit.units import dtype_name, parse_dtype, parse_shape
 
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:

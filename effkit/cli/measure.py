@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.units import human, parse_batch_sizes
 
 MODEL_HELP = (
     "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
@@ -54,26 +55,6 @@ COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_ma
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
-
-
-def parse_batch_sizes(text: str) -> list[int]:
-    """``"1,8,32"`` -> ``[1, 8, 32]``; anything not a positive integer is bad input."""
-    from effkit.errors import BadInputError
-
-    out = []
-    for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            b = int(part)
-        except ValueError:
-            raise BadInputError(f"malformed batch size {part!r} in {text!r}; write e.g. 1,8,32") from None
-        if b <= 0:
-            raise BadInputError(f"batch size must be a positive integer, got {b}")
-        out.append(b)
-    if not out:
-        raise BadInputError(f"no batch size in {text!r}; write e.g. 1,8,32")
-    return out
 
 
 def _db_arg(db: Optional[Path], no_store: bool):
@@ -151,7 +132,7 @@ def _check_options(kw: dict) -> str:
             raise BadInputError(f"{flag} must be a finite number >= {low}, got {v}")
     if kw["input_size"] is not None and kw["input_size"] <= 0:
         raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     try:
         name = dtype_name(parse_dtype(kw["dtype"]))  # aliases such as fp16 are fine, stored by their full name
@@ -289,8 +270,8 @@ def measure(
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
     title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
-             f"params {tables.human(head['params'])}  FLOPs {tables.human(head['flops'])}  "
-             f"paper MAC {tables.human(head['paper_mac'])}  MAC {tables.human(head['mac'])}")
+             f"params {human(head['params'])}  FLOPs {human(head['flops'])}  "
+             f"paper MAC {human(head['paper_mac'])}  MAC {human(head['mac'])}")
     _emit(df, columns=MEASURE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
           extra=_layer_tables(df) if per_layer else None)
     _stored_note(df, store)
@@ -412,7 +393,7 @@ def _show_value(key: str, v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("id", "batch_size", "iterations"):
-        return f"{v} ({tables.human(v)})" if abs(v) >= 1000 else str(v)
+        return f"{v} ({human(v)})" if abs(v) >= 1000 else str(v)
     return str(v)
 
 

@@ -126,7 +126,8 @@ def figure3_cmd(
 
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
-    from effkit.analysis.profile import UncountedOpsWarning, profile, resolve_input_shape
+    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit.units import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     with warnings.catch_warnings():

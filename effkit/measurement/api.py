@@ -90,7 +90,7 @@ class MeasureConfig:
 
     def __post_init__(self):
         if self.input_shape is not None and not isinstance(self.input_shape, tuple):
-            from effkit.analysis.profile import parse_shape
+            from effkit.units import parse_shape
 
             object.__setattr__(self, "input_shape", parse_shape(self.input_shape))
         if self.weights is not None and not isinstance(self.weights, str):
@@ -104,7 +104,7 @@ class MeasureConfig:
 
     def shape(self) -> tuple[int, ...]:
         """The input shape measured: ``input_shape`` (its N must be this batch size), else (batch, 3, size, size)."""
-        from effkit.analysis.profile import resolve_input_shape
+        from effkit.units import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
 
@@ -378,7 +378,8 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
         A DataFrame: the analysis columns (name, type, call, params, flops, mac, mac_bytes, activations)
         plus ``latency_ms``, ``flops_per_s`` and ``time_share``.
     """
-    from effkit.analysis.profile import parse_shape, profile
+    from effkit.analysis.profile import profile
+    from effkit.units import parse_shape
     from effkit.measurement.timing import prepare, resolve_device, time_layers
 
     dev = resolve_device(device)
@@ -397,7 +398,7 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
 def _batch_list(batch_sizes, input_shape) -> list[int]:
     if batch_sizes is None:
         if input_shape is not None:
-            from effkit.analysis.profile import parse_shape
+            from effkit.units import parse_shape
 
             return [parse_shape(input_shape)[0]]
         return [1]

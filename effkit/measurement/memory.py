@@ -54,7 +54,7 @@ def weights_bytes(model: nn.Module) -> int:
 
 def activation_bytes(activations: int, dtype: str | torch.dtype) -> int:
     """Analytic activation footprint: output elements of every op x bytes per element of ``dtype``."""
-    from effkit.analysis.profile import parse_dtype
+    from effkit.units import parse_dtype
 
     return int(activations) * torch.empty((), dtype=parse_dtype(dtype)).element_size()
 

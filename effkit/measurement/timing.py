@@ -119,7 +119,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def autocast_dtype(dtype: str | torch.dtype) -> Optional[torch.dtype]:
     """The autocast dtype for a measurement dtype; ``None`` for float32 (plain eager, as the paper)."""
-    from effkit.analysis.profile import parse_dtype
+    from effkit.units import parse_dtype
 
     d = parse_dtype(dtype)
     if d == torch.float32:

@@ -215,7 +215,7 @@ def select_latest(results, *, device: str | None = None, batch_size: int | None 
         df = df[_num(df["batch_size"]) == batch_size]
         filters.append(f"batch size {batch_size}")
     if dtype:
-        from effkit.analysis.profile import dtype_name, parse_dtype
+        from effkit.units import dtype_name, parse_dtype
 
         want = dtype_name(parse_dtype(dtype))
         if "dtype" not in df.columns:
@@ -253,7 +253,7 @@ def select_latest(results, *, device: str | None = None, batch_size: int | None 
 
 
 def _safe_dtype(text: str) -> str:
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     try:
         return dtype_name(parse_dtype(text))
@@ -695,7 +695,7 @@ def device_spec(name: str | None = None, *, dtype: str = "float32", gpu_name: st
     Raises:
         BadInputError: unknown device, no peak for that dtype, or neither a device nor both user values.
     """
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     dt = dtype_name(parse_dtype(dtype))
     check_peaks(peak_tflops, bandwidth_gbs)
