@@ -213,7 +213,7 @@ def evaluate(
     """
     if batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
-    from effkit.measurement.timing import resolve_device
+    from effkit.devices import resolve_device
 
     # Checked before scanning the folder or loading weights, so a typo in the device fails at once;
     # resolve_device refuses unknown strings, meta and CUDA where there is none, as measurement does.

@@ -701,7 +701,7 @@ def run_sweep(
     emit = progress or (lambda event: None)
     if engine == "local":
         for dev in sorted({c.device for c in configs}):
-            from effkit.measurement.timing import resolve_device
+            from effkit.devices import resolve_device
 
             resolve_device(dev)  # no CUDA here -> one clear error now, not N failed rows
         return _run_local(configs, db, resume, measure_fn, emit)

@@ -11,7 +11,8 @@ from torch import nn
 from effkit.errors import BackendUnavailableError, BadInputError
 from effkit.measurement import memory
 from effkit.measurement.api import MeasureConfig, measure, measure_config, measure_layers
-from effkit.measurement.timing import cudnn_benchmark, percentile, resolve_device, summarize, time_model
+from effkit.devices import resolve_device
+from effkit.measurement.timing import cudnn_benchmark, percentile, summarize, time_model
 
 FAST = dict(device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=5, min_time_s=0.0, energy=False)
 

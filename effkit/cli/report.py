@@ -203,9 +203,8 @@ def roofline_cmd(
     The roofs come from --device-spec (or the GPU named in the measurements) or from --peak-tflops and
     --bandwidth-gbs. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit.report.plots import (
-        check_figure_path, check_peaks, describe_setup, device_spec, measured_layers, roofline, save_figure,
-    )
+    from effkit.devices import check_peaks, device_spec
+    from effkit.report.plots import check_figure_path, describe_setup, measured_layers, roofline, save_figure
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
@@ -280,7 +279,8 @@ def report(
     measurements (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.report.plots import check_measurements, check_peaks, device_spec
+    from effkit.devices import check_peaks, device_spec
+    from effkit.report.plots import check_measurements
     from effkit.report.report import check_report_path, write_report
 
     check_report_path(output, force=force)
@@ -327,7 +327,7 @@ def evaluate(
     ImageNet mean/std. Class indices are the sorted sub-folder names (ImageFolder's convention).
     """
     from effkit.evaluate import evaluate as run_evaluate
-    from effkit.measurement.timing import resolve_device
+    from effkit.devices import resolve_device
     from effkit.report.tables import check_format
 
     check_format(fmt, ("table", "json"))

@@ -111,7 +111,8 @@ class MeasureConfig:
 
 def validate(config: MeasureConfig) -> torch.device:
     """Check a configuration before running it; returns the device. Raises :class:`EffkitError` subclasses."""
-    from effkit.measurement.timing import autocast_dtype, resolve_device
+    from effkit.devices import resolve_device
+    from effkit.measurement.timing import autocast_dtype
 
     if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
@@ -380,7 +381,8 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
     """
     from effkit.analysis.profile import profile
     from effkit.units import parse_shape
-    from effkit.measurement.timing import prepare, resolve_device, time_layers
+    from effkit.devices import resolve_device
+    from effkit.measurement.timing import prepare, time_layers
 
     dev = resolve_device(device)
     prof = profile(model_or_name, input_shape, dtype, warn=False)

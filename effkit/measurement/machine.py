@@ -70,7 +70,7 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
         model and GPU UUID: the same for every run on this machine and device, different elsewhere.
     """
     from effkit._version import __version__
-    from effkit.measurement.timing import resolve_device
+    from effkit.devices import resolve_device
 
     dev = resolve_device(device)
     fp = {

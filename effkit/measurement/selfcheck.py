@@ -29,8 +29,9 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
     Raises:
         BackendUnavailableError: no CUDA device.
     """
+    from effkit.devices import resolve_device
     from effkit.measurement.timing import (
-        Runner, cudnn_benchmark, device_context, plain_event_loop_fps, prepare, resolve_device, time_step, warm_up,
+        Runner, cudnn_benchmark, device_context, plain_event_loop_fps, prepare, time_step, warm_up,
     )
     from effkit.models import create_model
 
