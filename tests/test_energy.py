@@ -10,9 +10,8 @@ import types
 import pytest
 
 from effkit.errors import BackendUnavailableError
-from effkit.measurement.energy.meter import (
-    EnergyReading, NullMeter, measure_energy, open_meter, trapezoid_joules,
-)
+from effkit.measurement.energy.base import EnergyReading, NullMeter, trapezoid_joules
+from effkit.measurement.energy.meter import measure_energy, open_meter
 from effkit.measurement.energy.nvml import (
     AVERAGED_MIN_WINDOW_S, NvmlMeter, PowerAverageWarning, clocks_dropped, normalise_uuid,
 )
@@ -308,7 +307,7 @@ class ScriptedMeter:
         self.opened = None
 
     def probe(self):
-        from effkit.measurement.energy.meter import MeterStatus
+        from effkit.measurement.energy.base import MeterStatus
 
         return MeterStatus(True, "scripted")
 

@@ -228,7 +228,8 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
          device: Optional[torch.device] = None) -> dict:
     from effkit.analysis.profile import UncountedOpsWarning, profile
     from effkit.measurement import memory as mem
-    from effkit.measurement.energy.meter import NullMeter, measure_energy, measure_idle_power, open_meter
+    from effkit.measurement.energy.base import NullMeter
+    from effkit.measurement.energy.meter import measure_energy, measure_idle_power, open_meter
     from effkit.measurement.energy.nvml import clocks_dropped, state_json
     from effkit.measurement.machine import fingerprint
     from effkit.measurement.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
