@@ -214,7 +214,14 @@ def test_memory_helpers_by_hand():
 
 
 def test_selfcheck_needs_cuda():
-    from effkit.measurement.selfcheck import crosscheck
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "selfcheck.py"
+    spec = importlib.util.spec_from_file_location("selfcheck", path)
+    selfcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(selfcheck)
+    crosscheck = selfcheck.crosscheck
 
     with pytest.raises((BackendUnavailableError, BadInputError)):
         crosscheck("resnet50", device="cpu")

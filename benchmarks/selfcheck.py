@@ -1,11 +1,13 @@
-"""Checks of effkit's own measurements against the simplest independent ones, for a GPU machine.
+"""Benchmark of effkit's own measurements against the simplest independent ones, for a GPU machine.
 
-* FPS: :func:`effkit.measurement.timing.time_model` against a plain CUDA-event loop over back-to-back
+Run it as ``python benchmarks/selfcheck.py --model resnet50 --batch-size 32``.
+
+* FPS: effkit's timing loop (:mod:`effkit.measurement.timing`) against a plain CUDA-event loop over back-to-back
   forward passes in the same process (they should agree within ~3 % at batch 32).
 * Energy: J/img from :func:`effkit.measurement.energy.meter.measure_energy` against the raw NVML counter
   delta around a plain loop (gross, no idle subtraction on either side).
 
-Used by the benchmark scripts; nothing here runs without CUDA.
+Nothing here runs without CUDA.
 """
 
 from __future__ import annotations
