@@ -20,6 +20,7 @@ _LAZY = {
     "register_model": ("effkit.models.registry", "register_model"),
     "measure": ("effkit.measurement.api", "measure"),
     "compare": ("effkit.measurement.api", "compare"),
+    "MeasureSettings": ("effkit.measurement.settings", "MeasureSettings"),
     "check": ("effkit.check", "check"),
     "assert_no_regression": ("effkit.check", "assert_no_regression"),
     "save_baseline": ("effkit.check", "save_baseline"),

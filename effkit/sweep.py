@@ -18,23 +18,36 @@ import re
 import socket
 import traceback
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 from effkit.errors import BackendUnavailableError, BadInputError, EffkitError
+from effkit.measurement.settings import MeasureSettings
 
 ENGINES = ("local", "ray")
 
 #: Keys that shape the grid of configurations.
 GRID_KEYS = ("models", "input_sizes", "input_shapes", "batch_sizes", "dtypes", "channels_last")
-#: Timing and measurement settings passed unchanged to every ``MeasureConfig``: key -> expected kind.
-SETTING_KEYS: dict[str, str] = {
-    "warmup_s": "seconds", "warmup_iters": "count0", "min_iters": "count", "min_time_s": "seconds",
-    "energy": "bool", "energy_trials": "count", "energy_window_s": "seconds", "energy_window_iters": "count0",
-    "idle_s": "seconds", "cuda_graph": "bool", "cudnn_benchmark": "bool", "per_layer": "bool",
-}
+
+
+def _setting_kinds() -> dict[str, str]:
+    """Each :class:`MeasureSettings` field a sweep file may set, by the kind its bounds make it."""
+    kinds = {}
+    bounds = MeasureSettings.bounds()
+    for f in fields(MeasureSettings):
+        if f.name in ("dtype", "device", "channels_last"):  # grid keys and the device have their own rules
+            continue
+        b = bounds.get(f.name)
+        kinds[f.name] = ("bool" if b is None else "seconds" if not b["integer"]
+                         else "count" if b["min"] >= 1 else "count0")
+    return kinds
+
+
+#: Timing and measurement settings passed unchanged to every ``MeasureConfig``: key -> expected kind
+#: (``count``: integer >= 1, ``count0``: integer >= 0, ``seconds``: number >= 0), from MeasureSettings' bounds.
+SETTING_KEYS: dict[str, str] = _setting_kinds()
 #: Every key a sweep file may hold.
 SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", *SETTING_KEYS)
 

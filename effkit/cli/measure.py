@@ -23,8 +23,6 @@ BATCH = typer.Option(None, "--batch-size", "-b",
 INPUT_SIZE = typer.Option(None, "--input-size", "-s", help="Square input side; default: the model's own (224, 32 for CIFAR).")
 INPUT_SHAPE = typer.Option(None, "--input-shape",
                            help="Full input shape N,C,H,W; N is the batch size (with -b, they must agree).")
-#: What a measurement runs in; float64 analyses (`effkit profile`) but is not timed, so it is refused here.
-MEASURE_DTYPES = ("float32", "float16", "bfloat16")
 DTYPE = typer.Option("float32", "--dtype", help="float32 (the paper's), float16 or bfloat16 (via autocast); nothing else.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
 CHANNELS_LAST = typer.Option(False, "--channels-last", help="Use the NHWC memory format for model and input.")
@@ -108,52 +106,24 @@ class _Bar:
         self.progress.update(self.task, completed=done, description=f"{self.title}: {label}")
 
 
-#: (option, flag, lowest value, integer?) checked by the CLI so that errors name the flag a user typed.
-_BOUNDS = (("min_iters", "--min-iters", 1, True), ("warmup_iters", "--warmup-iters", 0, True),
-           ("energy_trials", "--energy-trials", 1, True), ("warmup", "--warmup", 0, False),
-           ("min_time", "--min-time", 0, False), ("energy_window", "--energy-window", 0, False),
-           ("idle", "--idle", 0, False))
-
-
-def _check_options(kw: dict) -> str:
-    """Refuse out-of-range numbers and dtypes with the flag's name (one message per flag, whatever the value).
-
-    Returns the dtype's canonical name.
-    """
+def _options(**kw) -> dict:
+    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``."""
+    from effkit import MeasureSettings
     from effkit.errors import BadInputError
 
-    for key, flag, low, integer in _BOUNDS:
-        if key == "energy_trials" and kw["no_energy"]:
-            continue  # unused without energy
-        v = kw[key]
-        if integer and v < low:
-            raise BadInputError(f"{flag} must be an integer >= {low}, got {v}")
-        if not integer and not (math.isfinite(v) and v >= low):
-            raise BadInputError(f"{flag} must be a finite number >= {low}, got {v}")
-    if kw["input_size"] is not None and kw["input_size"] <= 0:
-        raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
-    from effkit.units import dtype_name, parse_dtype
-
-    try:
-        name = dtype_name(parse_dtype(kw["dtype"]))  # aliases such as fp16 are fine, stored by their full name
-    except BadInputError:
-        name = None
-    if name not in MEASURE_DTYPES:
-        raise BadInputError(f"--dtype must be one of {', '.join(MEASURE_DTYPES)}, got {kw['dtype']!r}")
-    return name
-
-
-def _options(**kw) -> dict:
-    dtype = _check_options(kw)
-    return dict(
-        input_size=kw["input_size"], input_shape=kw["input_shape"],
-        batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None,
-        dtype=dtype, device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
+    settings = MeasureSettings(
+        dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
         cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
         min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
         energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"],
-    )
+        per_layer=kw["per_layer"])
+    settings.validate()
+    if kw["input_size"] is not None and kw["input_size"] <= 0:
+        raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
+    opts = settings.as_dict()
+    opts["dtype"] = settings.canonical_dtype()  # aliases such as fp16 are fine, stored by their full name
+    return dict(input_size=kw["input_size"], input_shape=kw["input_shape"],
+                batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None, **opts)
 
 
 def _machine(df) -> str:

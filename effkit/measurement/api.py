@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import numbers
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -22,7 +21,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError
+from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError, setting
+from effkit.measurement.settings import MeasureSettings
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
 DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
@@ -44,26 +44,15 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
-class MeasureConfig:
-    """Everything that defines one measurement; :meth:`key` names it for resuming sweeps.
+class MeasureConfig(MeasureSettings):
+    """Everything that defines one measurement: a model, its input, its batch size and the
+    :class:`~effkit.measurement.settings.MeasureSettings` (keyword-only); :meth:`key` names it for resuming sweeps.
 
     Attributes:
         model: zoo name or external spec (``"pkg.mod:factory"``, ``"file.py:factory"``, ...).
         input_size: square input side (default: the model's own, 224 or 32).
         input_shape: full input shape ``(N, C, H, W)``; its N must equal ``batch_size``.
         batch_size: images per forward pass.
-        dtype: ``float32`` (the paper's), or ``float16``/``bfloat16`` via autocast.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        channels_last: NHWC memory format.
-        cuda_graph: time the replay of a captured CUDA graph.
-        cudnn_benchmark: let cuDNN autotune (restored afterwards).
-        warmup_s / warmup_iters: warm-up until both are reached.
-        min_iters / min_time_s: timed iterations until both are reached.
-        energy: measure energy (when a meter works here).
-        energy_trials: load windows for energy.
-        energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
-        idle_s: idle window measured before warm-up (0: none; then net energy = gross).
-        per_layer: also time every leaf module in a separate pass.
         weights: local state_dict file to load first.
     """
 
@@ -71,22 +60,7 @@ class MeasureConfig:
     input_size: Optional[int] = None
     input_shape: Optional[tuple[int, ...]] = None
     batch_size: int = 1
-    dtype: str = "float32"
-    device: str = "auto"
-    channels_last: bool = False
-    cuda_graph: bool = False
-    cudnn_benchmark: bool = True
-    warmup_s: float = 1.0
-    min_iters: int = 20
-    min_time_s: float = 2.0
-    energy: bool = True
-    energy_trials: int = 3
-    per_layer: bool = False
     weights: Optional[str] = None
-    warmup_iters: int = 10
-    energy_window_s: float = 5.0
-    energy_window_iters: int = 32
-    idle_s: float = 1.0
 
     def __post_init__(self):
         if self.input_shape is not None and not isinstance(self.input_shape, tuple):
@@ -112,25 +86,14 @@ class MeasureConfig:
 def validate(config: MeasureConfig) -> torch.device:
     """Check a configuration before running it; returns the device. Raises :class:`EffkitError` subclasses."""
     from effkit.devices import resolve_device
-    from effkit.measurement.timing import autocast_dtype
 
     if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
-    # one lower bound per setting, so 0 and -1 get the same message
-    for name, low in (("min_iters", 1), ("warmup_iters", 0), ("energy_window_iters", 0)):
-        v = getattr(config, name)
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise BadInputError(f"{name} must be an integer >= {low}, got {v!r}")
-    for name in ("warmup_s", "min_time_s", "energy_window_s", "idle_s"):
-        v = getattr(config, name)
-        if not (v >= 0 and math.isfinite(v)):
-            raise BadInputError(f"{name} must be a finite number >= 0, got {v}")
-    if config.energy and config.energy_trials < 1:
-        raise BadInputError(f"energy_trials must be an integer >= 1, got {config.energy_trials!r}")
-    autocast_dtype(config.dtype)
+    config.validate()  # the settings' bounds and dtype (MeasureSettings.validate)
     device = resolve_device(config.device)
     if config.cuda_graph and device.type != "cuda":
-        raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
+        raise BadInputError(f"{setting('cuda_graph')} needs a CUDA device; drop it or use {setting('device')} cuda",
+                            field="cuda_graph")
     if config.weights is not None and not Path(config.weights).is_file():
         raise BadInputError(f"weights file {config.weights} does not exist")
     config.shape()  # malformed shapes / sizes, and unknown zoo names, fail here
@@ -471,8 +434,8 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
     return _frame(rows)
 
 
-def _configs(model: str, batch_sizes, **settings) -> list[MeasureConfig]:
-    return [MeasureConfig(model=model, batch_size=b, **settings) for b in batch_sizes]
+def _configs(model: str, batch_sizes, settings: MeasureSettings, **inputs) -> list[MeasureConfig]:
+    return [MeasureConfig(model=model, batch_size=b, **inputs, **settings.as_dict()) for b in batch_sizes]
 
 
 def measure(
@@ -546,12 +509,13 @@ def measure(
     shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     if module is not None and input_shape is None and input_size is None:
         input_size = 224
-    settings = dict(input_size=input_size, input_shape=shape, dtype=dtype, device=device,
-                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
-                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
-                    energy_trials=energy_trials, per_layer=per_layer, weights=weights, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
-    configs = _configs(name, _batch_list(batch_sizes, input_shape), **settings)
+    settings = MeasureSettings(
+        dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
+        cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
+        energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+    configs = _configs(name, _batch_list(batch_sizes, input_shape), settings, input_size=input_size,
+                       input_shape=shape, weights=weights)
     return _sweep([(c, module) for c in configs], db, progress)
 
 
@@ -595,12 +559,12 @@ def compare(
     for n in names:
         if not isinstance(n, str):
             raise BadInputError(f"compare takes model names, got {type(n).__name__}")
-    settings = dict(input_size=input_size, input_shape=tuple(input_shape) if input_shape is not None
-                    and not isinstance(input_shape, str) else input_shape, dtype=dtype, device=device,
-                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
-                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
-                    energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+    settings = MeasureSettings(
+        dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
+        cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
+        energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+    shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     bs = _batch_list(batch_sizes, input_shape)
-    jobs = [(c, None) for n in names for c in _configs(n, bs, **settings)]
+    jobs = [(c, None) for n in names for c in _configs(n, bs, settings, input_size=input_size, input_shape=shape)]
     return _sweep(jobs, db, progress)

@@ -1,0 +1,109 @@
+"""The settings of a measurement, written once: :class:`MeasureSettings`, its bounds, and one :meth:`~MeasureSettings.validate`.
+
+``measure()``, ``compare()``, a sweep's settings keys and the command line all take these settings; each field
+carries its bounds in its metadata, so a bound is stated (and checked) in one place. Errors name the setting
+(:func:`effkit.errors.setting`), which the CLI renders as the flag the user typed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from effkit.errors import BadInputError, setting
+
+#: The dtypes a measurement runs in (float64 is analysed by ``profile`` but not timed).
+MEASURE_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _bounded(default: Any, low: float, *, integer: bool = False, when: Optional[str] = None):
+    """A field whose value must be ``>= low`` (an integer when ``integer``); checked only while ``when`` is true."""
+    return field(default=default, metadata={"min": low, "integer": integer, "when": when})
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasureSettings:
+    """How to measure, whatever the model and batch size.
+
+    Attributes:
+        dtype: ``float32`` (the paper's), or ``float16``/``bfloat16`` via autocast.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        channels_last: NHWC memory format.
+        warmup_s / warmup_iters: warm-up until both are reached.
+        min_iters / min_time_s: timed iterations until both are reached.
+        energy: measure energy (when a meter works here).
+        energy_trials: load windows for energy (checked only with ``energy``).
+        energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
+        idle_s: idle window measured before warm-up (0: none; then net energy = gross).
+        cuda_graph: time the replay of a captured CUDA graph.
+        cudnn_benchmark: let cuDNN autotune (restored afterwards).
+        per_layer: also time every leaf module in a separate pass.
+    """
+
+    dtype: str = "float32"
+    device: str = "auto"
+    channels_last: bool = False
+    warmup_s: float = _bounded(1.0, 0)
+    warmup_iters: int = _bounded(10, 0, integer=True)
+    min_iters: int = _bounded(20, 1, integer=True)
+    min_time_s: float = _bounded(2.0, 0)
+    energy: bool = True
+    energy_trials: int = _bounded(3, 1, integer=True, when="energy")
+    energy_window_s: float = _bounded(5.0, 0)
+    energy_window_iters: int = _bounded(32, 0, integer=True)
+    idle_s: float = _bounded(1.0, 0)
+    cuda_graph: bool = False
+    cudnn_benchmark: bool = True
+    per_layer: bool = False
+
+    def validate(self) -> None:
+        """Refuse an out-of-range number or a dtype that cannot be measured, naming the setting.
+
+        One message per setting whatever the value (0 and -1 read alike). The device is resolved where
+        it is used (:func:`effkit.devices.resolve_device`), since that depends on the machine.
+
+        Raises:
+            BadInputError: with ``field`` set to the setting's name.
+        """
+        for f in fields(MeasureSettings):
+            meta = f.metadata
+            if "min" not in meta or (meta["when"] and not getattr(self, meta["when"])):
+                continue
+            v, low = getattr(self, f.name), meta["min"]
+            if meta["integer"]:
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                    raise BadInputError(f"{setting(f.name)} must be an integer >= {low}, got {v!r}", field=f.name)
+            elif isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v >= low):
+                raise BadInputError(f"{setting(f.name)} must be a finite number >= {low}, got {v}", field=f.name)
+        if measure_dtype(self.dtype) is None:
+            raise BadInputError(f"{setting('dtype')} must be one of {', '.join(MEASURE_DTYPES)}, "
+                                f"got {self.dtype!r}", field="dtype")
+
+    def canonical_dtype(self) -> str:
+        """``dtype`` by its full name (``"fp16"`` -> ``"float16"``); call after :meth:`validate`."""
+        return measure_dtype(self.dtype) or str(self.dtype)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{setting: value}`` for every field of :class:`MeasureSettings` (not of a subclass)."""
+        return {f.name: getattr(self, f.name) for f in fields(MeasureSettings)}
+
+    @classmethod
+    def bounds(cls) -> dict[str, dict]:
+        """``{setting: {"min": low, "integer": bool, "when": setting or None}}`` for every bounded setting."""
+        return {f.name: dict(f.metadata) for f in fields(cls) if "min" in f.metadata}
+
+
+def measure_dtype(dtype: Any) -> Optional[str]:
+    """The canonical name of a dtype a measurement can run in (``"fp16"`` -> ``"float16"``), else ``None``."""
+    from effkit.units import dtype_name, parse_dtype  # torch: imported when needed, so the CLI starts fast
+
+    try:
+        name = dtype_name(parse_dtype(dtype))
+    except BadInputError:
+        return None
+    return name if name in MEASURE_DTYPES else None
+
+
+__all__ = ["MEASURE_DTYPES", "MeasureSettings", "measure_dtype"]
