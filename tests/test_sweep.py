@@ -78,7 +78,7 @@ class Recorder:
 @pytest.fixture
 def fake_machine(monkeypatch):
     """Resume looks up this machine's id; pin it to the one fake rows carry."""
-    import effkit.sweep as sw
+    from effkit.sweep import run as sw  # the local engine looks the machine up there
 
     monkeypatch.setattr(sw, "_machine_id", lambda device: "fake-machine")
 
@@ -296,7 +296,7 @@ def test_resume_skips_stored_configs_and_retries_failed_ones(tmp_path, tiny, fak
 
 
 def test_resume_is_per_machine(tmp_path, tiny, monkeypatch):
-    import effkit.sweep as sw
+    from effkit.sweep import run as sw
 
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
     db = tmp_path / "r.sqlite"
