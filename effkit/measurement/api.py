@@ -400,8 +400,8 @@ def _frame(rows: list[dict]):
 
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
     from effkit.measurement.machine import fingerprint
-
     from effkit.models.registry import check_model_names
+    from effkit.sweep.run import run_configs
 
     # Every name and setting, and each weights file once, is checked before the database is opened:
     # bad input leaves no file and no "failed" row behind.
@@ -416,22 +416,32 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
             check_weights(module if module is not None else config.model, config.weights)
             checked.add(key)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
-    rows: list[dict] = []
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
-        for i, (config, module) in enumerate(jobs):
-            if progress is not None:
-                progress(i, len(jobs), f"{config.model} bs={config.batch_size}")
-            row = _run(config, module=module, fp=prints[config.device], device=devices[config.device])
-            if store is not None:
-                row = {"id": store.add(row), **row}
-            rows.append(row)
-        if progress is not None:
-            progress(len(jobs), len(jobs), "done")
+        modules = {id(config): module for config, module in jobs}
+
+        def one(config: MeasureConfig) -> dict:
+            return _run(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device])
+
+        rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress),
+                           label=str(db) if db is not None else None)
     finally:
         if owned:
             store.close()
     return _frame(rows)
+
+
+def _progress_events(progress: Optional[Progress]):
+    """The runner's events as ``progress(done, total, label)``: before each configuration, and once at the end."""
+    def emit(event) -> None:
+        if progress is None:
+            return
+        if event.kind == "begin":
+            progress(event.done, event.total, f"{event.config.model} bs={event.config.batch_size}")
+        elif event.kind == "done" and event.done == event.total:
+            progress(event.total, event.total, "done")
+
+    return emit
 
 
 def _configs(model: str, batch_sizes, settings: MeasureSettings, **inputs) -> list[MeasureConfig]:

@@ -228,28 +228,43 @@ def rows_frame(rows: list[dict]):
 
 def _run_local(configs, db, resume, measure_fn, emit):
     store, owned, label = open_store(db)
-    rows: list[dict] = []
     try:
         todo = configs
         if resume:
             machine_ids = {dev: _machine_id(dev) for dev in {c.device for c in configs}}
             stored = stored_counts(store, machine_ids.values())
             todo = pending_configs(configs, stored)
-        skipped = len(configs) - len(todo)
-        emit(SweepEvent("start", 0, len(todo), skipped))
-        try:
-            for c in todo:
-                emit(SweepEvent("begin", len(rows), len(todo), skipped, config=c))
-                row = measure_one(c, measure_fn)
-                row["id"] = store.add(row)
-                rows.append(row)
-                emit(SweepEvent("done", len(rows), len(todo), skipped, config=c, row=row))
-        except KeyboardInterrupt:
-            raise SweepInterrupted(rows_frame(rows), len(todo), label) from None
+        rows = run_configs(todo, store, measure_fn, emit, skipped=len(configs) - len(todo), label=label)
     finally:
         if owned:
             store.close()
     return rows_frame(rows)
+
+
+def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Callable[[SweepEvent], None], *,
+                skipped: int = 0, label: Optional[str] = None) -> list[dict]:
+    """The one measuring loop, here in this process: ``measure()``, ``compare()`` and the local engine run it.
+
+    Each configuration is measured by :func:`measure_one` (a failure becomes a failed row), committed to
+    ``store`` at once (``store=None``: nothing is stored, rows get no ``id``) and reported to ``emit`` as
+    :class:`SweepEvent` objects (``start``, then ``begin``/``done`` per configuration).
+
+    Raises:
+        SweepInterrupted: Ctrl-C; the rows finished so far (stored already) are attached.
+    """
+    rows: list[dict] = []
+    emit(SweepEvent("start", 0, len(configs), skipped))
+    try:
+        for c in configs:
+            emit(SweepEvent("begin", len(rows), len(configs), skipped, config=c))
+            row = measure_one(c, measure_fn)
+            if store is not None:
+                row["id"] = store.add(row)
+            rows.append(row)
+            emit(SweepEvent("done", len(rows), len(configs), skipped, config=c, row=row))
+    except KeyboardInterrupt:
+        raise SweepInterrupted(rows_frame(rows), len(configs), label) from None
+    return rows
 
 
 def _machine_id(device: str) -> str:
