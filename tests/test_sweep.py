@@ -322,7 +322,7 @@ def test_bad_engine_and_address_without_ray(tiny):
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
     with pytest.raises(BadInputError, match="unknown engine"):
         run_sweep(spec, engine="dask", measure_fn=Recorder())
-    with pytest.raises(BadInputError, match="--engine ray"):
+    with pytest.raises(BadInputError, match="engine ray"):
         run_sweep(spec, address="auto", measure_fn=Recorder())
 
 

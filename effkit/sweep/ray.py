@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 from typing import Optional
 
-from effkit.errors import BackendUnavailableError, BadInputError
+from effkit.errors import BackendUnavailableError, BadInputError, setting
 from effkit.sweep import run as local
 from effkit.sweep.run import SweepEvent, SweepInterrupted, failed_row
 
@@ -22,7 +22,7 @@ def import_ray():
     except ImportError:
         raise BackendUnavailableError(
             "the Ray engine needs Ray, which is not installed: pip install 'effkit[ray]' "
-            "(or run without --engine ray)") from None
+            f"(or run without {setting('engine')} ray)") from None
     return ray
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from effkit.errors import BadInputError, EffkitError
+from effkit.errors import BadInputError, EffkitError, setting
 from effkit.sweep.spec import ENGINES, SweepSpec
 
 
@@ -201,7 +201,7 @@ def run_sweep(
     if engine not in ENGINES:
         raise BadInputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
     if address is not None and engine != "ray":
-        raise BadInputError("--address is for the Ray engine; add --engine ray")
+        raise BadInputError(f"{setting('address')} is for the Ray engine; add {setting('engine')} ray", field="address")
     if ray_num_cpus is not None and not (ray_num_cpus > 0):
         raise BadInputError(f"ray_num_cpus must be positive, got {ray_num_cpus}")
     configs = spec_or_configs.configs() if isinstance(spec_or_configs, SweepSpec) else list(spec_or_configs)

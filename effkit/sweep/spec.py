@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from effkit.errors import BadInputError, EffkitError
+from effkit.errors import BadInputError, EffkitError, setting
 from effkit.measurement.settings import MeasureSettings
 
 ENGINES = ("local", "ray")
@@ -321,7 +321,7 @@ def _unique(where: _Where, key: str, values: list) -> tuple:
     seen: dict = {}
     for i, v in enumerate(values):
         if v in seen:
-            hint = " (to measure a configuration several times use repeats: or --repeats)" if key == "models" else ""
+            hint = f" (to measure a configuration several times set {setting('repeats')})" if key == "models" else ""
             raise where.error((key, i), f"{key} lists {v!r} twice{hint}")
         seen[v] = i
     return tuple(values)
@@ -340,9 +340,21 @@ def _bool(where: _Where, path: tuple, v) -> bool:
 
 
 def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
-    import difflib
+    """The spec a sweep mapping describes, each key checked by its own validator (errors point at the key)."""
+    _check_keys(data, where)
+    models = _models(data, where, base_dir)  # checked in this order: the first bad key is the one reported
+    sizes, shapes = _inputs(data, where)
+    batches = _positive_ints(where, "batch_sizes", data["batch_sizes"]) if data.get("batch_sizes") is not None \
+        else (1,)
+    dtypes, channels_last = _dtypes(data, where), _channels_last(data, where)
+    repeats, device, settings = _repeats(data, where), _device(data, where), _settings(data, where)
+    return SweepSpec(models=models, input_sizes=sizes, input_shapes=shapes, batch_sizes=batches, dtypes=dtypes,
+                     channels_last=channels_last, repeats=repeats, device=device,
+                     settings=tuple(sorted(settings.items())), source=where.source)
 
-    from effkit.units import dtype_name, parse_dtype, parse_shape
+
+def _check_keys(data: Mapping[str, Any], where: _Where) -> None:
+    import difflib
 
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
@@ -351,14 +363,21 @@ def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(SWEEP_KEYS)}"
         raise where.error((k,), f"unknown key {k!r}{hint}")
 
+
+def _models(data: Mapping[str, Any], where: _Where, base_dir: Path) -> tuple:
     if "models" not in data or data["models"] is None:
-        raise where.error((), "no models to sweep; list them under 'models:' or pass --model")
+        raise where.error((), f"no models to sweep; list them under 'models:' or pass {setting('models')}")
     models = []
     for i, m in enumerate(_as_list(where, "models", data["models"])):
         if not isinstance(m, str) or not m.strip():
             raise where.error(("models", i), f"models: expected a model name or spec string, got {m!r}")
         models.append(_check_model(where, i, m.strip(), base_dir))
-    models_t = _unique(where, "models", models)
+    return _unique(where, "models", models)
+
+
+def _inputs(data: Mapping[str, Any], where: _Where) -> tuple[tuple, tuple]:
+    """(input_sizes, input_shapes): one of them given, or neither (the models' own sizes)."""
+    from effkit.units import parse_shape
 
     if data.get("input_sizes") is not None and data.get("input_shapes") is not None:
         raise where.error(("input_shapes",), "give input_sizes or input_shapes, not both")
@@ -379,41 +398,50 @@ def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
                 raise where.error(("input_shapes", i), f"input_shapes: malformed shape {s!r}; write N,C,H,W "
                                   "such as '1,3,224,224'") from None
         shapes = _unique(where, "input_shapes", parsed)
+    return sizes, shapes
 
-    batches = (1,)
-    if data.get("batch_sizes") is not None:
-        batches = _positive_ints(where, "batch_sizes", data["batch_sizes"])
 
-    dtypes = ("float32",)
-    if data.get("dtypes") is not None:
-        names = []
-        for i, d in enumerate(_as_list(where, "dtypes", data["dtypes"])):
-            try:
-                names.append(dtype_name(parse_dtype(str(d))))
-            except BadInputError as e:
-                raise where.error(("dtypes", i), f"dtypes: {e}") from None
-        dtypes = _unique(where, "dtypes", names)
+def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    from effkit.units import dtype_name, parse_dtype
 
-    cl: tuple[bool, ...] = (False,)
-    if data.get("channels_last") is not None:
-        cl = _unique(where, "channels_last", [_bool(where, ("channels_last", i), v)
-                                              for i, v in enumerate(_as_list(where, "channels_last",
-                                                                             data["channels_last"]))])
+    if data.get("dtypes") is None:
+        return ("float32",)
+    names = []
+    for i, d in enumerate(_as_list(where, "dtypes", data["dtypes"])):
+        try:
+            names.append(dtype_name(parse_dtype(str(d))))
+        except BadInputError as e:
+            raise where.error(("dtypes", i), f"dtypes: {e}") from None
+    return _unique(where, "dtypes", names)
 
-    repeats = 1
-    if data.get("repeats") is not None:
-        r = data["repeats"]
-        if not _is_int(r) or r <= 0:
-            raise where.error(("repeats",), f"repeats: expected a positive integer, got {r!r}")
-        repeats = r
 
-    device = None
-    if data.get("device") is not None:
-        d = data["device"]
-        if not isinstance(d, str) or not _DEVICE_RE.match(d.strip().lower()):
-            raise where.error(("device",), f"device: expected auto, cpu, cuda or cuda:N, got {d!r}")
-        device = d.strip().lower()
+def _channels_last(data: Mapping[str, Any], where: _Where) -> tuple[bool, ...]:
+    if data.get("channels_last") is None:
+        return (False,)
+    values = _as_list(where, "channels_last", data["channels_last"])
+    return _unique(where, "channels_last", [_bool(where, ("channels_last", i), v) for i, v in enumerate(values)])
 
+
+def _repeats(data: Mapping[str, Any], where: _Where) -> int:
+    r = data.get("repeats")
+    if r is None:
+        return 1
+    if not _is_int(r) or r <= 0:
+        raise where.error(("repeats",), f"repeats: expected a positive integer, got {r!r}")
+    return r
+
+
+def _device(data: Mapping[str, Any], where: _Where) -> Optional[str]:
+    d = data.get("device")
+    if d is None:
+        return None
+    if not isinstance(d, str) or not _DEVICE_RE.match(d.strip().lower()):
+        raise where.error(("device",), f"device: expected auto, cpu, cuda or cuda:N, got {d!r}")
+    return d.strip().lower()
+
+
+def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    """The MeasureSettings keys given, each checked against its kind (its bounds in MeasureSettings)."""
     settings = {}
     for key, kind in SETTING_KEYS.items():
         if data.get(key) is None:
@@ -431,10 +459,7 @@ def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise where.error((key,), f"{key}: expected a number of seconds >= 0, got {v!r}")
             settings[key] = float(v)
-
-    return SweepSpec(models=models_t, input_sizes=sizes, input_shapes=shapes, batch_sizes=batches,
-                     dtypes=dtypes, channels_last=cl, repeats=repeats, device=device,
-                     settings=tuple(sorted(settings.items())), source=where.source)
+    return settings
 
 
 def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
