@@ -115,17 +115,15 @@ def resolve_input_shape(
             raise BadInputError(
                 f"{setting('batch_size')} {batch_size} disagrees with the batch {shape[0]} of "
                 f"{setting('input_shape')} {'x'.join(map(str, shape))}; give one of them", field="batch_size")
-        if len(shape) != 4 and isinstance(model, str) and ":" not in model:
+        if len(shape) != 4 and isinstance(model, str) and ":" not in model:  # a zoo name: images only
             raise BadInputError(
                 f"{model} takes an image batch N,C,H,W; got the {len(shape)}-d shape "
                 f"{'x'.join(map(str, shape))} (e.g. {setting('input_shape')} 1,3,224,224)", field="input_shape")
         return shape
     if input_size is None:
-        input_size = 224
-        if isinstance(model, str) and ":" not in model:
-            # The zoo's own default size: imported here, not at the top, so that units stays a leaf that
-            # any module (the model zoo included) can import at load time.
-            from effkit.models import get_entry
+        # The zoo's own default size: imported here, not at the top, so that units stays a leaf that
+        # any module (the model zoo included) can import at load time.
+        from effkit.models.resolve import default_input_size
 
-            input_size = get_entry(model).default_input_size
+        input_size = default_input_size(model) or 224
     return (batch_size or 1, channels, input_size, input_size)

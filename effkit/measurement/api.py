@@ -153,20 +153,6 @@ def _base_row(config: MeasureConfig, device: torch.device, fp: dict, name: str, 
     return row
 
 
-def _build(config: MeasureConfig, module: Optional[nn.Module]) -> nn.Module:
-    if module is not None:
-        model = copy.deepcopy(module)  # the caller's module stays where it was, as it was
-    else:
-        from effkit.models import create_model
-
-        model = create_model(config.model)
-    if config.weights is not None:
-        from effkit.models.external import load_weights
-
-        load_weights(model, config.weights)
-    return model
-
-
 def _open_gpu(device: torch.device):
     if device.type != "cuda":
         return None
@@ -196,6 +182,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     from effkit.measurement.energy.nvml import clocks_dropped, state_json
     from effkit.measurement.machine import fingerprint
     from effkit.measurement.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
+    from effkit.models.resolve import build_model
 
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
@@ -210,7 +197,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
         row.update(totals)
         row["uncounted_ops"] = ", ".join(f"{k} x{v}" for k, v in sorted(prof.uncounted.items())) or None
 
-        model = _build(config, module)
+        model = build_model(module if module is not None else config.model, weights=config.weights)
         model, x = prepare(model, shape, device, channels_last=config.channels_last)
         runner = Runner(model, x, config.dtype, cuda_graph=config.cuda_graph)
         gpu = _open_gpu(device)
@@ -347,17 +334,12 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
     from effkit.units import parse_shape
     from effkit.devices import resolve_device
     from effkit.measurement.timing import prepare, time_layers
+    from effkit.models.resolve import build_model
 
     dev = resolve_device(device)
     prof = profile(model_or_name, input_shape, dtype, warn=False)
     shape = parse_shape(prof.input_shape)
-    if isinstance(model_or_name, nn.Module):
-        model = copy.deepcopy(model_or_name)
-    else:
-        from effkit.models import create_model
-
-        model = create_model(model_or_name)
-    model, x = prepare(model, shape, dev, channels_last=channels_last)
+    model, x = prepare(build_model(model_or_name), shape, dev, channels_last=channels_last)
     return layers_frame(prof, time_layers(model, x, dtype=dtype, iters=iters, warmup_iters=warmup_iters))
 
 
@@ -510,12 +492,10 @@ def measure(
             ``input_shape``, an unreadable or unfitting weights file, CUDA asked for but missing, ...),
             all raised before anything is measured or stored.
     """
-    if isinstance(model_or_name, nn.Module):
-        module, name = model_or_name, type(model_or_name).__name__
-    elif isinstance(model_or_name, str):
-        module, name = None, model_or_name
-    else:
-        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    from effkit.models.resolve import model_name
+
+    name = model_name(model_or_name)  # refuses anything but a module or a string
+    module = model_or_name if isinstance(model_or_name, nn.Module) else None
     shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     if module is not None and input_shape is None and input_size is None:
         input_size = 224

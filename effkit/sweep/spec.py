@@ -475,11 +475,13 @@ def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
         except UnknownModelError as e:
             raise where.error(("models", i), str(e)) from None
         return spec
-    target, _, factory = spec.rpartition(":")
+    from effkit.models.resolve import BACKENDS, is_file_target, split_spec
+
+    target, factory = split_spec(spec)
     if not target or not factory:
         raise where.error(("models", i), f"model spec {spec!r} needs the form 'module:factory' or "
                           "'path/file.py:factory'")
-    if target.endswith(".py"):
+    if target not in BACKENDS and is_file_target(target):
         path = Path(target).expanduser()
         if not path.is_absolute():
             path = base_dir / path
@@ -488,7 +490,7 @@ def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
                               + (f" (looked in {base_dir})" if not Path(target).is_absolute() else ""))
         # Absolute, so the spec means the same file whatever folder a worker (or a Ray node) runs in.
         return f"{path.resolve()}:{factory}"
-    if target in ("torchvision", "timm"):
+    if target in BACKENDS:
         if importlib.util.find_spec(target) is None:
             raise where.error(("models", i), f"{spec!r} needs the {target} package, which is not installed "
                               f"here; pip install {target} or choose another model")
