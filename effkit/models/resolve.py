@@ -68,7 +68,7 @@ def build_model(model_or_name: nn.Module | str, *, weights: Optional[str] = None
     if isinstance(model_or_name, nn.Module):
         model = copy.deepcopy(model_or_name)
     else:
-        from effkit.models.registry import create_model
+        from effkit.models import create_model  # looked up on the package, as analysis does
 
         model = create_model(model_name(model_or_name))
     if weights is not None:
