@@ -18,27 +18,9 @@ from effkit.errors import BackendUnavailableError, BadInputError
 from effkit.store import Store
 from effkit.sweep import (SweepInterrupted, configs_table, load_sweep, run_sweep, sweep_spec)
 
-TINY = '''
-from torch import nn
-
-def build():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-
-def broken():
-    raise RuntimeError("factory exploded")
-'''
-
 # Settings that make a real measurement of the tiny model take a fraction of a second on a CPU.
 FAST = dict(device="cpu", warmup_s=0, warmup_iters=1, min_iters=2, min_time_s=0, energy=False, idle_s=0)
 ANALYSIS = ["params", "mult_adds", "flops", "mac", "paper_mac", "activations"]
-
-
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    p = tmp_path / "tiny.py"
-    p.write_text(TINY)
-    return p
 
 
 def write(path: Path, text: str) -> Path:
@@ -459,25 +441,11 @@ def run_cli(*args, cwd=None):
                           env=env)
 
 
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 @pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run `effkit ARGS` in this process (what the console script does), for speed."""
-    from effkit.cli import main
-
+def cli(cli, monkeypatch):
+    """The shared in-process runner (conftest), with tables wide enough to read cell by cell."""
     monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args) -> Result:
-        with pytest.raises(SystemExit) as e:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return Result(e.value.code, out, err)
-
-    return run
+    return cli
 
 
 def assert_one_line_error(res, *needles):
