@@ -5,6 +5,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.profile(model_or_name, input_shape=(1, 3, 224, 224), dtype="float32") -> Profile
     effkit.create_model(name) / effkit.list_models(pattern)
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
+    effkit.MeasureSettings, effkit.run_sweep(...), effkit.load_results(...), effkit.device_spec(...)
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ _LAZY = {
     "check": ("effkit.check", "check"),
     "assert_no_regression": ("effkit.check", "assert_no_regression"),
     "save_baseline": ("effkit.check", "save_baseline"),
+    "measure_layers": ("effkit.measurement.api", "measure_layers"),
+    "run_sweep": ("effkit.sweep", "run_sweep"),
+    "load_sweep": ("effkit.sweep", "load_sweep"),
+    "sweep_spec": ("effkit.sweep", "sweep_spec"),
+    "Store": ("effkit.store", "Store"),
+    "load_results": ("effkit.store", "load_results"),
+    "default_db_path": ("effkit.store", "default_db_path"),
+    "resolve_device": ("effkit.devices", "resolve_device"),
+    "device_spec": ("effkit.devices", "device_spec"),
+    "DeviceSpec": ("effkit.devices", "DeviceSpec"),
     "EffkitError": ("effkit.errors", "EffkitError"),
 }
 

@@ -48,7 +48,7 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 def _register() -> None:
     import importlib
 
-    for name in ("profile", "check", "measure", "report", "sweep"):
+    for name in ("profile", "check", "measure", "results", "report", "evaluate", "sweep"):
         try:
             importlib.import_module(f"effkit.cli.{name}")
         except ModuleNotFoundError as e:

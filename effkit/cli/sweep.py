@@ -99,7 +99,7 @@ def sweep(
     stored as failed and the sweep goes on. Ctrl-C keeps what finished; --resume continues.
     """
     from effkit.report import tables
-    from effkit.sweep import load_sweep, sweep_spec
+    from effkit import load_sweep, sweep_spec
 
     tables.check_format(fmt)
     # Options of the run itself are checked before the sweep file, the models or Ray are touched.
@@ -149,7 +149,7 @@ def _check_db(db: Path) -> None:
     not after the sweep has started; nothing is created."""
     from effkit.errors import EffkitError
     from effkit.report.tables import check_writable
-    from effkit.store import Store
+    from effkit import Store
 
     path = db.expanduser()
     if path.is_dir():
@@ -224,7 +224,7 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
 
 def _default_db() -> str:
-    from effkit.store import default_db_path
+    from effkit import default_db_path
 
     return str(default_db_path())
 
