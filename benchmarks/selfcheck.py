@@ -70,8 +70,8 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
             runner.sync()
             e1 = nv.nvmlDeviceGetTotalEnergyConsumption(h)
             raw = (e1 - e0) / 1000.0 / (n * batch_size)
-            out.update(j_per_img_effkit=res.energy_j_per_img_gross, j_per_img_raw=raw,
-                       j_ratio=res.energy_j_per_img_gross / raw, energy_method=res.method)
+            out.update(j_per_img_effkit=res.energy_j_per_img, j_per_img_raw=raw,
+                       j_ratio=res.energy_j_per_img / raw, energy_method=res.method)
         finally:
             meter.close()
     return out

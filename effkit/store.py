@@ -67,6 +67,19 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def upgrade_row(rec: dict) -> dict:
+    """A stored row in today's column meanings (rows are JSON, so old ones are translated on read).
+
+    Rows written before the headline J/img became gross hold ``energy_j_per_img`` net of idle beside
+    ``energy_j_per_img_gross``: they read as ``energy_j_per_img`` (gross) and ``energy_j_per_img_net``.
+    """
+    if "energy_j_per_img_gross" in rec and "energy_j_per_img_net" not in rec:
+        rec = dict(rec)
+        rec["energy_j_per_img_net"] = rec.get("energy_j_per_img") if rec.get("idle_power_w") is not None else None
+        rec["energy_j_per_img"] = rec.pop("energy_j_per_img_gross")
+    return rec
+
+
 class Store:
     """An effkit results database (SQLite).
 
@@ -180,7 +193,7 @@ class Store:
             cur = self.conn.execute(f"SELECT id, row_json FROM results {where} ORDER BY id", args)
             out = []
             for rid, text in cur:
-                rec = json.loads(text)
+                rec = upgrade_row(json.loads(text))
                 out.append({"id": rid, **rec})
             return out
         except sqlite3.Error as e:

@@ -341,9 +341,11 @@ def test_measure_energy_gross_and_net_by_hand():
     assert res.iterations_per_trial == pytest.approx(10, abs=1)
     n_img = res.iterations_per_trial * 4
     assert res.idle_power_w == pytest.approx(20.0)
-    assert res.energy_j_per_img_gross == pytest.approx(100 * 0.1 * res.iterations_per_trial / n_img)  # 2.5
-    assert res.energy_j_per_img_gross == pytest.approx(2.5)
-    assert res.energy_j_per_img == pytest.approx((100 - 20) * 0.1 * res.iterations_per_trial / n_img)  # 2.0
+    # the headline is gross: 100 W x 0.1 s per batch of 4 = 2.5 J/img; net of 20 W idle: 80 x 0.1 / 4 = 2.0
+    assert res.energy_j_per_img == pytest.approx(100 * 0.1 * res.iterations_per_trial / n_img)
+    assert res.energy_j_per_img == pytest.approx(2.5)
+    assert res.energy_j_per_img_net == pytest.approx((100 - 20) * 0.1 * res.iterations_per_trial / n_img)
+    assert res.energy_j_per_img_net == pytest.approx(2.0)
     assert res.energy_j_per_img_std == pytest.approx(0.0, abs=1e-9)
     assert res.mean_power_w == pytest.approx(100.0)
     assert res.trials == 3
@@ -360,18 +362,21 @@ def test_measure_energy_iteration_minimum_dominates_short_time():
     res = measure_energy(meter, step, 1, trials=1, min_window_s=0.0, min_window_iters=32, idle_s=0,
                          clock=clock, sleep=lambda s: None)
     assert res.iterations_per_trial == 32
-    assert res.idle_power_w is None  # no idle window: nothing subtracted, and said so
-    assert res.energy_j_per_img == res.energy_j_per_img_gross == pytest.approx(1.0)
+    assert res.idle_power_w is None  # no idle window: no net figure, rather than a net equal to gross
+    assert res.energy_j_per_img == pytest.approx(1.0) and res.energy_j_per_img_net is None
     assert res.energy_j_per_img_std is None
 
 
 def test_energy_columns_in_measure_rows(monkeypatch):
-    """Wiring: idle window first, then load windows; the row's J/img is (J - idle W * s) / images."""
+    """Wiring: idle baseline first, then load windows; J/img gross = J / images, net = (J - idle W * s) / images."""
     from torch import nn
 
+    import effkit.measurement.energy.idle as idle_mod
     import effkit.measurement.energy.meter as meter_mod
     from effkit.measurement.api import measure
 
+    monkeypatch.setattr(idle_mod, "REST_S", 0.0)
+    monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
     readings = iter([EnergyReading(2.0, 1.0, 2.0, None, 2, "fake")]  # idle window: 2 W
                     + [EnergyReading(30.0, 2.0, 15.0, None, 2, "fake")] * 2)  # two load windows
 
@@ -388,9 +393,11 @@ def test_energy_columns_in_measure_rows(monkeypatch):
     images = row["energy_iters_per_trial"] * 2
     assert row["energy_iters_per_trial"] == 3
     assert row["idle_power_w"] == pytest.approx(2.0)
-    assert row["energy_j_per_img_gross"] == pytest.approx(30.0 / images)
-    assert row["energy_j_per_img"] == pytest.approx((30.0 - 2.0 * 2.0) / images)
+    assert row["energy_j_per_img"] == pytest.approx(30.0 / images)
+    assert row["energy_j_per_img_net"] == pytest.approx((30.0 - 2.0 * 2.0) / images)
     assert row["energy_method"] == "fake"
+    assert row["idle_method"].startswith("fake: 1.0 s window after 0 s rest")
+    assert row["idle_measured_at"].endswith("+00:00")
 
 
 def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
@@ -405,5 +412,103 @@ def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
     row = df.iloc[0]
     assert row["status"] == "ok"
     assert row["energy_status"] == "unavailable: RAPL needs root here"
-    for col in ("energy_j_per_img", "energy_j_per_img_gross", "mean_power_w", "idle_power_w"):
+    for col in ("energy_j_per_img", "energy_j_per_img_net", "mean_power_w", "idle_power_w"):
         assert row[col] is None or math.isnan(row[col])
+
+
+def test_idle_measured_once_per_device_after_a_rest_over_three_seconds():
+    from effkit.measurement.energy.idle import IdleBaselines
+
+    clock = FakeClock(0.0)
+    meter = ScriptedMeter(clock)
+    power = {"w": 60.0, "settled": False}  # the board still warm from a load: 25 W after 4 s of rest
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        for _ in range(int(round(s * 10))):  # 100 ms steps
+            clock.t += 0.1
+            meter.acc += power["w"] * 0.1
+            if clock.t >= 4.0 - 1e-9 and not power["settled"]:
+                power.update(w=25.0, settled=True)
+
+    idle = IdleBaselines(1.0, sleep=sleep, now=lambda: "2026-01-01T00:00:00+00:00")
+    a = idle.get("cuda:0", meter)
+    assert slept == [5.0, 3.0]  # rest 5 s, then a window raised from 1 s to 3 s
+    assert a.power_w == pytest.approx(25.0)  # a 1 s window straight after the load would read 60 W
+    assert a.window_s == pytest.approx(3.0)
+    assert a.method == "scripted: 3.0 s window after 5 s rest, once per device per run"
+    assert a.columns() == {"idle_power_w": pytest.approx(25.0), "idle_measured_at": "2026-01-01T00:00:00+00:00",
+                           "idle_method": a.method}
+    power["w"] = 300.0
+    assert idle.get("cuda:0", meter) is a and slept == [5.0, 3.0]  # reused, not measured again
+    b = idle.get("cuda:1", meter)
+    assert b.power_w == pytest.approx(300.0) and len(slept) == 4  # another device gets its own
+
+
+def test_sweep_reuses_one_idle_baseline_for_every_row(monkeypatch):
+    from torch import nn
+
+    import effkit.measurement.energy.idle as idle_mod
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
+
+    monkeypatch.setattr(idle_mod, "REST_S", 0.0)
+    monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
+    stops = []
+    idle_reads = iter([EnergyReading(4.0, 2.0, 2.0, None, 2, "fake"), EnergyReading(99.0, 1.0, 99.0, None, 2, "fake")])
+
+    class Fake(ScriptedMeter):
+        def stop(self):
+            stops.append(1)
+            # the first window is the idle one; every later window is a load window
+            return next(idle_reads) if len(stops) == 1 else EnergyReading(10.0, 1.0, 10.0, None, 2, "fake")
+
+    monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: Fake(FakeClock()))
+    df = measure(nn.Conv2d(3, 4, 1), input_size=4, batch_sizes=[1, 2, 3], device="cpu", warmup_s=0,
+                 warmup_iters=1, min_iters=2, min_time_s=0, energy_trials=1, energy_window_s=0.0,
+                 energy_window_iters=1, idle_s=0.01)
+    assert list(df["idle_power_w"]) == pytest.approx([2.0, 2.0, 2.0])
+    assert df["idle_measured_at"].nunique() == 1
+    assert len(stops) == 1 + 3  # one idle window for the run, one load window per row
+
+
+def test_old_store_rows_read_with_gross_headline(tmp_path):
+    from effkit.store import Store
+
+    with Store(tmp_path / "r.sqlite") as st:
+        # as written before: headline net of 20 W idle, gross beside it
+        st.add({"model": "m", "status": "ok", "energy_j_per_img": 2.0, "energy_j_per_img_gross": 2.5,
+                "idle_power_w": 20.0})
+        st.add({"model": "n", "status": "ok", "energy_j_per_img": 1.0, "energy_j_per_img_gross": 1.0,
+                "idle_power_w": None})
+        st.add({"model": "o", "status": "ok", "energy_j_per_img": 3.0, "energy_j_per_img_net": 2.0})
+        df = st.rows()
+    assert list(df["energy_j_per_img"]) == [2.5, 1.0, 3.0]
+    assert df["energy_j_per_img_net"].iloc[0] == 2.0 and df["energy_j_per_img_net"].iloc[2] == 2.0
+    assert df["energy_j_per_img_net"].isna().iloc[1]  # no idle then: "net" was gross, so no net figure now
+    assert "energy_j_per_img_gross" not in df.columns
+
+
+def test_sweep_runner_measures_idle_once_for_the_run(monkeypatch):
+    import effkit.measurement.energy.idle as idle_mod
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import MeasureConfig, run_measurer
+
+    monkeypatch.setattr(idle_mod, "REST_S", 0.0)
+    monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
+    windows = []
+
+    class Fake(ScriptedMeter):
+        def stop(self):
+            windows.append(1)
+            return EnergyReading(3.0 if len(windows) == 1 else 10.0, 1.0, 1.0, None, 2, "fake")
+
+    monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: Fake(FakeClock()))
+    configs = [MeasureConfig("resnet18", input_size=32, batch_size=b, device="cpu", warmup_s=0, warmup_iters=1,
+                             min_iters=2, min_time_s=0, energy_trials=1, energy_window_s=0.0,
+                             energy_window_iters=1, idle_s=0.01) for b in (1, 2)]
+    run = run_measurer(configs)
+    rows = [run(c) for c in configs]
+    assert [r["idle_power_w"] for r in rows] == [3.0, 3.0]  # the first window is the only idle one
+    assert len(windows) == 1 + 2

@@ -123,7 +123,8 @@ def test_measure_and_compare_end_to_end(tmp_path):
     # little on top, so the conv alone is a lower bound
     assert int(rows[1]["flops"]) >= 2 * 2 * 8 * 8 * 8 * 27
     assert int(rows[1]["mult_adds"]) == 2 * 8 * 8 * 8 * 27
-    assert float(rows[1]["flops_per_s"]) == pytest.approx(int(rows[1]["flops"]) / (float(rows[1]["latency_ms"]) / 1000))
+    # sustained: flops of a batch x batches per second (fps / batch size)
+    assert float(rows[1]["flops_per_s"]) == pytest.approx(int(rows[1]["flops"]) * float(rows[1]["fps"]) / 2)
     with Store(db, create=False) as s:
         assert len(s) == 2
 
@@ -297,3 +298,22 @@ def test_results_list_filters(tmp_path, cli):
     out.write_text("[]\n")
     assert_bad_input(cli("results", "export", "--db", str(db), "--status", "failed", "-o", str(out)), "no rows match")
     assert out.read_text() == "[]\n"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_tf32_without_cuda_is_one_line_exit_2(tmp_path, cli):
+    (tmp_path / "tiny.py").write_text(TINY)
+    for flag in ("--tf32", "--no-tf32"):
+        res = cli("measure", f"{tmp_path / 'tiny.py'}:build", "-s", "8", *FAST, "--no-store", flag)
+        assert_bad_input(res, "--tf32 needs a CUDA device")
+
+
+def test_rows_record_what_float32_meant(tmp_path, cli):
+    (tmp_path / "tiny.py").write_text(TINY)
+    res = cli("measure", f"{tmp_path / 'tiny.py'}:build", "-s", "8", *FAST, "--no-store", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    row = json.loads(res.stdout) if res.stdout.lstrip().startswith("{") else json.loads(res.stdout)[0]
+    # torch's own settings, read here independently of effkit
+    assert row["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32
+    assert row["float32_matmul_precision"] == torch.get_float32_matmul_precision()
+    assert row["tf32"] is None

@@ -28,6 +28,21 @@ def test_out_of_range_names_the_setting(name, value, needle):
     assert e.value.field == name
 
 
+# (setting, a value that is not one of its choices, the message): tf32 may also be unset (None).
+NOT_A_CHOICE = [("mig_energy", 1, "mig_energy must be true or false, got 1"),
+                ("mig_energy", None, "mig_energy must be true or false, got None"),
+                ("tf32", "yes", "tf32 must be true, false or None, got 'yes'")]
+
+
+@pytest.mark.parametrize("name, value, message", NOT_A_CHOICE)
+def test_switches_take_only_their_choices(name, value, message):
+    with pytest.raises(BadInputError, match=rf"^{message}$") as e:
+        MeasureSettings(**{name: value}).validate()
+    assert e.value.field == name
+    for ok in ((True, False, None) if name == "tf32" else (True, False)):
+        MeasureSettings(**{name: ok}).validate()
+
+
 def test_energy_trials_only_checked_with_energy():
     MeasureSettings(energy=False, energy_trials=0).validate()
 
@@ -60,4 +75,5 @@ def test_sweep_keys_take_their_kinds_from_the_bounds():
         "warmup_s": "seconds", "warmup_iters": "count0", "min_iters": "count", "min_time_s": "seconds",
         "energy": "bool", "energy_trials": "count", "energy_window_s": "seconds", "energy_window_iters": "count0",
         "idle_s": "seconds", "cuda_graph": "bool", "cudnn_benchmark": "bool", "per_layer": "bool",
+        "mig_energy": "bool", "tf32": "bool",
     }

@@ -596,3 +596,36 @@ def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, t
     # All the summary columns stay on one line; a plain Console() folds them at 80 columns.
     header = next(line for line in res.stdout.splitlines() if "latency_ms" in line)
     assert "flops_per_s" in header and "channels_last" in header, res.stdout
+
+
+def test_gpu_tasks_get_a_fresh_worker_each_so_none_measures_a_gpu_it_was_not_given():
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already running in this process")
+    from effkit.sweep import gpu_remote
+
+    def _which_gpu():  # defined here so that Ray ships it by value (workers cannot import this test file)
+        import os
+
+        return os.getpid(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    # two logical GPUs: Ray schedules and sets CUDA_VISIBLE_DEVICES as on a two-GPU node
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        task = gpu_remote(ray, _which_gpu)
+        seen = [ray.get(task.options(num_cpus=1).remote(), timeout=120) for _ in range(4)]
+    finally:
+        ray.shutdown()
+    pids = [pid for pid, _ in seen]
+    assert len(set(pids)) == 4, seen  # one worker per task: a reused worker would keep its first GPU
+    assert all(gpu in ("0", "1") for _, gpu in seen), seen  # exactly one GPU each
+
+
+def test_sweep_files_can_set_tf32_and_the_mig_opt_in():
+    spec = sweep_spec(models=["resnet18"], device="cuda", tf32=False, mig_energy=True)
+    c = spec.configs()[0]
+    assert c.tf32 is False and c.mig_energy is True
+    assert sweep_spec(models=["resnet18"]).configs()[0].tf32 is None  # torch's own settings by default
+    with pytest.raises(BadInputError):
+        sweep_spec(models=["resnet18"], tf32=3)
+

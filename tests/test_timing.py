@@ -46,9 +46,79 @@ def test_summarize_by_hand():
     assert r.latency_p90_ms == pytest.approx(4.6)
     assert r.latency_p99_ms == pytest.approx(4.96)
     assert r.latency_iqr_ms == pytest.approx(2.0)
-    assert r.fps == pytest.approx(2 / 0.003)
+    # no span given: a loop without gaps, 5 iterations x 2 images in 15 ms
+    assert r.fps == pytest.approx(10 / 0.015)
     assert r.iterations == 5
-    assert r.flops_per_s(6e6) == pytest.approx(6e6 / 0.003)
+    assert r.flops_per_s(6e6) == pytest.approx(6e6 * 5 / 0.015)
+    # with gaps: the same 5 iterations spread over 30 ms -> half the throughput, same latencies
+    g = summarize([4.0, 1.0, 3.0, 2.0, 5.0], batch_size=2, span_s=0.030)
+    assert g.fps == pytest.approx(10 / 0.030) and g.latency_ms == 3.0
+    assert g.flops_per_s(6e6) == pytest.approx(6e6 * 5 / 0.030)
+
+
+class FakeTimeline:
+    """A fake CUDA stream: a clock in seconds, events that record it, and a host gap before every record."""
+
+    def __init__(self, gap_ms: float):
+        self.t = 0.0
+        self.gap_s = gap_ms / 1000.0
+
+    def clock(self) -> float:
+        return self.t
+
+    def event(self):
+        line = self
+
+        class Event:
+            def record(self):
+                line.t += line.gap_s  # host-side work between kernels (launch, Python, allocator)
+                self.at = line.t
+
+            def elapsed_time(self, other) -> float:
+                return (other.at - self.at) * 1000.0
+
+            def synchronize(self):
+                pass
+
+        return Event()
+
+
+def test_gpu_fps_is_throughput_over_chunk_span_not_batch_over_median():
+    from effkit.measurement import timing
+
+    line = FakeTimeline(gap_ms=0.5)
+    lat = iter([10.0] * 12 + [50.0] * 4 + [10.0] * 12 + [50.0] * 4)  # ms of device work per iteration
+
+    def step():
+        line.t += next(lat) / 1000.0
+
+    r = timing.time_step(step, torch.device("cuda", 0), 8, min_iters=32, min_time_s=0.0,
+                         clock=line.clock, event=line.event)
+    assert r.iterations == 32 and r.timer == "cuda_event"
+    # per iteration: start event, work, end event (0.5 ms gap before it): 10.5 ms or 50.5 ms
+    assert r.latency_ms == pytest.approx(10.5)
+    # per chunk of 16, first start to last end: 12*10 + 4*50 ms of work + 31 gaps after the first record
+    chunk_s = (12 * 10 + 4 * 50 + 31 * 0.5) / 1000.0
+    assert r.span_s == pytest.approx(2 * chunk_s)
+    assert r.fps == pytest.approx(32 * 8 / (2 * chunk_s))  # 256 / 0.671 s = 381.5 img/s...
+    assert r.fps < 0.51 * 8 / (r.latency_ms / 1000.0)  # ...about half of batch / median (761.9) with this tail
+    assert r.flops_per_s(1e9) == pytest.approx(1e9 * 32 / (2 * chunk_s))
+
+
+def test_cpu_fps_is_throughput_over_span_with_an_injected_clock():
+    from effkit.measurement import timing
+
+    t = {"now": 0.0}
+    lat = iter([0.010, 0.010, 0.010, 0.070])
+
+    def step():
+        t["now"] += next(lat)
+
+    r = timing.time_step(step, torch.device("cpu"), 2, min_iters=4, min_time_s=0.0, clock=lambda: t["now"])
+    assert r.iterations == 4
+    assert r.latency_ms == pytest.approx(10.0)
+    assert r.span_s == pytest.approx(0.1)
+    assert r.fps == pytest.approx(8 / 0.1)  # 80 img/s; batch / median would say 200
 
 
 def test_percentile_matches_statistics_quantiles():
@@ -68,11 +138,12 @@ def test_time_model_sane_stats():
     assert r.iterations >= 7
     assert r.latency_min_ms <= r.latency_ms <= r.latency_p99_ms
     assert r.latency_p90_ms <= r.latency_p99_ms
-    assert r.fps == pytest.approx(2 / r.latency_ms * 1000)
+    assert r.fps == pytest.approx(r.iterations * 2 / r.span_s)
+    assert r.span_s >= sum(r.samples_ms) / 1000.0  # the span holds every iteration and the gaps between
     assert r.timer == "perf_counter"
 
 
-def test_measure_flops_per_s_is_hand_flops_over_median():
+def test_measure_flops_per_s_is_hand_flops_times_throughput():
     df = measure(conv_only(), input_shape=(2, 3, 8, 8), batch_sizes=None, **FAST)
     assert len(df) == 1
     row = df.iloc[0]
@@ -80,8 +151,8 @@ def test_measure_flops_per_s_is_hand_flops_over_median():
     assert row["batch_size"] == 2 and row["input_shape"] == "2x3x8x8"
     assert row["mult_adds"] == 2 * 13824
     assert row["flops"] == 2 * 2 * 13824
-    assert row["flops_per_s"] == pytest.approx(55296 / (row["latency_ms"] / 1000))
-    assert row["fps"] == pytest.approx(2 / row["latency_ms"] * 1000)
+    assert row["fps"] == pytest.approx(row["iterations"] * 2 / row["timed_span_s"])
+    assert row["flops_per_s"] == pytest.approx(55296 * row["iterations"] / row["timed_span_s"])
     assert row["weights_bytes"] == 8 * 3 * 3 * 3 * 4
     # analytic activation footprint: the conv's output, 2*8*8*8 float32 elements
     assert row["activation_bytes"] == 2 * 8 * 8 * 8 * 4
@@ -297,3 +368,99 @@ def test_bad_weights_refused_before_anything_is_stored(tmp_path):
     assert m.weight.device.type == "cpu" and not torch.equal(m.weight, ref.weight)
     df = measure(m, input_size=8, weights=str(good), db=db, **FAST)
     assert list(df["status"]) == ["ok"]
+
+
+class FakeCudaMemory:
+    """torch.cuda's peak-memory counters for a board on which eager passes allocate and replays do not."""
+
+    def __init__(self, monkeypatch, resident: int):
+        self.resident = resident  # weights + static input/output
+        self.peak = resident
+        for name, fn in (("synchronize", lambda *a: None), ("reset_peak_memory_stats", self.reset),
+                         ("max_memory_allocated", lambda *a: self.peak),
+                         ("max_memory_reserved", lambda *a: self.peak + 2 * MIB)):
+            monkeypatch.setattr(torch.cuda, name, fn)
+
+    def reset(self, *a):
+        self.peak = self.resident
+
+    def allocate(self, n: int):
+        self.peak = max(self.peak, self.resident + n)
+
+
+MIB = 2 ** 20
+
+
+class FakeGraphRunner:
+    def __init__(self, mem: FakeCudaMemory, activations: int):
+        self.mem, self.activations, self.graph = mem, activations, None
+
+    def eager(self):
+        self.mem.allocate(self.activations)
+
+    def capture(self):
+        self.eager()  # warm-up passes and the capture itself allocate the activations once
+        self.graph = object()
+
+    def __call__(self):
+        if self.graph is None:
+            self.eager()  # a replay allocates nothing
+
+
+def test_cuda_graph_peak_is_not_the_replays_weights_only_figure(monkeypatch):
+    # ResNet-50 bs32 on an H100, as reported: 98 MiB resident (weights, static input/output), 468 MiB eager peak
+    mem = FakeCudaMemory(monkeypatch, resident=98 * MIB)
+    model = nn.Conv2d(3, 8, 3)
+    dev = torch.device("cuda", 0)
+    runner = FakeGraphRunner(mem, activations=370 * MIB)
+    capture_peak = memory.peak_during(runner.capture, dev)
+    assert capture_peak == (468 * MIB, 470 * MIB)
+    r = memory.measure_memory(runner, dev, model, capture_peak=capture_peak)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_GRAPH_CAPTURE
+    # without the capture's peak: eager passes of the same model, never replays
+    r = memory.measure_memory(runner, dev, model)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_GRAPH_EAGER
+    assert "graph replay allocates nothing" in r.method
+    # an eager runner is measured on its own passes, as before
+    eager = FakeGraphRunner(mem, activations=370 * MIB)
+    r = memory.measure_memory(eager, dev, model)
+    assert r.peak_memory_bytes == 468 * MIB and r.method == memory.CUDA_EAGER
+
+
+def test_tf32_context_sets_and_restores_every_precision_setting():
+    from effkit.measurement.machine import PRECISION_FIELDS, fingerprint, precision_settings, tf32
+
+    b = torch.backends
+    before = precision_settings()
+    with tf32(True):
+        assert b.cudnn.allow_tf32 is True and b.cuda.matmul.allow_tf32 is True
+        assert torch.get_float32_matmul_precision() == "high"
+    assert precision_settings() == before
+    with pytest.raises(RuntimeError), tf32(False):
+        assert b.cudnn.allow_tf32 is False and b.cuda.matmul.allow_tf32 is False
+        assert torch.get_float32_matmul_precision() == "highest"
+        raise RuntimeError("a failed measurement restores them too")
+    assert precision_settings() == before
+    with tf32(None):
+        assert precision_settings() == before
+    fp = fingerprint("cpu")
+    assert {k: fp[k] for k in PRECISION_FIELDS} == before
+    assert before["cudnn_allow_tf32"] == torch.backends.cudnn.allow_tf32  # read from torch, not assumed
+
+
+def test_tf32_context_restores_per_backend_settings_exactly():
+    from effkit.measurement.machine import tf32
+
+    conv = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+    if conv is None:
+        pytest.skip("this torch has no per-backend fp32_precision settings")
+    rnn = torch.backends.cudnn.rnn.fp32_precision
+    with tf32(True):  # the outer block puts torch back as this test found it (legacy reads included)
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        with tf32(False):
+            assert torch.backends.cudnn.conv.fp32_precision != "tf32"
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+        assert torch.backends.cudnn.rnn.fp32_precision == "tf32"  # as the outer block set it
+    assert torch.backends.cudnn.rnn.fp32_precision == rnn

@@ -36,7 +36,12 @@ MIN_TIME = typer.Option(2.0, "--min-time", help="Seconds of timed iterations, at
 NO_ENERGY = typer.Option(False, "--no-energy", help="Skip the energy measurement (saves ~20 s per configuration).")
 ENERGY_TRIALS = typer.Option(3, "--energy-trials", help="Energy windows per configuration (mean and std reported).")
 ENERGY_WINDOW = typer.Option(5.0, "--energy-window", help="Seconds per energy window, at least (>= 5 s recommended for NVML).")
-IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power measured first and subtracted (0: none).")
+IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power (at least 3), measured once per device per run "
+                    "after a 5 s rest, for the net J/img (0: none).")
+TF32 = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls on CUDA "
+                    "(default: torch's settings, recorded in every row).")
+MIG_ENERGY = typer.Option(False, "--mig-energy", help="On a MIG instance, measure the whole board's energy "
+                          "anyway (it includes other tenants).")
 PER_LAYER = typer.Option(False, "--per-layer", help="Also time every leaf module in a separate pass (per-layer FLOP/s).")
 DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder, or $EFFKIT_DB).")
 NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
@@ -45,11 +50,11 @@ OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead o
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
-                   "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
 #: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
-                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "error"]
+                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
@@ -116,7 +121,7 @@ def _options(**kw) -> dict:
         cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
         min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
         energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"])
+        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"])
     settings.validate()
     if kw["input_size"] is not None and kw["input_size"] <= 0:
         raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
@@ -136,14 +141,16 @@ def _machine(df) -> str:
 
 
 def _notes(df) -> list[str]:
-    notes = ["flops_per_s = analysis flops / median latency; latencies per batch."]
+    notes = ["fps = images / timed span (sustained throughput); flops_per_s = analysis flops x fps / batch; "
+             "latencies (p50/p90/p99) per iteration, per batch."]
     if "memory_method" in df and df["memory_method"].notna().any():
         notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
     statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
     if statuses:
         notes.append("energy: " + "; ".join(statuses))
     else:
-        notes.append("energy per image is net of idle power (column energy_j_per_img_gross has it gross).")
+        notes.append("energy_j_per_img is gross (energy counter delta / images); energy_j_per_img_net subtracts "
+                     "the idle power measured once per device for this run.")
     return notes
 
 
@@ -215,7 +222,8 @@ def measure(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
+    no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
 ) -> None:
@@ -260,7 +268,8 @@ def compare(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
+    no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.

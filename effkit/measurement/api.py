@@ -34,10 +34,11 @@ ROW_COLUMNS = [
     "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
     "latency_ms", "latency_p90_ms", "latency_p99_ms", "latency_min_ms", "latency_iqr_ms", "iterations", "fps",
-    "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes", "activation_bytes",
-    "memory_method", "energy_j_per_img", "energy_j_per_img_gross", "energy_j_per_img_std", "mean_power_w",
-    "peak_power_w", "idle_power_w", "energy_method", "energy_status", "energy_trials", "energy_window_s",
-    "clock_drop", "clocks_before", "clocks_after",
+    "timed_span_s", "flops_per_s", "peak_memory_bytes", "peak_reserved_bytes", "weights_bytes",
+    "activation_bytes", "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std",
+    "mean_power_w", "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method",
+    "energy_status", "energy_trials", "energy_window_s", "clock_drop", "clocks_before", "clocks_after",
+    "clocks_after_energy",
 ]
 
 Progress = Callable[[int, int, str], None]
@@ -74,6 +75,9 @@ class MeasureConfig(MeasureSettings):
         """A stable string of every setting (sorted JSON), equal for equal configurations."""
         d = asdict(self)
         d["input_shape"] = list(self.input_shape) if self.input_shape is not None else None
+        for name, default in _KEYLESS_DEFAULTS.items():  # settings added later: stored keys still match
+            if d[name] == default:
+                del d[name]
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def shape(self) -> tuple[int, ...]:
@@ -81,6 +85,10 @@ class MeasureConfig(MeasureSettings):
         from effkit.units import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
+
+
+#: Settings added after keys were first stored, left out of :meth:`MeasureConfig.key` at these defaults.
+_KEYLESS_DEFAULTS = MeasureSettings.keyless_defaults()
 
 
 def validate(config: MeasureConfig) -> torch.device:
@@ -91,6 +99,9 @@ def validate(config: MeasureConfig) -> torch.device:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
     config.validate()  # the settings' bounds and dtype (MeasureSettings.validate)
     device = resolve_device(config.device)
+    if config.tf32 is not None and device.type != "cuda":
+        raise BadInputError(f"{setting('tf32')} needs a CUDA device (TF32 is a CUDA float32 mode); drop it",
+                            field="tf32")
     if config.cuda_graph and device.type != "cuda":
         raise BadInputError(f"{setting('cuda_graph')} needs a CUDA device; drop it or use {setting('device')} cuda",
                             field="cuda_graph")
@@ -174,13 +185,14 @@ def _state(gpu) -> Optional[dict]:
 
 
 def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
-         device: Optional[torch.device] = None) -> dict:
+         device: Optional[torch.device] = None, idle=None) -> dict:
     from effkit.analysis.profile import UncountedOpsWarning, profile
     from effkit.measurement import memory as mem
     from effkit.measurement.energy.base import NullMeter
-    from effkit.measurement.energy.meter import measure_energy, measure_idle_power, open_meter
-    from effkit.measurement.energy.nvml import clocks_dropped, state_json
-    from effkit.measurement.machine import fingerprint
+    from effkit.measurement.energy.idle import IdleBaselines
+    from effkit.measurement.energy.meter import measure_energy, open_meter
+    from effkit.measurement.energy.nvml import MIG_WHOLE_BOARD, clocks_dropped, clocks_dropped_any, state_json
+    from effkit.measurement.machine import fingerprint, precision_settings, tf32
     from effkit.measurement.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
     from effkit.models.resolve import build_model
 
@@ -206,20 +218,25 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
             meter = NullMeter("energy measurement switched off")
             row["energy_status"] = "off"
         else:
-            meter = open_meter(device)
-            status = meter.probe()
-            row["energy_status"] = "pending" if status.available else f"unavailable: {status.reason}"
+            meter = open_meter(device, allow_mig=config.mig_energy)
+            row["energy_status"] = meter.probe().row_status()
         idle_w = None
         if config.energy and meter.probe().available and config.idle_s > 0:
-            try:
-                idle_w = measure_idle_power(meter, config.idle_s, sync=runner.sync)
+            idle = idle if idle is not None else IdleBaselines(config.idle_s)
+            try:  # once per device per run: the first row measures it, later rows reuse it
+                baseline = idle.get(device, meter, sync=runner.sync)
             except BackendUnavailableError as e:
                 row["energy_status"] = f"failed: {e}"
+            else:
+                idle_w = baseline.power_w
+                row.update(baseline.columns())
 
-        with device_context(device), cudnn_benchmark(config.cudnn_benchmark):
+        with device_context(device), cudnn_benchmark(config.cudnn_benchmark), tf32(config.tf32):
+            row.update(precision_settings(), tf32=config.tf32)  # what "float32" meant for this row
             warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
-            if config.cuda_graph:
-                runner.capture()
+            capture_peak = None
+            if config.cuda_graph:  # the capture is the pass that allocates activations: its peak is the graph's
+                capture_peak = mem.peak_during(runner.capture, device)
                 warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
             before = _state(gpu)
             timing = time_step(runner, device, config.batch_size, min_iters=config.min_iters,
@@ -229,13 +246,13 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                 latency_ms=timing.latency_ms, latency_p90_ms=timing.latency_p90_ms,
                 latency_p99_ms=timing.latency_p99_ms, latency_min_ms=timing.latency_min_ms,
                 latency_iqr_ms=timing.latency_iqr_ms, iterations=timing.iterations, fps=timing.fps,
-                flops_per_s=timing.flops_per_s(totals["flops"]), timer=timing.timer,
+                timed_span_s=timing.span_s, flops_per_s=timing.flops_per_s(totals["flops"]), timer=timing.timer,
                 clocks_before=state_json(before), clocks_after=state_json(after),
                 clock_drop=clocks_dropped(before, after) if device.type == "cuda" else None,
             )
 
             memory = mem.measure_memory(runner, device, model, activations=totals["activations"],
-                                        dtype=config.dtype)
+                                        dtype=config.dtype, capture_peak=capture_peak)
             row.update(peak_memory_bytes=memory.peak_memory_bytes, peak_reserved_bytes=memory.peak_reserved_bytes,
                        weights_bytes=memory.weights_bytes, activation_bytes=memory.activation_bytes,
                        memory_method=memory.method)
@@ -251,7 +268,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                 else:
                     row.update(
                         energy_j_per_img=result.energy_j_per_img,
-                        energy_j_per_img_gross=result.energy_j_per_img_gross,
+                        energy_j_per_img_net=result.energy_j_per_img_net,
                         energy_j_per_img_std=result.energy_j_per_img_std,
                         mean_power_w=result.mean_power_w, peak_power_w=result.peak_power_w,
                         idle_power_w=result.idle_power_w, energy_method=result.method,
@@ -260,8 +277,15 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                         energy_status="ok" if result.method != "nvml_power_avg"
                         else "ok (driver-averaged power: may under-read)",
                     )
+                    if MIG_WHOLE_BOARD in meter.probe().reason:
+                        row["energy_status"] += f" ({MIG_WHOLE_BOARD})"
                     if result.idle_power_w is None:
-                        row["energy_status"] += " (no idle window: net = gross)"
+                        row["energy_status"] += " (no idle baseline: no net figure)"
+                # the energy windows are the longest load: a clock drop during them counts too
+                after_energy = _state(gpu)
+                row["clocks_after_energy"] = state_json(after_energy)
+                if device.type == "cuda":
+                    row["clock_drop"] = clocks_dropped_any(before, after, after_energy)
 
             if config.per_layer:
                 from effkit.measurement.timing import time_layers
@@ -309,13 +333,24 @@ def layers_frame(prof, times: dict) -> "Any":
     return df.drop(columns=["path"]).reset_index(drop=True)
 
 
-def measure_config(config: MeasureConfig) -> dict:
+def measure_config(config: MeasureConfig, *, idle=None) -> dict:
     """Measure exactly one configuration and return its result row (see :data:`ROW_COLUMNS`).
+
+    ``idle``: the run's :class:`~effkit.measurement.energy.idle.IdleBaselines`, shared by every configuration
+    of one run (see :func:`run_measurer`); without it this configuration measures its own idle baseline.
 
     Bad settings (device, dtype, batch size, shape, unknown model) raise :class:`EffkitError`; a failure
     while measuring (out of memory, the model raising) comes back as ``status="failed"`` with ``error``.
     """
-    return _run(config)
+    return _run(config, idle=idle)
+
+
+def run_measurer(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
+    """:func:`measure_config` for one run of ``configs`` in this process: one idle baseline per device."""
+    from effkit.measurement.energy.idle import IdleBaselines
+
+    idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))
+    return lambda config: measure_config(config, idle=idle)
 
 
 def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | str | None = None, *,
@@ -381,6 +416,7 @@ def _frame(rows: list[dict]):
 
 
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
+    from effkit.measurement.energy.idle import IdleBaselines
     from effkit.measurement.machine import fingerprint
     from effkit.models.registry import check_model_names
     from effkit.sweep.run import run_configs
@@ -401,9 +437,11 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
         modules = {id(config): module for config, module in jobs}
+        idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
 
         def one(config: MeasureConfig) -> dict:
-            return _run(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device])
+            return _run(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device],
+                        idle=idle)
 
         rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress),
                            label=str(db) if db is not None else None)
@@ -454,6 +492,8 @@ def measure(
     energy_window_s: float = 5.0,
     energy_window_iters: int = 32,
     idle_s: float = 1.0,
+    tf32: Optional[bool] = None,
+    mig_energy: bool = False,
 ):
     """Measure one model at one or more batch sizes.
 
@@ -475,12 +515,16 @@ def measure(
         energy_trials: energy windows (mean and standard deviation are reported).
         energy_window_s / energy_window_iters: minimum length of each energy window (>= 5 s and >= 32
             iterations by default, as NVML's part-time sampling needs).
-        idle_s: idle window measured before warm-up and subtracted (``energy_j_per_img`` is net of it).
+        idle_s: idle window (raised to 3 s), measured once per device per run after a 5 s rest;
+            ``energy_j_per_img`` is gross (counter delta / images), ``energy_j_per_img_net`` subtracts it.
         per_layer: add a separate per-leaf-module timing pass (column ``layers_json``).
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing.
         progress: ``progress(done, total, label)`` called before each configuration and at the end.
         weights: local state_dict file to load into the model.
+        tf32: TF32 for float32 convolutions/matmuls on CUDA, restored after (``None``: torch's settings as
+            they are; every row records them either way).
+        mig_energy: measure a MIG instance's whole-board energy anyway (other tenants included).
 
     Returns:
         A DataFrame, one row per batch size (columns :data:`ROW_COLUMNS`, the machine fingerprint,
@@ -503,7 +547,8 @@ def measure(
         dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
         cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
         energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
-        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+        tf32=tf32, mig_energy=mig_energy)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), settings, input_size=input_size,
                        input_shape=shape, weights=weights)
     return _sweep([(c, module) for c in configs], db, progress)
@@ -533,6 +578,8 @@ def compare(
     energy_window_s: float = 5.0,
     energy_window_iters: int = 32,
     idle_s: float = 1.0,
+    tf32: Optional[bool] = None,
+    mig_energy: bool = False,
 ):
     """Measure several models side by side (the paper's Table 4 set by default).
 
@@ -553,7 +600,8 @@ def compare(
         dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
         cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
         energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
-        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s)
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+        tf32=tf32, mig_energy=mig_energy)
     shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, settings, input_size=input_size, input_shape=shape)]

@@ -2,19 +2,86 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
 import socket
 import subprocess
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 
+#: What "float32" means on CUDA: TF32 convolutions are torch's default, TF32 matmuls are not.
+PRECISION_FIELDS = (
+    "cudnn_allow_tf32", "matmul_allow_tf32", "float32_matmul_precision", "conv_fp32_precision",
+    "matmul_fp32_precision",
+)
+
 FINGERPRINT_FIELDS = (
     "machine_id", "gpu_name", "gpu_uuid", "driver_version", "cuda_version", "cudnn_version", "cpu_model",
-    "hostname", "torch_version", "effkit_version", "git_commit",
+    "hostname", "torch_version", "effkit_version", "git_commit", *PRECISION_FIELDS,
 )
+
+
+def _read(fn) -> Any:
+    try:
+        return fn()
+    except (AttributeError, RuntimeError):  # an older torch without the setting, or a legacy/new API clash
+        return None
+
+
+def precision_settings() -> dict:
+    """torch's float32 precision settings now: the legacy ``allow_tf32`` flags, ``get_float32_matmul_precision()``
+    and, where torch has them, the per-backend ``fp32_precision`` settings (``None`` where missing)."""
+    b = torch.backends
+    return {
+        "cudnn_allow_tf32": _read(lambda: bool(b.cudnn.allow_tf32)),
+        "matmul_allow_tf32": _read(lambda: bool(b.cuda.matmul.allow_tf32)),
+        "float32_matmul_precision": _read(torch.get_float32_matmul_precision),
+        "conv_fp32_precision": _read(lambda: str(b.cudnn.conv.fp32_precision)),
+        "matmul_fp32_precision": _read(lambda: str(b.cuda.matmul.fp32_precision)),
+    }
+
+
+def _knobs() -> list[tuple[Any, str]]:
+    """torch's per-backend ``fp32_precision`` settings that exist in this version, parents before children."""
+    b = torch.backends
+    found = []
+    for path in ("", "cuda", "cuda.matmul", "cudnn", "cudnn.conv", "cudnn.rnn", "mkldnn", "mkldnn.matmul",
+                 "mkldnn.conv", "mkldnn.rnn"):
+        obj = b
+        for part in filter(None, path.split(".")):
+            obj = getattr(obj, part, None)
+        if obj is not None and _read(lambda: obj.fp32_precision) is not None:
+            found.append((obj, "fp32_precision"))
+    return found
+
+
+@contextlib.contextmanager
+def tf32(enabled: Optional[bool]):
+    """TF32 for float32 convolutions and matmuls on (``True``) or off (``False``) for the block; ``None``
+    leaves torch's settings alone. Every setting it touches is restored after, exactly as it was read."""
+    if enabled is None:
+        yield
+        return
+    b = torch.backends
+    # Restore the legacy flags first when they were readable (writing only the per-backend values back
+    # leaves torch refusing legacy reads), then every per-backend value exactly as it was.
+    legacy = (_read(lambda: b.cudnn.allow_tf32), _read(lambda: b.cuda.matmul.allow_tf32),
+              _read(torch.get_float32_matmul_precision))
+    knobs = [(obj, name, getattr(obj, name)) for obj, name in _knobs()]
+    try:
+        b.cudnn.allow_tf32 = bool(enabled)
+        b.cuda.matmul.allow_tf32 = bool(enabled)
+        torch.set_float32_matmul_precision("high" if enabled else "highest")
+        yield
+    finally:
+        if None not in legacy:
+            torch.set_float32_matmul_precision(legacy[2])
+            b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = legacy[0], legacy[1]
+        for obj, name, value in knobs:  # parents first: setting a parent resets its children
+            setattr(obj, name, value)
 
 
 def cpu_model() -> str:
@@ -82,6 +149,7 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
         "torch_version": torch.__version__,
         "effkit_version": __version__,
         "git_commit": git_commit(),
+        **precision_settings(),
     }
     if dev.type == "cuda":
         fp.update(_gpu_fields(dev, nvml))

@@ -36,10 +36,16 @@ class MeasureSettings:
         energy: measure energy (when a meter works here).
         energy_trials: load windows for energy (checked only with ``energy``).
         energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
-        idle_s: idle window measured before warm-up (0: none; then net energy = gross).
+        idle_s: idle window, raised to 3 s (the default stays 1.0 so stored configuration keys still match);
+            measured once per device per run after a 5 s rest and reused for every row (0: none; then there
+            is no net energy figure).
         cuda_graph: time the replay of a captured CUDA graph.
         cudnn_benchmark: let cuDNN autotune (restored afterwards).
         per_layer: also time every leaf module in a separate pass.
+        mig_energy: on a MIG instance, measure the whole board's energy anyway (it includes other tenants);
+            without it the energy columns stay empty with status "whole board (MIG): not attributable".
+        tf32: TF32 for float32 convolutions and matmuls on CUDA (``None``: leave torch's settings as they are;
+            needs a CUDA device, checked where the device is resolved).
     """
 
     dtype: str = "float32"
@@ -57,6 +63,10 @@ class MeasureSettings:
     cuda_graph: bool = False
     cudnn_benchmark: bool = True
     per_layer: bool = False
+    # "keyless": added after configuration keys were first stored; at its default a setting is left out of
+    # MeasureConfig.key(), so rows stored before it still match on resume.
+    mig_energy: bool = field(default=False, metadata={"choices": (True, False), "keyless": True})
+    tf32: Optional[bool] = field(default=None, metadata={"choices": (True, False, None), "keyless": True})
 
     def validate(self) -> None:
         """Refuse an out-of-range number or a dtype that cannot be measured, naming the setting.
@@ -77,6 +87,13 @@ class MeasureSettings:
                     raise BadInputError(f"{setting(f.name)} must be an integer >= {low}, got {v!r}", field=f.name)
             elif isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v >= low):
                 raise BadInputError(f"{setting(f.name)} must be a finite number >= {low}, got {v}", field=f.name)
+        for f in fields(MeasureSettings):
+            choices = f.metadata.get("choices")
+            v = getattr(self, f.name)
+            if choices is not None and not any(v is c for c in choices):
+                names = ["None" if c is None else str(c).lower() for c in choices]
+                words = f"{', '.join(names[:-1])} or {names[-1]}"
+                raise BadInputError(f"{setting(f.name)} must be {words}, got {v!r}", field=f.name)
         if measure_dtype(self.dtype) is None:
             raise BadInputError(f"{setting('dtype')} must be one of {', '.join(MEASURE_DTYPES)}, "
                                 f"got {self.dtype!r}", field="dtype")
@@ -88,6 +105,11 @@ class MeasureSettings:
     def as_dict(self) -> dict[str, Any]:
         """``{setting: value}`` for every field of :class:`MeasureSettings` (not of a subclass)."""
         return {f.name: getattr(self, f.name) for f in fields(MeasureSettings)}
+
+    @classmethod
+    def keyless_defaults(cls) -> dict[str, Any]:
+        """``{setting: default}`` of the settings a configuration key leaves out at their default."""
+        return {f.name: f.default for f in fields(cls) if f.metadata.get("keyless")}
 
     @classmethod
     def bounds(cls) -> dict[str, dict]:

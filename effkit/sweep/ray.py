@@ -137,7 +137,8 @@ def _cluster_machine_ids(ray, device: str) -> set[str]:
                       "scheduling_strategy": NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)}
         if gpus:
             opts["num_gpus"] = gpus  # all of them, so each one's UUID can be read
-        refs.append(ray.remote(_node_machine_ids).options(**opts).remote(bool(gpus)))
+        # max_calls=1: the worker that saw every GPU exits, so no later task inherits its CUDA context
+        refs.append(ray.remote(max_calls=1)(_node_machine_ids).options(**opts).remote(bool(gpus)))
     ids: set[str] = set()
     for ref in refs:
         try:
@@ -145,6 +146,16 @@ def _cluster_machine_ids(ray, device: str) -> set[str]:
         except Exception:  # a node that cannot answer (busy, lost) simply contributes nothing to skip
             pass
     return ids
+
+
+def gpu_remote(ray, fn):
+    """``fn`` as a Ray task holding one GPU, in a worker that exits after it (``max_calls=1``).
+
+    Ray sets ``CUDA_VISIBLE_DEVICES`` when a worker starts a GPU task but reuses idle workers: without
+    ``max_calls=1`` a worker that first saw GPU i (or every GPU, in the resume probe) can be handed a
+    task for GPU j, and CUDA, already initialised, measures on i again.
+    """
+    return ray.remote(num_gpus=1, max_calls=1)(fn)
 
 
 def _node_machine_ids(gpu: bool) -> list[str]:
@@ -175,13 +186,13 @@ def run_ray(ray, configs, db, resume, address, measure_fn, emit, ray_num_cpus):
                 ids |= _cluster_machine_ids(ray, "cpu" if dev == "cpu" or not cluster_gpus else dev)
             todo = local.pending_configs(configs, local.stored_counts(store, ids))
         skipped = len(configs) - len(todo)
-        remote = ray.remote(_ray_task)
+        cpu_task, gpu_task = ray.remote(_ray_task), gpu_remote(ray, _ray_task)
         pending: dict = {}
         for c in todo:
             if cluster_gpus and c.device != "cpu":
-                opts = {"num_gpus": 1, "num_cpus": 1}
+                remote, opts = gpu_task, {"num_cpus": 1}
             else:
-                opts = {"num_cpus": ray_num_cpus or 1}
+                remote, opts = cpu_task, {"num_cpus": ray_num_cpus or 1}
             # Failures are recorded, never retried: a retry would hide flaky configurations.
             pending[remote.options(max_retries=0, **opts).remote(c, measure_fn)] = c
         rows: list[dict] = []

@@ -234,6 +234,10 @@ def _run_local(configs, db, resume, measure_fn, emit):
             machine_ids = {dev: _machine_id(dev) for dev in {c.device for c in configs}}
             stored = stored_counts(store, machine_ids.values())
             todo = pending_configs(configs, stored)
+        if measure_fn is None:  # one idle baseline per device for the whole run
+            from effkit.measurement.api import run_measurer
+
+            measure_fn = run_measurer(todo)
         rows = run_configs(todo, store, measure_fn, emit, skipped=len(configs) - len(todo), label=label)
     finally:
         if owned:

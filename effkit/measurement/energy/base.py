@@ -41,6 +41,14 @@ class MeterStatus:
     available: bool
     method: str
     reason: str = ""
+    #: the reason is itself the row's ``energy_status`` (e.g. MIG's "whole board (MIG): not attributable")
+    verbatim: bool = False
+
+    def row_status(self) -> str:
+        """``energy_status`` before measuring: ``pending``, the reason itself, or ``unavailable: <reason>``."""
+        if self.available:
+            return "pending"
+        return self.reason if self.verbatim else f"unavailable: {self.reason}"
 
 
 @runtime_checkable
@@ -72,11 +80,12 @@ class NullMeter:
 
     min_window_s = 0.0
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, verbatim: bool = False):
         self.reason = reason
+        self.verbatim = verbatim
 
     def probe(self) -> MeterStatus:
-        return MeterStatus(False, "none", self.reason)
+        return MeterStatus(False, "none", self.reason, verbatim=self.verbatim)
 
     def start(self) -> None:
         raise BackendUnavailableError(f"no energy meter: {self.reason}")

@@ -3,9 +3,11 @@
 Backends: :mod:`.nvml` (NVIDIA GPUs), :mod:`.rapl` (CPU packages via Linux powercap); :class:`NullMeter`
 stands in when neither works and carries the reason.
 
-:func:`measure_energy` is the method: an idle window first, then ``trials`` windows of at least
-``min_window_s`` seconds and ``min_window_iters`` iterations of a steady load, each started after the
-caller's warm-up (power ramps up over the first fraction of a second), giving J/img gross and net of idle.
+:func:`measure_energy` is the method: an idle power handed in (or an idle window first), then
+``trials`` windows of at least ``min_window_s`` seconds and ``min_window_iters`` iterations of a steady
+load, each started after the caller's warm-up (power ramps up over the first fraction of a second),
+giving J/img gross (the headline, as the paper's nvidia-smi power x time and NVML's counter report it)
+and net of an idle baseline (:mod:`.idle`: measured once per device per run).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Callable, Optional
 from effkit.measurement.energy.base import EnergyMeter, EnergyReading, MeterStatus, NullMeter
 
 
-def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0) -> EnergyMeter:
+def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0,
+               allow_mig: bool = False) -> EnergyMeter:
     """The meter for ``device``: NVML for ``cuda``, RAPL for ``cpu``, else a :class:`NullMeter`.
 
     A backend that probes as unavailable is replaced by a :class:`NullMeter` carrying its reason, so
@@ -29,6 +32,7 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
         nvml: a ``pynvml``-compatible module to use instead of importing ``pynvml`` (tests).
         rapl_root: the powercap sysfs folder (tests point it at a fake tree).
         poll_hz: sampling rate of NVML's power-sampling fallback.
+        allow_mig: on a MIG instance, measure the whole board anyway (it includes other tenants).
     """
     import torch
 
@@ -36,7 +40,8 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
     if dev.type == "cuda":
         from effkit.measurement.energy.nvml import NvmlMeter
 
-        meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz)
+        meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz,
+                                       allow_mig=allow_mig)
     elif dev.type == "cpu":
         from effkit.measurement.energy.rapl import RaplMeter
 
@@ -46,22 +51,22 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
     status = meter.probe()
     if not status.available:
         meter.close()
-        return NullMeter(status.reason)
+        return NullMeter(status.reason, verbatim=status.verbatim)
     return meter
 
 
 @dataclass(frozen=True)
 class EnergyResult:
-    """Energy per image from several windows, with idle power subtracted.
+    """Energy per image from several windows: gross (the headline) and net of idle power.
 
     Attributes:
-        energy_j_per_img: mean over trials of (window joules - idle_power_w * window seconds) / images.
-        energy_j_per_img_gross: mean over trials of window joules / images (idle included).
-        energy_j_per_img_std: sample standard deviation of the net figure over trials (``None`` for one trial).
+        energy_j_per_img: gross: mean over trials of window joules / images (what the device drew).
+        energy_j_per_img_net: mean over trials of (window joules - idle_power_w * window seconds) / images;
+            ``None`` when no idle power was measured.
+        energy_j_per_img_std: sample standard deviation of the gross figure over trials (``None`` for one trial).
         mean_power_w: mean power during the load windows.
         peak_power_w: highest power sample seen (``None`` for counter methods).
-        idle_power_w: mean power of the idle window measured first; ``None`` when no idle window was
-            measured (then the net figure equals the gross one).
+        idle_power_w: the idle power subtracted for the net figure; ``None`` when none was measured.
         trials: number of load windows.
         window_s: mean load window length.
         iterations_per_trial: mean iterations per load window.
@@ -70,7 +75,7 @@ class EnergyResult:
     """
 
     energy_j_per_img: float
-    energy_j_per_img_gross: float
+    energy_j_per_img_net: Optional[float]
     energy_j_per_img_std: Optional[float]
     mean_power_w: float
     peak_power_w: Optional[float]
@@ -101,18 +106,19 @@ def measure_energy(
     trials: int = 3,
     min_window_s: float = 5.0,
     min_window_iters: int = 32,
-    idle_s: float = 1.0,
+    idle_s: float = 0.0,
     idle_power_w: Optional[float] = None,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], None] = time.sleep,
 ) -> EnergyResult:
-    """Energy per image of ``step`` (one batch), gross and net of idle, over ``trials`` windows.
+    """Energy per image of ``step`` (one batch), gross and net of idle power, over ``trials`` windows.
 
     The caller warms up first. Each window runs ``step`` until both ``min_window_s`` (raised to the
     meter's own ``min_window_s``) and ``min_window_iters`` are reached, with ``sync`` (e.g.
     ``torch.cuda.synchronize``) before the window opens and before it closes so the energy belongs to
     exactly the iterations counted. Idle power comes from ``idle_power_w`` when the caller measured it
-    (best before warming up), else from an ``idle_s`` window here; ``idle_s=0`` subtracts nothing.
+    (:class:`~.idle.IdleBaselines`: once per device per run, after a rest), else from an ``idle_s`` window
+    here; with neither there is no net figure.
 
     Raises:
         BackendUnavailableError: the meter cannot measure (a :class:`NullMeter`, an NVML error).
@@ -145,12 +151,13 @@ def measure_energy(
         iters.append(n)
 
     gross = [r.joules / (n * images_per_step) for r, n in zip(readings, iters)]
-    net = [(r.joules - (idle_w or 0.0) * r.seconds) / (n * images_per_step) for r, n in zip(readings, iters)]
+    net = None if idle_w is None else statistics.fmean(
+        (r.joules - idle_w * r.seconds) / (n * images_per_step) for r, n in zip(readings, iters))
     peaks = [r.peak_w for r in readings if r.peak_w is not None]
     return EnergyResult(
-        energy_j_per_img=statistics.fmean(net),
-        energy_j_per_img_gross=statistics.fmean(gross),
-        energy_j_per_img_std=statistics.stdev(net) if len(net) > 1 else None,
+        energy_j_per_img=statistics.fmean(gross),
+        energy_j_per_img_net=net,
+        energy_j_per_img_std=statistics.stdev(gross) if len(gross) > 1 else None,
         mean_power_w=statistics.fmean(r.mean_w for r in readings),
         peak_power_w=max(peaks) if peaks else None,
         idle_power_w=idle_w,

@@ -10,8 +10,13 @@ instant power field polled at 100 Hz stays within ~3 % of the counter):
 3. ``nvmlDeviceGetPowerUsage`` (mW, averaged by the driver over ~1 s) sampled the same way; it lags the
    load, so this method warns and asks for windows of at least :data:`AVERAGED_MIN_WINDOW_S`.
 
-The NVML device is matched to the CUDA device by UUID (else PCI bus id): NVML numbers all GPUs, CUDA
-only the visible ones (``CUDA_VISIBLE_DEVICES``) and possibly in another order.
+The NVML device is matched to the CUDA device by UUID (else PCI bus id): NVML numbers all GPUs in PCI
+bus order, CUDA only the visible ones (``CUDA_VISIBLE_DEVICES``) and, by default, fastest first
+(``CUDA_DEVICE_ORDER=FASTEST_FIRST``); only ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` makes the two orders agree.
+
+On a MIG instance the CUDA UUID (``MIG-...``) matches no physical NVML device, the PCI id is the parent
+board's, and the board's counter includes every other tenant: energy there is not attributable to this
+process, so the meter is unavailable with :data:`MIG_NOT_ATTRIBUTABLE` unless the caller opts in.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ AVERAGED_MIN_WINDOW_S = 10.0
 
 _FI_POWER_INSTANT = 186  # NVML_FI_DEV_POWER_INSTANT in nvml.h, used when the module lacks the name
 _ERROR_NOT_SUPPORTED = 3
+_ERROR_FUNCTION_NOT_FOUND = 13
+_MIG_ENABLE = 1  # NVML_DEVICE_MIG_ENABLE
+
+#: ``energy_status`` of a MIG instance without the opt-in.
+MIG_NOT_ATTRIBUTABLE = "whole board (MIG): not attributable"
+#: What an opted-in MIG reading is, said beside its status.
+MIG_WHOLE_BOARD = "whole board (MIG): includes every tenant of the board"
+
+# nvmlValueType_t -> member of the c_nvmlValue_t union. Reading another member returns garbage, not an error.
+_VALUE_MEMBER = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
 # Clock-event ("throttle") reason bits as nvml.h defines them.
 THROTTLE_REASONS = {
@@ -70,6 +85,27 @@ def _parse_bus_id(bus_id: Any) -> Optional[tuple[int, int, int]]:
         return int(dom, 16), int(bus, 16), int(rest.split(".")[0], 16)
     except (ValueError, AttributeError):
         return None
+
+
+def field_value(fv: Any) -> Optional[float]:
+    """The number in one ``nvmlFieldValue_t``, read from the union member its ``valueType`` names;
+    ``None`` when its own return code is not success or the type is unknown."""
+    if getattr(fv, "nvmlReturn", 1) != 0:  # each field carries its own code; the call succeeds as a whole
+        return None
+    member = _VALUE_MEMBER.get(int(getattr(fv, "valueType", 1)))
+    return None if member is None else float(getattr(fv.value, member))
+
+
+def reason_names(bits: int) -> list[str]:
+    """Names of the set clock-event reason bits; bits nvml.h did not name when this was written stay raw hex."""
+    names = [name for bit, name in THROTTLE_REASONS.items() if bits & bit]
+    unknown = bits & ~sum(THROTTLE_REASONS)
+    names += [hex(1 << i) for i in range(unknown.bit_length()) if unknown >> i & 1]
+    return names
+
+
+def _error_code(e: BaseException) -> Optional[int]:
+    return getattr(e, "value", None)
 
 
 def _import_pynvml():
@@ -125,6 +161,7 @@ class NvmlGpu:
             if want_uuid is None and want_pci is None:
                 want_uuid, want_pci = _cuda_identity(cuda_index)
             self.handle, self.uuid = self._match(want_uuid, want_pci)
+            self.mig = self._is_mig(device_uuid)
         except BaseException:
             self.close()
             raise
@@ -157,6 +194,18 @@ class NvmlGpu:
             f"(uuid {want_uuid or '?'}; NVML sees {len(handles)} device(s))"
         )
 
+    def _is_mig(self, device_uuid: Optional[str]) -> bool:
+        """Whether the CUDA device is a MIG instance: a ``MIG-`` UUID, or MIG mode on the matched board
+        (a board in MIG mode is only usable through its instances)."""
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if _text(device_uuid or "").strip().upper().startswith("MIG-") or "MIG-" in visible.upper():
+            return True
+        try:
+            current = self.nvml.nvmlDeviceGetMigMode(self.handle)[0]
+        except (getattr(self.nvml, "NVMLError", Exception), AttributeError):
+            return False  # no MIG on this board or this driver (NotSupported, FunctionNotFound)
+        return int(current) == getattr(self.nvml, "NVML_DEVICE_MIG_ENABLE", _MIG_ENABLE)
+
     def name(self) -> str:
         return _text(self.nvml.nvmlDeviceGetName(self.handle))
 
@@ -179,15 +228,26 @@ class NvmlGpu:
                 out[key] = fn()
             except (err, AttributeError):
                 pass
-        reasons_fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-            nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
-        if reasons_fn is not None:
-            try:
-                bits = int(reasons_fn(self.handle))
-                out["throttle_reasons"] = [name for bit, name in THROTTLE_REASONS.items() if bits & bit]
-            except err:
-                pass
+        bits = self._reason_bits()
+        if bits is not None:
+            out["throttle_reasons"] = reason_names(bits)
         return out
+
+    def _reason_bits(self) -> Optional[int]:
+        """Active clock-event reasons; the deprecated throttle-reasons call where the new one is missing
+        from the binding or from the driver's library (FunctionNotFound) or not supported."""
+        nv = self.nvml
+        err = getattr(nv, "NVMLError", Exception)
+        for name in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+            fn = getattr(nv, name, None)
+            if fn is None:
+                continue
+            try:
+                return int(fn(self.handle))
+            except err as e:
+                if _error_code(e) not in (_ERROR_FUNCTION_NOT_FOUND, _ERROR_NOT_SUPPORTED):
+                    return None
+        return None
 
     def close(self) -> None:
         if self._open:
@@ -208,6 +268,14 @@ def clocks_dropped(before: Optional[dict], after: Optional[dict], tolerance: flo
     return bool(after["sm_clock_mhz"] < (1.0 - tolerance) * before["sm_clock_mhz"] or new_slow)
 
 
+def clocks_dropped_any(before: Optional[dict], *afters: Optional[dict], tolerance: float = 0.05) -> Optional[bool]:
+    """:func:`clocks_dropped` over several later states (after the timed loop, after the energy windows):
+    True if any dropped, None when none is known."""
+    seen = [clocks_dropped(before, a, tolerance) for a in afters]
+    known = [d for d in seen if d is not None]
+    return any(known) if known else None
+
+
 def state_json(state: Optional[dict]) -> Optional[str]:
     return None if state is None else json.dumps(state, sort_keys=True)
 
@@ -223,11 +291,14 @@ class NvmlMeter:
             (tests drive it by hand with a fake clock).
         device_uuid: the CUDA device's UUID (default: torch's); matched against NVML's devices.
         pci_bus_id: matched when no UUID is known.
+        allow_mig: measure a MIG instance's whole board anyway (its counter includes other tenants).
     """
 
     def __init__(self, cuda_index: int, *, nvml=None, clock: Optional[Callable[[], float]] = None,
-                 poll_hz: float = 100.0, device_uuid: Optional[str] = None, pci_bus_id: Optional[str] = None):
+                 poll_hz: float = 100.0, device_uuid: Optional[str] = None, pci_bus_id: Optional[str] = None,
+                 allow_mig: bool = False):
         self.cuda_index = cuda_index
+        self.allow_mig = allow_mig
         self._nvml_in = nvml
         self.clock = clock or time.perf_counter
         self.poll_hz = poll_hz
@@ -238,6 +309,7 @@ class NvmlMeter:
         self._status: Optional[MeterStatus] = None
         self._lock = threading.Lock()
         self._samples: list[tuple[float, float]] = []
+        self._stamped = False  # samples carry the driver's timestamps (instant field), not the host clock
         self._thread: Optional[threading.Thread] = None
         self._halt = threading.Event()
         self._thread_error: Optional[BaseException] = None
@@ -259,9 +331,13 @@ class NvmlMeter:
         except BackendUnavailableError as e:
             self._status = MeterStatus(False, "none", str(e))
             return self._status
+        if self.gpu.mig and not self.allow_mig:
+            self.gpu.close()
+            self._status = MeterStatus(False, "none", MIG_NOT_ATTRIBUTABLE, verbatim=True)
+            return self._status
         nv, h = self.gpu.nvml, self.gpu.handle
         err = getattr(nv, "NVMLError", Exception)
-        why = []
+        why = [MIG_WHOLE_BOARD] if self.gpu.mig else []
         try:
             nv.nvmlDeviceGetTotalEnergyConsumption(h)
             self.method = "nvml_energy_counter"
@@ -283,25 +359,27 @@ class NvmlMeter:
             self._status = MeterStatus(True, self.method, "; ".join(why))
         return self._status
 
-    def _read_instant(self) -> Optional[float]:
-        """Instant power in W, or ``None`` where the field is not supported."""
+    def _read_instant(self) -> Optional[tuple[float, Optional[float]]]:
+        """(instant power in W, the driver's sample time in s or ``None``), or ``None`` where not supported."""
         nv, h = self.gpu.nvml, self.gpu.handle
         fid = getattr(nv, "NVML_FI_DEV_POWER_INSTANT", _FI_POWER_INSTANT)
         try:
             values = nv.nvmlDeviceGetFieldValues(h, [fid])
         except (getattr(nv, "NVMLError", Exception), AttributeError):
             return None
-        if not values or getattr(values[0], "nvmlReturn", 1) != getattr(nv, "NVML_SUCCESS", 0):
+        mw = field_value(values[0]) if values else None
+        if mw is None:
             return None
-        return values[0].value.uiVal / 1000.0
+        ts_us = getattr(values[0], "timestamp", 0) or 0  # microseconds since the epoch; 0 when not given
+        return mw / 1000.0, (ts_us / 1e6 if ts_us > 0 else None)
 
-    def _read_power_w(self) -> float:
+    def _read_power_w(self) -> tuple[float, Optional[float]]:
         if self.method == "nvml_power_instant":
-            w = self._read_instant()
-            if w is None:
+            got = self._read_instant()
+            if got is None:
                 raise BackendUnavailableError("NVML stopped returning the instant power field")
-            return w
-        return self.gpu.nvml.nvmlDeviceGetPowerUsage(self.gpu.handle) / 1000.0
+            return got
+        return self.gpu.nvml.nvmlDeviceGetPowerUsage(self.gpu.handle) / 1000.0, None
 
     # -- windows ---------------------------------------------------------------------------------
     def _ready(self) -> None:
@@ -312,8 +390,14 @@ class NvmlMeter:
     def sample(self) -> None:
         """Take one power sample now (the thread calls this; with ``poll_hz=0`` the caller does)."""
         t = self.clock()
-        w = self._read_power_w()
+        w, stamped = self._read_power_w()
         with self._lock:
+            if stamped is not None:
+                # the driver's own sample time: a field read twice between driver updates is one sample
+                if self._stamped and self._samples and stamped <= self._samples[-1][0]:
+                    return
+                self._stamped = True
+                t = stamped
             self._samples.append((t, w))
 
     def _poll(self) -> None:
@@ -340,6 +424,7 @@ class NvmlMeter:
                     PowerAverageWarning, stacklevel=2)
             with self._lock:
                 self._samples = []
+                self._stamped = False
             self._thread_error = None
             self.sample()
             if self.poll_hz and self.poll_hz > 0:

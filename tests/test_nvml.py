@@ -1,0 +1,262 @@
+"""NVML details against a fake that behaves like the real library: an energy counter in mJ that steps every
+100 ms, field structs with per-field return codes, value types and microsecond timestamps, error classes by
+code (NotSupported, FunctionNotFound, GpuIsLost, NoPermission), ``GPU-``/``MIG-`` UUIDs, MIG mode."""
+
+from __future__ import annotations
+
+import math
+import types
+
+import pytest
+
+from effkit.errors import BackendUnavailableError
+from effkit.measurement.energy.meter import NullMeter, measure_energy, open_meter
+from effkit.measurement.energy.nvml import (
+    MIG_NOT_ATTRIBUTABLE, MIG_WHOLE_BOARD, NvmlGpu, NvmlMeter, clocks_dropped_any, field_value, reason_names,
+)
+
+NOT_SUPPORTED, NO_PERMISSION, FUNCTION_NOT_FOUND, GPU_IS_LOST = 3, 4, 13, 15
+
+
+class NVMLError(Exception):
+    """pynvml's base error: ``value`` is the nvmlReturn_t code; subclasses are chosen by code, as pynvml does."""
+
+    def __new__(cls, value):
+        sub = {NOT_SUPPORTED: NVMLError_NotSupported, FUNCTION_NOT_FOUND: NVMLError_FunctionNotFound,
+               GPU_IS_LOST: NVMLError_GpuIsLost, NO_PERMISSION: NVMLError_NoPermission}.get(value, cls)
+        return Exception.__new__(sub)
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self):
+        return {NOT_SUPPORTED: "Not Supported", FUNCTION_NOT_FOUND: "Function Not Found",
+                GPU_IS_LOST: "GPU is lost", NO_PERMISSION: "Insufficient Permissions"}.get(self.value, "Unknown")
+
+
+class NVMLError_NotSupported(NVMLError):
+    pass
+
+
+class NVMLError_FunctionNotFound(NVMLError):
+    pass
+
+
+class NVMLError_GpuIsLost(NVMLError):
+    pass
+
+
+class NVMLError_NoPermission(NVMLError):
+    pass
+
+
+class Board:
+    """One physical GPU: a power trace p(t) in W; the energy counter integrates it in 100 ms steps (mJ)."""
+
+    def __init__(self, uuid, power, *, bus="00000000:3B:00.0", mig=None, reasons=0, event_call=True,
+                 instant_type=1):
+        self.uuid, self.power, self.bus, self.mig = uuid, power, bus, mig
+        self.reasons, self.event_call, self.instant_type = reasons, event_call, instant_type
+        self.lost = False
+
+    def energy_mj(self, t: float) -> int:
+        # the counter updates every 100 ms: it holds the energy up to the last 100 ms tick
+        ticks = int(math.floor(t / 0.1 + 1e-9))
+        return int(round(sum(self.power(i * 0.1) * 0.1 for i in range(ticks)) * 1000))
+
+
+def fake_pynvml(boards, clock, *, init_error=None):
+    nv = types.ModuleType("pynvml")
+    nv.NVMLError = NVMLError
+    nv.NVMLError_NotSupported = NVMLError_NotSupported
+    nv.NVMLError_FunctionNotFound = NVMLError_FunctionNotFound
+    nv.NVML_SUCCESS = 0
+    nv.NVML_FI_DEV_POWER_INSTANT = 186
+    nv.NVML_DEVICE_MIG_ENABLE = 1
+
+    def init():
+        if init_error is not None:
+            raise NVMLError(init_error)
+
+    def board(h):
+        if boards[h].lost:
+            raise NVMLError(GPU_IS_LOST)
+        return boards[h]
+
+    def mig_mode(h):
+        if board(h).mig is None:
+            raise NVMLError(NOT_SUPPORTED)
+        return [board(h).mig, board(h).mig]
+
+    def fields(h, ids):
+        out = []
+        for fid in ids:
+            b = board(h)
+            # the driver refreshes the instant power every 20 ms and stamps it (microseconds since the epoch)
+            tick = math.floor(clock() / 0.02 + 1e-9) * 0.02
+            mw = int(b.power(tick) * 1000)
+            value = types.SimpleNamespace(dVal=float(mw), uiVal=mw, ulVal=mw, ullVal=mw, sllVal=mw, siVal=mw,
+                                          usVal=mw & 0xFFFF)
+            if b.instant_type != 1:
+                value.uiVal = 0xDEADBEEF  # another union member: garbage if read
+            out.append(types.SimpleNamespace(fieldId=fid, scopeId=0, timestamp=int(round(tick * 1e6)),
+                                             latencyUsec=0, valueType=b.instant_type, nvmlReturn=0, value=value))
+        return out
+
+    def event_reasons(h):
+        if not board(h).event_call:
+            raise NVMLError(FUNCTION_NOT_FOUND)  # binding newer than the driver's library
+        return board(h).reasons
+
+    nv.nvmlInit = init
+    nv.nvmlShutdown = lambda: None
+    nv.nvmlDeviceGetCount = lambda: len(boards)
+    nv.nvmlDeviceGetHandleByIndex = lambda i: i
+    nv.nvmlDeviceGetUUID = lambda h: board(h).uuid
+    nv.nvmlDeviceGetPciInfo = lambda h: types.SimpleNamespace(busId=board(h).bus.encode())
+    nv.nvmlDeviceGetTotalEnergyConsumption = lambda h: board(h).energy_mj(clock())
+    nv.nvmlDeviceGetFieldValues = fields
+    nv.nvmlDeviceGetPowerUsage = lambda h: int(board(h).power(clock()) * 1000)
+    nv.nvmlDeviceGetMigMode = mig_mode
+    nv.nvmlDeviceGetCurrentClocksEventReasons = event_reasons
+    nv.nvmlDeviceGetCurrentClocksThrottleReasons = lambda h: board(h).reasons
+    nv.nvmlDeviceGetClockInfo = lambda h, kind: 1980
+    return nv
+
+
+class Clock:
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+def test_gross_j_per_img_is_the_counter_delta_over_images():
+    clock = Clock(1000.0)
+    board = Board("GPU-aaaa", lambda t: 300.0)
+    meter = NvmlMeter(0, nvml=fake_pynvml([board], clock), clock=clock, device_uuid="aaaa")
+
+    def step():  # one batch of 8 images: 50 ms at 300 W
+        clock.t += 0.05
+
+    res = measure_energy(meter, step, 8, trials=2, min_window_s=5.0, min_window_iters=1, clock=clock,
+                         idle_power_w=60.0)
+    # each window: 100 steps = 5.0 s, counter 300 W x 5.0 s = 1500 J over 800 images
+    assert res.iterations_per_trial == pytest.approx(100, abs=1)
+    assert res.energy_j_per_img == pytest.approx(1500.0 / 800, rel=0.03)  # counter steps: +-100 ms of 5 s
+    assert res.energy_j_per_img_net == pytest.approx((300.0 - 60.0) * 5.0 / 800, rel=0.03)
+
+
+def test_mig_instance_is_not_attributable_without_opt_in():
+    clock = Clock()
+    # the instance's UUID matches nothing NVML lists; the PCI fallback finds the parent board, in MIG mode
+    boards = [Board("GPU-parent", lambda t: 400.0, bus="00000000:3B:00.0", mig=1)]
+    nv = fake_pynvml(boards, clock)
+    meter = NvmlMeter(0, nvml=nv, clock=clock, device_uuid="MIG-1234-abcd", pci_bus_id="0000:3b:00.0")
+    status = meter.probe()
+    assert not status.available and status.reason == MIG_NOT_ATTRIBUTABLE
+    assert status.row_status() == "whole board (MIG): not attributable"
+    with pytest.raises(BackendUnavailableError):
+        meter.start()
+    # a MIG-enabled board found by PCI id is a MIG instance even when torch gives no MIG- UUID
+    plain = NvmlMeter(0, nvml=nv, clock=clock, pci_bus_id="0000:3b:00.0")
+    assert plain.probe().reason == MIG_NOT_ATTRIBUTABLE
+    # opted in: measured, and said to be the whole board
+    opted = NvmlMeter(0, nvml=nv, clock=clock, pci_bus_id="0000:3b:00.0", allow_mig=True)
+    assert opted.probe().available and MIG_WHOLE_BOARD in opted.probe().reason
+
+
+def test_open_meter_carries_the_mig_status_verbatim(monkeypatch):
+    import effkit.measurement.energy.nvml as nvml_mod
+
+    clock = Clock()
+    nv = fake_pynvml([Board("GPU-parent", lambda t: 400.0, mig=1)], clock)
+    monkeypatch.setattr(nvml_mod, "_cuda_identity", lambda i: ("mig-1234", (0, 0x3B, 0)))
+    m = open_meter("cuda:0", nvml=nv)
+    assert isinstance(m, NullMeter) and m.probe().row_status() == MIG_NOT_ATTRIBUTABLE
+    other = open_meter("cuda:0", nvml=fake_pynvml([], clock, init_error=NO_PERMISSION))
+    assert other.probe().row_status().startswith("unavailable: NVML could not start (Insufficient Permissions)")
+
+
+def test_board_without_mig_support_is_not_mig():
+    clock = Clock()
+    nv = fake_pynvml([Board("GPU-aaaa", lambda t: 1.0, mig=None)], clock)  # GetMigMode: NotSupported
+    gpu = NvmlGpu(0, nvml=nv, device_uuid="GPU-aaaa")
+    assert gpu.mig is False
+    gpu.close()
+    nv = fake_pynvml([Board("GPU-aaaa", lambda t: 1.0, mig=0)], clock)  # supported, disabled
+    assert NvmlGpu(0, nvml=nv, device_uuid="GPU-aaaa").mig is False
+
+
+def test_clock_event_reasons_fall_back_to_the_deprecated_call_and_keep_unknown_bits():
+    clock = Clock()
+    board = Board("GPU-aaaa", lambda t: 1.0, reasons=0x4 | 0x40 | 0x400, event_call=False)
+    gpu = NvmlGpu(0, nvml=fake_pynvml([board], clock), device_uuid="GPU-aaaa")
+    state = gpu.state()
+    # the new call raised FunctionNotFound: the throttle-reasons call answered; 0x400 has no name here
+    assert state["throttle_reasons"] == ["sw_power_cap", "hw_thermal_slowdown", "0x400"]
+    assert reason_names(0x1 | 0x1000 | 0x80000) == ["gpu_idle", "0x1000", "0x80000"]
+
+
+def test_field_values_are_read_by_value_type_and_return_code():
+    v = types.SimpleNamespace(dVal=1.5, uiVal=7, ulVal=8, ullVal=9, sllVal=-10, siVal=-11, usVal=12)
+    f = lambda vt, rc=0: types.SimpleNamespace(valueType=vt, nvmlReturn=rc, value=v)  # noqa: E731
+    assert [field_value(f(t)) for t in range(7)] == [1.5, 7, 8, 9, -10, -11, 12]
+    assert field_value(f(1, rc=NOT_SUPPORTED)) is None  # the call succeeded, this field did not
+    assert field_value(f(99)) is None
+
+
+def test_instant_power_uses_driver_timestamps_and_value_type():
+    clock = Clock(1000.0)
+    trace = lambda t: 100.0 if t < 1000.5 - 1e-9 else 200.0  # noqa: E731
+    board = Board("GPU-aaaa", trace, instant_type=3)  # unsigned long long: uiVal is garbage
+    nv = fake_pynvml([board], clock)
+    nv.nvmlDeviceGetTotalEnergyConsumption = lambda h: (_ for _ in ()).throw(NVMLError(NOT_SUPPORTED))
+    host = Clock(0.0)  # a host clock that disagrees with the driver's stamps
+
+    meter = NvmlMeter(0, nvml=nv, clock=host, poll_hz=0, device_uuid="GPU-aaaa")
+    assert meter.probe().method == "nvml_power_instant"
+    meter.start()  # stamp 1000.00, 100 W
+    for t in (1000.005, 1000.5, 1000.51, 1001.0):  # 1000.005 and 1000.51 repeat a stamp: no new sample
+        clock.t = t
+        host.t += 0.25
+        meter.sample()
+    clock.t = 1001.0
+    r = meter.stop()  # stamp 1001.00 again: not a new sample
+    # samples at driver times 1000.0 (100 W), 1000.5 (200 W), 1001.0 (200 W):
+    # 0.5 * (100 + 200) / 2 + 0.5 * (200 + 200) / 2 = 75 + 100 J over 1.0 s
+    assert r.samples == 3
+    assert r.seconds == pytest.approx(1.0)
+    assert r.joules == pytest.approx(175.0)
+    assert r.peak_w == pytest.approx(200.0)
+
+
+def test_gpu_lost_mid_window_is_backend_unavailable():
+    clock = Clock()
+    board = Board("GPU-aaaa", lambda t: 100.0)
+    meter = NvmlMeter(0, nvml=fake_pynvml([board], clock), clock=clock, device_uuid="GPU-aaaa")
+    meter.start()
+    board.lost = True
+    with pytest.raises(BackendUnavailableError, match="GPU is lost"):
+        meter.stop()
+
+
+def test_clock_drop_covers_the_energy_windows():
+    before = {"sm_clock_mhz": 1980, "throttle_reasons": []}
+    after_timing = {"sm_clock_mhz": 1980, "throttle_reasons": []}
+    after_energy = {"sm_clock_mhz": 1600, "throttle_reasons": ["sw_thermal_slowdown"]}
+    assert clocks_dropped_any(before, after_timing) is False
+    assert clocks_dropped_any(before, after_timing, after_energy) is True
+    assert clocks_dropped_any(before, None, None) is None
+    assert clocks_dropped_any(None, after_timing) is None
+
+
+def test_new_settings_leave_stored_configuration_keys_unchanged():
+    from effkit.measurement.api import MeasureConfig
+
+    key = MeasureConfig("resnet50").key()
+    assert "mig_energy" not in key and "tf32" not in key
+    assert MeasureConfig("resnet50", tf32=False).key() != key
+    assert MeasureConfig("resnet50", mig_energy=True).key() != key
