@@ -629,3 +629,14 @@ def test_sweep_files_can_set_tf32_and_the_mig_opt_in():
     with pytest.raises(BadInputError):
         sweep_spec(models=["resnet18"], tf32=3)
 
+
+def test_cli_sweep_flags_set_tf32_and_the_mig_opt_in(tiny, cli):
+    base = ("sweep", "--model", f"{tiny}:build", "--input-size", "16", "--dry-run", "--format", "json")
+    res = cli(*base, "--no-tf32", "--mig-energy")
+    assert res.returncode == 0, res.stderr
+    key = json.loads(json.loads(res.stdout)[0]["config_key"])
+    assert key["tf32"] is False and key["mig_energy"] is True
+    res = cli(*base)
+    assert res.returncode == 0, res.stderr
+    key = json.loads(json.loads(res.stdout)[0]["config_key"])
+    assert "tf32" not in key and "mig_energy" not in key  # unset: the keys stored before these settings match

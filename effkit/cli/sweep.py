@@ -16,6 +16,7 @@ _FLAG_NAMES = {
     "models": "--model", "input_sizes": "--input-size", "batch_sizes": "--batch-size", "dtypes": "--dtype",
     "channels_last": "--channels-last", "repeats": "--repeats", "device": "--device",
     "warmup_s": "--warmup-s", "min_iters": "--min-iters", "min_time_s": "--min-time-s", "energy": "--energy",
+    "tf32": "--tf32", "mig_energy": "--mig-energy",
 }
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 
@@ -79,6 +80,10 @@ def sweep(
     min_time_s: Optional[float] = typer.Option(None, "--min-time-s", help="Minimum timed seconds."),
     energy: Optional[bool] = typer.Option(None, "--energy/--no-energy",
                                           help="Measure energy per image where a meter works."),
+    tf32: Optional[bool] = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls "
+                                        "on CUDA (default: the file's, else torch's settings)."),
+    mig_energy: Optional[bool] = typer.Option(None, "--mig-energy", help="On a MIG instance, measure the whole "
+                                              "board's energy anyway (it includes other tenants)."),
     engine: str = typer.Option("local", "--engine", "-e",
                                help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
     address: Optional[str] = typer.Option(
@@ -110,6 +115,7 @@ def sweep(
         "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
         "channels_last": _bools(channels_last), "repeats": repeats, "device": device,
         "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
+        "tf32": tf32, "mig_energy": mig_energy,
     }
     if file is not None:
         spec = load_sweep(file, overrides, override_names=_FLAG_NAMES)
