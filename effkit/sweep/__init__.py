@@ -18,4 +18,5 @@ from effkit.sweep.spec import (
 )
 
 __all__ = ["ENGINES", "GRID_KEYS", "SETTING_KEYS", "SWEEP_KEYS", "SweepEvent", "SweepInterrupted", "SweepSpec",
-           "configs_table", "failed_row", "gpu_remote", "load_sweep", "measure_one", "read_sweep_file", "run_sweep", "sweep_spec"]
+           "configs_table", "failed_row", "gpu_remote", "load_sweep", "measure_one", "read_sweep_file", "run_sweep",
+           "sweep_spec"]
