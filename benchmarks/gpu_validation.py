@@ -286,7 +286,7 @@ def guarded(checks: list, section: str, fn, *a, **k):
 
 
 def run(args) -> int:  # the sections in order, each guarded; longer than 60 lines to keep them in one place
-    from effkit.measure.api import compare, measure
+    from effkit.measurement.api import compare, measure
     from effkit.store import Store
 
     t_start = time.perf_counter()

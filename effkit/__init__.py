@@ -7,11 +7,12 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
     effkit.proxies(results_df), effkit.predict(model, "h100"), effkit.calibrate(db=PATH)
     with effkit.energy_window("cuda:0") as w: ...   -> w.seconds, w.joules_gross, w.joules_net, w.status
+    effkit.MeasureSettings, effkit.run_sweep(...), effkit.load_results(...), effkit.device_spec(...)
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from effkit._version import __version__
 
 _LAZY = {
     "profile": ("effkit.analysis.profile", "profile"),
@@ -20,18 +21,29 @@ _LAZY = {
     "create_model": ("effkit.models.registry", "create_model"),
     "list_models": ("effkit.models.registry", "list_models"),
     "register_model": ("effkit.models.registry", "register_model"),
-    "measure": ("effkit.measure.api", "measure"),
-    "compare": ("effkit.measure.api", "compare"),
+    "measure": ("effkit.measurement.api", "measure"),
+    "compare": ("effkit.measurement.api", "compare"),
     "check": ("effkit.gate", "check"),
     "assert_no_regression": ("effkit.gate", "assert_no_regression"),
     "CheckResult": ("effkit.gate", "CheckResult"),
     "save_baseline": ("effkit.baseline", "save_baseline"),
     "update_baseline": ("effkit.baseline", "update_baseline"),
     "load_baseline": ("effkit.baseline", "load_baseline"),
-    "energy_window": ("effkit.measure.window", "energy_window"),
-    "begin_window": ("effkit.measure.window", "begin_window"),
-    "end_window": ("effkit.measure.window", "end_window"),
-    "EnergyWindow": ("effkit.measure.window", "EnergyWindow"),
+    "energy_window": ("effkit.measurement.window", "energy_window"),
+    "begin_window": ("effkit.measurement.window", "begin_window"),
+    "end_window": ("effkit.measurement.window", "end_window"),
+    "EnergyWindow": ("effkit.measurement.window", "EnergyWindow"),
+    "MeasureSettings": ("effkit.measurement.settings", "MeasureSettings"),
+    "measure_layers": ("effkit.measurement.api", "measure_layers"),
+    "run_sweep": ("effkit.sweep", "run_sweep"),
+    "load_sweep": ("effkit.sweep", "load_sweep"),
+    "sweep_spec": ("effkit.sweep", "sweep_spec"),
+    "Store": ("effkit.store", "Store"),
+    "load_results": ("effkit.store", "load_results"),
+    "default_db_path": ("effkit.store", "default_db_path"),
+    "resolve_device": ("effkit.devices", "resolve_device"),
+    "device_spec": ("effkit.devices", "device_spec"),
+    "DeviceSpec": ("effkit.devices", "DeviceSpec"),
     "EffkitError": ("effkit.errors", "EffkitError"),
     "proxies": ("effkit.prediction.proxies", "proxies"),
     "predict": ("effkit.prediction.api", "predict"),

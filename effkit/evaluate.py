@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from effkit.errors import BadInputError
+from effkit.errors import BadInputError, setting
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -143,7 +143,7 @@ def scan_image_folder(root: str | Path, *, limit: int | None = None) -> tuple[li
     if not root.is_dir():
         raise BadInputError(f"image folder {root} does not exist or is not a directory")
     if limit is not None and limit <= 0:
-        raise BadInputError(f"--limit must be a positive integer, got {limit}")
+        raise BadInputError(f"{setting('limit')} must be a positive integer, got {limit}", field="limit")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not classes:
         raise BadInputError(f"image folder {root} has no class sub-folders (expected ROOT/CLASS/IMAGE.jpg)")
@@ -227,7 +227,7 @@ def evaluate(
     """
     if batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
-    from effkit.measure.timing import resolve_device
+    from effkit.devices import resolve_device
 
     # Checked before scanning the folder or loading weights, so a typo in the device fails at once;
     # resolve_device refuses unknown strings, meta and CUDA where there is none, as measurement does.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
 
-from effkit.errors import BadInputError, StoreError
+from effkit.errors import BadInputError, StoreError, setting
 
 SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -102,7 +102,7 @@ class Store:
         self._conn: Optional[sqlite3.Connection] = None
         p = self.path
         if p.is_dir():
-            raise StoreError(f"results database {p} is a folder; give a file path with --db")
+            raise StoreError(f"results database {p} is a folder; give a file path with {setting('db')}", field="db")
         exists = p.exists()
         if exists:
             try:
@@ -113,12 +113,13 @@ class Store:
             if head and head != _SQLITE_MAGIC:
                 raise StoreError(
                     f"{p} is not an SQLite database, so not an effkit results store; left untouched — "
-                    "choose another file with --db"
+                    f"choose another file with {setting('db')}"
                 )
             fresh = not head
         else:
             if not create:
-                raise StoreError(f"no results database at {p}; run `effkit measure` first or pass --db")
+                raise StoreError(f"no results database at {p}; measure something into it first or pass {setting('db')}",
+                                 field="db")
             if not p.parent.is_dir():
                 raise StoreError(f"cannot create results database {p}: folder {p.parent} does not exist")
             fresh = True
@@ -203,7 +204,7 @@ class Store:
         if "effkit_schema" not in names or "results" not in names:
             raise StoreError(
                 f"{self.path} is an SQLite database but not an effkit results store (no effkit_schema "
-                "table); left untouched — choose another file with --db"
+                f"table); left untouched — choose another file with {setting('db')}"
             )
         row = self._conn.execute("SELECT MAX(version) FROM effkit_schema").fetchone()
         version = row[0] if row else None
@@ -214,7 +215,7 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has results schema version {version}, this effkit reads up to "
-                f"{SCHEMA_VERSION}; upgrade effkit or use another --db"
+                f"{SCHEMA_VERSION}; upgrade effkit or use another {setting('db')}"
             )
 
     @property

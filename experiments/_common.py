@@ -30,7 +30,8 @@ TIMING_COLUMNS = [
 ]
 
 # Left out of the rows measure() returns: long JSON, hashes and the host name, which no result needs.
-_DROP = ("clocks_before", "clocks_after", "config_key", "layers_json", "machine_id", "gpu_uuid", "hostname")
+_DROP = ("clocks_before", "clocks_after", "clocks_after_energy", "config_key", "layers_json", "machine_id",
+         "gpu_uuid", "hostname")
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,11 @@ def measure(models: Sequence[str], st: Settings, *, input_size: int | None = Non
     first["latency_p90_ms"] = grouped["latency_p90_ms"].median()
     first["latency_iqr_ms"] = grouped["latency_iqr_ms"].median()
     first["latency_rounds_ms"] = grouped["latency_ms"].agg(lambda s: ";".join(f"{v:.4g}" for v in s))
+    # fps is each row's sustained throughput (images / timed span), not batch / median latency: pooled as
+    # the rounds' median, and flops_per_s derived from it as effkit.measure() does (flops x fps / batch).
+    first["fps"] = grouped["fps"].median()
     first = first.reset_index()
-    # Recomputed from the pooled latency with the same definitions effkit.measure uses.
-    first["fps"] = first["batch_size"] * 1000.0 / first["latency_ms"]
-    first["flops_per_s"] = first["flops"] / (first["latency_ms"] / 1000.0)
+    first["flops_per_s"] = first["flops"] * first["fps"] / first["batch_size"]
     first["rounds"] = st.rounds
     first["load_avg_1min"] = load
     return first.drop(columns=[c for c in (*_DROP, "round") if c in first.columns])

@@ -119,7 +119,7 @@ block every layer reads all earlier feature maps, so its MAC climbs; inside an O
 ci = co and sit on the MAC lower bound (bottom row). The per-layer latency of the OSA model (right) is measured
 here on the CPU with timing hooks (compare layers with each other, not with whole-model latency)."""),
     ("code", """\
-from effkit.measure.api import measure_layers
+from effkit.measurement.api import measure_layers
 
 osa = effkit.profile("osa40_cifar_5x43")
 osa_times = measure_layers("osa40_cifar_5x43", device="cpu", iters=3, warmup_iters=1)

@@ -12,21 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 
-TINY = '''
-import torch
-from torch import nn
-
-def build():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-
-def broken():
-    raise RuntimeError("factory exploded")
-
-def not_a_model():
-    return 42
-'''
-
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd)
@@ -39,13 +24,6 @@ def assert_bad_input(res, *needles):
     assert len(lines) == 1, res.stderr
     for n in needles:
         assert n in lines[0], lines[0]
-
-
-@pytest.fixture()
-def tiny(tmp_path):
-    path = tmp_path / "tiny.py"
-    path.write_text(TINY)
-    return path
 
 
 def test_profile_csv_is_raw_and_matches_hand_count(tiny):

@@ -10,13 +10,12 @@ import types
 import pytest
 
 from effkit.errors import BackendUnavailableError
-from effkit.measure.energy.meter import (
-    EnergyReading, NullMeter, measure_energy, open_meter, trapezoid_joules,
-)
-from effkit.measure.energy.nvml import (
+from effkit.measurement.energy.base import EnergyReading, NullMeter, trapezoid_joules
+from effkit.measurement.energy.meter import measure_energy, open_meter
+from effkit.measurement.energy.nvml import (
     AVERAGED_MIN_WINDOW_S, NvmlMeter, PowerAverageWarning, clocks_dropped, normalise_uuid,
 )
-from effkit.measure.energy.rapl import RaplMeter
+from effkit.measurement.energy.rapl import RaplMeter
 
 
 class FakeClock:
@@ -308,7 +307,7 @@ class ScriptedMeter:
         self.opened = None
 
     def probe(self):
-        from effkit.measure.energy.meter import MeterStatus
+        from effkit.measurement.energy.base import MeterStatus
 
         return MeterStatus(True, "scripted")
 
@@ -372,9 +371,9 @@ def test_energy_columns_in_measure_rows(monkeypatch):
     """Wiring: idle baseline first, then load windows; J/img gross = J / images, net = (J - idle W * s) / images."""
     from torch import nn
 
-    import effkit.measure.energy.idle as idle_mod
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import measure
+    import effkit.measurement.energy.idle as idle_mod
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
 
     monkeypatch.setattr(idle_mod, "REST_S", 0.0)
     monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
@@ -404,8 +403,8 @@ def test_energy_columns_in_measure_rows(monkeypatch):
 def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
     from torch import nn
 
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import measure
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
 
     monkeypatch.setattr(meter_mod, "open_meter", lambda device, **k: NullMeter("RAPL needs root here"))
     df = measure(nn.Conv2d(3, 4, 1), input_size=4, device="cpu", warmup_s=0, warmup_iters=1, min_iters=2,
@@ -418,7 +417,7 @@ def test_unavailable_meter_leaves_energy_empty_with_reason(monkeypatch):
 
 
 def test_idle_measured_once_per_device_after_a_rest_over_three_seconds():
-    from effkit.measure.energy.idle import IdleBaselines
+    from effkit.measurement.energy.idle import IdleBaselines
 
     clock = FakeClock(0.0)
     meter = ScriptedMeter(clock)
@@ -450,9 +449,9 @@ def test_idle_measured_once_per_device_after_a_rest_over_three_seconds():
 def test_sweep_reuses_one_idle_baseline_for_every_row(monkeypatch):
     from torch import nn
 
-    import effkit.measure.energy.idle as idle_mod
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import measure
+    import effkit.measurement.energy.idle as idle_mod
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import measure
 
     monkeypatch.setattr(idle_mod, "REST_S", 0.0)
     monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
@@ -492,9 +491,9 @@ def test_old_store_rows_read_with_gross_headline(tmp_path):
 
 
 def test_sweep_runner_measures_idle_once_for_the_run(monkeypatch):
-    import effkit.measure.energy.idle as idle_mod
-    import effkit.measure.energy.meter as meter_mod
-    from effkit.measure.api import MeasureConfig, run_measurer
+    import effkit.measurement.energy.idle as idle_mod
+    import effkit.measurement.energy.meter as meter_mod
+    from effkit.measurement.api import MeasureConfig, run_measurer
 
     monkeypatch.setattr(idle_mod, "REST_S", 0.0)
     monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)

@@ -33,29 +33,6 @@ def run(*args, cwd=None, env=None):
                           env=env)
 
 
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def cli(capsys):
-    """The real entry point (`effkit.cli.main`: one-line errors, exit codes) in this process: fast."""
-    from effkit.cli import main
-
-    def call(*args):
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out = capsys.readouterr()
-        return Result(code, out.out, out.err)
-
-    return call
-
-
 def assert_bad_input(res, *needles):
     assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
@@ -134,7 +111,6 @@ def test_results_list_show_export(tmp_path, cli):
 
 
 def test_measure_and_compare_end_to_end(tmp_path):
-    pytest.importorskip("effkit.models.external")
     (tmp_path / "tiny.py").write_text(TINY)
     db = tmp_path / "r.db"
     res = run("measure", "tiny.py:build", "--input-size", "8", "--batch-size", "1,2", *FAST, "--db", str(db),

@@ -10,8 +10,8 @@ import types
 import pytest
 
 from effkit.errors import BackendUnavailableError
-from effkit.measure.energy.meter import NullMeter, measure_energy, open_meter
-from effkit.measure.energy.nvml import (
+from effkit.measurement.energy.meter import NullMeter, measure_energy, open_meter
+from effkit.measurement.energy.nvml import (
     MIG_NOT_ATTRIBUTABLE, MIG_WHOLE_BOARD, NvmlGpu, NvmlMeter, clocks_dropped_any, field_value, reason_names,
 )
 
@@ -169,7 +169,7 @@ def test_mig_instance_is_not_attributable_without_opt_in():
 
 
 def test_open_meter_carries_the_mig_status_verbatim(monkeypatch):
-    import effkit.measure.energy.nvml as nvml_mod
+    import effkit.measurement.energy.nvml as nvml_mod
 
     clock = Clock()
     nv = fake_pynvml([Board("GPU-parent", lambda t: 400.0, mig=1)], clock)
@@ -254,7 +254,7 @@ def test_clock_drop_covers_the_energy_windows():
 
 
 def test_new_settings_leave_stored_configuration_keys_unchanged():
-    from effkit.measure.api import MeasureConfig
+    from effkit.measurement.api import MeasureConfig
 
     key = MeasureConfig("resnet50").key()
     assert "mig_energy" not in key and "tf32" not in key

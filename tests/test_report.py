@@ -161,7 +161,7 @@ def test_build_report_parts():
 
 
 def test_build_report_with_named_device():
-    from effkit.report.plots import device_spec
+    from effkit.devices import device_spec
 
     rep = build_report(_results(), device_spec=device_spec("h100 sxm"))
     assert "H100 SXM" in rep.figures["roofline"].axes[0].get_title()

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from effkit.errors import StoreError
-from effkit.measure.api import measure
+from effkit.measurement.api import measure
 from effkit.store import Store, default_db_path, load_results
 
 

@@ -18,27 +18,9 @@ from effkit.errors import BackendUnavailableError, BadInputError
 from effkit.store import Store
 from effkit.sweep import (SweepInterrupted, configs_table, load_sweep, run_sweep, sweep_spec)
 
-TINY = '''
-from torch import nn
-
-def build():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-
-def broken():
-    raise RuntimeError("factory exploded")
-'''
-
 # Settings that make a real measurement of the tiny model take a fraction of a second on a CPU.
 FAST = dict(device="cpu", warmup_s=0, warmup_iters=1, min_iters=2, min_time_s=0, energy=False, idle_s=0)
 ANALYSIS = ["params", "mult_adds", "flops", "mac", "paper_mac", "activations"]
-
-
-@pytest.fixture
-def tiny(tmp_path) -> Path:
-    p = tmp_path / "tiny.py"
-    p.write_text(TINY)
-    return p
 
 
 def write(path: Path, text: str) -> Path:
@@ -78,7 +60,7 @@ class Recorder:
 @pytest.fixture
 def fake_machine(monkeypatch):
     """Resume looks up this machine's id; pin it to the one fake rows carry."""
-    import effkit.sweep as sw
+    from effkit.sweep import run as sw  # the local engine looks the machine up there
 
     monkeypatch.setattr(sw, "_machine_id", lambda device: "fake-machine")
 
@@ -296,7 +278,7 @@ def test_resume_skips_stored_configs_and_retries_failed_ones(tmp_path, tiny, fak
 
 
 def test_resume_is_per_machine(tmp_path, tiny, monkeypatch):
-    import effkit.sweep as sw
+    from effkit.sweep import run as sw
 
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
     db = tmp_path / "r.sqlite"
@@ -322,7 +304,7 @@ def test_bad_engine_and_address_without_ray(tiny):
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
     with pytest.raises(BadInputError, match="unknown engine"):
         run_sweep(spec, engine="dask", measure_fn=Recorder())
-    with pytest.raises(BadInputError, match="--engine ray"):
+    with pytest.raises(BadInputError, match="engine ray"):
         run_sweep(spec, address="auto", measure_fn=Recorder())
 
 
@@ -414,7 +396,7 @@ def local_ray():
 
 
 def test_ray_engine_matches_local_engine(tmp_path, tiny, local_ray):
-    from effkit.measure.machine import fingerprint
+    from effkit.measurement.machine import fingerprint
 
     spec = sweep_spec(models=[f"{tiny}:build", f"{tiny}:broken"], input_sizes=[16, 32], **FAST)
     ok_configs = [c for c in spec.configs() if c.model.endswith(":build")]
@@ -460,25 +442,11 @@ def run_cli(*args, cwd=None):
                           env=env)
 
 
-class Result:
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 @pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run `effkit ARGS` in this process (what the console script does), for speed."""
-    from effkit.cli import main
-
+def cli(cli, monkeypatch):
+    """The shared in-process runner (conftest), with tables wide enough to read cell by cell."""
     monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args) -> Result:
-        with pytest.raises(SystemExit) as e:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return Result(e.value.code, out, err)
-
-    return run
+    return cli
 
 
 def assert_one_line_error(res, *needles):
@@ -661,3 +629,15 @@ def test_sweep_files_can_set_tf32_and_the_mig_opt_in():
     assert sweep_spec(models=["resnet18"]).configs()[0].tf32 is None  # torch's own settings by default
     with pytest.raises(BadInputError):
         sweep_spec(models=["resnet18"], tf32=3)
+
+
+def test_cli_sweep_flags_set_tf32_and_the_mig_opt_in(tiny, cli):
+    base = ("sweep", "--model", f"{tiny}:build", "--input-size", "16", "--dry-run", "--format", "json")
+    res = cli(*base, "--no-tf32", "--mig-energy")
+    assert res.returncode == 0, res.stderr
+    key = json.loads(json.loads(res.stdout)[0]["config_key"])
+    assert key["tf32"] is False and key["mig_energy"] is True
+    res = cli(*base)
+    assert res.returncode == 0, res.stderr
+    key = json.loads(json.loads(res.stdout)[0]["config_key"])
+    assert "tf32" not in key and "mig_energy" not in key  # unset: the keys stored before these settings match

@@ -12,9 +12,9 @@ import torch
 
 import effkit
 from effkit.errors import BackendUnavailableError, BadInputError
-from effkit.measure.energy.meter import EnergyReading, MeterStatus, NullMeter
-from effkit.measure.energy.rapl import RaplMeter
-from effkit.measure.window import TDP_ESTIMATE, begin_window, end_window, energy_window
+from effkit.measurement.energy.base import EnergyReading, MeterStatus, NullMeter
+from effkit.measurement.energy.rapl import RaplMeter
+from effkit.measurement.window import TDP_ESTIMATE, begin_window, end_window, energy_window
 
 
 class Bench:

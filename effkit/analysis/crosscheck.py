@@ -265,9 +265,10 @@ def fvcore_crosscheck(
     """
     import pandas as pd
 
-    from effkit.analysis.profile import display_name, parse_shape
+    from effkit.analysis.profile import display_name
+    from effkit.units import parse_shape
     from effkit.analysis.profile import profile as run_profile
-    from effkit.report.tables import human
+    from effkit.units import human
 
     shape = parse_shape(input_shape)
     if profile is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import math
-import re
 import warnings
 from collections import Counter
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from effkit.analysis import fused
 from effkit.analysis.meta import on_meta
 from effkit.analysis.tracer import Trace, trace
 from effkit.errors import BadInputError, EffkitError
+from effkit.units import dtype_name, parse_dtype, parse_shape
 
 #: Numeric per-layer columns; totals are their sums.
 NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations",
@@ -42,32 +42,8 @@ MAC_DEFINITION = (
     "preceding conv/linear, producers write straight into a concatenation's buffer."
 )
 
-DTYPES = {
-    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
-    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
-}
-
-
 class UncountedOpsWarning(UserWarning):
     """Some ops had no formula: their cost is missing from the totals (listed in ``Profile.uncounted``)."""
-
-
-def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"float16"`` / ``"fp16"`` / ``torch.float16`` -> ``torch.float16``; anything else is bad input."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    try:
-        return DTYPES[str(dtype).lower().removeprefix("torch.")]
-    except KeyError:
-        raise BadInputError(
-            f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16, float64"
-        ) from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True)
@@ -319,26 +295,6 @@ def _resolve_model(model_or_name, weights):
     return model, name, size
 
 
-def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
-    """``"1,3,224,224"`` / ``"1x3x224x224"`` / a sequence -> a tuple of positive ints."""
-    if isinstance(text, str):
-        if not re.fullmatch(r"\s*\d+(\s*[,xX]\s*\d+)*\s*", text):
-            raise BadInputError(f"malformed shape {text!r}; write it as N,C,H,W, e.g. 1,3,224,224")
-        dims = tuple(int(p) for p in re.split(r"\s*[,xX]\s*", text.strip()))
-    else:
-        dims = tuple(int(d) for d in text)
-    if not dims or any(d <= 0 for d in dims):
-        raise BadInputError(f"malformed shape {text!r}: every dimension must be a positive integer")
-    if math.prod(dims) > _MAX_ELEMENTS:  # torch would overflow its 64-bit element count
-        raise BadInputError(f"shape {text!r} has {math.prod(dims):.3g} elements, more than a tensor can hold "
-                            f"({_MAX_ELEMENTS:.3g})")
-    return dims
-
-
-#: The most elements a torch tensor can have (its sizes and strides are signed 64-bit).
-_MAX_ELEMENTS = 2**63 - 1
-
-
 @contextmanager
 def _gc_paused():
     """No cyclic garbage collection inside the block; the collector's previous state comes back after.
@@ -411,43 +367,7 @@ def profile(
             UncountedOpsWarning, stacklevel=2,
         )
     return Profile(
-        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
+        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), totals=totals,
+        uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
         _types=tr.module_types, _layer_rows=layer_rows, _op_rows=op_rows,
     )
-
-
-def resolve_input_shape(
-    model: str | nn.Module,
-    input_size: int | None = None,
-    input_shape: str | Sequence[int] | None = None,
-    batch_size: int | None = None,
-    channels: int = 3,
-) -> tuple[int, ...]:
-    """The input shape a command means: ``--input-shape`` wins, else (batch, 3, size, size).
-
-    ``size`` defaults to the zoo model's own input size (224, or 32 for CIFAR models).
-    """
-    if batch_size is not None and batch_size <= 0:
-        raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
-    if input_size is not None and input_size <= 0:
-        raise BadInputError(f"input size must be a positive integer, got {input_size}")
-    if input_shape is not None:
-        shape = parse_shape(input_shape)
-        if batch_size is not None and batch_size != shape[0]:
-            raise BadInputError(
-                f"--batch-size {batch_size} disagrees with the batch {shape[0]} of --input-shape "
-                f"{'x'.join(map(str, shape))}; give one of them"
-            )
-        if len(shape) != 4 and isinstance(model, str) and ":" not in model:
-            raise BadInputError(
-                f"{model} takes an image batch N,C,H,W; got the {len(shape)}-d shape "
-                f"{'x'.join(map(str, shape))} (e.g. --input-shape 1,3,224,224)"
-            )
-        return shape
-    if input_size is None:
-        input_size = 224
-        if isinstance(model, str) and ":" not in model:
-            from effkit.models import get_entry
-
-            input_size = get_entry(model).default_input_size
-    return (batch_size or 1, channels, input_size, input_size)

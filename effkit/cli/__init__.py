@@ -103,7 +103,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from effkit import __version__
+        from effkit._version import __version__
 
         typer.echo(f"effkit {__version__}")
         raise typer.Exit()
@@ -127,7 +127,7 @@ def fail(message: str, code: int = 2) -> "typer.Exit":
 def _register() -> None:
     import importlib
 
-    for name in ("profile", "check", "measure", "report", "sweep", "predict"):
+    for name in ("profile", "check", "measure", "results", "report", "evaluate", "sweep", "predict"):
         try:
             importlib.import_module(f"effkit.cli.{name}")
         except ModuleNotFoundError as e:

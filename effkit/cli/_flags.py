@@ -10,6 +10,7 @@ from __future__ import annotations
 #: Settings whose flag is not ``--`` plus the name with dashes.
 FIELD_FLAGS: dict[str, str] = {
     "db": "--db",
+    "models": "--model",
     "input_shape": "--input-shape",
     "batch_size": "--batch-size",
     "batch_sizes": "--batch-size",

@@ -190,7 +190,7 @@ def _names_to_check(data, models, baseline: Path) -> list[str]:
 
 def _expected_shape(stored, input_shape, input_size, batch_size):
     """The shape the options ask for, filled in from the baseline's; None when no option was given."""
-    from effkit.analysis.profile import parse_shape
+    from effkit.units import parse_shape
     from effkit.errors import BadInputError
 
     if input_shape is None and input_size is None and batch_size is None:

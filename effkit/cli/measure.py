@@ -1,15 +1,14 @@
-"""``effkit measure``, ``effkit compare`` and ``effkit results list|show|export``."""
+"""``effkit measure`` and ``effkit compare``."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from effkit.cli import app, fail
+from effkit.units import human, parse_batch_sizes
 
 MODEL_HELP = (
     "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
@@ -22,8 +21,6 @@ BATCH = typer.Option(None, "--batch-size", "-b",
 INPUT_SIZE = typer.Option(None, "--input-size", "-s", help="Square input side; default: the model's own (224, 32 for CIFAR).")
 INPUT_SHAPE = typer.Option(None, "--input-shape",
                            help="Full input shape N,C,H,W; N is the batch size (with -b, they must agree).")
-#: What a measurement runs in; float64 analyses (`effkit profile`) but is not timed, so it is refused here.
-MEASURE_DTYPES = ("float32", "float16", "bfloat16")
 DTYPE = typer.Option("float32", "--dtype", help="float32 (the paper's), float16 or bfloat16 (via autocast); nothing else.")
 DEVICE = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
 CHANNELS_LAST = typer.Option(False, "--channels-last", help="Use the NHWC memory format for model and input.")
@@ -61,26 +58,6 @@ LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "st
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
 
 
-def parse_batch_sizes(text: str) -> list[int]:
-    """``"1,8,32"`` -> ``[1, 8, 32]``; anything not a positive integer is bad input."""
-    from effkit.errors import BadInputError
-
-    out = []
-    for part in str(text).replace(" ", "").split(","):
-        if not part:
-            continue
-        try:
-            b = int(part)
-        except ValueError:
-            raise BadInputError(f"malformed batch size {part!r} in {text!r}; write e.g. 1,8,32") from None
-        if b <= 0:
-            raise BadInputError(f"batch size must be a positive integer, got {b}")
-        out.append(b)
-    if not out:
-        raise BadInputError(f"no batch size in {text!r}; write e.g. 1,8,32")
-    return out
-
-
 def _db_arg(db: Optional[Path], no_store: bool):
     if no_store:
         if db is not None:
@@ -89,7 +66,7 @@ def _db_arg(db: Optional[Path], no_store: bool):
     if db is not None:
         return db
     from effkit.errors import StoreError
-    from effkit.store import default_db_path
+    from effkit import default_db_path
 
     path = default_db_path()
     try:
@@ -132,52 +109,24 @@ class _Bar:
         self.progress.update(self.task, completed=done, description=f"{self.title}: {label}")
 
 
-#: (option, flag, lowest value, integer?) checked by the CLI so that errors name the flag a user typed.
-_BOUNDS = (("min_iters", "--min-iters", 1, True), ("warmup_iters", "--warmup-iters", 0, True),
-           ("energy_trials", "--energy-trials", 1, True), ("warmup", "--warmup", 0, False),
-           ("min_time", "--min-time", 0, False), ("energy_window", "--energy-window", 0, False),
-           ("idle", "--idle", 0, False))
-
-
-def _check_options(kw: dict) -> str:
-    """Refuse out-of-range numbers and dtypes with the flag's name (one message per flag, whatever the value).
-
-    Returns the dtype's canonical name.
-    """
+def _options(**kw) -> dict:
+    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``."""
+    from effkit import MeasureSettings
     from effkit.errors import BadInputError
 
-    for key, flag, low, integer in _BOUNDS:
-        if key == "energy_trials" and kw["no_energy"]:
-            continue  # unused without energy
-        v = kw[key]
-        if integer and v < low:
-            raise BadInputError(f"{flag} must be an integer >= {low}, got {v}")
-        if not integer and not (math.isfinite(v) and v >= low):
-            raise BadInputError(f"{flag} must be a finite number >= {low}, got {v}")
-    if kw["input_size"] is not None and kw["input_size"] <= 0:
-        raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
-    from effkit.analysis.profile import dtype_name, parse_dtype
-
-    try:
-        name = dtype_name(parse_dtype(kw["dtype"]))  # aliases such as fp16 are fine, stored by their full name
-    except BadInputError:
-        name = None
-    if name not in MEASURE_DTYPES:
-        raise BadInputError(f"--dtype must be one of {', '.join(MEASURE_DTYPES)}, got {kw['dtype']!r}")
-    return name
-
-
-def _options(**kw) -> dict:
-    dtype = _check_options(kw)
-    return dict(
-        input_size=kw["input_size"], input_shape=kw["input_shape"],
-        batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None,
-        dtype=dtype, device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
+    settings = MeasureSettings(
+        dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
         cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
         min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
         energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"],
-    )
+        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"])
+    settings.validate()
+    if kw["input_size"] is not None and kw["input_size"] <= 0:
+        raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
+    opts = settings.as_dict()
+    opts["dtype"] = settings.canonical_dtype()  # aliases such as fp16 are fine, stored by their full name
+    return dict(input_size=kw["input_size"], input_shape=kw["input_shape"],
+                batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None, **opts)
 
 
 def _machine(df) -> str:
@@ -273,7 +222,8 @@ def measure(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
+    no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
 ) -> None:
@@ -283,7 +233,7 @@ def measure(
     (out of memory, say) is recorded as failed and the others still run.
     """
     from effkit import files
-    from effkit.measure.api import measure as run_measure
+    from effkit.measurement.api import measure as run_measure
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names
@@ -299,8 +249,8 @@ def measure(
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
     title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
-             f"params {tables.human(head['params'])}  FLOPs {tables.human(head['flops'])}  "
-             f"paper MAC {tables.human(head['paper_mac'])}  MAC {tables.human(head['mac'])}")
+             f"params {human(head['params'])}  FLOPs {human(head['flops'])}  "
+             f"paper MAC {human(head['paper_mac'])}  MAC {human(head['mac'])}")
     _emit(df, columns=MEASURE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
           extra=_layer_tables(df) if per_layer else None, keep=(store,))
     _stored_note(df, store)
@@ -319,7 +269,8 @@ def compare(
     no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
     min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
     energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB, no_store: bool = NO_STORE, fmt: str = FMT,
+    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
+    no_store: bool = NO_STORE, fmt: str = FMT,
     output: Optional[Path] = OUTPUT,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.
@@ -328,7 +279,7 @@ def compare(
     and batch size; --format markdown/csv with --output exports the table.
     """
     from effkit import files
-    from effkit.measure.api import compare as run_compare
+    from effkit.measurement.api import compare as run_compare
     from effkit.report import tables
 
     from effkit.models.registry import check_model_names
@@ -346,123 +297,3 @@ def compare(
           extra=_layer_tables(df) if per_layer else None, keep=(store,))
     _stored_note(df, store)
     _report_failures(df)
-
-
-results_app = typer.Typer(help="List, show and export stored measurements.", no_args_is_help=True)
-app.add_typer(results_app, name="results")
-
-RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder).")
-
-
-def _db_path(db: Optional[Path]) -> Path:
-    from effkit.store import default_db_path
-
-    return db if db is not None else default_db_path()
-
-
-def _open_db(db: Optional[Path]):
-    from effkit.store import Store
-
-    return Store(_db_path(db), create=False, readonly=True)
-
-
-def _filters(model: Optional[str], status: Optional[str]) -> dict:
-    if status is not None and status not in ("ok", "failed"):
-        raise fail(f"--status must be ok or failed, got {status!r}")
-    return {k: v for k, v in (("model", model), ("status", status)) if v is not None}
-
-
-@results_app.command("list")
-def results_list(
-    db: Optional[Path] = RESULTS_DB,
-    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
-    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the last N rows."),
-    fmt: str = FMT,
-) -> None:
-    """List stored measurements, oldest first."""
-    from effkit.report import tables
-
-    tables.check_format(fmt)
-    if limit is not None and limit <= 0:
-        raise fail(f"--limit must be a positive integer, got {limit}")
-    with _open_db(db) as store:
-        df = store.rows(**_filters(model, status))
-        where = store.path
-    if limit is not None:
-        df = df.tail(limit)
-    if df.empty:
-        what = "no rows match" if (model or status) else "no results"
-        typer.echo(f"{what} in {where}", err=True)
-        return
-    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
-
-
-@results_app.command("show")
-def results_show(
-    row_id: int = typer.Argument(..., metavar="ID", help="Row id (see `effkit results list`)."),
-    db: Optional[Path] = RESULTS_DB,
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
-) -> None:
-    """Show every field of one stored measurement."""
-    from effkit.report import tables
-
-    tables.check_format(fmt, ("table", "json"))
-    with _open_db(db) as store:
-        row = store.get(row_id)
-    if fmt == "json":
-        typer.echo(json.dumps(row, indent=2, default=str))
-        return
-    import pandas as pd
-
-    layers = row.pop("layers_json", None)
-    kv = pd.DataFrame({"field": list(row), "value": [_show_value(k, v) for k, v in row.items()]})
-    console = tables.console()
-    console.print(tables.rich_table(kv, title=f"result {row_id}"))
-    if layers:
-        console.print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
-
-
-def _show_value(key: str, v) -> str:
-    from effkit.report import tables
-
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return ""
-    if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("id", "batch_size", "iterations"):
-        return f"{v} ({tables.human(v)})" if abs(v) >= 1000 else str(v)
-    return str(v)
-
-
-@results_app.command("export")
-def results_export(
-    fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                      help="csv or json (default: from the output file's suffix, else csv)."),
-    output: Optional[Path] = OUTPUT,
-    db: Optional[Path] = RESULTS_DB,
-    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
-    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
-) -> None:
-    """Export stored measurements with every column (raw numbers) as CSV or JSON."""
-    from effkit import files
-    from effkit.report import tables
-
-    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
-    if fmt is None:
-        fmt = suffix if suffix in ("csv", "json") else "csv"
-    tables.check_format(fmt, ("csv", "json"))
-    if suffix in ("csv", "json") and suffix != fmt:
-        raise fail(f"--format {fmt} does not match the output file {output}; use a .{fmt} file or --format {suffix}")
-    if output is not None:
-        files.check_output(output, keep=(_db_path(db),))
-    with _open_db(db) as store:
-        df = store.rows(**_filters(model, status))
-    if df.empty:
-        # Leave an existing output file alone rather than replace it with a header.
-        raise fail("no rows match " + ("these filters" if (model or status) else "(the database is empty)")
-                   + f" in {store.path}; nothing written")
-    text = tables.csv_text(df) if fmt == "csv" else tables.json_text(df)
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        files.write_text(output, text, keep=(store.path,))
-        typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)

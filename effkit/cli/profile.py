@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.units import human
 
 MODEL_HELP = (
     "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
@@ -41,11 +42,10 @@ def profile(
     """
     import warnings
 
-    from effkit.analysis.profile import (
-        LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile, resolve_input_shape,
-    )
     from effkit import files
+    from effkit.analysis.profile import LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile
     from effkit.report import plain, tables
+    from effkit.units import resolve_input_shape
 
     tables.check_format(fmt)
     if output is not None:
@@ -86,9 +86,9 @@ def profile(
                      + (" ..." if len(prof.uncalled) > 10 else ""))
 
     title = (f"{prof.model_name}  input {'x'.join(map(str, prof.input_shape))}  {prof.dtype}  "
-             f"params {tables.human(totals['params'])}  mult_adds {tables.human(totals['mult_adds'])}  "
-             f"FLOPs {tables.human(totals['flops'])}  paper MAC {tables.human(totals['paper_mac'])}  "
-             f"MAC {tables.human(totals['mac'])}  fused MAC {tables.human(totals['mac_fused'])}")
+             f"params {human(totals['params'])}  mult_adds {human(totals['mult_adds'])}  "
+             f"FLOPs {human(totals['flops'])}  paper MAC {human(totals['paper_mac'])}  "
+             f"MAC {human(totals['mac'])}  fused MAC {human(totals['mac_fused'])}")
     caption = "\n".join([*notes, MAC_DEFINITION])
 
     if fmt == "json":

@@ -1,4 +1,4 @@
-"""``effkit plot figure3|layers|roofline``, ``effkit report`` and ``effkit evaluate``."""
+"""``effkit plot figure3|layers|roofline`` and ``effkit report``."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
         return frame
     if db is None and not required:
         return None
-    from effkit.store import default_db_path, load_results
+    from effkit import default_db_path, load_results
 
     results = load_results(db)
     if required and results.empty:
@@ -140,7 +140,8 @@ def figure3_cmd(
 
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
-    from effkit.analysis.profile import UncountedOpsWarning, profile, resolve_input_shape
+    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit.units import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     with warnings.catch_warnings():
@@ -222,8 +223,9 @@ def roofline_cmd(
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
+    from effkit.devices import check_peaks, device_spec
     from effkit.report.figures import check_figure_path, save_figure
-    from effkit.report.plots import check_measured_on, check_peaks, device_spec, roofline
+    from effkit.report.plots import check_measured_on, roofline
     from effkit.report.select import describe_setup, measured_layers
 
     check_figure_path(output)
@@ -232,7 +234,7 @@ def roofline_cmd(
     if results is None:
         # --per-layer alone: use the default store's per-layer timings when there is one
         from effkit.errors import StoreError
-        from effkit.store import load_results
+        from effkit import load_results
 
         try:
             results = load_results()
@@ -305,7 +307,7 @@ def report(
     (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.report.plots import check_peaks, device_spec
+    from effkit.devices import check_peaks, device_spec
     from effkit.report.select import check_measurements
     from effkit.report.report import check_report_path, write_report
 
@@ -330,76 +332,3 @@ def report(
                                allow_other_device=allow_other_device, **filters)
     for p in written:
         typer.echo(f"wrote {p}", err=True)
-
-
-@app.command()
-def evaluate(
-    model: str = typer.Argument(..., help=MODEL_HELP),
-    data: Path = typer.Option(..., "--data", help="ImageFolder-style directory: one sub-folder of images per class "
-                              "(ImageNet val sorted into its 1000 wnid folders)."),
-    weights: Path = typer.Option(..., "--weights", help="Local state_dict file (loaded with weights_only=True)."),
-    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward pass."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N images, spread evenly over the classes."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default auto: cuda when "
-                                         "available, else cpu)."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Threads decoding images (default: up to 4)."),
-    save_accuracy: Optional[Path] = typer.Option(
-        None, "--save-accuracy", help="Append the result to this accuracy CSV (usable as `plot figure3 --accuracy`)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
-) -> None:
-    """Top-1 / top-5 accuracy of MODEL with local weights on an ImageFolder-style directory.
-
-    Preprocessing as the VoVNet model card: resize the shorter side to 256 (bilinear), centre-crop 224,
-    ImageNet mean/std. Class indices are the sorted sub-folder names (ImageFolder's convention).
-    """
-    from effkit.evaluate import evaluate as run_evaluate
-    from effkit.measure.timing import resolve_device
-    from effkit.report.tables import check_format
-
-    check_format(fmt, ("table", "json"))
-    if workers is not None and workers <= 0:
-        raise fail(f"--workers must be a positive integer, got {workers}")
-    resolve_device("auto" if device is None else device)  # a bad --device fails before any work
-    if save_accuracy is not None:
-        from effkit.report.accuracy import check_appendable
-
-        check_appendable(save_accuracy)  # refuse an unwritable file now, not after the whole evaluation
-    with _progress_bar(f"evaluating {model}") as progress, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        result = run_evaluate(model, data, weights=weights, batch_size=batch_size, limit=limit,
-                              device=device, workers=workers, progress=progress)
-    for w in caught:
-        _note(str(w.message))
-    if fmt == "json":
-        import json
-
-        typer.echo(json.dumps(result.as_dict(), indent=2))
-    else:
-        typer.echo(f"{result.model}: top-1 {result.top1:.2f} %  top-5 {result.top5:.2f} %  "
-                   f"({result.correct1}/{result.images} and {result.correct5}/{result.images} images, "
-                   f"{result.classes} classes)")
-    if save_accuracy is not None:
-        from effkit.report.accuracy import append_accuracy
-
-        append_accuracy(save_accuracy, result.accuracy_row())
-        typer.echo(f"appended {result.model} to {save_accuracy}", err=True)
-
-
-@contextmanager
-def _progress_bar(what: str) -> Iterator:
-    """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
-        task = bar.add_task(what, total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield progress

@@ -16,6 +16,7 @@ _FLAG_NAMES = {
     "models": "--model", "input_sizes": "--input-size", "batch_sizes": "--batch-size", "dtypes": "--dtype",
     "channels_last": "--channels-last", "repeats": "--repeats", "device": "--device",
     "warmup_s": "--warmup-s", "min_iters": "--min-iters", "min_time_s": "--min-time-s", "energy": "--energy",
+    "tf32": "--tf32", "mig_energy": "--mig-energy",
 }
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 
@@ -79,6 +80,10 @@ def sweep(
     min_time_s: Optional[float] = typer.Option(None, "--min-time-s", help="Minimum timed seconds."),
     energy: Optional[bool] = typer.Option(None, "--energy/--no-energy",
                                           help="Measure energy per image where a meter works."),
+    tf32: Optional[bool] = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls "
+                                        "on CUDA (default: the file's, else torch's settings)."),
+    mig_energy: Optional[bool] = typer.Option(None, "--mig-energy", help="On a MIG instance, measure the whole "
+                                              "board's energy anyway (it includes other tenants)."),
     engine: str = typer.Option("local", "--engine", "-e",
                                help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
     address: Optional[str] = typer.Option(
@@ -99,7 +104,7 @@ def sweep(
     stored as failed and the sweep goes on. Ctrl-C keeps what finished; --resume continues.
     """
     from effkit.report import tables
-    from effkit.sweep import load_sweep, sweep_spec
+    from effkit import load_sweep, sweep_spec
 
     tables.check_format(fmt)
     # Options of the run itself are checked before the sweep file, the models or Ray are touched.
@@ -110,6 +115,7 @@ def sweep(
         "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
         "channels_last": _bools(channels_last), "repeats": repeats, "device": device,
         "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
+        "tf32": tf32, "mig_energy": mig_energy,
     }
     if file is not None:
         spec = load_sweep(file, overrides, override_names=_FLAG_NAMES)
@@ -148,8 +154,8 @@ def _check_db(db: Path) -> None:
     """A --db that is a folder, in a missing or read-only folder, or not an effkit store is refused now,
     not after the sweep has started; nothing is created."""
     from effkit.errors import EffkitError
+    from effkit import Store
     from effkit.files import check_writable
-    from effkit.store import Store
 
     path = db.expanduser()
     if path.is_dir():
@@ -224,7 +230,7 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
 
 def _default_db() -> str:
-    from effkit.store import default_db_path
+    from effkit import default_db_path
 
     return str(default_db_path())
 

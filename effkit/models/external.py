@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from effkit.errors import BackendUnavailableError, BadInputError, ModelLoadError, UnknownModelError
+from effkit.models.resolve import is_file_target
 
 __all__ = ["create_external", "load_weights"]
 
@@ -79,7 +80,7 @@ def create_external(spec: str, **kwargs: Any) -> nn.Module:
     target, _, attr = spec.rpartition(":")
     if not target or not attr.isidentifier():
         raise BadInputError(f"malformed model spec {spec!r}: expected 'pkg.module:factory' or 'path/file.py:factory'")
-    if _is_path(target):
+    if is_file_target(target):
         module = _load_file(Path(target).expanduser())
         where = f"file {target}"
     else:
@@ -286,11 +287,6 @@ def _create_timm(name: str, kwargs: dict) -> nn.Module:
     except Exception as e:
         raise ModelLoadError(f"timm:{name} raised {_describe(e)}") from e
     return _check_module(model, f"timm:{name}")
-
-
-def _is_path(target: str) -> bool:
-    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
-    return target.endswith(".py") or any(s in target for s in seps)
 
 
 def _load_file(path: Path) -> ModuleType:

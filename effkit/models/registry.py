@@ -117,6 +117,7 @@ def check_model_names(names) -> None:
     from pathlib import Path
 
     from effkit.errors import BadInputError
+    from effkit.models.resolve import BACKENDS, is_file_target, split_spec
 
     for name in names:
         if not isinstance(name, str):
@@ -124,10 +125,10 @@ def check_model_names(names) -> None:
         if ":" not in name:
             get_entry(name)
             continue
-        left = name.rsplit(":", 1)[0]
-        if left in ("torchvision", "timm"):
+        left, _ = split_spec(name)
+        if left in BACKENDS:
             continue
-        if left.endswith(".py") or "/" in left or "\\" in left:
+        if is_file_target(left):
             if not Path(left).is_file():
                 raise BadInputError(f"model file {left} does not exist (in {name!r})")
         else:

@@ -50,7 +50,7 @@ _METHOD_COLUMNS = [
     ("cudnn_benchmark", "cuDNN benchmark"), ("channels_last", "channels last"), ("cuda_graph", "CUDA graph"),
     ("memory_method", "memory method"), ("energy_method", "energy method"),
     ("energy_trials", "energy trials"), ("energy_window_s", "energy window (s)"),
-    ("idle_power_w", "idle power subtracted (W)"), ("energy_status", "energy status"),
+    ("idle_power_w", "idle power (W; subtracted for the net J/img only)"), ("energy_status", "energy status"),
 ]
 _MACHINE_COLUMNS = [
     ("gpu_name", "GPU"), ("cpu_model", "CPU"), ("device", "device"), ("machine_id", "machine id"),

@@ -11,36 +11,13 @@ import math
 from typing import Any, Iterable, Mapping
 
 from effkit.errors import BadInputError
+from effkit.units import human
 
 FORMATS = ("table", "csv", "json", "markdown")
 
 # Columns shown as plain integers (no K/M/G): counters and indices.
 _PLAIN_COLUMNS = {"call", "depth", "layers", "batch_size", "iterations", "repeat", "id", "trials",
                   "samples", "row", "layer_index"}
-
-
-def human(value: Any, digits: int = 3) -> str:
-    """``3525736 -> '3.53M'``; floats under 1000 keep ``digits`` significant digits; NaN/None -> ''."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, str):
-        return value
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if math.isnan(v):
-        return ""
-    if math.isinf(v):
-        return "inf"
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(v) >= factor:
-            return f"{v / factor:.{digits}g}{suffix}"
-    if v == int(v) and abs(v) < 1000:
-        return str(int(v))
-    return f"{v:.{digits}g}"
 
 
 def format_cell(column: str, value: Any) -> str:

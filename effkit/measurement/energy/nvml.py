@@ -29,7 +29,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 from effkit.errors import BackendUnavailableError
-from effkit.measure.energy.meter import EnergyReading, MeterStatus, trapezoid_joules
+from effkit.measurement.energy.base import EnergyReading, MeterStatus, trapezoid_joules
 
 #: Window the averaged power reading needs before its lag stops mattering (~3.5 % low at 10 s on an H100).
 AVERAGED_MIN_WINDOW_S = 10.0

@@ -57,7 +57,7 @@ def weights_bytes(model: nn.Module) -> int:
 
 def activation_bytes(activations: int, dtype: str | torch.dtype) -> int:
     """Analytic activation footprint: output elements of every op x bytes per element of ``dtype``."""
-    from effkit.analysis.profile import parse_dtype
+    from effkit.units import parse_dtype
 
     return int(activations) * torch.empty((), dtype=parse_dtype(dtype)).element_size()
 
@@ -140,7 +140,7 @@ def measure_memory(step: Callable[[], None], device: torch.device, model: nn.Mod
                    iters: int = 3, capture_peak: Optional[tuple[int, int]] = None) -> MemoryResult:
     """Peak memory over ``iters`` forward passes of ``step`` on ``device``.
 
-    ``step`` may be a :class:`~effkit.measure.timing.Runner`: when it replays a captured graph, the
+    ``step`` may be a :class:`~effkit.measurement.timing.Runner`: when it replays a captured graph, the
     peak comes from ``capture_peak`` (what :func:`peak_during` saw around the capture) if given, else
     from its eager passes (``step.eager``), never from replays. Run it after warm-up and outside the
     timed loop (the CPU sampler thread would disturb timing).

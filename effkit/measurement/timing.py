@@ -27,6 +27,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
+from effkit.devices import resolve_device
 from effkit.errors import BackendUnavailableError, BadInputError
 
 #: Iterations between host synchronisations on a GPU (bounds the queue of pending CUDA events).
@@ -104,39 +105,9 @@ def summarize(samples_ms: Sequence[float], batch_size: int, timer: str = "perf_c
     )
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cuda"``/``"cuda:N"`` checked against this machine.
-
-    Raises:
-        BackendUnavailableError: CUDA asked for but not available, or no such GPU index.
-        BadInputError: a device string torch does not understand, or a type effkit cannot time.
-    """
-    if isinstance(device, str) and device.strip().lower() == "auto":
-        return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise BadInputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise BackendUnavailableError(
-                f"device {device!r} asked for, but CUDA is not available here "
-                f"(torch {torch.__version__}, built {'with' if torch.version.cuda else 'without'} CUDA); "
-                "use --device cpu"
-            )
-        n = torch.cuda.device_count()
-        index = dev.index if dev.index is not None else 0
-        if index >= n:
-            raise BackendUnavailableError(f"device {device!r} asked for, but only {n} CUDA device(s) are visible")
-        return torch.device("cuda", index)
-    if dev.type != "cpu":
-        raise BadInputError(f"device type {dev.type!r} is not supported for measurement; use cpu or cuda:N")
-    return dev
-
-
 def autocast_dtype(dtype: str | torch.dtype) -> Optional[torch.dtype]:
     """The autocast dtype for a measurement dtype; ``None`` for float32 (plain eager, as the paper)."""
-    from effkit.analysis.profile import parse_dtype
+    from effkit.units import parse_dtype
 
     d = parse_dtype(dtype)
     if d == torch.float32:

@@ -4,8 +4,8 @@
 """
 
 _LAZY = {
-    "measure": "effkit.measure.api", "compare": "effkit.measure.api", "measure_config": "effkit.measure.api",
-    "measure_layers": "effkit.measure.api", "MeasureConfig": "effkit.measure.api",
+    "measure": "effkit.measurement.api", "compare": "effkit.measurement.api", "measure_config": "effkit.measurement.api",
+    "measure_layers": "effkit.measurement.api", "MeasureConfig": "effkit.measurement.api",
 }
 
 __all__ = list(_LAZY)
@@ -15,7 +15,7 @@ def __getattr__(name: str):
     try:
         module = _LAZY[name]
     except KeyError:
-        raise AttributeError(f"module 'effkit.measure' has no attribute {name!r}") from None
+        raise AttributeError(f"module 'effkit.measurement' has no attribute {name!r}") from None
     import importlib
 
     return getattr(importlib.import_module(module), name)

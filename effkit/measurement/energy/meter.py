@@ -1,8 +1,7 @@
-"""The energy-meter protocol, its null object, and the measurement method built on it.
+"""Opening the meter for a device, and the energy measurement method built on the meter protocol (:mod:`.base`).
 
-A meter measures windows: ``start()`` ... ``stop() -> EnergyReading``. ``probe()`` says beforehand
-whether (and how) the device can be measured. Backends: :mod:`.nvml` (NVIDIA GPUs), :mod:`.rapl`
-(CPU packages via Linux powercap); :class:`NullMeter` stands in when neither works and carries the reason.
+Backends: :mod:`.nvml` (NVIDIA GPUs), :mod:`.rapl` (CPU packages via Linux powercap); :class:`NullMeter`
+stands in when neither works and carries the reason.
 
 :func:`measure_energy` is the method: an idle power handed in (or an idle window first), then
 ``trials`` windows of at least ``min_window_s`` seconds and ``min_window_iters`` iterations of a steady
@@ -16,102 +15,9 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Callable, Optional
 
-from effkit.errors import BackendUnavailableError
-
-
-@dataclass(frozen=True)
-class EnergyReading:
-    """One measured window.
-
-    Attributes:
-        joules: energy drawn by the measured device during the window.
-        seconds: window length.
-        mean_w: ``joules / seconds``.
-        peak_w: highest power sample seen, or ``None`` when the method only reads a counter.
-        samples: readings taken (2 for a counter: start and stop).
-        method: how it was measured (``nvml_energy_counter``, ``nvml_power_instant``, ``nvml_power_avg``, ``rapl``).
-    """
-
-    joules: float
-    seconds: float
-    mean_w: float
-    peak_w: Optional[float]
-    samples: int
-    method: str
-
-
-@dataclass(frozen=True)
-class MeterStatus:
-    """What :meth:`EnergyMeter.probe` found: usable or not, by which method, and why not."""
-
-    available: bool
-    method: str
-    reason: str = ""
-    #: the reason is itself the row's ``energy_status`` (e.g. MIG's "whole board (MIG): not attributable")
-    verbatim: bool = False
-
-    def row_status(self) -> str:
-        """``energy_status`` before measuring: ``pending``, the reason itself, or ``unavailable: <reason>``."""
-        if self.available:
-            return "pending"
-        return self.reason if self.verbatim else f"unavailable: {self.reason}"
-
-
-@runtime_checkable
-class EnergyMeter(Protocol):
-    """A source of energy readings for one device."""
-
-    #: Shortest window the method gives trustworthy numbers for (seconds); 0 for counters.
-    min_window_s: float
-
-    def probe(self) -> MeterStatus:
-        """Check, without raising, whether this meter can measure here."""
-
-    def start(self) -> None:
-        """Begin a window. Raises :class:`BackendUnavailableError` when the meter cannot measure."""
-
-    def stop(self) -> EnergyReading:
-        """End the window begun by :meth:`start` and return what it drew."""
-
-    def close(self) -> None:
-        """Release the backend (NVML handles, threads)."""
-
-
-class NullMeter:
-    """The meter for a device that cannot be measured; it remembers why.
-
-    ``probe()`` reports unavailable with the reason; ``start``/``stop`` raise
-    :class:`BackendUnavailableError` so nobody mistakes a missing reading for zero joules.
-    """
-
-    min_window_s = 0.0
-
-    def __init__(self, reason: str, *, verbatim: bool = False):
-        self.reason = reason
-        self.verbatim = verbatim
-
-    def probe(self) -> MeterStatus:
-        return MeterStatus(False, "none", self.reason, verbatim=self.verbatim)
-
-    def start(self) -> None:
-        raise BackendUnavailableError(f"no energy meter: {self.reason}")
-
-    def stop(self) -> EnergyReading:
-        raise BackendUnavailableError(f"no energy meter: {self.reason}")
-
-    def close(self) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return f"NullMeter({self.reason!r})"
-
-
-def trapezoid_joules(times_s: list[float], power_w: list[float]) -> float:
-    """Energy of a power trace by the trapezoidal rule: sum of (t[i+1]-t[i]) * (p[i]+p[i+1]) / 2."""
-    return sum((t1 - t0) * (p0 + p1) / 2.0
-               for t0, t1, p0, p1 in zip(times_s, times_s[1:], power_w, power_w[1:]))
+from effkit.measurement.energy.base import EnergyMeter, EnergyReading, MeterStatus, NullMeter
 
 
 def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0,
@@ -132,12 +38,12 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
 
     dev = torch.device(device) if not isinstance(device, torch.device) else device
     if dev.type == "cuda":
-        from effkit.measure.energy.nvml import NvmlMeter
+        from effkit.measurement.energy.nvml import NvmlMeter
 
         meter: EnergyMeter = NvmlMeter(dev.index if dev.index is not None else 0, nvml=nvml, poll_hz=poll_hz,
                                        allow_mig=allow_mig)
     elif dev.type == "cpu":
-        from effkit.measure.energy.rapl import RaplMeter
+        from effkit.measurement.energy.rapl import RaplMeter
 
         meter = RaplMeter(rapl_root)
     else:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from effkit.errors import BackendUnavailableError
-from effkit.measure.energy.meter import EnergyReading, MeterStatus
+from effkit.measurement.energy.base import EnergyReading, MeterStatus
 
 _TOP_ZONE = re.compile(r"^[a-z-]+rapl:\d+$")
 

@@ -112,7 +112,7 @@ def _gpu_fields(device: torch.device, nvml=None) -> dict:
     uuid = getattr(props, "uuid", None)
     fields = {"gpu_name": props.name, "gpu_uuid": str(uuid) if uuid is not None else None, "driver_version": None}
     try:
-        from effkit.measure.energy.nvml import NvmlGpu
+        from effkit.measurement.energy.nvml import NvmlGpu
 
         gpu = NvmlGpu(device.index or 0, nvml=nvml)
         try:
@@ -136,8 +136,8 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
         ``{field: value}`` for :data:`FINGERPRINT_FIELDS`. ``machine_id`` is a hash of host name, CPU
         model and GPU UUID: the same for every run on this machine and device, different elsewhere.
     """
-    from effkit import __version__
-    from effkit.measure.timing import resolve_device
+    from effkit._version import __version__
+    from effkit.devices import resolve_device
 
     dev = resolve_device(device)
     fp = {

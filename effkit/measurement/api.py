@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import numbers
 import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -23,13 +22,14 @@ import torch
 from torch import nn
 
 from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError, setting
+from effkit.measurement.settings import MeasureSettings
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
 DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
 #: ``compare(small=True)``: VoVNet-27-slim (the paper's Table 2 backbone) beside the smallest zoo ResNet and DenseNet.
 SMALL_MODELS = ("vovnet27_slim", "resnet18", "densenet121")
 
-#: Result columns in display order (fingerprint fields follow; see :data:`effkit.measure.machine.FINGERPRINT_FIELDS`).
+#: Result columns in display order (fingerprint fields follow; see :data:`effkit.measurement.machine.FINGERPRINT_FIELDS`).
 ROW_COLUMNS = [
     "model", "family", "status", "error", "device", "batch_size", "input_shape", "dtype", "channels_last",
     "cuda_graph", "params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "activations",
@@ -45,60 +45,27 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
-class MeasureConfig:
-    """Everything that defines one measurement; :meth:`key` names it for resuming sweeps.
+class MeasureConfig(MeasureSettings):
+    """Everything that defines one measurement: a model, its input, its batch size and the
+    :class:`~effkit.measurement.settings.MeasureSettings` (keyword-only); :meth:`key` names it for resuming sweeps.
 
     Attributes:
         model: zoo name or external spec (``"pkg.mod:factory"``, ``"file.py:factory"``, ...).
         input_size: square input side (default: the model's own, 224 or 32).
         input_shape: full input shape ``(N, C, H, W)``; its N must equal ``batch_size``.
         batch_size: images per forward pass.
-        dtype: ``float32`` (the paper's), or ``float16``/``bfloat16`` via autocast.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        channels_last: NHWC memory format.
-        cuda_graph: time the replay of a captured CUDA graph.
-        cudnn_benchmark: let cuDNN autotune (restored afterwards).
-        warmup_s / warmup_iters: warm-up until both are reached.
-        min_iters / min_time_s: timed iterations until both are reached.
-        energy: measure energy (when a meter works here).
-        energy_trials: load windows for energy.
-        energy_window_s / energy_window_iters: each window lasts at least this long and this many iterations.
-        idle_s: idle window, raised to 3 s (the default stays 1.0 so stored configuration keys still match);
-            measured once per device per run after a 5 s rest and reused for every row (0: none; then there
-            is no net energy figure).
-        per_layer: also time every leaf module in a separate pass.
         weights: local state_dict file to load first.
-        mig_energy: on a MIG instance, measure the whole board's energy anyway (it includes other tenants);
-            without it the energy columns stay empty with status "whole board (MIG): not attributable".
-        tf32: TF32 for float32 convolutions and matmuls on CUDA (``None``: leave torch's settings as they are).
     """
 
     model: str
     input_size: Optional[int] = None
     input_shape: Optional[tuple[int, ...]] = None
     batch_size: int = 1
-    dtype: str = "float32"
-    device: str = "auto"
-    channels_last: bool = False
-    cuda_graph: bool = False
-    cudnn_benchmark: bool = True
-    warmup_s: float = 1.0
-    min_iters: int = 20
-    min_time_s: float = 2.0
-    energy: bool = True
-    energy_trials: int = 3
-    per_layer: bool = False
     weights: Optional[str] = None
-    warmup_iters: int = 10
-    energy_window_s: float = 5.0
-    energy_window_iters: int = 32
-    idle_s: float = 1.0
-    mig_energy: bool = False
-    tf32: Optional[bool] = None
 
     def __post_init__(self):
         if self.input_shape is not None and not isinstance(self.input_shape, tuple):
-            from effkit.analysis.profile import parse_shape
+            from effkit.units import parse_shape
 
             object.__setattr__(self, "input_shape", parse_shape(self.input_shape))
         if self.weights is not None and not isinstance(self.weights, str):
@@ -115,40 +82,29 @@ class MeasureConfig:
 
     def shape(self) -> tuple[int, ...]:
         """The input shape measured: ``input_shape`` (its N must be this batch size), else (batch, 3, size, size)."""
-        from effkit.analysis.profile import resolve_input_shape
+        from effkit.units import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
 
 
 #: Settings added after keys were first stored, left out of :meth:`MeasureConfig.key` at these defaults.
-_KEYLESS_DEFAULTS = {"mig_energy": False, "tf32": None}
+_KEYLESS_DEFAULTS = MeasureSettings.keyless_defaults()
 
 
 def validate(config: MeasureConfig) -> torch.device:
     """Check a configuration before running it; returns the device. Raises :class:`EffkitError` subclasses."""
-    from effkit.measure.timing import autocast_dtype, resolve_device
+    from effkit.devices import resolve_device
 
     if not isinstance(config.batch_size, int) or isinstance(config.batch_size, bool) or config.batch_size <= 0:
         raise BadInputError(f"batch size must be a positive integer, got {config.batch_size!r}")
-    # one lower bound per setting, so 0 and -1 get the same message
-    for name, low in (("min_iters", 1), ("warmup_iters", 0), ("energy_window_iters", 0)):
-        v = getattr(config, name)
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-            raise BadInputError(f"{name} must be an integer >= {low}, got {v!r}")
-    for name in ("warmup_s", "min_time_s", "energy_window_s", "idle_s"):
-        v = getattr(config, name)
-        if not (v >= 0 and math.isfinite(v)):
-            raise BadInputError(f"{name} must be a finite number >= 0, got {v}")
-    if config.energy and config.energy_trials < 1:
-        raise BadInputError(f"energy_trials must be an integer >= 1, got {config.energy_trials!r}")
-    autocast_dtype(config.dtype)
+    config.validate()  # the settings' bounds and dtype (MeasureSettings.validate)
     device = resolve_device(config.device)
     if config.tf32 is not None and device.type != "cuda":
-        raise BadInputError(f"{setting('tf32')} needs a CUDA device (TF32 is a CUDA float32 mode); drop it")
-    if not isinstance(config.mig_energy, bool):
-        raise BadInputError(f"{setting('mig_energy')} must be true or false, got {config.mig_energy!r}")
+        raise BadInputError(f"{setting('tf32')} needs a CUDA device (TF32 is a CUDA float32 mode); drop it",
+                            field="tf32")
     if config.cuda_graph and device.type != "cuda":
-        raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
+        raise BadInputError(f"{setting('cuda_graph')} needs a CUDA device; drop it or use {setting('device')} cuda",
+                            field="cuda_graph")
     if config.weights is not None and not Path(config.weights).is_file():
         raise BadInputError(f"weights file {config.weights} does not exist")
     config.shape()  # malformed shapes / sizes, and unknown zoo names, fail here
@@ -208,25 +164,11 @@ def _base_row(config: MeasureConfig, device: torch.device, fp: dict, name: str, 
     return row
 
 
-def _build(config: MeasureConfig, module: Optional[nn.Module]) -> nn.Module:
-    if module is not None:
-        model = copy.deepcopy(module)  # the caller's module stays where it was, as it was
-    else:
-        from effkit.models import create_model
-
-        model = create_model(config.model)
-    if config.weights is not None:
-        from effkit.models.external import load_weights
-
-        load_weights(model, config.weights)
-    return model
-
-
 def _open_gpu(device: torch.device):
     if device.type != "cuda":
         return None
     try:
-        from effkit.measure.energy.nvml import NvmlGpu
+        from effkit.measurement.energy.nvml import NvmlGpu
 
         return NvmlGpu(device.index or 0)
     except Exception:  # clocks are context; a run without NVML is still a run
@@ -245,12 +187,14 @@ def _state(gpu) -> Optional[dict]:
 def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
          device: Optional[torch.device] = None, idle=None) -> dict:
     from effkit.analysis.profile import UncountedOpsWarning, profile
-    from effkit.measure import memory as mem
-    from effkit.measure.energy.idle import IdleBaselines
-    from effkit.measure.energy.meter import NullMeter, measure_energy, open_meter
-    from effkit.measure.energy.nvml import MIG_WHOLE_BOARD, clocks_dropped, clocks_dropped_any, state_json
-    from effkit.measure.machine import fingerprint, precision_settings, tf32
-    from effkit.measure.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
+    from effkit.measurement import memory as mem
+    from effkit.measurement.energy.base import NullMeter
+    from effkit.measurement.energy.idle import IdleBaselines
+    from effkit.measurement.energy.meter import measure_energy, open_meter
+    from effkit.measurement.energy.nvml import MIG_WHOLE_BOARD, clocks_dropped, clocks_dropped_any, state_json
+    from effkit.measurement.machine import fingerprint, precision_settings, tf32
+    from effkit.measurement.timing import Runner, cudnn_benchmark, device_context, prepare, time_step, warm_up
+    from effkit.models.resolve import build_model
 
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
@@ -265,7 +209,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
         row.update(totals)
         row["uncounted_ops"] = ", ".join(f"{k} x{v}" for k, v in sorted(prof.uncounted.items())) or None
 
-        model = _build(config, module)
+        model = build_model(module if module is not None else config.model, weights=config.weights)
         model, x = prepare(model, shape, device, channels_last=config.channels_last)
         runner = Runner(model, x, config.dtype, cuda_graph=config.cuda_graph)
         gpu = _open_gpu(device)
@@ -344,7 +288,7 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
                     row["clock_drop"] = clocks_dropped_any(before, after, after_energy)
 
             if config.per_layer:
-                from effkit.measure.timing import time_layers
+                from effkit.measurement.timing import time_layers
 
                 layer_df = layers_frame(prof, time_layers(model, x, dtype=config.dtype))
                 row["layers_json"] = layer_df.to_json(orient="records")
@@ -392,8 +336,8 @@ def layers_frame(prof, times: dict) -> "Any":
 def measure_config(config: MeasureConfig, *, idle=None) -> dict:
     """Measure exactly one configuration and return its result row (see :data:`ROW_COLUMNS`).
 
-    ``idle``: the run's :class:`~effkit.measure.energy.idle.IdleBaselines`, shared by every configuration of
-    one run (see :func:`run_measurer`); without it this configuration measures its own idle baseline.
+    ``idle``: the run's :class:`~effkit.measurement.energy.idle.IdleBaselines`, shared by every configuration
+    of one run (see :func:`run_measurer`); without it this configuration measures its own idle baseline.
 
     Bad settings (device, dtype, batch size, shape, unknown model) raise :class:`EffkitError`; a failure
     while measuring (out of memory, the model raising) comes back as ``status="failed"`` with ``error``.
@@ -403,7 +347,7 @@ def measure_config(config: MeasureConfig, *, idle=None) -> dict:
 
 def run_measurer(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
     """:func:`measure_config` for one run of ``configs`` in this process: one idle baseline per device."""
-    from effkit.measure.energy.idle import IdleBaselines
+    from effkit.measurement.energy.idle import IdleBaselines
 
     idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))
     return lambda config: measure_config(config, idle=idle)
@@ -421,26 +365,23 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
         A DataFrame: the analysis columns (name, type, call, params, flops, mac, mac_bytes, activations)
         plus ``latency_ms``, ``flops_per_s`` and ``time_share``.
     """
-    from effkit.analysis.profile import parse_shape, profile
-    from effkit.measure.timing import prepare, resolve_device, time_layers
+    from effkit.analysis.profile import profile
+    from effkit.units import parse_shape
+    from effkit.devices import resolve_device
+    from effkit.measurement.timing import prepare, time_layers
+    from effkit.models.resolve import build_model
 
     dev = resolve_device(device)
     prof = profile(model_or_name, input_shape, dtype, warn=False)
     shape = parse_shape(prof.input_shape)
-    if isinstance(model_or_name, nn.Module):
-        model = copy.deepcopy(model_or_name)
-    else:
-        from effkit.models import create_model
-
-        model = create_model(model_or_name)
-    model, x = prepare(model, shape, dev, channels_last=channels_last)
+    model, x = prepare(build_model(model_or_name), shape, dev, channels_last=channels_last)
     return layers_frame(prof, time_layers(model, x, dtype=dtype, iters=iters, warmup_iters=warmup_iters))
 
 
 def _batch_list(batch_sizes, input_shape) -> list[int]:
     if batch_sizes is None:
         if input_shape is not None:
-            from effkit.analysis.profile import parse_shape
+            from effkit.units import parse_shape
 
             return [parse_shape(input_shape)[0]]
         return [1]
@@ -475,10 +416,10 @@ def _frame(rows: list[dict]):
 
 
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
-    from effkit.measure.energy.idle import IdleBaselines
-    from effkit.measure.machine import fingerprint
-
+    from effkit.measurement.energy.idle import IdleBaselines
+    from effkit.measurement.machine import fingerprint
     from effkit.models.registry import check_model_names
+    from effkit.sweep.run import run_configs
 
     # Every name and setting, and each weights file once, is checked before the database is opened:
     # bad input leaves no file and no "failed" row behind.
@@ -493,27 +434,38 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
             check_weights(module if module is not None else config.model, config.weights)
             checked.add(key)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
-    rows: list[dict] = []
-    idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
-        for i, (config, module) in enumerate(jobs):
-            if progress is not None:
-                progress(i, len(jobs), f"{config.model} bs={config.batch_size}")
-            row = _run(config, module=module, fp=prints[config.device], device=devices[config.device], idle=idle)
-            if store is not None:
-                row = {"id": store.add(row), **row}
-            rows.append(row)
-        if progress is not None:
-            progress(len(jobs), len(jobs), "done")
+        modules = {id(config): module for config, module in jobs}
+        idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
+
+        def one(config: MeasureConfig) -> dict:
+            return _run(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device],
+                        idle=idle)
+
+        rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress),
+                           label=str(db) if db is not None else None)
     finally:
         if owned:
             store.close()
     return _frame(rows)
 
 
-def _configs(model: str, batch_sizes, **settings) -> list[MeasureConfig]:
-    return [MeasureConfig(model=model, batch_size=b, **settings) for b in batch_sizes]
+def _progress_events(progress: Optional[Progress]):
+    """The runner's events as ``progress(done, total, label)``: before each configuration, and once at the end."""
+    def emit(event) -> None:
+        if progress is None:
+            return
+        if event.kind == "begin":
+            progress(event.done, event.total, f"{event.config.model} bs={event.config.batch_size}")
+        elif event.kind == "done" and event.done == event.total:
+            progress(event.total, event.total, "done")
+
+    return emit
+
+
+def _configs(model: str, batch_sizes, settings: MeasureSettings, **inputs) -> list[MeasureConfig]:
+    return [MeasureConfig(model=model, batch_size=b, **inputs, **settings.as_dict()) for b in batch_sizes]
 
 
 def measure(
@@ -584,22 +536,21 @@ def measure(
             ``input_shape``, an unreadable or unfitting weights file, CUDA asked for but missing, ...),
             all raised before anything is measured or stored.
     """
-    if isinstance(model_or_name, nn.Module):
-        module, name = model_or_name, type(model_or_name).__name__
-    elif isinstance(model_or_name, str):
-        module, name = None, model_or_name
-    else:
-        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    from effkit.models.resolve import model_name
+
+    name = model_name(model_or_name)  # refuses anything but a module or a string
+    module = model_or_name if isinstance(model_or_name, nn.Module) else None
     shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     if module is not None and input_shape is None and input_size is None:
         input_size = 224
-    settings = dict(input_size=input_size, input_shape=shape, dtype=dtype, device=device,
-                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
-                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
-                    energy_trials=energy_trials, per_layer=per_layer, weights=weights, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
-                    tf32=tf32, mig_energy=mig_energy)
-    configs = _configs(name, _batch_list(batch_sizes, input_shape), **settings)
+    settings = MeasureSettings(
+        dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
+        cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
+        energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+        tf32=tf32, mig_energy=mig_energy)
+    configs = _configs(name, _batch_list(batch_sizes, input_shape), settings, input_size=input_size,
+                       input_shape=shape, weights=weights)
     return _sweep([(c, module) for c in configs], db, progress)
 
 
@@ -645,13 +596,13 @@ def compare(
     for n in names:
         if not isinstance(n, str):
             raise BadInputError(f"compare takes model names, got {type(n).__name__}")
-    settings = dict(input_size=input_size, input_shape=tuple(input_shape) if input_shape is not None
-                    and not isinstance(input_shape, str) else input_shape, dtype=dtype, device=device,
-                    channels_last=channels_last, cuda_graph=cuda_graph, cudnn_benchmark=cudnn_benchmark,
-                    warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s, energy=energy,
-                    energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
-                    energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
-                    tf32=tf32, mig_energy=mig_energy)
+    settings = MeasureSettings(
+        dtype=dtype, device=device, channels_last=channels_last, cuda_graph=cuda_graph,
+        cudnn_benchmark=cudnn_benchmark, warmup_s=warmup_s, min_iters=min_iters, min_time_s=min_time_s,
+        energy=energy, energy_trials=energy_trials, per_layer=per_layer, warmup_iters=warmup_iters,
+        energy_window_s=energy_window_s, energy_window_iters=energy_window_iters, idle_s=idle_s,
+        tf32=tf32, mig_energy=mig_energy)
+    shape = tuple(input_shape) if input_shape is not None and not isinstance(input_shape, str) else input_shape
     bs = _batch_list(batch_sizes, input_shape)
-    jobs = [(c, None) for n in names for c in _configs(n, bs, **settings)]
+    jobs = [(c, None) for n in names for c in _configs(n, bs, settings, input_size=input_size, input_shape=shape)]
     return _sweep(jobs, db, progress)

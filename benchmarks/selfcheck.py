@@ -1,11 +1,13 @@
-"""Checks of effkit's own measurements against the simplest independent ones, for a GPU machine.
+"""Benchmark of effkit's own measurements against the simplest independent ones, for a GPU machine.
 
-* FPS: :func:`effkit.measure.timing.time_model` against a plain CUDA-event loop over back-to-back
+Run it as ``python benchmarks/selfcheck.py --model resnet50 --batch-size 32``.
+
+* FPS: effkit's timing loop (:mod:`effkit.measurement.timing`) against a plain CUDA-event loop over back-to-back
   forward passes in the same process (they should agree within ~3 % at batch 32).
-* Energy: J/img from :func:`effkit.measure.energy.meter.measure_energy` against the raw NVML counter
+* Energy: J/img from :func:`effkit.measurement.energy.meter.measure_energy` against the raw NVML counter
   delta around a plain loop (gross, no idle subtraction on either side).
 
-Used by the benchmark scripts; nothing here runs without CUDA.
+Nothing here runs without CUDA.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
     Raises:
         BackendUnavailableError: no CUDA device.
     """
-    from effkit.measure.timing import (
-        Runner, cudnn_benchmark, device_context, plain_event_loop_fps, prepare, resolve_device, time_step, warm_up,
+    from effkit.devices import resolve_device
+    from effkit.measurement.timing import (
+        Runner, cudnn_benchmark, device_context, plain_event_loop_fps, prepare, time_step, warm_up,
     )
     from effkit.models import create_model
 
@@ -47,8 +50,8 @@ def crosscheck(model: str = "resnet50", batch_size: int = 32, *, device: str = "
         out.update(fps_effkit=t.fps, fps_plain=plain, fps_ratio=t.fps / plain,
                    j_per_img_effkit=None, j_per_img_raw=None, j_ratio=None, energy_method=None)
 
-        from effkit.measure.energy.meter import measure_energy
-        from effkit.measure.energy.nvml import NvmlMeter
+        from effkit.measurement.energy.meter import measure_energy
+        from effkit.measurement.energy.nvml import NvmlMeter
 
         meter = NvmlMeter(dev.index or 0, nvml=nvml)
         try:

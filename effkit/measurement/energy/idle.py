@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
-from effkit.measure.energy.meter import EnergyMeter
+from effkit.measurement.energy.base import EnergyMeter
 
 #: Seconds with no load before the idle window opens (the board settles from the previous load).
 REST_S = 5.0

@@ -2,8 +2,8 @@
 
 effkit's own loop (:func:`effkit.measure`) times a model it builds; this module measures whatever the
 caller runs — a training step, a data-loader pass, a whole epoch — with the same meters
-(:func:`~effkit.measure.energy.meter.open_meter`: NVML's energy counter, then its instant power field,
-then its averaged power on GPUs; RAPL on CPUs; a :class:`~effkit.measure.energy.meter.NullMeter`
+(:func:`~effkit.measurement.energy.meter.open_meter`: NVML's energy counter, then its instant power field,
+then its averaged power on GPUs; RAPL on CPUs; a :class:`~effkit.measurement.energy.meter.NullMeter`
 carrying its reason where neither works).
 
 A window never raises because energy cannot be read: the time is always measured, and the result's
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from effkit.errors import BackendUnavailableError, BadInputError, setting
-from effkit.measure.energy.meter import EnergyMeter, NullMeter, measure_idle_power, open_meter
+from effkit.measurement.energy.base import EnergyMeter, NullMeter
+from effkit.measurement.energy.meter import measure_idle_power, open_meter
 
 #: ``method`` of a result whose joules are an estimate (power × time), not a measurement.
 TDP_ESTIMATE = "tdp estimate"
@@ -142,7 +143,7 @@ def begin_window(device="cuda:0", *, idle_power_w: Optional[float] = None, idle_
             (the device must be doing nothing meanwhile); ``0`` measures none (``joules_net`` is ``None``).
         tdp_estimate_w: where no meter can read the device, report ``tdp_estimate_w × seconds`` as
             an estimate (``method="tdp estimate"``); ignored when a meter works.
-        meter: an :class:`~effkit.measure.energy.meter.EnergyMeter` to use instead of opening one (tests,
+        meter: an :class:`~effkit.measurement.energy.meter.EnergyMeter` to use instead of opening one (tests,
             or one meter reused over many windows; the caller closes it).
         sync: waits for the device's queued work (default: ``torch.cuda.synchronize`` on CUDA).
         clock: seconds, monotonic (default ``time.perf_counter``).

@@ -1,0 +1,132 @@
+"""``effkit results list|show|export``: the stored measurements."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from effkit.cli import app, fail
+from effkit.cli.measure import FMT, LIST_COLUMNS, OUTPUT, _emit
+from effkit.units import human
+
+
+results_app = typer.Typer(help="List, show and export stored measurements.", no_args_is_help=True)
+app.add_typer(results_app, name="results")
+
+RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder).")
+
+
+def _db_path(db: Optional[Path]) -> Path:
+    from effkit import default_db_path
+
+    return db if db is not None else default_db_path()
+
+
+def _open_db(db: Optional[Path]):
+    from effkit import Store
+
+    return Store(_db_path(db), create=False, readonly=True)
+
+
+def _filters(model: Optional[str], status: Optional[str]) -> dict:
+    if status is not None and status not in ("ok", "failed"):
+        raise fail(f"--status must be ok or failed, got {status!r}")
+    return {k: v for k, v in (("model", model), ("status", status)) if v is not None}
+
+
+@results_app.command("list")
+def results_list(
+    db: Optional[Path] = RESULTS_DB,
+    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the last N rows."),
+    fmt: str = FMT,
+) -> None:
+    """List stored measurements, oldest first."""
+    from effkit.report import tables
+
+    tables.check_format(fmt)
+    if limit is not None and limit <= 0:
+        raise fail(f"--limit must be a positive integer, got {limit}")
+    with _open_db(db) as store:
+        df = store.rows(**_filters(model, status))
+        where = store.path
+    if limit is not None:
+        df = df.tail(limit)
+    if df.empty:
+        what = "no rows match" if (model or status) else "no results"
+        typer.echo(f"{what} in {where}", err=True)
+        return
+    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
+
+
+@results_app.command("show")
+def results_show(
+    row_id: int = typer.Argument(..., metavar="ID", help="Row id (see `effkit results list`)."),
+    db: Optional[Path] = RESULTS_DB,
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+) -> None:
+    """Show every field of one stored measurement."""
+    from effkit.report import tables
+
+    tables.check_format(fmt, ("table", "json"))
+    with _open_db(db) as store:
+        row = store.get(row_id)
+    if fmt == "json":
+        typer.echo(json.dumps(row, indent=2, default=str))
+        return
+    import pandas as pd
+
+    layers = row.pop("layers_json", None)
+    kv = pd.DataFrame({"field": list(row), "value": [_show_value(k, v) for k, v in row.items()]})
+    console = tables.console()
+    console.print(tables.rich_table(kv, title=f"result {row_id}"))
+    if layers:
+        console.print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
+
+
+def _show_value(key: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("id", "batch_size", "iterations"):
+        return f"{v} ({human(v)})" if abs(v) >= 1000 else str(v)
+    return str(v)
+
+
+@results_app.command("export")
+def results_export(
+    fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                      help="csv or json (default: from the output file's suffix, else csv)."),
+    output: Optional[Path] = OUTPUT,
+    db: Optional[Path] = RESULTS_DB,
+    model: Optional[str] = typer.Option(None, "--model", help="Only rows of this model."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
+) -> None:
+    """Export stored measurements with every column (raw numbers) as CSV or JSON."""
+    from effkit import files
+    from effkit.report import tables
+
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    if fmt is None:
+        fmt = suffix if suffix in ("csv", "json") else "csv"
+    tables.check_format(fmt, ("csv", "json"))
+    if suffix in ("csv", "json") and suffix != fmt:
+        raise fail(f"--format {fmt} does not match the output file {output}; use a .{fmt} file or --format {suffix}")
+    if output is not None:
+        files.check_output(output, keep=(_db_path(db),))  # never over the store it reads
+    with _open_db(db) as store:
+        df = store.rows(**_filters(model, status))
+    if df.empty:
+        # Leave an existing output file alone rather than replace it with a header.
+        raise fail("no rows match " + ("these filters" if (model or status) else "(the database is empty)")
+                   + f" in {store.path}; nothing written")
+    text = tables.csv_text(df) if fmt == "csv" else tables.json_text(df)
+    if output is None:
+        typer.echo(text, nl=not text.endswith("\n"))
+    else:
+        files.write_text(output, text, keep=(store.path,))
+        typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)

@@ -1,0 +1,78 @@
+"""The one place that turns "a model, a zoo name or an external spec" into a module, with one rule for file specs.
+
+A string with a ``:`` is an external spec (:mod:`effkit.models.external`): ``torchvision:NAME``, ``timm:NAME``,
+``pkg.module:factory`` or ``path/file.py:factory``; anything else is a zoo name. The part before the last ``:``
+names a file when it ends in ``.py`` or holds a path separator (:func:`is_file_target`), a module otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Optional
+
+from torch import nn
+
+from effkit.errors import BadInputError
+
+#: External specs whose part before the ``:`` is a model library, not a module or a file.
+BACKENDS = ("torchvision", "timm")
+
+
+def is_spec(name: object) -> bool:
+    """An external spec (``"x:y"``) rather than a zoo name."""
+    return isinstance(name, str) and ":" in name
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"path/file.py:build"`` -> ``("path/file.py", "build")``; the last ``:`` splits (a drive letter stays)."""
+    target, _, attr = spec.rpartition(":")
+    return target, attr
+
+
+def is_file_target(target: str) -> bool:
+    """The part before a spec's ``:`` names a file: it ends in ``.py`` or holds a path separator."""
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return target.endswith(".py") or any(s in target for s in seps)
+
+
+def is_file_spec(spec: object) -> bool:
+    """``spec`` is ``path/file.py:factory`` (a file effkit would execute)."""
+    if not is_spec(spec):
+        return False
+    target, _ = split_spec(spec)
+    return target not in BACKENDS and is_file_target(target)
+
+
+def model_name(model_or_name: object) -> str:
+    """The name rows and tables use: the class name of a module, the name or spec itself otherwise."""
+    if isinstance(model_or_name, nn.Module):
+        return type(model_or_name).__name__
+    if isinstance(model_or_name, str):
+        return model_or_name
+    raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+
+
+def default_input_size(model_or_name: object) -> Optional[int]:
+    """A zoo model's own input side (224, or 32 for CIFAR models); ``None`` for modules and external specs."""
+    if not isinstance(model_or_name, str) or is_spec(model_or_name):
+        return None
+    from effkit.models.registry import get_entry
+
+    return get_entry(model_or_name).default_input_size
+
+
+def build_model(model_or_name: nn.Module | str, *, weights: Optional[str] = None) -> nn.Module:
+    """A module to run: a deep copy of a given module (the caller's stays as it was), or a zoo/external model
+    built by name; ``weights`` (a local state_dict file) is loaded into it after checking that it fits."""
+    if isinstance(model_or_name, nn.Module):
+        model = copy.deepcopy(model_or_name)
+    else:
+        from effkit.models import create_model  # looked up on the package, as analysis does
+
+        model = create_model(model_name(model_or_name))
+    if weights is not None:
+        from effkit.models.external import load_weights
+
+        load_weights(model, weights)
+    return model

@@ -1,0 +1,277 @@
+"""The sweep runner: every configuration measured where it is run, each row committed to the store as it finishes.
+
+:func:`run_sweep` picks an engine: ``"local"`` (in this process, one configuration at a time, below) or
+``"ray"`` (:mod:`effkit.sweep.ray`, one Ray task per configuration). Both build failed rows with
+:func:`failed_row`, report progress as :class:`SweepEvent` objects and resume the same way.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from effkit.errors import BadInputError, EffkitError, setting
+from effkit.sweep.spec import ENGINES, SweepSpec
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """What a sweep reports to its ``progress`` callback.
+
+    Attributes:
+        kind: ``"start"`` (once, when the number to run is known), ``"begin"`` (a configuration starts;
+            local engine only — on Ray many run at once) or ``"done"`` (a row was stored).
+        done: configurations finished in this run so far.
+        total: configurations this run will measure (after resume skips).
+        skipped: configurations skipped because they were already stored (``resume=True``).
+        config: the configuration that began or finished (``None`` for ``"start"``).
+        row: the stored row (``"done"`` only).
+    """
+
+    kind: str
+    done: int
+    total: int
+    skipped: int = 0
+    config: Any = None
+    row: Optional[dict] = None
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep. Finished rows are already in the store; ``rows`` holds them.
+
+    It is a :class:`KeyboardInterrupt`, so code that does not know about sweeps still stops as usual.
+    """
+
+    def __init__(self, rows, total: int, db: Optional[str]):
+        self.rows = rows
+        self.finished = len(rows)
+        self.total = total
+        self.db = db
+        super().__init__(f"sweep interrupted: {self.finished} of {total} configurations finished and stored")
+
+
+def failed_row(config, error: str, machine: Optional[Mapping[str, Any]] = None) -> dict:
+    """A result row for a configuration that could not be measured (``status="failed"``, ``error`` set)."""
+    from effkit.measurement.api import ROW_COLUMNS
+
+    try:
+        shape = "x".join(map(str, config.shape()))
+    except Exception:  # the shape may be exactly what is wrong; the row must still be written
+        shape = None
+    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+    row.update(model=config.model, status="failed", error=error, device=config.device,
+               batch_size=config.batch_size, input_shape=shape, dtype=config.dtype,
+               channels_last=config.channels_last, cuda_graph=config.cuda_graph,
+               energy_status="not measured")
+    row.update(dict(machine or {}))
+    row["config_key"] = config.key()
+    row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return row
+
+
+def error_text(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg}" if not isinstance(e, EffkitError) else msg
+
+
+def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
+    """Measure one configuration, never raising for a failure of the configuration itself.
+
+    Runs where it is called (this process, or the Ray node a task landed on), so the row carries that
+    machine's fingerprint either way.
+
+    Args:
+        config: a ``MeasureConfig``.
+        measure_fn: ``config -> row dict``; default :func:`effkit.measurement.api.measure_config`.
+
+    Returns:
+        The row; when ``measure_fn`` raised, a :func:`failed_row` with the error text and this
+        machine's fingerprint.
+    """
+    if measure_fn is None:
+        from effkit.measurement.api import measure_config as measure_fn
+    try:
+        row = dict(measure_fn(config))
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # one bad configuration must not stop the sweep
+        row = failed_row(config, error_text(e), _machine(config))
+        row["traceback"] = traceback.format_exc(limit=20)
+        return row
+    row.setdefault("status", "ok")
+    row.setdefault("config_key", config.key())
+    return row
+
+
+def _machine(config) -> dict:
+    try:
+        from effkit.measurement.machine import fingerprint
+
+        return fingerprint(config.device)
+    except Exception:  # e.g. the device itself is unusable; the failed row still needs writing
+        try:
+            from effkit.measurement.machine import fingerprint
+
+            return fingerprint("cpu")
+        except Exception:
+            return {}
+
+
+def open_store(db):
+    """(store, owned, label): a path opens an effkit Store; a store-like object is used as given."""
+    if db is None or isinstance(db, (str, Path)):
+        from effkit.store import Store, default_db_path
+
+        path = Path(db) if db is not None else default_db_path()
+        if db is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return Store(path), True, str(path)
+    if not all(hasattr(db, a) for a in ("add", "rows")):
+        raise BadInputError(f"db must be a path or a store with add() and rows(), got {type(db).__name__}")
+    return db, False, str(getattr(db, "path", "the store"))
+
+
+def stored_counts(store, machine_ids: Iterable[str]) -> Counter:
+    """{config_key: successful rows} over the given machines."""
+    counts: Counter = Counter()
+    for mid in set(machine_ids):
+        df = store.rows(machine_id=mid)
+        if len(df) and "config_key" in df.columns:
+            if "status" in df.columns:
+                df = df[df["status"] == "ok"]
+            counts.update(df["config_key"].dropna().tolist())
+    return counts
+
+
+def pending_configs(configs: list, stored: Counter) -> list:
+    """Drop as many copies of each configuration as are already stored (repeats count one each)."""
+    left = Counter(stored)
+    out = []
+    for c in configs:
+        k = c.key()
+        if left[k] > 0:
+            left[k] -= 1
+        else:
+            out.append(c)
+    return out
+
+
+def run_sweep(
+    spec_or_configs,
+    *,
+    engine: str = "local",
+    db=None,
+    resume: bool = False,
+    address: Optional[str] = None,
+    measure_fn: Optional[Callable] = None,
+    progress: Optional[Callable[[SweepEvent], None]] = None,
+    ray_num_cpus: Optional[float] = None,
+):
+    """Measure every configuration of a sweep and commit each row to the results store as it finishes.
+
+    Args:
+        spec_or_configs: a :class:`SweepSpec` or a list of ``MeasureConfig``.
+        engine: ``"local"`` (in this process, one configuration at a time) or ``"ray"`` (one Ray task per
+            configuration; ``num_gpus=1`` when the cluster has GPUs and the device is not ``cpu``).
+        db: results database path (default :func:`effkit.store.default_db_path`) or an open store.
+        resume: skip configurations already stored successfully for the same settings (config key) and
+            machine (``machine_id``); on Ray, "the same machine" means any node of the cluster. Failed
+            rows do not count, so failures are retried. Each stored row counts as one repeat.
+        address: Ray cluster address (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); ``None``
+            starts a local Ray instance, or uses the one this process already joined.
+        measure_fn: ``config -> row``; default :func:`effkit.measurement.api.measure_config`. On Ray it must
+            be importable on the nodes (or picklable by value).
+        progress: called with a :class:`SweepEvent` at start, as configurations begin (local) and
+            whenever a row is stored.
+        ray_num_cpus: CPUs each Ray task reserves when it runs on the CPU (default 1). Reserve a whole
+            node's cores for CPU latencies that are not disturbed by neighbouring tasks.
+
+    Returns:
+        A DataFrame of the rows stored by this run (``id`` = their row id in the store), failures included.
+
+    Raises:
+        BadInputError: unknown engine, bad configurations, CUDA asked for on a cluster without GPUs.
+        BackendUnavailableError: Ray missing or the cluster unreachable; CUDA missing (local engine).
+        SweepInterrupted: Ctrl-C; the rows finished so far are stored and attached.
+    """
+    if engine not in ENGINES:
+        raise BadInputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
+    if address is not None and engine != "ray":
+        raise BadInputError(f"{setting('address')} is for the Ray engine; add {setting('engine')} ray", field="address")
+    if ray_num_cpus is not None and not (ray_num_cpus > 0):
+        raise BadInputError(f"ray_num_cpus must be positive, got {ray_num_cpus}")
+    configs = spec_or_configs.configs() if isinstance(spec_or_configs, SweepSpec) else list(spec_or_configs)
+    for c in configs:
+        if not hasattr(c, "key"):
+            raise BadInputError(f"expected a SweepSpec or MeasureConfig objects, got {type(c).__name__}")
+    emit = progress or (lambda event: None)
+    if engine == "local":
+        for dev in sorted({c.device for c in configs}):
+            from effkit.devices import resolve_device
+
+            resolve_device(dev)  # no CUDA here -> one clear error now, not N failed rows
+        return _run_local(configs, db, resume, measure_fn, emit)
+    from effkit.sweep.ray import import_ray, run_ray
+
+    return run_ray(import_ray(), configs, db, resume, address, measure_fn, emit, ray_num_cpus)
+
+
+def rows_frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _run_local(configs, db, resume, measure_fn, emit):
+    store, owned, label = open_store(db)
+    try:
+        todo = configs
+        if resume:
+            machine_ids = {dev: _machine_id(dev) for dev in {c.device for c in configs}}
+            stored = stored_counts(store, machine_ids.values())
+            todo = pending_configs(configs, stored)
+        if measure_fn is None:  # one idle baseline per device for the whole run
+            from effkit.measurement.api import run_measurer
+
+            measure_fn = run_measurer(todo)
+        rows = run_configs(todo, store, measure_fn, emit, skipped=len(configs) - len(todo), label=label)
+    finally:
+        if owned:
+            store.close()
+    return rows_frame(rows)
+
+
+def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Callable[[SweepEvent], None], *,
+                skipped: int = 0, label: Optional[str] = None) -> list[dict]:
+    """The one measuring loop, here in this process: ``measure()``, ``compare()`` and the local engine run it.
+
+    Each configuration is measured by :func:`measure_one` (a failure becomes a failed row), committed to
+    ``store`` at once (``store=None``: nothing is stored, rows get no ``id``) and reported to ``emit`` as
+    :class:`SweepEvent` objects (``start``, then ``begin``/``done`` per configuration).
+
+    Raises:
+        SweepInterrupted: Ctrl-C; the rows finished so far (stored already) are attached.
+    """
+    rows: list[dict] = []
+    emit(SweepEvent("start", 0, len(configs), skipped))
+    try:
+        for c in configs:
+            emit(SweepEvent("begin", len(rows), len(configs), skipped, config=c))
+            row = measure_one(c, measure_fn)
+            if store is not None:
+                row["id"] = store.add(row)
+            rows.append(row)
+            emit(SweepEvent("done", len(rows), len(configs), skipped, config=c, row=row))
+    except KeyboardInterrupt:
+        raise SweepInterrupted(rows_frame(rows), len(configs), label) from None
+    return rows
+
+
+def _machine_id(device: str) -> str:
+    from effkit.measurement.machine import fingerprint
+
+    return fingerprint(device)["machine_id"]

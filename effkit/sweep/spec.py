@@ -1,0 +1,533 @@
+"""Sweep files: parsing a YAML/TOML file or a mapping into a :class:`SweepSpec`, one validator per key.
+
+Nothing runs until the whole sweep is known to be well-formed; :meth:`SweepSpec.configs` expands the spec into
+:class:`effkit.measurement.api.MeasureConfig` objects for :func:`effkit.sweep.run.run_sweep`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from effkit.errors import BackendUnavailableError, BadInputError, EffkitError, setting
+from effkit.measurement.settings import MeasureSettings
+
+ENGINES = ("local", "ray")
+
+#: Keys that shape the grid of configurations.
+GRID_KEYS = ("models", "input_sizes", "input_shapes", "batch_sizes", "dtypes", "channels_last")
+
+
+def _setting_kinds() -> dict[str, str]:
+    """Each :class:`MeasureSettings` field a sweep file may set, by the kind its bounds make it."""
+    kinds = {}
+    bounds = MeasureSettings.bounds()
+    for f in fields(MeasureSettings):
+        if f.name in ("dtype", "device", "channels_last"):  # grid keys and the device have their own rules
+            continue
+        b = bounds.get(f.name)
+        kinds[f.name] = ("bool" if b is None else "seconds" if not b["integer"]
+                         else "count" if b["min"] >= 1 else "count0")
+    return kinds
+
+
+#: Timing and measurement settings passed unchanged to every ``MeasureConfig``: key -> expected kind
+#: (``count``: integer >= 1, ``count0``: integer >= 0, ``seconds``: number >= 0), from MeasureSettings' bounds.
+SETTING_KEYS: dict[str, str] = _setting_kinds()
+#: Every key a sweep file may hold.
+SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", *SETTING_KEYS)
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+# -- the spec ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep: the grid, the repeat count, the device and the timing settings.
+
+    Attributes:
+        models: zoo names or external specs (``"pkg.mod:factory"``, ``"/abs/file.py:factory"``...).
+        input_sizes: square input sides; ``None`` means the model's own default (224, 32 for CIFAR).
+        input_shapes: full input shapes (batch first), used instead of ``input_sizes`` when given.
+        batch_sizes: batch sizes (they replace the batch dimension of ``input_shapes``).
+        dtypes: canonical dtype names (``"float32"``, ``"float16"``, ``"bfloat16"``).
+        channels_last: memory formats to try.
+        repeats: how often each configuration is measured; repeats run in rounds (every configuration
+            once, then every one again) so slow drift of the machine spreads over all of them.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` keeps MeasureConfig's default.
+        settings: timing settings as sorted ``(name, value)`` pairs (see :data:`SETTING_KEYS`).
+        source: the file the spec came from, if any.
+    """
+
+    models: tuple[str, ...]
+    input_sizes: tuple[Optional[int], ...] = (None,)
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    batch_sizes: tuple[int, ...] = (1,)
+    dtypes: tuple[str, ...] = ("float32",)
+    channels_last: tuple[bool, ...] = (False,)
+    repeats: int = 1
+    device: Optional[str] = None
+    settings: tuple[tuple[str, Any], ...] = ()
+    source: Optional[str] = None
+
+    def configs(self) -> list:
+        """Every configuration to measure, repeats included (``len == grid size × repeats``).
+
+        Returns:
+            A list of :class:`effkit.measurement.api.MeasureConfig`, round by round.
+        """
+        from effkit.measurement.api import MeasureConfig
+
+        extra = dict(self.settings)
+        if self.device is not None:
+            extra["device"] = self.device
+        shapes: list[tuple[Optional[int], Optional[tuple[int, ...]]]]
+        if self.input_shapes:
+            shapes = [(None, s) for s in self.input_shapes]
+        else:
+            shapes = [(s, None) for s in self.input_sizes]
+        grid = []
+        for model in self.models:
+            for size, shape in shapes:
+                for batch in self.batch_sizes:
+                    for dtype in self.dtypes:
+                        for cl in self.channels_last:
+                            shape_arg = (batch, *shape[1:]) if shape is not None else None
+                            grid.append(MeasureConfig(
+                                model=model, input_size=size, input_shape=shape_arg, batch_size=batch,
+                                dtype=dtype, channels_last=cl, **extra))
+        return [c for _ in range(self.repeats) for c in grid]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as a plain mapping, in sweep-file form (``sweep_spec(spec.to_dict())`` round-trips)."""
+        out: dict[str, Any] = {"models": list(self.models)}
+        if self.input_shapes:
+            out["input_shapes"] = [list(s) for s in self.input_shapes]
+        elif self.input_sizes != (None,):
+            out["input_sizes"] = list(self.input_sizes)
+        out.update(batch_sizes=list(self.batch_sizes), dtypes=list(self.dtypes),
+                   channels_last=list(self.channels_last), repeats=self.repeats)
+        if self.device is not None:
+            out["device"] = self.device
+        out.update(dict(self.settings))
+        return out
+
+
+# -- parsing and validation ----------------------------------------------------------------------
+
+
+class _Where:
+    """Line numbers of a sweep file's keys and list items, for messages like ``sweep.yaml:7: ...``."""
+
+    def __init__(self, source: Optional[str], lines: Optional[dict] = None):
+        self.source = source
+        self.lines = lines or {}
+        #: keys whose value came from elsewhere than the file (a CLI flag): key -> what to name in errors
+        self.given_by: dict[str, str] = {}
+
+    def at(self, *path) -> str:
+        line = None
+        while path and line is None:
+            line = self.lines.get(tuple(path))
+            path = path[:-1]
+        if self.source is None:
+            return ""
+        return f"{self.source}:{line}: " if line else f"{self.source}: "
+
+    def error(self, path: tuple, message: str) -> BadInputError:
+        flag = self.given_by.get(path[0]) if path else None
+        if flag is not None:
+            # The value came from a flag: name the flag instead of the file and of the Python key
+            # ("--repeats: expected ...", not "s.yaml: repeats: expected ...").
+            key = str(path[0])
+            if message.startswith(f"{key}: "):
+                return BadInputError(f"{flag}: {message[len(key) + 2:]}")
+            if message.startswith(f"{key} "):
+                return BadInputError(f"{flag}{message[len(key):]}")
+            return BadInputError(f"{flag}: {message}")
+        return BadInputError(f"{self.at(*path)}{message}")
+
+
+def _yaml_mapping(text: str, source: str) -> tuple[dict, dict]:
+    """Parse YAML text; returns (data, {key path: line}). Errors name the line PyYAML points at."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        reason = " ".join(str(getattr(e, "problem", None) or e).split())
+        context, context_mark = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and getattr(e, "problem", None):
+            # PyYAML notices an unclosed bracket where the next thing fails; say where the bracket opened.
+            where = f" that starts on line {context_mark.line + 1}" if context_mark is not None else ""
+            reason = f"{reason} ({' '.join(context.split())}{where})"
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise BadInputError(f"{source}{line}: malformed YAML: {reason}") from None
+    if node is None or data is None:
+        raise BadInputError(f"{source}: the sweep file is empty; it needs at least 'models:'")
+    if not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
+        line = node.start_mark.line + 1
+        raise BadInputError(f"{source}:{line}: the top level must be a mapping of settings "
+                            "(models:, input_sizes:, batch_sizes: ...)")
+    lines: dict = {}
+    for knode, vnode in node.value:
+        key = knode.value
+        if (key,) in lines:
+            raise BadInputError(f"{source}:{knode.start_mark.line + 1}: key {key!r} appears twice "
+                                f"(first on line {lines[(key,)]})")
+        lines[(key,)] = knode.start_mark.line + 1
+        if isinstance(vnode, yaml.SequenceNode):
+            for i, item in enumerate(vnode.value):
+                lines[(key, i)] = item.start_mark.line + 1
+    return data, lines
+
+
+def _toml_mapping(text: str, source: str) -> tuple[dict, dict]:
+    """Parse TOML text; returns (data, {key: line}). tomllib has no node positions, so keys are found by text."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise BackendUnavailableError("TOML sweep files need Python 3.11+; use a YAML sweep file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        if m:
+            reason = msg[: m.start()].strip()
+            raise BadInputError(f"{source}:{m.group(1)}: malformed TOML: {reason}") from None
+        if msg.endswith("(at end of document)"):
+            last = max(1, len(text.splitlines()))
+            reason = msg.removesuffix("(at end of document)").strip()
+            raise BadInputError(f"{source}:{last}: malformed TOML: {reason} (at the end of the file)") from None
+        raise BadInputError(f"{source}: malformed TOML: {msg}") from None
+    lines: dict = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=", line)
+        if m:
+            lines.setdefault((m.group(1).strip('"'),), i)
+        m = re.match(r"\s*\[+\s*([^\]]+?)\s*\]+", line)
+        if m:
+            lines.setdefault((m.group(1).strip('"'),), i)
+    return data, lines
+
+
+def read_sweep_file(path: str | Path) -> tuple[dict, dict]:
+    """The raw mapping of a ``.yaml``/``.yml``/``.toml`` sweep file and its key lines (no validation)."""
+    p = Path(path)
+    if not p.exists():
+        raise BadInputError(f"sweep file {p} does not exist")
+    if p.is_dir():
+        raise BadInputError(f"sweep file {p} is a folder; give a .yaml or .toml file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"cannot read sweep file {p}: {getattr(e, 'strerror', None) or e}") from None
+    suffix = p.suffix.lower()
+    if suffix == ".toml":
+        return _toml_mapping(text, str(p))
+    if suffix in (".yaml", ".yml"):
+        return _yaml_mapping(text, str(p))
+    raise BadInputError(f"sweep file {p}: unknown extension {p.suffix!r}; use .yaml, .yml or .toml")
+
+
+def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None,
+               override_names: Optional[Mapping[str, str]] = None) -> SweepSpec:
+    """Read and validate a sweep file (YAML or TOML).
+
+    Args:
+        path: a ``.yaml``, ``.yml`` or ``.toml`` file with the keys of :data:`SWEEP_KEYS`.
+        overrides: values that replace the file's (the CLI's ``--model``, ``--batch-size``...); ``None``
+            values are ignored.
+        override_names: how to name an overridden key in error messages (``{"repeats": "--repeats"}``),
+            so a bad flag value is not blamed on the file.
+
+    Returns:
+        The validated :class:`SweepSpec`. Relative ``file.py:factory`` paths are taken relative to the
+        sweep file's folder and made absolute.
+
+    Raises:
+        BadInputError: unreadable or malformed file (with file and line), unknown keys, wrong types,
+            unknown models (with suggestions) — all before anything runs.
+    """
+    data, lines = read_sweep_file(path)
+    where = _Where(str(path), lines)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            data[key] = value
+            # An overridden key's line no longer describes the value; drop it so errors don't point there.
+            where.lines = {k: v for k, v in where.lines.items() if k[0] != key}
+            if override_names and key in override_names:
+                where.given_by[key] = override_names[key]
+    return _build(data, where, base_dir=Path(path).resolve().parent)
+
+
+def sweep_spec(mapping: Optional[Mapping[str, Any]] = None, *,
+               override_names: Optional[Mapping[str, str]] = None, **kwargs) -> SweepSpec:
+    """Validate a sweep given as a mapping and/or keyword arguments (the keys of a sweep file).
+
+    Example::
+
+        spec = sweep_spec(models=["vovnet39", "densenet121"], input_sizes=[224, 320], batch_sizes=[1, 8])
+
+    Args:
+        mapping: the keys of a sweep file; keys set to ``None`` are treated as not given.
+        override_names: how to name a key in error messages (``{"repeats": "--repeats"}``), for values
+            that came from command-line flags.
+        **kwargs: more keys, replacing the mapping's.
+
+    Raises:
+        BadInputError: as :func:`load_sweep`, without file positions.
+    """
+    data = dict(mapping or {})
+    data.update({k: v for k, v in kwargs.items() if v is not None})
+    where = _Where(None)
+    where.given_by = {k: n for k, n in (override_names or {}).items() if data.get(k) is not None}
+    return _build(data, where, base_dir=Path.cwd())
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_list(where: _Where, key: str, value) -> list:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise where.error((key,), f"{key} is an empty list; give at least one value or leave the key out")
+        return list(value)
+    return [value]
+
+
+def _positive_ints(where: _Where, key: str, value) -> tuple[int, ...]:
+    out = []
+    for i, v in enumerate(_as_list(where, key, value)):
+        if isinstance(v, str) and v.strip().isdigit():
+            v = int(v)
+        if not _is_int(v) or v <= 0:
+            raise where.error((key, i), f"{key}: expected a positive integer, got {v!r}")
+        out.append(v)
+    return _unique(where, key, out)
+
+
+def _unique(where: _Where, key: str, values: list) -> tuple:
+    seen: dict = {}
+    for i, v in enumerate(values):
+        if v in seen:
+            hint = f" (to measure a configuration several times set {setting('repeats')})" if key == "models" else ""
+            raise where.error((key, i), f"{key} lists {v!r} twice{hint}")
+        seen[v] = i
+    return tuple(values)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _bool(where: _Where, path: tuple, v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+        return v.strip().lower() in _TRUE
+    raise where.error(path, f"{path[0]}: expected true or false, got {v!r}")
+
+
+def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
+    """The spec a sweep mapping describes, each key checked by its own validator (errors point at the key)."""
+    _check_keys(data, where)
+    models = _models(data, where, base_dir)  # checked in this order: the first bad key is the one reported
+    sizes, shapes = _inputs(data, where)
+    batches = _positive_ints(where, "batch_sizes", data["batch_sizes"]) if data.get("batch_sizes") is not None \
+        else (1,)
+    dtypes, channels_last = _dtypes(data, where), _channels_last(data, where)
+    repeats, device, settings = _repeats(data, where), _device(data, where), _settings(data, where)
+    return SweepSpec(models=models, input_sizes=sizes, input_shapes=shapes, batch_sizes=batches, dtypes=dtypes,
+                     channels_last=channels_last, repeats=repeats, device=device,
+                     settings=tuple(sorted(settings.items())), source=where.source)
+
+
+def _check_keys(data: Mapping[str, Any], where: _Where) -> None:
+    import difflib
+
+    unknown = [k for k in data if k not in SWEEP_KEYS]
+    if unknown:
+        k = unknown[0]
+        close = difflib.get_close_matches(str(k), SWEEP_KEYS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(SWEEP_KEYS)}"
+        raise where.error((k,), f"unknown key {k!r}{hint}")
+
+
+def _models(data: Mapping[str, Any], where: _Where, base_dir: Path) -> tuple:
+    if "models" not in data or data["models"] is None:
+        raise where.error((), f"no models to sweep; list them under 'models:' or pass {setting('models')}")
+    models = []
+    for i, m in enumerate(_as_list(where, "models", data["models"])):
+        if not isinstance(m, str) or not m.strip():
+            raise where.error(("models", i), f"models: expected a model name or spec string, got {m!r}")
+        models.append(_check_model(where, i, m.strip(), base_dir))
+    return _unique(where, "models", models)
+
+
+def _inputs(data: Mapping[str, Any], where: _Where) -> tuple[tuple, tuple]:
+    """(input_sizes, input_shapes): one of them given, or neither (the models' own sizes)."""
+    from effkit.units import parse_shape
+
+    if data.get("input_sizes") is not None and data.get("input_shapes") is not None:
+        raise where.error(("input_shapes",), "give input_sizes or input_shapes, not both")
+    sizes: tuple[Optional[int], ...] = (None,)
+    if data.get("input_sizes") is not None:
+        sizes = _positive_ints(where, "input_sizes", data["input_sizes"])
+    shapes: tuple[tuple[int, ...], ...] = ()
+    if data.get("input_shapes") is not None:
+        raw = data["input_shapes"]
+        # One shape written as a list of ints is a single shape, not a list of shapes.
+        if isinstance(raw, (list, tuple)) and raw and all(_is_int(d) for d in raw):
+            raw = [raw]
+        parsed = []
+        for i, s in enumerate(_as_list(where, "input_shapes", raw)):
+            try:
+                parsed.append(parse_shape(s if isinstance(s, str) else [int(d) for d in s]))
+            except (BadInputError, TypeError, ValueError):
+                raise where.error(("input_shapes", i), f"input_shapes: malformed shape {s!r}; write N,C,H,W "
+                                  "such as '1,3,224,224'") from None
+        shapes = _unique(where, "input_shapes", parsed)
+    return sizes, shapes
+
+
+def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+    from effkit.units import dtype_name, parse_dtype
+
+    if data.get("dtypes") is None:
+        return ("float32",)
+    names = []
+    for i, d in enumerate(_as_list(where, "dtypes", data["dtypes"])):
+        try:
+            names.append(dtype_name(parse_dtype(str(d))))
+        except BadInputError as e:
+            raise where.error(("dtypes", i), f"dtypes: {e}") from None
+    return _unique(where, "dtypes", names)
+
+
+def _channels_last(data: Mapping[str, Any], where: _Where) -> tuple[bool, ...]:
+    if data.get("channels_last") is None:
+        return (False,)
+    values = _as_list(where, "channels_last", data["channels_last"])
+    return _unique(where, "channels_last", [_bool(where, ("channels_last", i), v) for i, v in enumerate(values)])
+
+
+def _repeats(data: Mapping[str, Any], where: _Where) -> int:
+    r = data.get("repeats")
+    if r is None:
+        return 1
+    if not _is_int(r) or r <= 0:
+        raise where.error(("repeats",), f"repeats: expected a positive integer, got {r!r}")
+    return r
+
+
+def _device(data: Mapping[str, Any], where: _Where) -> Optional[str]:
+    d = data.get("device")
+    if d is None:
+        return None
+    if not isinstance(d, str) or not _DEVICE_RE.match(d.strip().lower()):
+        raise where.error(("device",), f"device: expected auto, cpu, cuda or cuda:N, got {d!r}")
+    return d.strip().lower()
+
+
+def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    """The MeasureSettings keys given, each checked against its kind (its bounds in MeasureSettings)."""
+    settings = {}
+    for key, kind in SETTING_KEYS.items():
+        if data.get(key) is None:
+            continue
+        v = data[key]
+        if kind == "bool":
+            settings[key] = _bool(where, (key,), v)
+        elif kind in ("count", "count0"):
+            low = 1 if kind == "count" else 0
+            if not _is_int(v) or v < low:
+                what = "a positive integer" if low else "an integer >= 0"
+                raise where.error((key,), f"{key}: expected {what}, got {v!r}")
+            settings[key] = v
+        else:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise where.error((key,), f"{key}: expected a number of seconds >= 0, got {v!r}")
+            settings[key] = float(v)
+    return settings
+
+
+def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
+    """Check that a model can be found without building (or executing) it; returns its canonical spec."""
+    import importlib.util
+
+    if ":" not in spec:
+        from effkit.errors import UnknownModelError
+        from effkit.models.registry import get_entry
+
+        try:
+            get_entry(spec)
+        except UnknownModelError as e:
+            raise where.error(("models", i), str(e)) from None
+        return spec
+    from effkit.models.resolve import BACKENDS, is_file_target, split_spec
+
+    target, factory = split_spec(spec)
+    if not target or not factory:
+        raise where.error(("models", i), f"model spec {spec!r} needs the form 'module:factory' or "
+                          "'path/file.py:factory'")
+    if target not in BACKENDS and is_file_target(target):
+        path = Path(target).expanduser()
+        if not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            raise where.error(("models", i), f"model file {target} (of {spec!r}) does not exist"
+                              + (f" (looked in {base_dir})" if not Path(target).is_absolute() else ""))
+        # Absolute, so the spec means the same file whatever folder a worker (or a Ray node) runs in.
+        return f"{path.resolve()}:{factory}"
+    if target in BACKENDS:
+        if importlib.util.find_spec(target) is None:
+            raise where.error(("models", i), f"{spec!r} needs the {target} package, which is not installed "
+                              f"here; pip install {target} or choose another model")
+        return spec
+    top = target.split(".", 1)[0]
+    try:
+        found = importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise where.error(("models", i), f"module {top!r} of model spec {spec!r} is not importable; "
+                          "install it or give 'path/file.py:factory'")
+    return spec
+
+
+# -- describing configurations -------------------------------------------------------------------
+
+
+def configs_table(configs: Sequence):
+    """One row per configuration (what ``effkit sweep --dry-run`` shows).
+
+    Columns: ``config`` (1-based position), ``model``, ``input_shape``, ``batch_size``, ``dtype``,
+    ``channels_last``, ``device``, ``repeat`` (1-based round) and ``config_key``.
+    """
+    import pandas as pd
+
+    seen: Counter = Counter()
+    rows = []
+    for n, c in enumerate(configs, 1):
+        key = c.key()
+        seen[key] += 1
+        try:
+            shape = "x".join(map(str, c.shape()))
+        except EffkitError:
+            shape = ""
+        rows.append({"config": n, "model": c.model, "input_shape": shape, "batch_size": c.batch_size,
+                     "dtype": c.dtype, "channels_last": bool(c.channels_last), "device": c.device,
+                     "repeat": seen[key], "config_key": key})
+    return pd.DataFrame(rows, columns=["config", "model", "input_shape", "batch_size", "dtype",
+                                       "channels_last", "device", "repeat", "config_key"])

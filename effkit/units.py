@@ -1,0 +1,136 @@
+"""Human units and the parsing of shapes, dtypes and batch-size lists: leaf helpers any part of effkit may use.
+
+Tables for people use human units (K/M/G); the parsers turn what a user wrote (``"1,3,224,224"``, ``"fp16"``,
+``"1,8,32"``) into values, and anything else into a :class:`~effkit.errors.BadInputError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Sequence
+
+import torch
+
+from effkit.errors import BadInputError, setting
+
+DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64, "fp64": torch.float64, "double": torch.float64,
+}
+
+
+def human(value: Any, digits: int = 3) -> str:
+    """``3525736 -> '3.53M'``; floats under 1000 keep ``digits`` significant digits; NaN/None -> ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, str):
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return ""
+    if math.isinf(v):
+        return "inf"
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(v) >= factor:
+            return f"{v / factor:.{digits}g}{suffix}"
+    if v == int(v) and abs(v) < 1000:
+        return str(int(v))
+    return f"{v:.{digits}g}"
+
+
+def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """``"float16"`` / ``"fp16"`` / ``torch.float16`` -> ``torch.float16``; anything else is bad input."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower().removeprefix("torch.")]
+    except KeyError:
+        raise BadInputError(
+            f"unknown dtype {dtype!r}; use one of float32, float16, bfloat16, float64"
+        ) from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.float16`` -> ``"float16"``."""
+    return str(dtype).removeprefix("torch.")
+
+
+def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"1,3,224,224"`` / ``"1x3x224x224"`` / a sequence -> a tuple of positive ints."""
+    if isinstance(text, str):
+        if not re.fullmatch(r"\s*\d+(\s*[,xX]\s*\d+)*\s*", text):
+            raise BadInputError(f"malformed shape {text!r}; write it as N,C,H,W, e.g. 1,3,224,224")
+        dims = tuple(int(p) for p in re.split(r"\s*[,xX]\s*", text.strip()))
+    else:
+        dims = tuple(int(d) for d in text)
+    if not dims or any(d <= 0 for d in dims):
+        raise BadInputError(f"malformed shape {text!r}: every dimension must be a positive integer")
+    if math.prod(dims) > _MAX_ELEMENTS:  # torch would overflow its 64-bit element count
+        raise BadInputError(f"shape {text!r} has {math.prod(dims):.3g} elements, more than a tensor can hold "
+                            f"({_MAX_ELEMENTS:.3g})")
+    return dims
+
+
+#: The most elements a torch tensor can have (its sizes and strides are signed 64-bit).
+_MAX_ELEMENTS = 2**63 - 1
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """``"1,8,32"`` -> ``[1, 8, 32]``; anything not a positive integer is bad input."""
+    out = []
+    for part in str(text).replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            b = int(part)
+        except ValueError:
+            raise BadInputError(f"malformed batch size {part!r} in {text!r}; write e.g. 1,8,32") from None
+        if b <= 0:
+            raise BadInputError(f"batch size must be a positive integer, got {b}")
+        out.append(b)
+    if not out:
+        raise BadInputError(f"no batch size in {text!r}; write e.g. 1,8,32")
+    return out
+
+
+def resolve_input_shape(
+    model: Any,
+    input_size: int | None = None,
+    input_shape: str | Sequence[int] | None = None,
+    batch_size: int | None = None,
+    channels: int = 3,
+) -> tuple[int, ...]:
+    """The input shape a call means: ``input_shape`` wins, else (batch, 3, size, size).
+
+    ``size`` defaults to the zoo model's own input size (224, or 32 for CIFAR models).
+    """
+    if batch_size is not None and batch_size <= 0:
+        raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
+    if input_size is not None and input_size <= 0:
+        raise BadInputError(f"input size must be a positive integer, got {input_size}")
+    if input_shape is not None:
+        shape = parse_shape(input_shape)
+        if batch_size is not None and batch_size != shape[0]:
+            raise BadInputError(
+                f"{setting('batch_size')} {batch_size} disagrees with the batch {shape[0]} of "
+                f"{setting('input_shape')} {'x'.join(map(str, shape))}; give one of them", field="batch_size")
+        if len(shape) != 4 and isinstance(model, str) and ":" not in model:  # a zoo name: images only
+            raise BadInputError(
+                f"{model} takes an image batch N,C,H,W; got the {len(shape)}-d shape "
+                f"{'x'.join(map(str, shape))} (e.g. {setting('input_shape')} 1,3,224,224)", field="input_shape")
+        return shape
+    if input_size is None:
+        # The zoo's own default size: imported here, not at the top, so that units stays a leaf that
+        # any module (the model zoo included) can import at load time.
+        from effkit.models.resolve import default_input_size
+
+        input_size = default_input_size(model) or 224
+    return (batch_size or 1, channels, input_size, input_size)

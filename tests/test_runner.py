@@ -1,0 +1,40 @@
+"""measure() runs through the one runner (effkit.sweep.run.run_configs): progress shape, ids, failed rows."""
+
+from torch import nn
+
+import effkit
+from effkit.store import Store
+
+FAST = dict(device="cpu", warmup_s=0, warmup_iters=1, min_iters=2, min_time_s=0, energy=False, idle_s=0)
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        if x.shape[0] == 3:
+            raise RuntimeError("batch 3 refused")
+        return self.conv(x)
+
+
+def test_progress_before_each_configuration_and_once_at_the_end():
+    calls = []
+    effkit.measure(Tiny(), input_size=4, batch_sizes=[1, 2], progress=lambda *a: calls.append(a), **FAST)
+    assert calls == [(0, 2, "Tiny bs=1"), (1, 2, "Tiny bs=2"), (2, 2, "done")]
+
+
+def test_rows_stored_with_ids_and_a_failed_configuration_does_not_stop_the_others(tmp_path):
+    db = tmp_path / "r.sqlite"
+    df = effkit.measure(Tiny(), input_size=4, batch_sizes=[3, 1], db=db, **FAST)
+    assert df.columns[0] == "id"
+    assert df["status"].tolist() == ["failed", "ok"]
+    assert "batch 3 refused" in df["error"].iloc[0]
+    with Store(db) as store:
+        assert sorted(store.rows()["id"].tolist()) == sorted(df["id"].tolist())
+
+
+def test_db_none_stores_nothing():
+    df = effkit.measure(Tiny(), input_size=4, batch_sizes=[1], **FAST)
+    assert "id" not in df.columns and df["status"].tolist() == ["ok"]
