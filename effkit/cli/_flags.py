@@ -11,6 +11,7 @@ from __future__ import annotations
 FIELD_FLAGS: dict[str, str] = {
     "db": "--db",
     "input_shape": "--input-shape",
+    "inputs": "--input",
     "batch_size": "--batch-size",
     "batch_sizes": "--batch-size",
     "output": "--output",
