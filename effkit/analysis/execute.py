@@ -67,12 +67,25 @@ class ValueRead(Exception):
         self.op, self.where = op, where
 
 
-class _Watch(TorchDispatchMode):
-    """Below the recorder: a value read raises :class:`ValueRead`, or, ``lenient``, returns zeros."""
+def _channels_last(t) -> bool:
+    # PyTorch's suggest_memory_format: a 4-d tensor laid out NHWC that is not also plain contiguous.
+    return (isinstance(t, torch.Tensor) and t.dim() == 4 and not t.is_contiguous()
+            and t.is_contiguous(memory_format=torch.channels_last))
 
-    def __init__(self, lenient: bool = False):
+
+class _Watch(TorchDispatchMode):
+    """Below the recorder: a value read raises :class:`ValueRead`, or, ``lenient``, returns zeros.
+
+    ``channels_last``: the meta kernels of conv, batch norm and the like make contiguous outputs
+    where the CPU kernels keep a channels-last input's layout; here a new (non-view) 4-d output of
+    an op given a channels-last input is laid out channels-last too, as on the CPU, so a later
+    ``.view`` fails and a ``reshape`` copies as they would on a real tensor.
+    """
+
+    def __init__(self, lenient: bool = False, channels_last: bool = False):
         super().__init__()
         self.lenient = lenient
+        self.channels_last = channels_last
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -93,7 +106,12 @@ class _Watch(TorchDispatchMode):
             if func in (aten.is_nonzero.default, aten.equal.default):
                 return False
             return torch.empty((0,), dtype=x.dtype, device="meta")
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        if (self.channels_last and isinstance(out, torch.Tensor) and out.is_meta and out.dim() == 4
+                and out.is_contiguous() and not func.is_view and "memory_format" not in kwargs
+                and all(out is not a for a in args) and any(_channels_last(a) for a in args)):
+            out = torch.empty(out.shape, dtype=out.dtype, device="meta", memory_format=torch.channels_last)
+        return out
 
 
 @dataclass(frozen=True)
@@ -158,7 +176,7 @@ def estimate_cpu_memory(model: nn.Module, specs, dtype: torch.dtype, channels_la
     complete = True
     outputs = 0
     try:
-        tr = _traced(model, args, kwargs, dtype, "meta", _Watch(lenient=True), channels_last)
+        tr = _traced(model, args, kwargs, dtype, "meta", _Watch(True, channels_last), channels_last)
         outputs = sum(o.numel * o.itemsize for call in tr.calls for rec in call.ops for o in rec.outputs)
     except Exception:  # noqa: BLE001 - zeros sent it down a path that fails: what was seen is a floor
         complete = False
@@ -192,7 +210,7 @@ def run(model: nn.Module, name: str, specs, dtype: torch.dtype, *, execute: str 
             log(f"running {name} on the CPU at {', '.join(shown)}: {need} of memory")
         args, kwargs = I.materialise(*specs, dtype, "cpu", channels_last)
     try:
-        tr = _traced(model, args, kwargs, dtype, execute, _Watch(), channels_last)
+        tr = _traced(model, args, kwargs, dtype, execute, _Watch(False, channels_last), channels_last)
         return tr, shown, I.first_shape(args, kwargs)
     except EffkitError:
         raise
