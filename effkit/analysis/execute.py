@@ -9,14 +9,15 @@ is worked out first from a meta pass in which value reads return zeros (the reco
 activation alive, so the cost is the weights to make plus every op's output), and a shape that would
 not fit in the memory available is refused before anything is allocated.
 
-Every forward runs with the meta device (or the CPU) as the default device, so tensors a forward
-makes without ``device=`` (``torch.zeros(n)``, ``torch.arange(n)``) land beside the activations.
+A forward that fails on meta is run again with the meta device as the default device, so tensors
+it makes without ``device=`` (``torch.zeros(n)``, ``torch.arange(n)``) land beside the activations.
 """
 
 from __future__ import annotations
 
 import os
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -184,7 +185,11 @@ def estimate_cpu_memory(model: nn.Module, specs, dtype: torch.dtype, channels_la
 
 
 def _traced(model, args, kwargs, dtype, device, watch, channels_last) -> Trace:
-    with on_device(model, dtype, device), torch.device(device), watch:
+    """One trace; with a ``watch``, under it and with ``device`` as the default device."""
+    # The default-device context is a TorchFunctionMode: a Python call on every torch function,
+    # which doubles the time of a trace. It goes on only for the runs that need it (see run()).
+    with on_device(model, dtype, device), (torch.device(device) if watch else nullcontext()), \
+            (watch or nullcontext()):
         # Channels-last needs PyTorch's own kernels, which carry the memory format to each output.
         return trace(model, args, kwargs=kwargs, shortcuts=not channels_last,
                      shape_shortcuts=not channels_last)
@@ -209,6 +214,18 @@ def run(model: nn.Module, name: str, specs, dtype: torch.dtype, *, execute: str 
         if log is not None:
             log(f"running {name} on the CPU at {', '.join(shown)}: {need} of memory")
         args, kwargs = I.materialise(*specs, dtype, "cpu", channels_last)
+    # A plain trace first, the fast one. Only when it fails (a forward that reads a value, or makes
+    # tensors without device= that clash with meta ones) does a careful one run: the meta device as
+    # the default device, and a watch that names the op and the line reading a value.
+    careful = channels_last and execute == "meta"  # the layout is carried by the watch
+    if not careful:
+        try:
+            tr = _traced(model, args, kwargs, dtype, execute, None, channels_last)
+            return tr, shown, I.first_shape(args, kwargs)
+        except EffkitError:
+            raise
+        except Exception:  # noqa: BLE001 - diagnosed (or mended) by the careful run below
+            pass
     try:
         tr = _traced(model, args, kwargs, dtype, execute, _Watch(False, channels_last), channels_last)
         return tr, shown, I.first_shape(args, kwargs)
