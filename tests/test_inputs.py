@@ -274,3 +274,27 @@ def test_tiny_bert_with_an_attention_mask():
         assert "execute=cpu" in str(e)
         prof = _profile(model, inputs=inputs, execute="cpu")
     assert prof.totals.mult_adds == fc.get_total_flops() // 2
+
+
+def test_fvcore_is_fed_the_same_inputs(models):
+    pytest.importorskip("fvcore")
+    from effkit.analysis.crosscheck import fvcore_crosscheck
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        diff = fvcore_crosscheck(models[1]["TextEncoder"](),
+                                 inputs={"input_ids": "2x8:int64", "attention_mask": "2x8:int64"})
+    assert diff.fvcore_mult_adds == diff.effkit_mult_adds == TEXT_MULT_ADDS
+
+
+def test_cli_input_text_forms():
+    from effkit.analysis.inputs import MixedInputs, parse_cli_inputs
+
+    assert parse_cli_inputs(["1x3x8x8"]) == [(1, 3, 8, 8)]
+    assert parse_cli_inputs(["ids=1x4:int64"]) == {"ids": ((1, 4), torch.int64)}
+    mixed = parse_cli_inputs(["1x3x8x8:float16", "boxes=1x5x4"])
+    assert isinstance(mixed, MixedInputs) and mixed == ([((1, 3, 8, 8), torch.float16)], {"boxes": (1, 5, 4)})
+    with pytest.raises(BadInputError, match="after a named one"):
+        parse_cli_inputs(["boxes=1x5x4", "1x3x8x8"])
+    with pytest.raises(BadInputError, match="given twice"):
+        parse_cli_inputs(["a=1", "a=2"])
