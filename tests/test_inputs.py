@@ -298,3 +298,12 @@ def test_cli_input_text_forms():
         parse_cli_inputs(["boxes=1x5x4", "1x3x8x8"])
     with pytest.raises(BadInputError, match="given twice"):
         parse_cli_inputs(["a=1", "a=2"])
+
+
+def test_measure_channels_last_takes_its_analysis_from_a_channels_last_trace():
+    from effkit.measure.api import measure
+
+    fast = dict(device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=2, min_time_s=0.0, energy=False)
+    plain = measure(Flattens(reshape=True), input_size=4, **fast).iloc[0]
+    cl = measure(Flattens(reshape=True), input_size=4, channels_last=True, **fast).iloc[0]
+    assert int(cl["mac"]) - int(plain["mac"]) == 2 * 64  # the reshape's copy, as above
