@@ -307,3 +307,29 @@ def test_measure_channels_last_takes_its_analysis_from_a_channels_last_trace():
     plain = measure(Flattens(reshape=True), input_size=4, **fast).iloc[0]
     cl = measure(Flattens(reshape=True), input_size=4, channels_last=True, **fast).iloc[0]
     assert int(cl["mac"]) - int(plain["mac"]) == 2 * 64  # the reshape's copy, as above
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x, y=None):
+        return self.lin(x) if y is None else self.lin(x) + self.lin(y)
+
+
+@pytest.mark.parametrize("inputs, mult_adds", [
+    (lambda: {"x": torch.randn(2, 4), "y": torch.randn(2, 4)}, 2 * 2 * 4 * 4),  # a dict: keywords
+    (lambda: (torch.randn(2, 4),), 2 * 4 * 4),  # a tuple: positional
+    (lambda: torch.randn(2, 4), 2 * 4 * 4),  # one tensor
+    ([(2, 4), torch.randn(2, 4)], 2 * 2 * 4 * 4),  # a shape and an example tensor
+])
+def test_a_callable_can_build_every_input(inputs, mult_adds):
+    assert _profile(TwoInputs(), inputs=inputs).totals.mult_adds == mult_adds
+
+
+def test_unknown_execute_mode():
+    with pytest.raises(BadInputError, match="unknown execute 'gpu'; use meta or cpu"):
+        _profile(TwoInputs(), (2, 4), execute="gpu")
+    with pytest.raises(BadInputError, match="input_shape or inputs, not both"):
+        _profile(TwoInputs(), (2, 4), inputs=[(2, 4)])

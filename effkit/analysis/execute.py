@@ -39,7 +39,8 @@ VALUE_OPS = frozenset({
     aten.unique_consecutive.default,
 })
 
-_SKIP = (os.path.dirname(torch.__file__), os.path.dirname(os.path.dirname(__file__)))
+# The trailing separator keeps torchvision, torchaudio (often where the user's model lives) outside.
+_SKIP = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(os.path.dirname(__file__)) + os.sep)
 
 
 def user_line() -> str:

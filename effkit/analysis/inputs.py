@@ -57,6 +57,7 @@ class InputSpec:
     dtype: torch.dtype | None = None  # None: the dtype analysed
     tensor: torch.Tensor | None = None
     make: Callable[[], Any] | None = None
+    whole: bool = False  # ``make`` builds every input: a tensor, a tuple (positional) or a dict (keywords)
 
     def label(self, index: int) -> str:
         return repr(self.name) if self.name is not None else f"#{index + 1}"
@@ -108,6 +109,8 @@ def normalise(inputs) -> tuple[list[InputSpec], dict[str, InputSpec]]:
     pair = (isinstance(inputs, tuple) and len(inputs) == 2 and _is_dtype(inputs[1])
             and (isinstance(inputs[0], str) or _is_shape(inputs[0])))
     single = isinstance(inputs, (str, torch.Tensor)) or callable(inputs) or _is_shape(inputs) or pair
+    if callable(inputs) and not isinstance(inputs, torch.Tensor):
+        return [InputSpec(None, make=inputs, whole=True)], {}
     if single:
         return [_spec(None, inputs, "#1")], {}
     if isinstance(inputs, (list, tuple)) and inputs:
@@ -210,7 +213,7 @@ def make(spec: InputSpec, dtype: torch.dtype, device: str, gen: torch.Generator,
             raise BadInputError(f"input {label}: its callable raised {type(e).__name__}: {e}") from e
         return _built(value, dtype, device, label)
     if spec.tensor is not None:
-        return _place(spec.tensor, dtype, device, True if not spec.tensor.is_floating_point() else False)
+        return _place(spec.tensor, dtype, device, False)  # floating examples take the dtype analysed
     target = spec.dtype or dtype
     if device == "meta":
         return torch.empty(spec.shape, dtype=target, device="meta")
@@ -221,8 +224,13 @@ def materialise(args: list[InputSpec], kwargs: dict[str, InputSpec], dtype: torc
                 device: str = "meta", channels_last: bool = False) -> tuple[list, dict]:
     """(positional tensors, keyword tensors) on ``device``; 4-d floating ones channels-last if asked."""
     gen = torch.Generator().manual_seed(0)
-    pos = [make(s, dtype, device, gen, s.label(i)) for i, s in enumerate(args)]
-    kw = {k: make(s, dtype, device, gen, s.label(0)) for k, s in kwargs.items()}
+    if len(args) == 1 and args[0].whole:
+        built = make(args[0], dtype, device, gen, "(all)")
+        pos, kw = ([], built) if isinstance(built, dict) else (
+            list(built) if isinstance(built, (list, tuple)) else [built], {})
+    else:
+        pos = [make(s, dtype, device, gen, s.label(i)) for i, s in enumerate(args)]
+        kw = {k: make(s, dtype, device, gen, s.label(0)) for k, s in kwargs.items()}
     if channels_last:
         pos = [_channels_last(t) for t in pos]
         kw = {k: _channels_last(t) for k, t in kw.items()}
