@@ -14,6 +14,7 @@ CPU tensors of the right dtype are used as they are, meta ones become zeros (eno
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -46,9 +47,14 @@ def _cpu_as(t: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     return nn.Parameter(new, requires_grad=False) if isinstance(t, nn.Parameter) else new
 
 
+# Types most of a module's __dict__ holds (flags, sizes, its tables): skipped before the isinstance
+# check, which is slow on torch.Tensor and would otherwise cost a deep model milliseconds per trace.
+_NOT_TENSORS = frozenset({bool, int, float, str, type(None), dict, OrderedDict, tuple, list, set})
+
+
 def _plain_tensors(mod: nn.Module) -> list[str]:
     # Parameters and buffers live in their own tables, not in __dict__: what is left is plain.
-    return [k for k, v in mod.__dict__.items() if isinstance(v, torch.Tensor)]
+    return [k for k, v in mod.__dict__.items() if type(v) not in _NOT_TENSORS and isinstance(v, torch.Tensor)]
 
 
 @contextmanager
