@@ -3,6 +3,7 @@
 Public API (imported lazily so that ``import effkit`` stays cheap)::
 
     effkit.profile(model_or_name, input_shape=(1, 3, 224, 224), dtype="float32") -> Profile
+    effkit.profile(model, inputs={"input_ids": ((1, 128), "int64"), ...}, execute="meta" | "cpu")
     effkit.create_model(name) / effkit.list_models(pattern)
     effkit.measure(...), effkit.compare(...), effkit.check(...)  (see their modules)
     effkit.proxies(results_df), effkit.predict(model, "h100"), effkit.calibrate(db=PATH)

@@ -299,7 +299,7 @@ def _entry_of(data: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any
 
 def _check_same_input(entry, key: str, where: str, input_shape, dtype) -> None:
     """Refuse an expected input shape or dtype other than the baseline's: such counts are not comparable."""
-    from effkit.analysis.profile import dtype_name, parse_dtype, parse_shape
+    from effkit.units import dtype_name, parse_dtype, parse_shape
 
     base_shape, base_dtype = tuple(entry["input_shape"]), entry["dtype"]
     if input_shape is not None:

@@ -161,7 +161,20 @@ def _rename_slashes(model: nn.Module, token: str) -> None:
             )
 
 
-def _fvcore_own_counts(model: nn.Module, x: torch.Tensor, name: str):
+def _positional(model: nn.Module, args: list, kwargs: dict) -> tuple:
+    """The inputs as one positional tuple, for ``torch.jit.trace`` (which takes no keywords)."""
+    if not kwargs:
+        return tuple(args)
+    import inspect
+
+    bound = inspect.signature(model.forward).bind(*args, **kwargs)
+    names = list(inspect.signature(model.forward).parameters)
+    last = max(names.index(k) for k in bound.arguments)
+    # A keyword input after a skipped optional one leaves a None in between; the tracer says so.
+    return tuple(bound.arguments.get(k) for k in names[:last + 1])
+
+
+def _fvcore_own_counts(model: nn.Module, x, name: str):
     """Run fvcore on ``model`` (a private copy, renamed in place).
 
     Returns:
@@ -181,7 +194,7 @@ def _fvcore_own_counts(model: nn.Module, x: torch.Tensor, name: str):
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer and deprecation warnings say nothing about counts
-            fca = FlopCountAnalysis(model, (x,))
+            fca = FlopCountAnalysis(model, x if isinstance(x, tuple) else (x,))
             fca.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
             fca.clear_op_handles()
             fca.set_op_handle(**fvcore_handles())
@@ -241,8 +254,9 @@ def _row(module: str, eff: int, fv: int, note: str = "") -> dict:
 
 def fvcore_crosscheck(
     model_or_name: nn.Module | str,
-    input_shape: Sequence[int] | str,
+    input_shape: Sequence[int] | str | None = None,
     *,
+    inputs: Any = None,
     profile=None,
 ) -> CrossCheck:
     """Count multiply-adds with fvcore and compare them with effkit's, module by module.
@@ -253,6 +267,8 @@ def fvcore_crosscheck(
     Args:
         model_or_name: an ``nn.Module`` or anything :func:`effkit.models.create_model` accepts.
         input_shape: input tensor shape, batch first (``(1, 3, 64, 64)`` or ``"1,3,64,64"``).
+        inputs: instead of ``input_shape``, the model's inputs as :func:`effkit.profile` takes them
+            (several, named, integer ones); fvcore is fed the same tensors, by position.
         profile: effkit's :class:`~effkit.analysis.profile.Profile` of the same model at the same
             shape, to avoid analysing it twice; computed here when omitted.
 
@@ -270,16 +286,21 @@ def fvcore_crosscheck(
     from effkit.analysis.profile import profile as run_profile
     from effkit.units import human
 
-    shape = parse_shape(input_shape)
+    from effkit.analysis import inputs as I
+
+    shape = parse_shape(input_shape) if input_shape is not None else None
+    if inputs is None:
+        inputs = [shape]
     if profile is None:
-        profile = run_profile(model_or_name, shape, "float32", warn=False)
-    elif tuple(profile.input_shape) != tuple(shape):
+        profile = run_profile(model_or_name, inputs=inputs, dtype="float32", warn=False)
+    elif input_shape is not None and tuple(profile.input_shape) != tuple(shape):
         raise BadInputError(
             f"the profile given was computed for input {tuple(profile.input_shape)}, not {tuple(shape)}; "
             "pass a profile of the same shape or none"
         )
     model, name = _resolve(model_or_name)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    args, kwargs = I.materialise(*I.split(inputs), torch.float32, "cpu")
+    x = _positional(model, args, kwargs)
     fv_ops, fv_total, unsupported, fv_order = _fvcore_own_counts(model, x, name)
 
     layers = profile.layers

@@ -10,16 +10,15 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from effkit.analysis import formulas as F
 from effkit.analysis import fused
-from effkit.analysis.meta import on_meta
-from effkit.analysis.tracer import Trace, trace
-from effkit.errors import BadInputError, EffkitError
+from effkit.analysis.tracer import Trace
+from effkit.errors import BadInputError, setting
 from effkit.units import dtype_name, parse_dtype, parse_shape
 
 #: Numeric per-layer columns; totals are their sums.
@@ -142,6 +141,11 @@ class Profile:
         return pd.DataFrame(out[["name", "type", "depth", "layers", *NUMERIC_COLUMNS, "path"]])
 
     _types: dict = field(default_factory=dict, repr=False)
+    #: Each input as the model was called with it (``"1x3x224x224 float32"``, ``"input_ids=1x128 int64"``).
+    inputs: list = field(default_factory=list)
+    #: Where the trace ran: ``"meta"`` or ``"cpu"`` (a real forward pass).
+    execute: str = "meta"
+    channels_last: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (raw numbers, shapes as lists) used by :meth:`to_json`."""
@@ -152,6 +156,9 @@ class Profile:
             "model": self.model_name,
             "input_shape": list(self.input_shape),
             "dtype": self.dtype,
+            "inputs": list(self.inputs),
+            "execute": self.execute,
+            "channels_last": self.channels_last,
             "totals": self.totals.as_dict(),
             "uncounted": dict(self.uncounted),
             "uncalled": list(self.uncalled),
@@ -317,6 +324,10 @@ def profile(
     input_shape: Sequence[int] | str | None = None,
     dtype: str | torch.dtype = "float32",
     *,
+    inputs: Any = None,
+    channels_last: bool = False,
+    execute: str = "meta",
+    log: Callable[[str], None] | None = None,
     weights: str | None = None,
     formulas: dict | None = None,
     warn: bool = True,
@@ -328,9 +339,18 @@ def profile(
             only during the trace, see :mod:`effkit.analysis.meta`), a zoo name such as
             ``"vovnet39"``, or an external spec (``"pkg.mod:factory"``, ``"file.py:factory"``,
             ``"torchvision:resnet50"``, ``"timm:NAME"``).
-        input_shape: input tensor shape, batch first; default ``(1, 3, S, S)`` with the zoo model's
-            input size (224 for ImageNet models, 32 for CIFAR ones).
+        input_shape: input tensor shape, batch first, for a model called as ``model(x)``; default
+            ``(1, 3, S, S)`` with the zoo model's input size (224 for ImageNet models, 32 for CIFAR ones).
         dtype: dtype analysed; sets the element size behind ``mac_bytes``.
+        inputs: instead of ``input_shape``, what the model is called with: a shape, a ``(shape, dtype)``
+            pair, an example tensor or a callable building one; a list of those (positional inputs) or
+            a dict (keyword inputs, ``{"input_ids": ((1, 128), "int64"), ...}``). See
+            :mod:`effkit.analysis.inputs`.
+        channels_last: analyse with channels-last 4-d inputs (a ``.view`` that fails on a real
+            channels-last tensor fails here too, and the copies ``reshape`` makes are counted).
+        execute: ``"meta"`` (no data) or ``"cpu"``: a real forward on the CPU at the same shape, for
+            models whose code reads tensor values; refused when it would not fit in memory.
+        log: called with one line stating the memory a ``"cpu"`` run takes, before it starts.
         weights: optional local state_dict file, checked against the model (not needed for counting).
         formulas: per-call formula overrides ``{aten op: fn or None}``; ``None`` marks an op as free.
         warn: emit an :class:`UncountedOpsWarning` when some ops had no formula.
@@ -338,24 +358,18 @@ def profile(
     Returns:
         A :class:`Profile` with per-layer rows, per-op rows, totals and the uncounted ops.
     """
+    from effkit.analysis import execute as run
+    from effkit.analysis import inputs as I
+
     tdtype = parse_dtype(dtype)
     model, name, size = _resolve_model(model_or_name, weights)
-    if input_shape is None:
-        input_shape = (1, 3, size or 224, size or 224)
-    shape = parse_shape(input_shape)
-    x = torch.empty(shape, dtype=tdtype, device="meta")
+    if inputs is not None and input_shape is not None:
+        raise BadInputError(f"give {setting('input_shape')} or {setting('inputs')}, not both", field="inputs")
+    if inputs is None:
+        inputs = [parse_shape(input_shape if input_shape is not None else (1, 3, size or 224, size or 224))]
+    specs = I.split(inputs)
     with _gc_paused():
-        try:
-            with on_meta(model, tdtype):
-                tr = trace(model, [x])
-        except EffkitError:
-            raise
-        except Exception as e:
-            raise BadInputError(
-                f"{name} failed on an input of shape {tuple(shape)} ({type(e).__name__}: "
-                f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); check the input shape "
-                "(batch, channels, height, width) the model expects"
-            ) from e
+        tr, shown, first = run.run(model, name, specs, tdtype, execute=execute, channels_last=channels_last, log=log)
         layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
     sums = {c: int(sum(row[c] for row in layer_rows)) for c in NUMERIC_COLUMNS}
     sums["params"] = tr.params
@@ -367,7 +381,8 @@ def profile(
             UncountedOpsWarning, stacklevel=2,
         )
     return Profile(
-        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), totals=totals,
+        model_name=name, input_shape=first, dtype=dtype_name(tdtype), totals=totals,
         uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
         _types=tr.module_types, _layer_rows=layer_rows, _op_rows=op_rows,
+        inputs=list(shown), execute=execute, channels_last=channels_last,
     )

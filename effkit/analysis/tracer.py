@@ -62,9 +62,10 @@ def _all_meta(args: tuple) -> bool:
 
 
 class _Recorder(TorchDispatchMode):
-    def __init__(self, stack: "_ModuleStack"):
+    def __init__(self, stack: "_ModuleStack", shortcuts: dict = SHORTCUTS):
         super().__init__()
         self.calls = stack.stack  # the live stack of module calls
+        self.shortcuts = shortcuts
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -76,7 +77,7 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = NotImplemented
-        shortcut = SHORTCUTS.get(func)
+        shortcut = self.shortcuts.get(func)
         if shortcut is not None and _all_meta(args):
             out = shortcut(func, args, kwargs)
         if out is NotImplemented:
@@ -134,11 +135,14 @@ class _ModuleStack:
         return [path for key, (path, _, own, _) in self.modules.items() if own and key not in self.counts]
 
 
-def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, shortcuts: bool = True) -> Trace:
-    """Run ``model`` (already on meta) once on ``inputs`` and return every module call with its ops.
+def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, kwargs: dict | None = None,
+          shortcuts: bool = True, shape_shortcuts: bool = True) -> Trace:
+    """Run ``model`` (already on meta) once on ``inputs`` (and keyword ``kwargs``); return every module call with its ops.
 
     ``shortcuts=False`` sends every op of every module through the dispatcher (the reference path
-    the leaf shortcuts are tested against).
+    the leaf shortcuts are tested against). ``shape_shortcuts=False`` leaves every output shape to
+    PyTorch's own kernels too, which carry strides (a channels-last input) where the shortcuts make
+    contiguous outputs.
     """
     stack = _ModuleStack(model)
     handles = []
@@ -148,8 +152,8 @@ def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, shortcuts: bool =
         handles.append(register_module_forward_hook(stack.post, with_kwargs=True, always_call=True))
         if shortcuts:
             installed = leaves.install((entry[3] for entry in stack.modules.values()), stack.stack)
-        with torch.no_grad(), _Recorder(stack):
-            model(*inputs)
+        with torch.no_grad(), _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
+            model(*inputs, **(kwargs or {}))
     finally:
         leaves.uninstall(installed)
         for h in handles:

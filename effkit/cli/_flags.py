@@ -12,6 +12,7 @@ FIELD_FLAGS: dict[str, str] = {
     "db": "--db",
     "models": "--model",
     "input_shape": "--input-shape",
+    "inputs": "--input",
     "batch_size": "--batch-size",
     "batch_sizes": "--batch-size",
     "output": "--output",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -25,6 +25,15 @@ def profile(
     input_shape: Optional[str] = typer.Option(None, "--input-shape",
                                               help="Full input shape N,C,H,W (overrides --input-size)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Batch size (default 1)."),
+    input: Optional[List[str]] = typer.Option(
+        None, "--input", "-i",
+        help="One model input, NAME=SHAPE:DTYPE (input_ids=1x128:int64) or SHAPE[:DTYPE] for a positional "
+             "one; repeat for several. Replaces --input-shape."),
+    channels_last: bool = typer.Option(False, "--channels-last",
+                                       help="Analyse with channels-last (NHWC-strided) 4-d inputs."),
+    execute: str = typer.Option("meta", "--execute",
+                                help="meta (no data, the default) or cpu: a real run at this shape, for "
+                                     "models whose code reads tensor values."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16: sets bytes per element."),
     depth: Optional[int] = typer.Option(None, "--depth", "-d",
                                         help="Aggregate to module depth N (VoVNet: 1 = stages, 2 = OSA blocks)."),
@@ -52,10 +61,21 @@ def profile(
         files.check_output(output)  # before the analysis, not after
     if cross_check is not None and cross_check != "fvcore":
         raise fail(f"unknown cross-check tool {cross_check!r}; the one supported is 'fvcore'")
-    shape = resolve_input_shape(model, input_size, input_shape, batch_size)
+    inputs = None
+    if input:
+        from effkit.analysis.inputs import parse_cli_inputs
+
+        if input_shape is not None or input_size is not None or batch_size is not None:
+            raise fail("--input gives the inputs in full; drop --input-shape, --input-size and --batch-size")
+        inputs = parse_cli_inputs(input)
+        shape = None
+    else:
+        shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UncountedOpsWarning)  # shown below, in the output itself
-        prof = run_profile(model, shape, dtype, weights=str(weights) if weights else None)
+        prof = run_profile(model, shape, dtype, inputs=inputs, channels_last=channels_last, execute=execute,
+                           log=lambda line: typer.echo(line, err=True),
+                           weights=str(weights) if weights else None)
 
     # The plain layer table comes straight from the profile's rows; pandas only for --depth/--sort/--top.
     df = None
@@ -85,7 +105,9 @@ def profile(
         notes.append(f"modules never called: {', '.join(prof.uncalled[:10])}"
                      + (" ..." if len(prof.uncalled) > 10 else ""))
 
-    title = (f"{prof.model_name}  input {'x'.join(map(str, prof.input_shape))}  {prof.dtype}  "
+    shown = ", ".join(prof.inputs) if inputs is not None else "x".join(map(str, prof.input_shape))
+    mode = ("  channels-last" if prof.channels_last else "") + ("  executed on cpu" if prof.execute == "cpu" else "")
+    title = (f"{prof.model_name}  input {shown}  {prof.dtype}{mode}  "
              f"params {human(totals['params'])}  mult_adds {human(totals['mult_adds'])}  "
              f"FLOPs {human(totals['flops'])}  paper MAC {human(totals['paper_mac'])}  "
              f"MAC {human(totals['mac'])}  fused MAC {human(totals['mac_fused'])}")
@@ -108,13 +130,13 @@ def profile(
         renderable = tables.rich_table(prof.layers if df is None else df, title=title, columns=columns,
                                        totals=totals, caption=caption)
         tables.console().print(renderable)
-        _cross_check(cross_check, model, shape, prof, to_stderr=False)
+        _cross_check(cross_check, model, shape if inputs is None else inputs, prof, to_stderr=False)
         return
     else:  # a table into a pipe or a file: aligned text, no rich layout
         text = plain.text_table(rows, columns, title=title, totals=totals, caption=caption)
         if output is None:
             typer.echo(text, nl=False)
-            _cross_check(cross_check, model, shape, prof, to_stderr=False)
+            _cross_check(cross_check, model, shape if inputs is None else inputs, prof, to_stderr=False)
             return
 
     if output is None:
@@ -123,16 +145,19 @@ def profile(
         files.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
     # Machine-readable output on stdout stays clean: the comparison goes to stderr.
-    _cross_check(cross_check, model, shape, prof, to_stderr=True)
+    _cross_check(cross_check, model, shape if inputs is None else inputs, prof, to_stderr=True)
 
 
-def _cross_check(tool: Optional[str], model: str, shape, prof, *, to_stderr: bool) -> None:
+def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_stderr: bool) -> None:
     if tool is None:
         return
     from effkit.analysis.crosscheck import fvcore_crosscheck
     from effkit.report import tables
 
-    diff = fvcore_crosscheck(model, shape, profile=prof)
+    if type(shape_or_inputs) is tuple:  # a plain shape (inputs given in full are a list, dict or pair)
+        diff = fvcore_crosscheck(model, shape_or_inputs, profile=prof)
+    else:
+        diff = fvcore_crosscheck(model, inputs=shape_or_inputs, profile=prof)
     tables.console(stderr=to_stderr).print(tables.rich_table(
         diff.table, title=f"cross-check against fvcore ({diff.summary})"))
 

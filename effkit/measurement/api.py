@@ -204,7 +204,9 @@ def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optio
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UncountedOpsWarning)
-            prof = profile(module if module is not None else config.model, shape, config.dtype, warn=False)
+            # Channels-last runs take their analysis from a channels-last trace (its reshape copies).
+            prof = profile(module if module is not None else config.model, shape, config.dtype, warn=False,
+                           channels_last=config.channels_last)
         totals = prof.totals.as_dict()
         row.update(totals)
         row["uncounted_ops"] = ", ".join(f"{k} x{v}" for k, v in sorted(prof.uncounted.items())) or None
@@ -372,7 +374,7 @@ def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | 
     from effkit.models.resolve import build_model
 
     dev = resolve_device(device)
-    prof = profile(model_or_name, input_shape, dtype, warn=False)
+    prof = profile(model_or_name, input_shape, dtype, warn=False, channels_last=channels_last)
     shape = parse_shape(prof.input_shape)
     model, x = prepare(build_model(model_or_name), shape, dev, channels_last=channels_last)
     return layers_frame(prof, time_layers(model, x, dtype=dtype, iters=iters, warmup_iters=warmup_iters))

@@ -193,7 +193,7 @@ def cached(features: Features) -> Features:
 
 
 def _shape_of(row) -> tuple[int, ...]:
-    from effkit.analysis.profile import parse_shape
+    from effkit.units import parse_shape
 
     text = row.get("input_shape")
     if isinstance(text, str) and text.strip():
@@ -407,7 +407,7 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
     Raises:
         BadInputError: several machines and none picked, fewer than two models, nothing successful.
     """
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     if results is None:
         from effkit.store import default_db_path, load_results

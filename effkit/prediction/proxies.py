@@ -68,7 +68,7 @@ def comparable_rows(results, *, machine: str | None = None, batch_size: int | No
     """
     import pandas as pd
 
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     if not isinstance(results, pd.DataFrame) or results.empty:
         raise BadInputError("no measurements to score the proxies against")
@@ -111,7 +111,7 @@ def comparable_rows(results, *, machine: str | None = None, batch_size: int | No
 
 
 def _dtype_or_text(text: str) -> str:
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     try:
         return dtype_name(parse_dtype(text))

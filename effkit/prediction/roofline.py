@@ -128,7 +128,7 @@ def device_peaks(name: str | None = None, *, dtype: str = "float32", gpu_name: s
     Raises:
         BadInputError: unknown device, no peak for the dtype, or a value that is not a positive number.
     """
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
     from effkit.report.plots import device_spec
 
     dt = dtype_name(parse_dtype(dtype))

@@ -63,7 +63,7 @@ def load_calibration(machine: str, dtype: str = "float32", db: str | os.PathLike
     Raises:
         BadInputError: no calibration of that machine, or none at that dtype (the message says which exist).
     """
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     dt = dtype_name(parse_dtype(dtype))
     cals = list_calibrations(db)

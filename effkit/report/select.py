@@ -183,7 +183,7 @@ def _filtered(df, device: str | None, batch_size: int | None, dtype: str | None,
         df = df[numeric(df["batch_size"]) == batch_size]
         filters.append(f"batch size {batch_size}")
     if dtype:
-        from effkit.analysis.profile import dtype_name, parse_dtype
+        from effkit.units import dtype_name, parse_dtype
 
         want = dtype_name(parse_dtype(dtype))
         if "dtype" not in df.columns:
@@ -221,7 +221,7 @@ def _latest_per_model(df, notes: list[str]):
 
 
 def _safe_dtype(text: str) -> str:
-    from effkit.analysis.profile import dtype_name, parse_dtype
+    from effkit.units import dtype_name, parse_dtype
 
     try:
         return dtype_name(parse_dtype(text))
