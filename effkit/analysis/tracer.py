@@ -21,6 +21,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from effkit.analysis import leaves
+from effkit.analysis.attention import recorded_attention
 from effkit.analysis.records import OpRecord, arg_infos, out_infos, shapes
 from effkit.analysis.shapes import SHORTCUTS
 
@@ -147,7 +148,7 @@ def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, shortcuts: bool =
         handles.append(register_module_forward_hook(stack.post, with_kwargs=True, always_call=True))
         if shortcuts:
             installed = leaves.install((entry[3] for entry in stack.modules.values()), stack.stack)
-        with torch.no_grad(), _Recorder(stack):
+        with torch.no_grad(), recorded_attention(stack.stack), _Recorder(stack):
             model(*inputs)
     finally:
         leaves.uninstall(installed)
