@@ -48,8 +48,8 @@ def _recording(original, calls: list):
                                      scale=None, enable_gqa=False):
         ts = (query, key, value)
         plain = all(isinstance(t, torch.Tensor) and t.is_meta and t.dtype == query.dtype for t in ts)
-        if attn_mask is not None:
-            plain = plain and isinstance(attn_mask, torch.Tensor) and attn_mask.is_meta
+        if attn_mask is not None:  # a mask with is_causal is PyTorch's own error
+            plain = plain and isinstance(attn_mask, torch.Tensor) and attn_mask.is_meta and not is_causal
         if not plain or not calls or not _shape_ok(query, key, value, attn_mask, enable_gqa):
             return original(query, key, value, attn_mask, dropout_p, is_causal, scale=scale,
                             enable_gqa=enable_gqa)
