@@ -216,3 +216,26 @@ def test_cli_unknown_cross_check_tool_is_one_line():
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
+
+
+class _SamePadAttention(nn.Module):
+    """A 'same'-padded conv (as EfficientNet ports write it) feeding self-attention over its pixels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding="same", bias=False)
+        self.valid = nn.Conv2d(8, 8, 1, padding="valid")
+
+    def forward(self, x):
+        y = self.valid(self.conv(x))  # 1x8x4x4
+        q = y.flatten(2).transpose(1, 2).reshape(1, 16, 2, 4).transpose(1, 2)  # B=1, H=2, L=16, E=4
+        return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+
+def test_same_padding_conv_and_attention_agree_with_hand_counts():
+    # conv: 16 outputs x 8 channels x 3*3*3 = 3456; 1x1 conv: 128 x 8 = 1024;
+    # attention: 1*2*16 queries x 16 keys x (4 + 4) = 4096
+    cc = fvcore_crosscheck(_SamePadAttention(), (1, 3, 4, 4))
+    assert cc.agree, cc.table
+    assert cc.effkit_mult_adds == cc.fvcore_mult_adds == 3456 + 1024 + 4096
+    assert not cc.unsupported_ops

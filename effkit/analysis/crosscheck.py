@@ -87,6 +87,25 @@ def _baddbmm_handle(inputs, outputs):
     return bmm_flop_jit(inputs[1:3], outputs)
 
 
+def _conv_mode_handle(inputs, outputs):
+    """``_convolution_mode`` (a conv with ``padding='same'`` / ``'valid'``; never transposed): every output
+    element takes (ci/groups)*kh*kw multiply-adds. fvcore's conv handle reads the argument layout of
+    ``_convolution`` and has no entry for this op, so such convs counted 0."""
+    from fvcore.nn.jit_handles import get_shape
+
+    w, out = get_shape(inputs[1]), get_shape(outputs[0])
+    return math.prod(out) * math.prod(w[1:])
+
+
+def _attention_handle(inputs, outputs):
+    """``scaled_dot_product_attention`` on q (..., L, E), k (..., S, E), v (..., S, Ev): Q K^T and P V,
+    B*H*L*S*(E + Ev) multiply-adds (effkit's ``attention_cost``, PyTorch's FlopCounterMode)."""
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(t) for t in inputs[:3])
+    return math.prod(q[:-1]) * k[-2] * (q[-1] + v[-1])
+
+
 def fvcore_handles() -> dict:
     """fvcore op handles that count exactly what effkit's ``mult_adds`` counts.
 
@@ -100,6 +119,8 @@ def fvcore_handles() -> dict:
 
     return {
         "aten::_convolution": h.conv_flop_jit,
+        "aten::_convolution_mode": _conv_mode_handle,
+        "aten::scaled_dot_product_attention": _attention_handle,
         "aten::addmm": h.addmm_flop_jit,
         "aten::mm": h.matmul_flop_jit,
         "aten::matmul": h.matmul_flop_jit,

@@ -139,7 +139,8 @@ _ELEMENTWISE = [
     "silu", "silu_", "gelu", "mish", "softplus", "threshold", "clamp", "clamp_", "clamp_min",
     "clamp_min_", "clamp_max", "exp", "log", "sqrt", "rsqrt", "pow", "abs", "reciprocal",
     "maximum", "minimum", "where", "addcmul", "lerp", "erf", "sign", "floor", "round",
-    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "bitwise_not", "masked_fill",
+    "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "bitwise_not", "masked_fill", "masked_fill_",
+    "logical_and", "logical_or", "bitwise_and", "bitwise_or",
 ]
 
 
@@ -154,13 +155,34 @@ register_formula(*[getattr(aten, n) for n in _ELEMENTWISE if hasattr(aten, n)])(
 # --- normalisation --------------------------------------------------------------------------
 
 
-@register_formula(aten._native_batch_norm_legit_no_training, aten._native_batch_norm_legit,
-                  aten.native_batch_norm)
+def _bn_cost(inputs, outputs, training: bool) -> OpCost:
+    # Reads every input once and writes the output; the saved mean / inverse std (and the reserve)
+    # are per-channel bookkeeping, not features.
+    elems, nbytes = default_mac(inputs, outputs[:1])
+    return OpCost(flops=(5 if training else 2) * inputs[0].numel, mac=elems, mac_bytes=nbytes)
+
+
+@register_formula(aten._native_batch_norm_legit_no_training, aten._batch_norm_no_update)
 def batch_norm_cost(inputs, outputs, args, kwargs) -> OpCost:
     """Inference batch norm: a multiply and an add per element (scale and shift folded from the stats)."""
-    x = inputs[0]
-    elems, nbytes = default_mac(inputs, outputs[:1])  # save_mean / save_invstd are not features
-    return OpCost(flops=2 * x.numel, mac=elems, mac_bytes=nbytes)
+    return _bn_cost(inputs, outputs, training=False)
+
+
+@register_formula(aten._batch_norm_with_update, aten._native_batch_norm_legit_functional)
+def batch_norm_training_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Training-mode batch norm (batch statistics, as weight standardisation uses it): mean, variance,
+    normalise, scale, shift: five flops per element, as layer norm."""
+    return _bn_cost(inputs, outputs, training=True)
+
+
+@register_formula(aten.native_batch_norm, aten._native_batch_norm_legit)
+def batch_norm_either_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Batch norm whose ``training`` argument picks the inference or the training-mode formula."""
+    # (x, w, b, running_mean, running_var, training, ...); the .no_stats overload drops the running
+    # statistics: (x, w, b, training, ...).
+    pos = 3 if len(args) > 3 and isinstance(args[3], bool) else 5
+    training = bool(args[pos]) if len(args) > pos else False
+    return _bn_cost(inputs, outputs, training)
 
 
 @register_formula(aten.native_layer_norm, aten.native_group_norm)
@@ -194,15 +216,25 @@ def pool2d_cost(inputs, outputs, args, kwargs) -> OpCost:
 
 
 @register_formula(aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.mean, aten.sum,
-                  aten.amax, aten.amin, aten.var_mean, aten.var)
+                  aten.amax, aten.amin, aten.var_mean, aten.var, aten.max, aten.min)
 def reduction_cost(inputs, outputs, args, kwargs) -> OpCost:
-    """Reductions (mean, sum, adaptive average pool): one flop per input element."""
+    """Reductions (mean, sum, max, adaptive average pool): one flop per input element.
+
+    ``max.dim`` writes its values and its indices, both real outputs: MAC by the default rule.
+    """
     return OpCost(flops=inputs[0].numel if inputs else 0)
 
 
-@register_formula(aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax)
+@register_formula(aten.linalg_vector_norm)
+def vector_norm_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Vector norm: a power (multiply for the 2-norm) and an add per input element; the root is per output."""
+    return OpCost(flops=2 * inputs[0].numel + _out_numel(outputs))
+
+
+@register_formula(aten._softmax, aten._log_softmax, aten.softmax, aten.log_softmax, aten._safe_softmax)
 def softmax_cost(inputs, outputs, args, kwargs) -> OpCost:
-    """Softmax: subtract max, exp, sum, divide: four flops per element."""
+    """Softmax: subtract max, exp, sum, divide: four flops per element (``_safe_softmax`` also zeroes
+    fully masked rows, which is free)."""
     return OpCost(flops=4 * _out_numel(outputs))
 
 
@@ -221,16 +253,127 @@ def upsample_bilinear_cost(inputs, outputs, args, kwargs) -> OpCost:
     return OpCost(flops=7 * _out_numel(outputs))
 
 
+@register_formula(aten.upsample_bicubic2d, aten._upsample_bicubic2d_aa)
+def upsample_bicubic_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Bicubic upsampling: a 4x4 window, 16 multiplies and 15 adds per output element."""
+    return OpCost(flops=31 * _out_numel(outputs))
+
+
 # --- data movement --------------------------------------------------------------------------
 
 
-@register_formula(aten.cat, aten.stack, aten.clone, aten.copy_, aten._to_copy, aten.constant_pad_nd,
-                  aten.zeros_like, aten.ones_like, aten.full_like, aten.fill_, aten.zero_,
+@register_formula(aten.cat, aten.stack, aten.clone, aten._to_copy, aten.constant_pad_nd,
                   aten.zeros, aten.ones, aten.full, aten.index_select, aten.repeat,
-                  aten.flip, aten.roll)
+                  aten.flip, aten.roll, aten.tril, aten.triu, aten.arange, aten.scalar_tensor, aten.im2col)
 def copy_cost(inputs, outputs, args, kwargs) -> OpCost:
-    """Pure data movement (concatenation, copies, padding, fills): no flops, MAC by the default rule."""
+    """Pure data movement (concatenation, copies, padding, masking a triangle, unfolding patches,
+    making a range): no flops, MAC by the default rule."""
     return OpCost(flops=0)
+
+
+@register_formula(aten.col2im)
+def col2im_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Folding patches back: each column element is added into its output place, one flop each."""
+    return OpCost(flops=inputs[0].numel)
+
+
+def _bytes(ts: Sequence[TensorInfo]) -> int:
+    return sum(t.numel * t.itemsize for t in ts)
+
+
+@register_formula(aten.zeros_like, aten.ones_like, aten.full_like, aten.fill_, aten.zero_,
+                  aten.new_zeros, aten.new_ones, aten.new_full)
+def write_only_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Fills: write every output element and read nothing (the tensor given only lends its shape)."""
+    return OpCost(flops=0, mac=sum(t.numel for t in outputs), mac_bytes=_bytes(outputs))
+
+
+@register_formula(aten.copy_)
+def copy_into_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """``dst.copy_(src)``: read ``src`` once and write ``dst``; the old contents of ``dst`` are not read."""
+    src = inputs[1:2]
+    return OpCost(flops=0, mac=sum(t.numel for t in src) + _out_numel(outputs),
+                  mac_bytes=_bytes(src) + _bytes(outputs[:1]))
+
+
+@register_formula(aten.embedding)
+def embedding_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Embedding lookup: read the indices and only the rows they select (indices x dim), write those."""
+    idx, out = inputs[1:2], outputs[:1]
+    return OpCost(flops=0, mac=sum(t.numel for t in idx) + 2 * _out_numel(out),
+                  mac_bytes=_bytes(idx) + 2 * _bytes(out))
+
+
+@register_formula(aten.gather, aten.index)
+def gather_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Indexed reads (``gather``, advanced ``index``): read the index tensors and one source element per
+    output element, write the output; the rest of the source is never touched."""
+    idx, out = inputs[1:], outputs[:1]
+    return OpCost(flops=0, mac=sum(t.numel for t in idx) + 2 * _out_numel(out),
+                  mac_bytes=_bytes(idx) + 2 * _bytes(out))
+
+
+# --- attention --------------------------------------------------------------------------------
+
+
+def _attention_dims(inputs) -> tuple[int, int, int]:
+    """(B*H*L*S scores, E, Ev) of an attention call on q (..., L, E), k (..., S, E), v (..., S, Ev)."""
+    q, k, v = inputs[0], inputs[1], inputs[2]
+    scores = math.prod(q.shape[:-1]) * k.shape[-2]  # B*H*L*S, one per query-key pair
+    return scores, q.shape[-1], v.shape[-1]
+
+
+def _attention_compute(inputs) -> tuple[int, int]:
+    """(flops, mult_adds) of attention: Q@K^T and P@V; scale each score and softmax it (5 flops per score),
+    plus one add per score for a mask."""
+    scores, e, ev = _attention_dims(inputs)
+    ma = scores * (e + ev)
+    extra = scores if len(inputs) > 3 else 0
+    return 2 * ma + 5 * scores + extra, ma
+
+
+@register_formula(aten.scaled_dot_product_attention, aten._scaled_dot_product_flash_attention,
+                  aten._scaled_dot_product_flash_attention_for_cpu, aten._scaled_dot_product_efficient_attention,
+                  aten._scaled_dot_product_cudnn_attention, aten._scaled_dot_product_fused_attention_overrideable)
+def attention_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Attention as the fused (flash / memory-efficient) kernels run it, the default.
+
+    softmax(Q K^T * scale + mask) V with Q (..., L, E), K (..., S, E), V (..., S, Ev): B*H*L*S*(E + Ev)
+    multiply-adds (as PyTorch's FlopCounterMode). The fused kernel keeps the L x S scores on chip, so MAC
+    reads q, k, v (and a mask, if any) once and writes the output once; the log-sum-exp and RNG state
+    that some kernels also return are bookkeeping. Bytes use each tensor's own element size, so an fp16
+    attention moves half the bytes of an fp32 one (not the fp32 upcast of the meta reference path).
+    The unfused figure is :func:`attention_unfused_cost` (``profile(..., formulas=UNFUSED_ATTENTION)``).
+    """
+    flops, ma = _attention_compute(inputs)
+    read, out = inputs, outputs[:1]
+    return OpCost(flops=flops, mult_adds=ma, mac=sum(t.numel for t in read) + _out_numel(out),
+                  mac_bytes=_bytes(read) + _bytes(out))
+
+
+@register_formula(aten._scaled_dot_product_attention_math)
+def attention_unfused_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Attention as the unfused math path runs it: the L x S score matrix goes through memory.
+
+    Same flops as :func:`attention_cost`. MAC: Q@K^T reads q, k and writes S (B*H*L*S); a mask is read
+    with S and S written again (2 S + mask); softmax reads S and writes P (2 S); P@V reads P and v and
+    writes the output. In all q + k + v + out + 4 S, plus 2 S + mask with a mask. The score matrix is in
+    the element size of q.
+    """
+    flops, ma = _attention_compute(inputs)
+    scores, _, _ = _attention_dims(inputs)
+    q, mask, out = inputs[0], inputs[3:], outputs[:1]
+    n_scores = 4 * scores + (2 * scores if mask else 0)
+    return OpCost(flops=flops, mult_adds=ma,
+                  mac=sum(t.numel for t in inputs) + _out_numel(out) + n_scores,
+                  mac_bytes=_bytes(inputs) + _bytes(out) + n_scores * q.itemsize)
+
+
+#: Per-call overrides that cost every attention op as the unfused math path: ``profile(m, formulas=...)``.
+UNFUSED_ATTENTION = {op: attention_unfused_cost for op in (
+    aten.scaled_dot_product_attention, aten._scaled_dot_product_flash_attention,
+    aten._scaled_dot_product_flash_attention_for_cpu, aten._scaled_dot_product_efficient_attention,
+    aten._scaled_dot_product_cudnn_attention, aten._scaled_dot_product_fused_attention_overrideable)}
 
 
 # --- metadata only --------------------------------------------------------------------------
@@ -240,7 +383,9 @@ _VIEW_OPS = [
     "squeeze", "unsqueeze", "slice", "select", "alias", "detach", "as_strided", "unbind", "split",
     "split_with_sizes", "chunk", "narrow", "unflatten", "flatten", "view_as", "expand_as",
     "lift_fresh", "empty", "empty_like", "empty_strided", "new_empty", "contiguous",
-    "_reshape_copy",
+    "_reshape_copy", "as_strided_", "transpose_", "t_", "squeeze_", "unsqueeze_", "swapdims_",
+    "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "diagonal", "unfold", "view_as_real",
+    "view_as_complex",
 ]
 
 
@@ -252,14 +397,6 @@ def _free(inputs, outputs, args, kwargs) -> OpCost:
 register_formula(*[getattr(aten, n) for n in _VIEW_OPS if hasattr(aten, n)])(_free)
 
 
-@register_formula(aten.as_strided_)
-def restride_cost(inputs, outputs, args, kwargs) -> OpCost:
-    """In-place restride: new sizes and strides for existing storage, no flops and no memory traffic.
-
-    Kernels that keep their input's memory format emit it on their fresh output (adaptive average pool
-    of a channels-last tensor, as ConvNeXt's head sees); the values were written by the op before it.
-    """
-    return OpCost(flops=0, mac=0, mac_bytes=0)
 
 # Ops that produce a new tensor aliasing their input write nothing new, so their outputs are not
 # activations; in-place ops (trailing underscore) write into memory that already exists.

@@ -82,7 +82,8 @@ def batch_norm2d(mod: nn.BatchNorm2d, x):
     out = _empty(x.shape, x.dtype)
     momentum = 0.0 if mod.momentum is None else mod.momentum
     args = (x, w, b, mean, var, False, momentum, mod.eps)
-    stat = TensorInfo((0,), x.itemsize)  # saved statistics: empty when not training
+    # Saved statistics, as the meta kernel makes them: per channel, float32 for reduced precision.
+    stat = TensorInfo((x.shape[1],), 4 if x.dtype in (torch.float16, torch.bfloat16) else x.itemsize)
     reserve = OpRecord(aten.empty.memory_format, (), (TensorInfo((0,), 1),), ([0],),
                        {"dtype": torch.uint8, "layout": torch.strided, "device": _META}, flow((), (0,)))
     return out, [reserve, OpRecord(aten.native_batch_norm.default, _infos(x, w, b, mean, var),

@@ -95,10 +95,11 @@ class Profile:
     # 33 MB import that a cold `profile(...).totals` should not pay for.
     @cached_property
     def layers(self):
-        """One row per module call (pandas DataFrame, columns :data:`LAYER_COLUMNS`, ``path``, ``counted``)."""
+        """One row per module call (pandas DataFrame, columns :data:`LAYER_COLUMNS`, ``path``, ``counted``,
+        ``shared_params``: parameters this row reads that an earlier row, of another module, counted)."""
         import pandas as pd
 
-        return pd.DataFrame(self._layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
+        return pd.DataFrame(self._layer_rows, columns=[*LAYER_COLUMNS, "path", "counted", "shared_params"])
 
     @cached_property
     def ops(self):
@@ -207,7 +208,7 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     uncounted: Counter = Counter()
     saved = fused.savings(tr.calls)
     for ci, call in enumerate(tr.calls):
-        if not call.ops and not call.own_params:
+        if not call.ops and not call.own_params and not call.shared_params:
             continue  # containers (Sequential, ModuleList) with nothing of their own
         row = dict.fromkeys(NUMERIC_COLUMNS, 0)
         row["params"] = call.own_params
@@ -257,7 +258,7 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
             path=call.path, name=display_name(call.path), type=call.type, call=call.call,
             repeat=call.call > 0, depth=len(call.path), ops=_summarise(names),
             input_shape=_shape_str(call.input_shapes), output_shape=_shape_str(call.output_shapes),
-            mac_min=lo, mac_ratio=ratio, counted=not missing,
+            mac_min=lo, mac_ratio=ratio, counted=not missing, shared_params=call.shared_params,
         )
         layer_rows.append(row)
     return layer_rows, op_rows, uncounted

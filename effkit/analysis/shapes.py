@@ -17,6 +17,16 @@ from effkit.errors import BadInputError
 aten = torch.ops.aten
 
 
+def _same_dtype(x, *others) -> bool:
+    """Every tensor in ``others`` (None skipped) has ``x``'s dtype: no promotion rule to work out."""
+    return all(t is None or t.dtype == x.dtype for t in others)
+
+
+def _stat_dtype(dtype: torch.dtype) -> torch.dtype:
+    # Batch norm keeps its statistics in float32 for reduced-precision inputs (as the meta kernel).
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def pair(v, n: int) -> list[int]:
     v = list(v) if isinstance(v, (list, tuple)) else [v]
     return v * n if len(v) == 1 else v
@@ -26,7 +36,7 @@ def _conv_shortcut(args, kwargs):
     x, w = args[0], args[1]
     stride, padding, dilation, transposed, output_padding, groups = args[3:9]
     nd = w.dim() - 2
-    if x.dim() != nd + 2 or transposed:
+    if x.dim() != nd + 2 or transposed or not _same_dtype(x, w, args[2]):
         return NotImplemented
     shape = conv_shape(x.shape, w.shape, pair(stride, nd), pair(padding, nd), pair(dilation, nd), groups)
     return torch.empty(shape, dtype=x.dtype, device="meta")
@@ -95,12 +105,15 @@ def _pool_shortcut(op, args, kwargs):
 
 def _batch_norm_shortcut(op, args, kwargs):
     # Inference batch norm: same-shaped output; the saved statistics are empty when not training.
+    # Inference batch norm: same-shaped output and per-channel statistics (shape (C,), as the meta kernel).
     x = args[0]
     training = args[5] if op is aten.native_batch_norm.default else False
-    if training:
+    if training or x.dim() < 2:
         return NotImplemented
-    stat = torch.empty((0,), dtype=x.dtype, device="meta")
-    return torch.empty(x.shape, dtype=x.dtype, device="meta"), stat, torch.empty((0,), dtype=x.dtype, device="meta")
+    sdt = _stat_dtype(x.dtype)
+    c = x.shape[1]
+    return (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+            torch.empty((c,), dtype=sdt, device="meta"), torch.empty((c,), dtype=sdt, device="meta"))
 
 
 def _reduce_shortcut(op, args, kwargs):
@@ -108,7 +121,8 @@ def _reduce_shortcut(op, args, kwargs):
     x = args[0]
     dims = args[1] if len(args) > 1 else kwargs.get("dim")
     keep = bool(args[2]) if len(args) > 2 else bool(kwargs.get("keepdim", False))
-    if dims is None or kwargs.get("dtype") is not None or x.dim() == 0:
+    # Integer and bool inputs follow PyTorch's promotion rules (sum gives int64, mean raises): left to it.
+    if dims is None or kwargs.get("dtype") is not None or x.dim() == 0 or not x.dtype.is_floating_point:
         return NotImplemented
     dims = {d % x.dim() for d in (dims if isinstance(dims, (list, tuple)) else [dims])}
     if not dims:
@@ -120,7 +134,7 @@ def _reduce_shortcut(op, args, kwargs):
 def _mm_shortcut(op, args, kwargs):
     # mm(a, b) / addmm(bias, a, b, ...): (n x k) @ (k x m) -> (n x m)
     a, b = (args[0], args[1]) if op is aten.mm.default else (args[1], args[2])
-    if a.dim() != 2 or b.dim() != 2:
+    if a.dim() != 2 or b.dim() != 2 or not _same_dtype(a, b, args[0]):
         return NotImplemented
     if a.shape[1] != b.shape[0]:
         raise BadInputError(
@@ -130,8 +144,11 @@ def _mm_shortcut(op, args, kwargs):
     return torch.empty((a.shape[0], b.shape[1]), dtype=a.dtype, device="meta")
 
 
-def _same_shape_shortcut(op, args, kwargs):
+def _softmax_shortcut(op, args, kwargs):
+    # _softmax(self, dim, half_to_float): with half_to_float the output dtype changes (left to PyTorch).
     x = args[0]
+    if (len(args) > 2 and args[2]) or not x.dtype.is_floating_point:
+        return NotImplemented
     return torch.empty(x.shape, dtype=x.dtype, device="meta")
 
 
@@ -176,8 +193,8 @@ SHORTCUTS = {
     aten.cat.default: _cat_shortcut,
     aten.add_.Tensor: _inplace_binary_shortcut,
     aten.mul_.Tensor: _inplace_binary_shortcut,
-    aten._softmax.default: _same_shape_shortcut,
-    aten._log_softmax.default: _same_shape_shortcut,
+    aten._softmax.default: _softmax_shortcut,
+    aten._log_softmax.default: _softmax_shortcut,
     aten.mm.default: _mm_shortcut,
     aten.addmm.default: _mm_shortcut,
     aten.mean.dim: _reduce_shortcut,

@@ -6,6 +6,11 @@ Two global forward hooks (pre and post, for the length of the trace) keep a stac
 each op is attributed to the innermost module of the model active when it ran. Module paths are
 tuples, joined only for display, so names containing ``/`` or ``.`` cannot break attribution.
 
+Parameters are attributed by the tensors ops actually read: each one is counted in the row of the
+call that first reads it (so a tied weight counts once, and a weight used without calling its
+module, like ``nn.MultiheadAttention``'s ``out_proj``, still lands in a row); later reads from other
+modules are marked as ``shared_params``. A parameter no op reads stays with its module's first call.
+
 Leaf modules effkit knows (:mod:`effkit.analysis.leaves`) skip the dispatcher: their records are
 written directly, the same records the dispatcher would have produced.
 """
@@ -21,6 +26,7 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from effkit.analysis import leaves
+from effkit.analysis.attention import recorded_attention
 from effkit.analysis.records import OpRecord, arg_ids, arg_infos, flow, out_ids, out_infos, shapes
 from effkit.analysis.shapes import SHORTCUTS
 
@@ -34,10 +40,11 @@ class ModuleCall:
     path: tuple[str, ...]
     type: str
     call: int  # 0 for the first call of this module, 1 for the second, ...
-    own_params: int  # counted on the first call only
+    own_params: int  # parameters first read in this call (see _attribute_params)
     input_shapes: list[tuple[int, ...]] = field(default_factory=list)
     output_shapes: list[tuple[int, ...]] = field(default_factory=list)
     ops: list[OpRecord] = field(default_factory=list)
+    shared_params: int = 0  # parameters read here that an earlier row (another module) counted
 
 
 @dataclass
@@ -99,6 +106,8 @@ class _ModuleStack:
         self.types: dict[tuple[str, ...], str] = {}
         seen: set[int] = set()
         self.params = 0
+        self.param_sizes: dict[int, int] = {}  # id(parameter) -> numel, each shared tensor once
+        self.owned: dict[int, list[int]] = {}  # id(module) -> ids of its own parameters
         for name, mod in model.named_modules(remove_duplicate=False):
             # add_module rejects '.' in child names, so the dots of a qualified name are separators.
             path = tuple(name.split(".")) if name else ()
@@ -109,6 +118,8 @@ class _ModuleStack:
             own = {id(p): p for p in mod._parameters.values() if p is not None}
             self.params += sum(p.numel() for k, p in own.items() if k not in seen)
             seen.update(own)
+            self.param_sizes.update((k, p.numel()) for k, p in own.items())
+            self.owned[id(mod)] = list(own)
             self.modules[id(mod)] = (path, kind, sum(p.numel() for p in own.values()), mod)
 
     def pre(self, mod, args) -> None:
@@ -131,8 +142,51 @@ class _ModuleStack:
             call.input_shapes += shapes(kwargs)
         call.output_shapes = shapes(output)
 
-    def uncalled(self) -> list[tuple[str, ...]]:
-        return [path for key, (path, _, own, _) in self.modules.items() if own and key not in self.counts]
+    def uncalled(self, read: set[int] = frozenset()) -> list[tuple[str, ...]]:
+        """Modules with parameters that were never called and none of whose parameters any op read."""
+        return [path for key, (path, _, own, _) in self.modules.items()
+                if own and key not in self.counts and not read.intersection(self.owned[key])]
+
+    def attribute_params(self) -> set[int]:
+        """Set each call's ``own_params`` / ``shared_params`` from the parameters its ops read.
+
+        Returns the ids of the parameters some op read.
+        """
+        sizes = self.param_sizes
+        first: dict[int, tuple[str, ...]] = {}  # id(parameter) -> path of the call that counted it
+        for call in self.calls:
+            call.own_params = 0
+            here: set[int] = set()
+            for rec in call.ops:
+                for pid in _tensor_ids(rec.args, rec.kwargs):
+                    if pid not in sizes or pid in here:
+                        continue
+                    here.add(pid)
+                    owner = first.get(pid)
+                    if owner is None:
+                        first[pid] = call.path
+                        call.own_params += sizes[pid]
+                    elif owner != call.path:
+                        call.shared_params += sizes[pid]  # a repeat call of the same module is not sharing
+        read = set(first)
+        # Parameters no op read stay with the first call of the module that holds them.
+        firsts = {call.path: call for call in self.calls if call.call == 0}
+        for key, pids in self.owned.items():
+            call = firsts.get(self.modules[key][0]) if key in self.counts else None
+            for pid in pids:
+                if call is not None and pid not in first:
+                    first[pid] = call.path
+                    call.own_params += sizes[pid]
+        return read
+
+
+def _tensor_ids(args: tuple, kwargs: dict):
+    """ids of the tensors among an op's arguments and in the lists among them (one level)."""
+    for v in (*args, *kwargs.values()) if kwargs else args:
+        if isinstance(v, _Tensor):
+            yield id(v)
+        elif isinstance(v, (list, tuple)):
+            yield from (id(t) for t in v if isinstance(t, _Tensor))
 
 
 def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, kwargs: dict | None = None,
@@ -152,10 +206,11 @@ def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, kwargs: dict | No
         handles.append(register_module_forward_hook(stack.post, with_kwargs=True, always_call=True))
         if shortcuts:
             installed = leaves.install((entry[3] for entry in stack.modules.values()), stack.stack)
-        with torch.no_grad(), _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
+        with torch.no_grad(), recorded_attention(stack.stack), _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
             model(*inputs, **(kwargs or {}))
     finally:
         leaves.uninstall(installed)
         for h in handles:
             h.remove()
-    return Trace(calls=stack.calls, module_types=stack.types, uncalled=stack.uncalled(), params=stack.params)
+    read = stack.attribute_params()
+    return Trace(calls=stack.calls, module_types=stack.types, uncalled=stack.uncalled(read), params=stack.params)
