@@ -241,7 +241,6 @@ def test_measure_config_rejects_bad_settings():
 
 def test_measure_config_row():
     # measure_config takes names only; an importable factory avoids depending on the zoo.
-    pytest.importorskip("effkit.models.external")
     cfg = MeasureConfig("torch.nn:Identity", input_shape=(1, 3, 4, 4), **FAST)
     row = measure_config(cfg)
     assert row["config_key"] == cfg.key()

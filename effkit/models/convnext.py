@@ -150,7 +150,7 @@ def _create(arch: str, **kwargs) -> ConvNeXt:
     return ConvNeXt(stages, **kwargs)
 
 
-@register_model(family="convnext")
+@register_model(family="convnext", params=28_589_128)
 def convnext_tiny(num_classes: int = 1000, **kwargs) -> ConvNeXt:
     """ConvNeXt-Tiny (7x7 depthwise, LayerNorm, GELU MLP, blocks 3-3-9-3), torchvision layout; 28.6M params."""
     return _create("convnext_tiny", num_classes=num_classes, **kwargs)

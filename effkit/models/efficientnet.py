@@ -153,7 +153,7 @@ def _create(arch: str, **kwargs) -> EfficientNet:
     return EfficientNet(stages, **kwargs)
 
 
-@register_model(family="efficientnet")
+@register_model(family="efficientnet", params=5_288_548)
 def efficientnet_b0(num_classes: int = 1000, **kwargs) -> EfficientNet:
     """EfficientNet-B0 (MBConv with squeeze-excitation and SiLU), torchvision layout; 5.3M params."""
     return _create("efficientnet_b0", num_classes=num_classes, **kwargs)

@@ -108,7 +108,7 @@ def _create(arch: str, **kwargs) -> MobileNetV2:
     return MobileNetV2(setting, **kwargs)
 
 
-@register_model(family="mobilenet")
+@register_model(family="mobilenet", params=3_504_872)
 def mobilenet_v2(num_classes: int = 1000, **kwargs) -> MobileNetV2:
     """MobileNetV2 (inverted residuals, depthwise 3x3, width 1.0), torchvision layout; 3.5M params."""
     return _create("mobilenet_v2", num_classes=num_classes, **kwargs)

@@ -127,7 +127,7 @@ def _create(arch: str, **kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(repeats, channels, **kwargs)
 
 
-@register_model(family="shufflenet")
+@register_model(family="shufflenet", params=2_278_604)
 def shufflenet_v2_x1_0(num_classes: int = 1000, **kwargs) -> ShuffleNetV2:
     """ShuffleNetV2 x1.0 (channel split and shuffle, units 4-8-4), torchvision layout; 2.3M params."""
     return _create("shufflenet_v2_x1_0", num_classes=num_classes, **kwargs)
