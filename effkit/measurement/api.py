@@ -554,7 +554,9 @@ def measure(
     Raises:
         EffkitError: bad settings (unknown model, malformed shape, batch size <= 0 or unlike the ``N`` of
             ``input_shape``, an unreadable or unfitting weights file, CUDA asked for but missing, ...),
-            all raised before anything is measured or stored.
+            a model that cannot be analysed at any batch size (its factory raises, the wrong channel
+            count; see :func:`analyse_configs`) and a store that cannot be written, all raised before
+            anything is measured or stored.
     """
     from effkit.models.resolve import model_name
 
