@@ -84,6 +84,22 @@ def upgrade_row(rec: dict) -> dict:
     return rec
 
 
+def _check_writable(p: Path, exists: bool) -> None:
+    """Refuse a store that could be read but not written, when it is opened (before any measuring).
+
+    SQLite opens such a file anyway and fails only at the first insert ("attempt to write a readonly
+    database"), i.e. after the first measurement. It also writes a journal next to the file, so the
+    folder must be writable too. ``os.access`` answers for this process (root, read-only mounts).
+    """
+    folder = p.parent if str(p.parent) else Path(".")
+    if exists and not os.access(p, os.W_OK):
+        raise StoreError(f"results database {p} is read-only; make it writable or choose another file with "
+                         f"{setting('db')}", field="db")
+    if not os.access(folder, os.W_OK):
+        raise StoreError(f"results database {p} is in the read-only folder {folder} (SQLite writes a journal "
+                         f"beside it); choose another file with {setting('db')}", field="db")
+
+
 class Store:
     """An effkit results database (SQLite).
 
@@ -123,6 +139,8 @@ class Store:
             if not p.parent.is_dir():
                 raise StoreError(f"cannot create results database {p}: folder {p.parent} does not exist")
             fresh = True
+        if not readonly:
+            _check_writable(p, exists)
         mode = "ro" if readonly else ("rw" if exists else "rwc")
         try:
             self._conn = self._connect(mode)

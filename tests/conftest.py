@@ -6,7 +6,8 @@ from typing import NamedTuple
 
 import pytest
 
-#: A small model file for ``path/tiny.py:build`` specs; ``broken`` raises and ``not_a_model`` returns an int.
+#: A small model file for ``path/tiny.py:build`` specs; ``broken`` raises, ``not_a_model``
+#: returns an int and ``wide_kernel`` takes only inputs of 16x16 or more.
 TINY_FACTORY = '''
 import torch
 from torch import nn
@@ -20,6 +21,10 @@ def broken():
 
 def not_a_model():
     return 42
+
+def wide_kernel():
+    # A 16x16 kernel without padding: analysable (and measurable) only at inputs of at least 16x16.
+    return nn.Sequential(nn.Conv2d(3, 4, 16, bias=False), nn.ReLU(), nn.Flatten())
 '''
 
 

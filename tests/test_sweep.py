@@ -492,16 +492,21 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny, cli):
 def test_cli_runs_a_sweep_into_the_db(tmp_path, tiny, cli):
     pytest.importorskip("effkit.models.external")
     db = tmp_path / "r.sqlite"
-    args = ["sweep", "--model", f"{tiny}:build,{tiny}:broken", "--input-size", "16", "--device", "cpu",
+    # wide_kernel cannot take 8x8 (its kernel is 16x16): that one configuration is stored as failed, the
+    # three others are measured.
+    args = ["sweep", "--model", f"{tiny}:build,{tiny}:wide_kernel", "--input-size", "8,16", "--device", "cpu",
             "--warmup-s", "0", "--min-iters", "2", "--min-time-s", "0", "--no-energy", "--db", str(db)]
     res = cli(*args, "--format", "csv")
     assert res.returncode == 0, res.stderr
-    assert "stored 2 rows" in res.stderr and "1 ok, 1 failed" in res.stderr
+    assert "stored 4 rows" in res.stderr and "3 ok, 1 failed" in res.stderr
     with Store(db) as store:
-        assert sorted(store.rows()["status"]) == ["failed", "ok"]
+        rows = store.rows()
+    failed = rows[rows["status"] == "failed"]
+    assert failed["model"].str.endswith(":wide_kernel").all() and failed["input_shape"].tolist() == ["1x3x8x8"]
+    assert failed["error"].str.contains("too small").all()
     res = cli(*args, "--resume")
     assert res.returncode == 0, res.stderr
-    assert "skipped 1 already stored" in res.stderr
+    assert "skipped 3 already stored" in res.stderr
 
 
 def test_bad_flag_value_is_blamed_on_the_flag_not_the_file(tmp_path):

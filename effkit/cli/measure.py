@@ -209,6 +209,32 @@ def _report_failures(df) -> None:
         raise typer.Exit(1)
 
 
+class _Interruptible:
+    """Ctrl-C while measuring: one line saying what was kept, exit 130 (rows are stored as each is made)."""
+
+    def __init__(self, db, no_store: bool):
+        self.db, self.no_store = db, no_store
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        from effkit.sweep import SweepInterrupted
+
+        if kind is None or not issubclass(kind, KeyboardInterrupt):
+            return False
+        if not isinstance(e, SweepInterrupted):
+            kept = "interrupted before the first measurement; nothing measured, nothing stored"
+        elif self.no_store:
+            kept = f"interrupted: {e.finished} of {e.total} configurations measured; none stored (--no-store)"
+        else:
+            ids = ", ".join(str(i) for i in e.rows["id"]) if e.finished else ""
+            kept = (f"interrupted: {e.finished} of {e.total} configurations measured and stored in {self.db}"
+                    + (f" (ids {ids})" if ids else "") + "; the others were not measured")
+        typer.echo(f"effkit: {kept}", err=True)
+        raise typer.Exit(130)
+
+
 def _stored_note(df, db) -> None:
     if db is not None and "id" in df.columns and len(df):
         typer.echo(f"stored {len(df)} row(s) in {db} (ids {', '.join(str(i) for i in df['id'])})", err=True)
@@ -244,7 +270,7 @@ def measure(
     store = _db_arg(db, no_store)
     if output is not None:
         files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Bar(f"measuring {model}") as bar:
+    with _Interruptible(store, no_store), _Bar(f"measuring {model}") as bar:
         df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
@@ -290,7 +316,7 @@ def compare(
     store = _db_arg(db, no_store)
     if output is not None:
         files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Bar("comparing") as bar:
+    with _Interruptible(store, no_store), _Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
     _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),

@@ -38,13 +38,57 @@ def _check_reachable(address: str) -> None:
     host = host.strip("[]") or "127.0.0.1"
     hint = "check the address (`ray status` on the head node) and that this machine can connect to it"
     try:
-        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S):
-            pass
+        with socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S) as sock:
+            reply = _greet(sock)
     except OSError as e:
         reason = "timed out" if isinstance(e, socket.timeout) else (e.strerror or str(e))
         raise BackendUnavailableError(f"cannot reach the Ray cluster at {address} ({reason}); {hint}") from None
+    if reply is not None:
+        raise BackendUnavailableError(f"{address} answers but is not a Ray node ({reply}); {hint}")
     if not client:
         _probe_gcs(address, f"{host}:{port}", hint)
+
+
+#: An HTTP/2 client preface and an empty SETTINGS frame: a gRPC server (Ray's GCS and client server
+#: are gRPC) answers with a SETTINGS frame of its own; anything else is not Ray.
+_H2_GREETING = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_H2_SETTINGS = 4
+
+
+def _greet(sock: socket.socket) -> Optional[str]:
+    """Speak HTTP/2 to a connected socket, within :data:`RAY_CONNECT_TIMEOUT_S` in all.
+
+    Needs nothing beyond the standard library, unlike a gRPC call (grpcio is optional for Ray).
+    Returns ``None`` for a gRPC-like answer, else what came back instead, in words.
+    """
+    import time
+
+    deadline = time.monotonic() + RAY_CONNECT_TIMEOUT_S
+    data = b""
+    try:
+        sock.sendall(_H2_GREETING)
+        while len(data) < 9:  # one HTTP/2 frame header
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            chunk = sock.recv(9 - len(data) if data[:1] == b"\x00" else 64)
+            if not chunk:
+                break
+            data += chunk
+            if data[:1] != b"\x00":  # not a frame header (a frame this small starts with a zero length byte)
+                break
+    except socket.timeout:
+        return f"no reply to a gRPC greeting within {RAY_CONNECT_TIMEOUT_S:g} s" if not data else _shown(data)
+    except OSError as e:
+        return f"the connection failed: {e.strerror or e}"
+    if len(data) >= 9 and data[3] == _H2_SETTINGS:
+        return None
+    return _shown(data) if data else "it closed the connection without a reply"
+
+
+def _shown(data: bytes) -> str:
+    text = " ".join(data[:200].decode("ascii", "replace").split())
+    if text.startswith("HTTP/") or "<html" in text.lower() or "<!doctype" in text.lower():
+        return f"it answered like a web server: {text[:40]!r}"
+    return f"it replied {text[:40]!r}, not gRPC"
 
 
 def _probe_gcs(address: str, target: str, hint: str) -> None:

@@ -194,7 +194,9 @@ def run_sweep(
         A DataFrame of the rows stored by this run (``id`` = their row id in the store), failures included.
 
     Raises:
-        BadInputError: unknown engine, bad configurations, CUDA asked for on a cluster without GPUs.
+        BadInputError: unknown engine, bad settings, CUDA asked for on a cluster without GPUs; with the
+            default ``measure_fn`` on the local engine, a model that cannot be analysed at any of its
+            configurations (see :func:`effkit.measurement.api.analyse_configs`), all before anything runs.
         BackendUnavailableError: Ray missing or the cluster unreachable; CUDA missing (local engine).
         SweepInterrupted: Ctrl-C; the rows finished so far are stored and attached.
     """
@@ -208,12 +210,20 @@ def run_sweep(
     for c in configs:
         if not hasattr(c, "key"):
             raise BadInputError(f"expected a SweepSpec or MeasureConfig objects, got {type(c).__name__}")
+        if hasattr(c, "validate"):
+            c.validate()  # a bad setting (dtype float64, say) is refused now, not stored N times as failed
     emit = progress or (lambda event: None)
     if engine == "local":
         for dev in sorted({c.device for c in configs}):
             from effkit.devices import resolve_device
 
             resolve_device(dev)  # no CUDA here -> one clear error now, not N failed rows
+        if measure_fn is None:
+            # Every configuration checked and analysed on the meta device before the store opens: a model
+            # that fails at all of its configurations is refused; one failing at some is stored failed there.
+            from effkit.measurement.api import checked_measure_fn
+
+            measure_fn = checked_measure_fn(configs)
         return _run_local(configs, db, resume, measure_fn, emit)
     from effkit.sweep.ray import import_ray, run_ray
 

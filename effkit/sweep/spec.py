@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from effkit.errors import BackendUnavailableError, BadInputError, EffkitError, setting
-from effkit.measurement.settings import MeasureSettings
+from effkit.measurement.settings import MEASURE_DTYPES, MeasureSettings
 
 ENGINES = ("local", "ray")
 
@@ -412,6 +412,9 @@ def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
             names.append(dtype_name(parse_dtype(str(d))))
         except BadInputError as e:
             raise where.error(("dtypes", i), f"dtypes: {e}") from None
+        if names[-1] not in MEASURE_DTYPES:  # float64 is a dtype, but not one a measurement runs in
+            raise where.error(("dtypes", i), f"dtypes: {d!r} cannot be measured; use "
+                              f"{', '.join(MEASURE_DTYPES)}")
     return _unique(where, "dtypes", names)
 
 
