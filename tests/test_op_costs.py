@@ -51,6 +51,8 @@ CASES = [
      54, 0, 30),
     # max over dim 1 of 2x3x4: 24 compares; reads 24, writes 8 values + 8 indices
     ("max_dim", Fn(lambda m, x: torch.max(x, 1)[0]), (2, 3, 4), "max", 24, 0, 40),
+    # all over the last dim of a 2x3x4 mask: 24 ands; reads 24 bools, writes 6
+    ("all_dim", Fn(lambda m, x: (x > 0).all(dim=-1)), (2, 3, 4), "all", 24, 0, 30),
     # max of everything: 24 compares, reads 24, writes 1
     ("max_all", Fn(lambda m, x: x.max()), (2, 3, 4), "max", 24, 0, 25),
     # unfold 2x2/2 patches of 1x2x4x4: output 1x8x4 = 32; reads 32, writes 32
@@ -91,6 +93,7 @@ BYTES = {
     "arange": 4 * 8,
     "max_dim": 24 * 4 + 8 * 4 + 8 * 8,  # values float32, indices int64
     "max_all": 25 * 4,
+    "all_dim": 30 * 1,  # bool in, bool out
 }
 
 

@@ -60,6 +60,47 @@ import torch.nn as nn
 def build():
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+
+class TextEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 16)
+        self.out = nn.Linear(16, 16)
+
+    def forward(self, input_ids, attention_mask):
+        return self.out(self.emb(input_ids)) * attention_mask.unsqueeze(-1)
+
+
+def text_encoder():
+    return TextEncoder()
+
+
+class TwoViews(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, a, b):
+        return self.conv(a) + self.conv(b)
+
+
+def two_views():
+    return TwoViews()
+
+
+class Detector(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.box = nn.Linear(4, 4)
+
+    def forward(self, x, boxes):
+        return self.conv(x).mean(), self.box(boxes)
+
+
+def detector():
+    return Detector()
 """
 
 

@@ -216,13 +216,23 @@ def pool2d_cost(inputs, outputs, args, kwargs) -> OpCost:
 
 
 @register_formula(aten._adaptive_avg_pool2d, aten.adaptive_avg_pool2d, aten.mean, aten.sum,
-                  aten.amax, aten.amin, aten.var_mean, aten.var, aten.max, aten.min)
+                  aten.amax, aten.amin, aten.var_mean, aten.var, aten.max, aten.min, aten.all, aten.any)
 def reduction_cost(inputs, outputs, args, kwargs) -> OpCost:
-    """Reductions (mean, sum, max, adaptive average pool): one flop per input element.
+    """Reductions (mean, sum, max, all/any, adaptive average pool): one flop per input element.
 
     ``max.dim`` writes its values and its indices, both real outputs: MAC by the default rule.
     """
     return OpCost(flops=inputs[0].numel if inputs else 0)
+
+
+@register_formula(aten._local_scalar_dense)
+def scalar_read_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """A one-element tensor read into Python (``.item()``, ``bool(t)``): one element read, nothing written.
+
+    Derivation: the value goes to the host, not into a new tensor, so the only device traffic is the
+    element itself; there is no arithmetic.
+    """
+    return OpCost(flops=0, mac=1 if inputs else 0, mac_bytes=inputs[0].itemsize if inputs else 0)
 
 
 @register_formula(aten.linalg_vector_norm)
