@@ -123,18 +123,24 @@ def write_text(path: str | os.PathLike, text: str, *,
         BadInputError: see :func:`check_output`, or the write itself failed (disk full, say); an
             existing file is then left as it was.
     """
+    return write_bytes(path, text.encode(), keep=keep)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *,
+                keep: Iterable[Optional[str | os.PathLike]] = ()) -> Path:
+    """:func:`write_text` for bytes (figures): the same refusals, links followed, atomic replacement."""
     p = check_output(path, keep=keep)
     if is_stdout(p):
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data) if hasattr(sys.stdout, "buffer") else sys.stdout.write(data.decode())
         sys.stdout.flush()
         return p
     real = _real(p)
     try:
         if _is_special(real):
-            with open(real, "w") as f:  # a device or a pipe: there is nothing to replace
-                f.write(text)
+            with open(real, "wb") as f:  # a device or a pipe: there is nothing to replace
+                f.write(data)
             return p
-        _atomic_write(real, text.encode())
+        _atomic_write(real, data)
     except OSError as e:
         raise BadInputError(f"cannot write {p}: {e.strerror or e}") from e
     return p
@@ -168,4 +174,5 @@ def _mode_for(real: Path) -> int:
         return 0o666 & ~umask
 
 
-__all__ = ["SQLITE_HEADER", "STDOUT", "check_output", "check_writable", "is_sqlite", "is_stdout", "write_text"]
+__all__ = ["SQLITE_HEADER", "STDOUT", "check_output", "check_writable", "is_sqlite", "is_stdout", "write_bytes",
+           "write_text"]

@@ -130,3 +130,25 @@ def test_cli_dash_output_goes_to_stdout(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("name,")
     assert not (tmp_path / "-").exists()
+
+
+def test_figures_are_written_like_text_outputs(tmp_path):
+    from matplotlib.figure import Figure
+
+    from effkit.report.figures import save_figure
+
+    fig = Figure(figsize=(1, 1))
+    fig.subplots().plot([0, 1], [0, 1])
+    target = tmp_path / "real.png"
+    target.write_bytes(b"old")
+    link = tmp_path / "fig.png"
+    link.symlink_to(target)
+    save_figure(fig, link)  # through the link: the link stays, the target gets the PNG
+    assert link.is_symlink() and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    db = tmp_path / "results.png"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
+    before = db.read_bytes()
+    with pytest.raises(BadInputError, match="SQLite"):
+        save_figure(fig, db)  # a database under a figure's name is never replaced
+    assert db.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left behind

@@ -31,15 +31,23 @@ def check_figure_path(path: str | Path) -> str:
 def save_figure(fig, path: str | Path, *, dpi: int = 150) -> Path:
     """Write ``fig`` as PNG, SVG or PDF, chosen by the file suffix.
 
+    Written through :func:`effkit.files.write_bytes`: atomically, through symbolic links, never over an
+    SQLite file.
+
     Raises:
         BadInputError: an unknown suffix, a missing folder or a path that cannot be written.
     """
+    import io
+
+    from effkit.files import write_bytes
+
     p = Path(path)
     fmt = check_figure_path(p)
-    try:
-        fig.savefig(p, format=fmt, dpi=dpi, metadata=_metadata(fmt))
-    except OSError as e:
-        raise BadInputError(f"cannot write {p}: {e.strerror or e}") from e
+    # Rendered in memory, then written like every other output: atomically, through links, never over a
+    # database, so a crash mid-write leaves the old figure and not half a new one.
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+    write_bytes(p, buf.getvalue())
     return p
 
 
