@@ -1,3 +1,3 @@
-from effkit.cli import main
+from effkit.cli import entry
 
-main()
+entry()

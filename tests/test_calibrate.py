@@ -43,7 +43,7 @@ def _results(machine="m1" * 8, gpu=None, energy=True) -> pd.DataFrame:
         e = ENERGY["idle_w"] * t + ENERGY["j_per_flop"] * flops + ENERGY["j_per_byte"] * f["bytes"]
         rows.append({"model": name, "status": "ok", "machine_id": machine, "batch_size": 1, "dtype": "float32",
                      "input_shape": "1x3x224x224", "latency_ms": t * 1e3, "gpu_name": gpu, "cpu_model": "Some CPU",
-                     "energy_j_per_img_gross": e if energy else math.nan})
+                     "energy_j_per_img": e if energy else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -160,8 +160,10 @@ def test_calibration_round_trip_through_the_store(tmp_path):
     # flops 4096, 3200 bytes, one kernel: 4096e-11 + 3200e-10 + 5e-6 s
     assert pred.latency_ms == pytest.approx((4096e-11 + 3200e-10 + 5e-6) * 1e3, rel=1e-4)
     assert pred.method == "calibrated"
-    # net energy: 3e-10 J/FLOP * 4096 + 2e-9 J/byte * 3200
-    assert pred.energy_j_per_img == pytest.approx(3e-10 * 4096 + 2e-9 * 3200, rel=1e-4)
+    # net energy: 3e-10 J/FLOP * 4096 + 2e-9 J/byte * 3200; gross adds 20 W of idle over the predicted time
+    net = 3e-10 * 4096 + 2e-9 * 3200
+    assert pred.energy_j_per_img_net == pytest.approx(net, rel=1e-4)
+    assert pred.energy_j_per_img == pytest.approx(net + 20.0 * (4096e-11 + 3200e-10 + 5e-6), rel=1e-4)
 
 
 def test_missing_calibrations(tmp_path):

@@ -57,6 +57,21 @@ def test_profile_csv_is_raw_and_matches_hand_count(tiny):
     assert int(conv["mac"]) == 920 and int(conv["mult_adds"]) == 13824
 
 
+def test_profile_csv_and_json_show_fused_mac(tiny):
+    res = run("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
+    rows = {r["name"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
+    # conv reads 192 + 216 and (BN folded, ReLU as epilogue) the ReLU writes the 512 outputs once.
+    assert [int(rows[n]["mac_fused"]) for n in ("0", "1", "2")] == [408, 0, 512]
+    assert int(rows["0"]["mac_fused_bytes"]) == 4 * 408
+    res = run("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
+    totals = json.loads(res.stdout)["totals"]
+    # + mean 512 + 8, + addmm 4 + 8 + 32 + 4 (the pool's output has no conv to join)
+    assert totals["mac_fused"] == 408 + 512 + 520 + 48
+    assert totals["mac"] == 920 + 1056 + 1024 + 520 + 48
+    res = run("profile", f"{tiny}:build", "--input-size", "8")
+    assert "fused MAC 1.49K" in res.stdout
+
+
 def test_profile_json_depth_and_table(tiny, tmp_path):
     res = run("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
     data = json.loads(res.stdout)

@@ -118,8 +118,10 @@ def test_figure3_computes_flops_per_s_when_absent():
 def test_figure3_zero_energy_is_missing_not_a_point():
     df = pd.DataFrame({"model": ["a"], "latency_ms": [1.0], "flops_per_s": [1e9], "energy_j_per_img": [0.0]})
     fig = figure3(df, {"a": 50.0}, figsize=SMALL)
-    assert _offsets(fig.axes[3]) == set()
+    # (c) and (d) have nothing to show: they shrink to a note instead of two empty boxes
+    assert set(fig.panels) == {"a", "b"} and len(fig.axes) == 2
     assert fig.missing_energy == ["a"]
+    assert any("(c), (d) left out" in n for n in fig.effkit_notes)
 
 
 def test_figure3_uses_bundled_reference_accuracy_by_default():
@@ -157,6 +159,69 @@ def test_select_latest_filters_and_picks_latest():
     assert any("latest" in n for n in notes)
 
 
+def _mixed_batches() -> pd.DataFrame:
+    # vovnet39 measured once more, at batch 32, later than everything else: the "latest row of each model"
+    # would put it (20 ms / 32 images) beside the others at batch 2.
+    df = _results().iloc[:4].assign(input_shape=["2x3x224x224"] * 4)
+    extra = df.iloc[[0]].assign(batch_size=32, input_shape="32x3x224x224", timestamp="2025-02-01T00:00:00",
+                                latency_ms=20.0)
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def test_select_setups_never_mix_batch_sizes():
+    setups = select.select_setups(_mixed_batches())
+    assert [s.key["batch_size"] for s in setups] == ["2", "32"]
+    assert [list(s.rows["model"]) for s in setups] == [["vovnet39", "densenet201", "resnet50", "mystery"],
+                                                     ["vovnet39"]]
+    for s in setups:
+        assert set(s.rows["batch_size"]) == {int(s.key["batch_size"])}
+    assert setups[0].key == {"machine": "NVIDIA H100 80GB HBM3", "batch_size": "2", "dtype": "float32",
+                             "input_size": "3x224x224"}
+    # the other keys split too: a CPU row on the same host is another machine, bf16 another dtype
+    df = _results().iloc[:3].assign(input_shape="2x3x224x224", cpu_model="Some CPU")
+    df.loc[1, "device"] = "cpu"
+    df.loc[2, "dtype"] = "torch.bfloat16"
+    keys = [(s.key["machine"], s.key["dtype"]) for s in select.select_setups(df)]
+    assert keys == [("NVIDIA H100 80GB HBM3", "float32"), ("Some CPU", "float32"),
+                    ("NVIDIA H100 80GB HBM3", "bfloat16")]
+    df.loc[2, "input_shape"] = "2x3x160x160"
+    assert select.select_setups(df, input_size=160)[0].key["input_size"] == "3x160x160"
+
+
+def test_figure3_refuses_mixed_setups_naming_them_and_how_to_pick():
+    with pytest.raises(BadInputError) as e:
+        figure3(_mixed_batches(), ACC, figsize=SMALL)
+    msg = str(e.value)
+    assert "batch size 2" in msg and "batch size 32" in msg and "4 model(s)" in msg
+    assert "pick one with batch_size" in msg and "\n" not in msg
+    assert e.value.field == "batch_size"
+    fig = figure3(_mixed_batches(), ACC, batch_size=32, figsize=SMALL)
+    assert list(fig.data["model"]) == ["vovnet39"] and "batch size 32" in fig._suptitle.get_text()
+    # 20 ms for 32 images -> 0.625 ms per image
+    assert _offsets(fig.panels["a"]) == _pts((0.625, 76))
+
+
+def test_figure3_marks_accuracy_from_a_small_folder():
+    from effkit.evaluate import EvalResult
+
+    small = EvalResult("resnet50", "w.pth", "/data/val_subset", images=500, classes=10, correct1=300,
+                       correct5=450, top1=60.0, top5=90.0).accuracy_row()
+    full = EvalResult("vovnet39", "w.pth", "/data/val", images=50_000, classes=1_000, correct1=38_000,
+                      correct5=46_000, top1=76.0, top5=92.0).accuracy_row()
+    acc = pd.DataFrame([small, full, {"model": "densenet201", "top1": 77.0, "dataset": ""}])
+    fig = figure3(_results(), acc, figsize=SMALL)
+    assert dict(zip(fig.data["model"], fig.data["accuracy_caveat"] != "")) == {
+        "vovnet39": False, "densenet201": False, "resnet50": True, "mystery": False}
+    a = fig.panels["a"]
+    hollow = [c for c in a.collections if "not from ImageNet val" in c.get_label()]
+    assert len(hollow) == 1 and _pts(*hollow[0].get_offsets()) == _pts((12, 60))
+    assert len(hollow[0].get_facecolor()) == 0 or hollow[0].get_facecolor()[0][3] == 0  # hollow
+    assert "resnet50 *" in {t.get_text() for t in a.texts}
+    notes = "\n".join(fig.effkit_notes)
+    assert "accuracy of resnet50" in notes and "500 images of 10 classes" in notes
+    assert "vovnet39 *" not in {t.get_text() for t in a.texts}
+
+
 def test_select_latest_nothing_left_says_what_there_is():
     with pytest.raises(BadInputError, match="batch size 64.*batch size\\(s\\) 2"):
         select_latest(_results(), batch_size=64)
@@ -170,7 +235,19 @@ def test_family_of():
     assert family_of("timm:ese_vovnet39b") == "VoVNet"
     assert family_of("x", "densenet") == "DenseNet"
     assert family_of("resnet50", None) == "ResNet"
-    assert family_of("mobilenet") == "other"
+    assert family_of("alexnet") == "other"
+
+
+def test_family_of_covers_every_zoo_family_with_its_own_style():
+    from effkit.models.registry import get_entry, list_models
+
+    # every zoo family gets its own colour and marker, none falls under "other"
+    names = {m: family_of(m, get_entry(m).family) for m in list_models()}
+    assert "other" not in names.values(), names
+    assert family_of("mobilenet_v2") == "MobileNet" and family_of("x", "shufflenet") == "ShuffleNet"
+    assert family_of("efficientnet_b0") == "EfficientNet" and family_of("convnext_tiny") == "ConvNeXt"
+    styles = list(plots.FAMILY_STYLES.values())
+    assert len(set(c for c, _ in styles)) == len(styles) and len(set(m for _, m in styles)) == len(styles)
 
 
 # ------------------------------------------------------------------------------------------------ per-layer
@@ -237,6 +314,41 @@ def test_layers_figure_from_a_profile():
     assert bound.get_ydata()[0] < 1488
 
 
+def test_layers_figure_title_names_input_dtype_and_device_and_legend_names_the_groups():
+    from effkit.analysis.profile import profile
+
+    net = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1))
+    fig = layers_figure(profile(net, (2, 4, 10, 10)), figsize=SMALL)
+    title = fig.axes[0].get_title()
+    assert "input 2x4x10x10" in title and "float32" in title and "meta device" in title
+    # timed layers say where they were timed
+    measured = pd.DataFrame({"name": ["0"], "latency_ms": [0.5]})
+    measured.attrs["device"] = "NVIDIA H100 80GB HBM3"
+    fig = layers_figure(profile(net, (2, 4, 10, 10)), measured=measured, figsize=SMALL)
+    assert "timed on NVIDIA H100 80GB HBM3" in fig.axes[0].get_title()
+    # one legend entry per group, in the colour of its bars
+    layers = _layers("m", [1, 2, 3, 4], [1, 1, 1, 1], ["s1", "s1", "s2", "s3"])
+    fig = layers_figure(layers, figsize=SMALL)
+    legend = fig.legends[0]
+    assert [t.get_text() for t in legend.get_texts()] == ["s1", "s2", "s3"]
+    bars = fig.axes[0].patches
+    patch_colours = [tuple(np.round(h.get_facecolor(), 3)) for h in legend.legend_handles]
+    assert patch_colours == [tuple(np.round(bars[i].get_facecolor(), 3)) for i in (0, 2, 3)]
+
+
+def test_layers_figure_group_labels_do_not_crowd():
+    # 30 stages of two layers on a narrow figure: naming every stage would print the names on top of each other
+    groups = [f"stage{i:02d}" for i in range(30) for _ in range(2)]
+    fig = _drawn(layers_figure(_layers("m", [1] * 60, [1] * 60, groups), figsize=(3, 4)))
+    ax = fig.axes[-1]  # the bottom row carries the labels
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len(ticks) >= 3  # still readable, not blanked out
+    xs = sorted(ax.transData.transform((t.get_position()[0], 0))[0] for t in ticks)
+    min_gap_px = plots.GROUP_LABEL_PT * 1.3 * fig.dpi / 72  # one rotated line of 6-pt text and some air
+    assert min(b - a for a, b in zip(xs, xs[1:])) >= min_gap_px
+    assert len(ticks) <= ax.get_window_extent().width / min_gap_px + 1  # no more than fit
+
+
 def test_layers_figure_bad_input():
     with pytest.raises(BadInputError, match="mac"):
         layers_figure(pd.DataFrame({"name": ["a"], "flops": [1]}))
@@ -285,6 +397,49 @@ def test_roofline_bad_input():
         roofline(pd.DataFrame({"model": ["a"], "flops": [1.0]}), spec)
     with pytest.raises(BadInputError, match="empty"):
         roofline(pd.DataFrame(columns=["model", "flops", "mac_bytes"]), spec)
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_roofline_legend_is_outside_the_axes_so_it_covers_no_roof():
+    fig = _drawn(roofline(_results(), device_spec("h100 sxm"), figsize=SMALL))
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    box = ax.get_window_extent()
+    assert legend.x0 >= box.x1 - 1  # entirely right of the plotting area
+    assert fig.get_window_extent().contains(legend.x1 - 1, legend.y0 + 1)  # and still on the figure
+
+
+def test_roofline_refuses_the_peaks_of_a_device_not_measured_on():
+    rows = _results()
+    # measured on an H100 (its table regex matches "NVIDIA H100 80GB HBM3"): the TITAN X's roofs are wrong
+    with pytest.raises(BadInputError, match="peaks of TITAN X .Pascal. are not those") as e:
+        roofline(rows, device_spec("titan x pascal"), figsize=SMALL)
+    assert e.value.field == "allow_other_device" and "allow_other_device" in str(e.value)
+    assert roofline(rows, device_spec("titan x pascal"), allow_other_device=True, figsize=SMALL)
+    # rows timed on the CPU of a GPU host are not the GPU's either
+    cpu = rows.assign(device="cpu", cpu_model="Some CPU")
+    with pytest.raises(BadInputError, match="Some CPU"):
+        roofline(cpu, device_spec("h100 sxm"), figsize=SMALL)
+    # the user's own peaks, and rows that record no device, cannot be checked and pass
+    assert roofline(cpu, device_spec(peak_tflops=1.0, bandwidth_gbs=50.0), figsize=SMALL)
+    assert roofline(rows.drop(columns=["gpu_name", "device"]), device_spec("titan x pascal"), figsize=SMALL)
+
+
+def test_cli_roofline_refuses_another_devices_peaks_unless_asked(tmp_path, results_csv, capsys):
+    out = tmp_path / "r.png"
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+                         "-o", str(out)], capsys)
+    _one_line_error(code, err)
+    assert "--any-device" in err and "--device-spec" in err and not out.exists()
+    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+                         "--any-device", "-o", str(out)], capsys)
+    assert code == 0, err
 
 
 def test_device_specs_have_sources_and_datasheet_values():
@@ -410,6 +565,16 @@ def test_cli_figure3_bad_input(tmp_path, results_csv, capsys, case):
     code, _, err = _cli(["plot", "figure3", "--csv", str(csv), *extra, "-o", str(out)], capsys)
     _one_line_error(code, err)
     assert not out.exists()
+
+
+def test_cli_figure3_mixed_setups_is_one_line_naming_the_flags(tmp_path, capsys):
+    csv = tmp_path / "mixed.csv"
+    _mixed_batches().to_csv(csv, index=False)
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-o", str(tmp_path / "f.png")], capsys)
+    _one_line_error(code, err)
+    assert "batch size 2" in err and "batch size 32" in err and "--batch-size" in err
+    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-b", "2", "-o", str(tmp_path / "f.png")], capsys)
+    assert code == 0 and (tmp_path / "f.png").exists()
 
 
 def test_cli_roofline_and_layers(tmp_path, results_csv, capsys):

@@ -52,6 +52,24 @@ def test_roofline_of_a_toy_profile_by_hand():
     assert math.isnan(pred.energy_j_per_img)
 
 
+def test_fused_execution_charges_fused_bytes_and_no_kernel_for_absorbed_ops():
+    # The toy again, with a fused deployment's traffic: the relu runs as the conv's epilogue (it moves
+    # nothing of its own, so it launches nothing); the conv's fused bytes are given as 2e6.
+    # At 10 TFLOP/s, 1000 GB/s, 5 us per kernel:
+    #   conv: compute 200 us, memory 2e6 / 1e12 = 2 us          -> 205 us
+    #   relu: 0.1 us of compute, no bytes, no kernel              -> 0.1 us (compute-bound, no launch)
+    #   add:  100 bytes, one kernel                               -> 5.0001 us
+    prof = _toy_profile()
+    prof.ops["mac_fused_bytes"] = [2e6, 0.0, 100.0, 0.0]
+    peaks = device_peaks(peak_tflops=10.0, bandwidth_gbs=1000.0, launch_overhead_us=5.0)
+    pred = predict_profile(prof, peaks, None, execution="fused")
+    assert pred.ops["kernels"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert pred.ops["time_s"].tolist() == pytest.approx([205e-6, 0.1e-6, 5.0001e-6, 0.0])
+    assert pred.summary()["execution"] == "fused"
+    with pytest.raises(BadInputError, match="execution must be one of eager, fused"):
+        predict_profile(prof, peaks, None, execution="lazy")
+
+
 def test_roofline_of_a_real_conv():
     # Conv 1x1, 4 -> 8 channels, no bias, on 1x4x8x8, float32:
     #   flops = 2 * 8*8 * 4 * 8 = 4096; mac = 256 in + 512 out + 32 weights = 800 elements = 3200 bytes

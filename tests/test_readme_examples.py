@@ -38,6 +38,7 @@ SKIP = [
     (r"--cuda-graph", "needs a CUDA GPU"),
     (r"^effkit evaluate ", "needs an ImageNet folder and weights (its output is stood in for below)"),
     (r"--engine ray", "needs a Ray cluster"),
+    (r"MACHINE_ID", "names a machine id the reader fills in (the one `effkit calibrate` printed)"),
 ]
 
 #: (pattern, why) of commands run by the slow test instead: they measure many or large models.

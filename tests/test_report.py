@@ -163,7 +163,12 @@ def test_build_report_parts():
 def test_build_report_with_named_device():
     from effkit.report.plots import device_spec
 
-    rep = build_report(_results(), device_spec=device_spec("titan x pascal"))
+    rep = build_report(_results(), device_spec=device_spec("h100 sxm"))
+    assert "H100 SXM" in rep.figures["roofline"].axes[0].get_title()
+    # the rows ran on an H100: a TITAN X's roofs over them are refused unless asked for
+    with pytest.raises(BadInputError, match="peaks of TITAN X .Pascal. are not those.*NVIDIA H100 80GB HBM3"):
+        build_report(_results(), device_spec=device_spec("titan x pascal"))
+    rep = build_report(_results(), device_spec=device_spec("titan x pascal"), allow_other_device=True)
     assert "TITAN X (Pascal)" in rep.figures["roofline"].axes[0].get_title()
 
 
@@ -183,9 +188,9 @@ def test_markdown_report_links_pngs_written_beside_it(tmp_path):
     assert sorted(links) == ["report_figure3.png", "report_roofline.png"]
     for link in links:
         assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
-    assert "| model | family | params (M) | GFLOPs |" in text
+    assert "| model | family | batch | params (M) | GFLOPs |" in text
     # VoVNet-39 row: 22.6M params, 16 GFLOPs, 4 ms, 250 FPS, 150 MB, 0.4 J, 4000 GFLOP/s, 76.77 %
-    assert re.search(r"\| vovnet39 \| VoVNet \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150\.0 \| "
+    assert re.search(r"\| vovnet39 \| VoVNet \| 1 \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150\.0 \| "
                      r"0\.400 \| 4,000\.0 \| 76\.77 \|", text), text
     assert "| mystery |" in text and "–" in text  # missing values shown as missing, never 0
     for heading in ("## Machine", "## Method", "## Accuracy sources", "## Notes"):
@@ -234,6 +239,11 @@ def test_cli_report(tmp_path, capsys):
     assert code == 0, err
     assert "<h1>PR 42</h1>" in out.read_text()
     code, _, err = _cli(["report", "--csv", str(csv), "--device-spec", "titan x pascal", "-o",
+                         str(tmp_path / "r.md")], capsys)
+    # measured on an H100: another device's roofs are one line naming the flag that allows them
+    _one_line_error(code, err)
+    assert "TITAN X (Pascal)" in err and "--any-device" in err and not (tmp_path / "r.md").exists()
+    code, _, err = _cli(["report", "--csv", str(csv), "--device-spec", "titan x pascal", "--any-device", "-o",
                          str(tmp_path / "r.md")], capsys)
     assert code == 0, err
     assert (tmp_path / "r_roofline.png").read_bytes().startswith(b"\x89PNG")
@@ -382,3 +392,52 @@ def test_append_accuracy_checks_the_path_first(tmp_path):
     with pytest.raises(BadInputError):
         check_appendable(bad)
     assert bad.read_text() == "name,accuracy\nx,1\n"
+
+
+def _mixed_results() -> pd.DataFrame:
+    # vovnet39 measured again later at batch 32: the latest row of each model would put it beside the
+    # others at batch 1 (where it would look 8x faster per image than it is at batch 1).
+    df = _results()
+    extra = df.iloc[[0]].assign(batch_size=32, input_shape="32x3x224x224", latency_ms=16.0, fps=2000.0,
+                                timestamp="2025-06-01T10:00:00+00:00")
+    return pd.concat([df, extra], ignore_index=True)
+
+
+def test_report_never_mixes_setups():
+    rep = build_report(_mixed_results())
+    assert [s.setup["batch_size"] for s in rep.sections] == ["1", "32"]
+    for sec in rep.sections:
+        assert set(sec.table["batch_size"]) == {sec.setup["batch_size"]}  # one batch per table, always shown
+    assert list(rep.sections[0].table["model"]) == ["vovnet39", "densenet201", "mystery"]
+    assert rep.sections[0].table.set_index("model").loc["vovnet39", "latency_ms"] == 4.0  # its batch-1 row
+    assert list(rep.sections[1].table["model"]) == ["vovnet39"]
+    assert set(rep.figures) == {"setup1_figure3", "setup1_roofline", "setup2_figure3", "setup2_roofline"}
+    assert "batch size 32" in rep.sections[1].figures["figure3"]._suptitle.get_text()
+    assert any("2 setups" in n for n in rep.notes)
+    with pytest.raises(BadInputError, match="mix 2 setups.*batch_size"):
+        report_table(_mixed_results())
+    assert list(report_table(_mixed_results(), batch_size=32)["model"]) == ["vovnet39"]
+    assert [s.setup["batch_size"] for s in build_report(_mixed_results(), batch_size=1).sections] == ["1"]
+
+
+def test_markdown_report_of_two_setups_has_a_section_and_figures_each(tmp_path):
+    out = tmp_path / "r.md"
+    written = write_report(_mixed_results(), out)
+    text = out.read_text()
+    assert "## Setup 1: NVIDIA H100 80GB HBM3, batch size 1" in text
+    assert "## Setup 2: NVIDIA H100 80GB HBM3, batch size 32" in text
+    assert text.count("| model | family | batch |") == 2
+    assert sorted(p.name for p in written[1:]) == ["r_setup1_figure3.png", "r_setup1_roofline.png",
+                                                   "r_setup2_figure3.png", "r_setup2_roofline.png"]
+    html_out = tmp_path / "r.html"
+    write_report(_mixed_results(), html_out)
+    assert html_out.read_text().count("<img ") == 4
+
+
+def test_cli_report_of_two_setups_and_a_filter(tmp_path, capsys):
+    csv = tmp_path / "results.csv"
+    _mixed_results().to_csv(csv, index=False)
+    code, _, err = _cli(["report", "--csv", str(csv), "-b", "32", "-o", str(tmp_path / "r.md")], capsys)
+    assert code == 0, err
+    text = (tmp_path / "r.md").read_text()
+    assert "## Comparison" in text and "batch size 32" in text and "| densenet201 |" not in text

@@ -21,17 +21,15 @@ Registering the same op twice raises ``ValueError``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
 aten = torch.ops.aten
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """Shape and element size of one tensor an op read or wrote."""
+class TensorInfo(NamedTuple):
+    """Shape and element size of one tensor an op read or wrote (a tuple: the tracer makes thousands)."""
 
     shape: tuple[int, ...]
     itemsize: int
@@ -41,8 +39,7 @@ class TensorInfo:
         return math.prod(self.shape)
 
 
-@dataclass(frozen=True)
-class OpCost:
+class OpCost(NamedTuple):
     """What one op call costs: ``mac=None`` means the default (read inputs once, write outputs once)."""
 
     flops: float
@@ -58,10 +55,6 @@ _FORMULAS: dict[Any, Formula] = {}
 
 # Ops whose cost counts as the paper's MAC (eq. 1 sums conv layers; the classifier is the linear layer).
 PAPER_MAC_OPS = frozenset({"convolution", "_convolution", "addmm", "mm", "linear"})
-# Ops whose multiply-adds are what torchvision/FlopCounterMode count.
-MATMUL_OPS = frozenset(
-    {"convolution", "_convolution", "addmm", "mm", "bmm", "baddbmm", "linear", "matmul"}
-)
 
 
 def register_formula(*ops) -> Callable[[Formula], Formula]:
@@ -90,11 +83,6 @@ def get_formula(op, overrides: dict | None = None) -> Formula | None:
                 fn = overrides[key]
                 return fn if fn is not None else _free
     return _FORMULAS.get(packet)
-
-
-def registered_ops() -> list[str]:
-    """Names of all ops that have a formula (for docs and tests)."""
-    return sorted(str(p) for p in _FORMULAS)
 
 
 def default_mac(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> tuple[int, int]:

@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from effkit.analysis import formulas as F
-from effkit.analysis.tracer import Trace, to_meta, trace
+from effkit.analysis import fused
+from effkit.analysis.meta import on_meta
+from effkit.analysis.tracer import Trace, trace
 from effkit.errors import BadInputError, EffkitError
 
 #: Numeric per-layer columns; totals are their sums.
-NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations"]
+NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations",
+                   "mac_fused", "mac_fused_bytes"]
 #: All per-layer columns, in display order.
 LAYER_COLUMNS = [
     "name", "type", "call", "repeat", "depth", "ops", "input_shape", "output_shape",
     *NUMERIC_COLUMNS, "mac_min", "mac_ratio",
 ]
 
+#: Per-op columns.
+OP_COLUMNS = ["layer", "call", "op", "flops", "mult_adds", "mac", "mac_bytes", "counted", "mac_fused", "mac_fused_bytes"]
+
 MAC_DEFINITION = (
     "MAC = elements each op reads (inputs and weights, once each) plus elements it writes; "
     "for a stride-1 same-padded conv this is the paper's hw(ci+co) + k^2*ci*co. "
-    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling)."
+    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling). "
+    "fused MAC is what a fusing engine moves: BN, activations and residual adds run inside the "
+    "preceding conv/linear, producers write straight into a concatenation's buffer."
 )
 
 DTYPES = {
@@ -61,7 +72,10 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 @dataclass(frozen=True)
 class Totals:
-    """Whole-model sums. ``paper_mac`` is the paper's figure (conv + linear); ``mac`` covers every op."""
+    """Whole-model sums. ``paper_mac`` is the paper's figure (conv + linear); ``mac`` covers every op.
+
+    ``mac_fused`` / ``mac_fused_bytes``: the traffic under the fusion rules of :mod:`effkit.analysis.fused`.
+    """
 
     params: int
     mult_adds: int
@@ -70,6 +84,8 @@ class Totals:
     mac: int
     mac_bytes: int
     activations: int
+    mac_fused: int = 0
+    mac_fused_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -83,8 +99,9 @@ class Profile:
         model_name: the zoo name, external spec or class name analysed.
         input_shape: the input tensor shape (batch first).
         dtype: the dtype analysed (``"float32"``...); ``mac_bytes`` uses its element size.
-        layers: one row per module call (columns :data:`LAYER_COLUMNS`; ``path`` holds the tuple path).
-        ops: one row per aten op (layer name, op, flops, mult_adds, mac, mac_bytes, counted).
+        layers: one row per module call (columns :data:`LAYER_COLUMNS`; ``path`` holds the tuple path),
+            a pandas DataFrame built on first access.
+        ops: one row per aten op (:data:`OP_COLUMNS`), a DataFrame built on first access.
         totals: sums over all layers (params over the whole model, called or not).
         uncounted: ``{op name: calls}`` of ops without a formula; their cost is missing, not zero.
         uncalled: modules with parameters that the forward pass never called.
@@ -93,11 +110,31 @@ class Profile:
     model_name: str
     input_shape: tuple[int, ...]
     dtype: str
-    layers: Any  # pandas.DataFrame
-    ops: Any  # pandas.DataFrame
     totals: Totals
     uncounted: dict[str, int] = field(default_factory=dict)
     uncalled: list[str] = field(default_factory=list)
+    _layer_rows: list = field(default_factory=list, repr=False)  # dicts, LAYER_COLUMNS + path, counted
+    _op_rows: list = field(default_factory=list, repr=False)  # tuples, OP_COLUMNS
+
+    # The tables are built on first use: most callers read only the totals, and pandas is a 0.1 s,
+    # 33 MB import that a cold `profile(...).totals` should not pay for.
+    @cached_property
+    def layers(self):
+        """One row per module call (pandas DataFrame, columns :data:`LAYER_COLUMNS`, ``path``, ``counted``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
+
+    @cached_property
+    def ops(self):
+        """One row per aten op (pandas DataFrame, columns :data:`OP_COLUMNS`)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._op_rows, columns=OP_COLUMNS)
+
+    def rows(self, columns: Sequence[str]) -> list[tuple]:
+        """The layer table's ``columns`` as plain tuples, one per row of :attr:`layers`, without pandas."""
+        return [tuple(row[c] for c in columns) for row in self._layer_rows]
 
     @property
     def complete(self) -> bool:
@@ -185,7 +222,8 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     layer_rows: list[dict] = []
     op_rows: list[dict] = []
     uncounted: Counter = Counter()
-    for call in tr.calls:
+    saved = fused.savings(tr.calls)
+    for ci, call in enumerate(tr.calls):
         if not call.ops and not call.own_params:
             continue  # containers (Sequential, ModuleList) with nothing of their own
         row = dict.fromkeys(NUMERIC_COLUMNS, 0)
@@ -193,13 +231,14 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
         names: list[str] = []
         conv_recs = []
         missing = False
-        for rec in call.ops:
+        for oi, rec in enumerate(call.ops):
             name = rec.op.overloadpacket.__name__
             fn = F.get_formula(rec.op, overrides)
             if fn is None:
                 uncounted[name] += 1
                 missing = True
-                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False))
+                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False,
+                                       math.nan, math.nan))
                 names.append(name)
                 continue
             cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
@@ -209,6 +248,11 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
                 mac = cost.mac
                 mac_bytes = cost.mac_bytes if cost.mac_bytes is not None else cost.mac * (
                     rec.outputs[0].itemsize if rec.outputs else 0)
+            less = saved.get((ci, oi))
+            fused_mac, fused_bytes = (mac, mac_bytes) if less is None else (
+                max(0, mac - less[0]), max(0, mac_bytes - less[1]))
+            row["mac_fused"] += fused_mac
+            row["mac_fused_bytes"] += fused_bytes
             row["flops"] += cost.flops
             row["mult_adds"] += cost.mult_adds
             row["mac"] += mac
@@ -221,7 +265,8 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
                 conv_recs.append((rec, mac))
             if mac or cost.flops:
                 names.append(name)
-            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True))
+            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True,
+                                   fused_mac, fused_bytes))
         lo, ratio = (math.nan, math.nan)
         if len(conv_recs) == 1:
             lo, ratio = _conv_bound(*conv_recs[0])
@@ -235,11 +280,10 @@ def analyse_trace(tr: Trace, overrides: dict | None = None):
     return layer_rows, op_rows, uncounted
 
 
-def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted) -> dict:
-    return {
-        "layer": display_name(call.path), "call": call.call, "op": name, "flops": flops,
-        "mult_adds": mult_adds, "mac": mac, "mac_bytes": mac_bytes, "counted": counted,
-    }
+def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted, mac_fused, mac_fused_bytes) -> tuple:
+    # In the order of OP_COLUMNS.
+    return (display_name(call.path), call.call, name, flops, mult_adds, mac, mac_bytes, counted,
+            mac_fused, mac_fused_bytes)
 
 
 def _summarise(names: list[str]) -> str:
@@ -248,7 +292,7 @@ def _summarise(names: list[str]) -> str:
 
 
 def _resolve_model(model_or_name, weights):
-    """(meta model, display name, default input size)."""
+    """(model, display name, default input size); :func:`on_meta` puts it on meta for the trace."""
     from effkit.models import create_model, get_entry
 
     if isinstance(model_or_name, nn.Module):
@@ -256,7 +300,7 @@ def _resolve_model(model_or_name, weights):
             from effkit.models.external import load_weights
 
             load_weights(model_or_name, weights)
-        return to_meta(model_or_name), type(model_or_name).__name__, None
+        return model_or_name, type(model_or_name).__name__, None
     if not isinstance(model_or_name, str):
         raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
     name = model_or_name
@@ -264,19 +308,15 @@ def _resolve_model(model_or_name, weights):
     if ":" not in name:
         size = get_entry(name).default_input_size
     if weights is not None:
-        # Weights need real tensors: build on the CPU, check the file against it, then copy to meta.
+        # Weights need real tensors: build on the CPU and check the file against it.
         model = create_model(name)
         from effkit.models.external import load_weights
 
         load_weights(model, weights)
-        return to_meta(model), name, size
+        return model, name, size
     with torch.device("meta"):
         model = create_model(name)
-    return to_meta(model) if _has_real_tensors(model) else model, name, size
-
-
-def _has_real_tensors(model: nn.Module) -> bool:
-    return any(t.device.type != "meta" for t in (*model.parameters(), *model.buffers()))
+    return model, name, size
 
 
 def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
@@ -299,6 +339,23 @@ def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
 _MAX_ELEMENTS = 2**63 - 1
 
 
+@contextmanager
+def _gc_paused():
+    """No cyclic garbage collection inside the block; the collector's previous state comes back after.
+
+    A trace allocates many small objects (records, meta tensors, rows) and holds them all until it
+    ends, so collections triggered on the way find nothing to free: they cost about a third of a
+    call on a deep model and reclaim nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def profile(
     model_or_name: nn.Module | str,
     input_shape: Sequence[int] | str | None = None,
@@ -311,7 +368,8 @@ def profile(
     """Analyse a model layer by layer on the meta device (no real compute, no real memory).
 
     Args:
-        model_or_name: an ``nn.Module`` (left untouched: a meta copy is analysed), a zoo name such as
+        model_or_name: an ``nn.Module`` (left as it was: its tensors are swapped for meta stand-ins
+            only during the trace, see :mod:`effkit.analysis.meta`), a zoo name such as
             ``"vovnet39"``, or an external spec (``"pkg.mod:factory"``, ``"file.py:factory"``,
             ``"torchvision:resnet50"``, ``"timm:NAME"``).
         input_shape: input tensor shape, batch first; default ``(1, 3, S, S)`` with the zoo model's
@@ -324,32 +382,27 @@ def profile(
     Returns:
         A :class:`Profile` with per-layer rows, per-op rows, totals and the uncounted ops.
     """
-    import pandas as pd
-
     tdtype = parse_dtype(dtype)
     model, name, size = _resolve_model(model_or_name, weights)
     if input_shape is None:
         input_shape = (1, 3, size or 224, size or 224)
     shape = parse_shape(input_shape)
-    model = model.to(tdtype).eval()
     x = torch.empty(shape, dtype=tdtype, device="meta")
-    try:
-        tr = trace(model, [x])
-    except EffkitError:
-        raise
-    except Exception as e:
-        raise BadInputError(
-            f"{name} failed on an input of shape {tuple(shape)} ({type(e).__name__}: "
-            f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); check the input shape "
-            "(batch, channels, height, width) the model expects"
-        ) from e
-    layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
-    layers = pd.DataFrame(layer_rows, columns=[*LAYER_COLUMNS, "path", "counted"])
-    ops = pd.DataFrame(op_rows, columns=["layer", "call", "op", "flops", "mult_adds", "mac",
-                                         "mac_bytes", "counted"])
-    total_params = sum(p.numel() for p in model.parameters())
-    sums = {c: int(layers[c].sum()) if len(layers) else 0 for c in NUMERIC_COLUMNS}
-    sums["params"] = total_params
+    with _gc_paused():
+        try:
+            with on_meta(model, tdtype):
+                tr = trace(model, [x])
+        except EffkitError:
+            raise
+        except Exception as e:
+            raise BadInputError(
+                f"{name} failed on an input of shape {tuple(shape)} ({type(e).__name__}: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else ''}); check the input shape "
+                "(batch, channels, height, width) the model expects"
+            ) from e
+        layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
+    sums = {c: int(sum(row[c] for row in layer_rows)) for c in NUMERIC_COLUMNS}
+    sums["params"] = tr.params
     totals = Totals(**sums)
     if uncounted and warn:
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items()))
@@ -358,9 +411,8 @@ def profile(
             UncountedOpsWarning, stacklevel=2,
         )
     return Profile(
-        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), layers=layers, ops=ops,
-        totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
-        _types=tr.module_types,
+        model_name=name, input_shape=tuple(shape), dtype=dtype_name(tdtype), totals=totals, uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
+        _types=tr.module_types, _layer_rows=layer_rows, _op_rows=op_rows,
     )
 
 

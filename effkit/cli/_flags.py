@@ -22,6 +22,7 @@ FIELD_FLAGS: dict[str, str] = {
     "warmup_s": "--warmup",
     "min_time_s": "--min-time",
     "energy_window_s": "--energy-window",
+    "allow_other_device": "--any-device",
     # API functions a message points to, spelt as the command that does the same
     "save_baseline": "`effkit baseline save MODEL... --output FILE`",
     "update_baseline": "`effkit baseline update`",

@@ -19,6 +19,7 @@ FORMAT_HELP = "table, csv, json or markdown."
 
 
 def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str], columns=None) -> None:
+    from effkit import files
     from effkit.report import tables
 
     if fmt == "csv":
@@ -37,7 +38,7 @@ def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str],
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        tables.write_text(output, text)
+        files.write_text(output, text)
         typer.echo(f"wrote {output}", err=True)
 
 
@@ -67,11 +68,12 @@ def _present(cals, results):
 
 
 def _check_output(fmt: str, output: Optional[Path]) -> None:
+    from effkit import files
     from effkit.report import tables
 
     tables.check_format(fmt)
     if output is not None:
-        tables.check_writable(output)
+        files.check_output(output)
 
 
 def _group_tables(scores):
@@ -134,6 +136,7 @@ def proxies(
         return
     parts, columns = _group_tables(scores)
     if output is not None or fmt == "markdown":
+        from effkit import files
         from effkit.report import tables
 
         text = ""
@@ -147,7 +150,7 @@ def proxies(
         if output is None:
             typer.echo(text, nl=not text.endswith("\n"))
         else:
-            tables.write_text(output, text)
+            files.write_text(output, text)
             typer.echo(f"wrote {output}", err=True)
     else:
         for rows, title, gn in parts:
@@ -173,6 +176,10 @@ def predict(
                                               help="Use this machine's stored calibration (its machine_id or a "
                                               "unique prefix; see `effkit calibrate`)."),
     db: Optional[Path] = typer.Option(None, "--db", help="Results database holding the calibration."),
+    execution: str = typer.Option("eager", "--execution",
+                                  help="eager (every op reads its inputs and writes its output) or fused (the "
+                                  "traffic of a deployment that folds BN, fuses epilogues and writes into "
+                                  "concatenation buffers)."),
     top: int = typer.Option(15, "--top", help="Show the N slowest layers (0: all)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
@@ -191,12 +198,13 @@ def predict(
     with _status(f"analysing {model}"):
         pred = effkit.predict(model, device_spec, batch_size=batch_size, dtype=dtype, input_size=input_size,
                               input_shape=input_shape, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
-                              launch_overhead_us=launch_overhead_us, calibration=calibration, db=db)
+                              launch_overhead_us=launch_overhead_us, calibration=calibration, db=db,
+                              execution=execution)
     s = pred.summary()
     if fmt in ("csv", "json"):
         import pandas as pd
 
-        df = pred.layers.assign(**{k: v for k, v in s.items() if k in ("model", "device", "method")})
+        df = pred.layers.assign(**{k: v for k, v in s.items() if k in ("model", "device", "method", "execution")})
         _emit(df if fmt == "csv" else pd.DataFrame([s]), title="prediction", fmt=fmt, output=output, notes=[])
         return
     layers = pred.layers.sort_values("time_ms", ascending=False, kind="stable")
@@ -204,7 +212,8 @@ def predict(
         layers = layers.head(top)
     from effkit.report import tables
 
-    title = (f"{pred.model}  input {s['input_shape']}  {pred.dtype}  on {pred.device} ({pred.method}): "
+    title = (f"{pred.model}  input {s['input_shape']}  {pred.dtype}  on {pred.device} ({pred.method}, "
+             f"{pred.execution} traffic): "
              f"{tables.human(pred.latency_ms)} ms/batch, {tables.human(pred.fps)} img/s"
              + (f", {tables.human(pred.energy_j_per_img)} J/img" if pred.energy_j_per_img == pred.energy_j_per_img
                 else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -44,7 +45,7 @@ def profile(
         LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile, resolve_input_shape,
     )
     from effkit import files
-    from effkit.report import tables
+    from effkit.report import plain, tables
 
     tables.check_format(fmt)
     if output is not None:
@@ -56,21 +57,25 @@ def profile(
         warnings.simplefilter("ignore", UncountedOpsWarning)  # shown below, in the output itself
         prof = run_profile(model, shape, dtype, weights=str(weights) if weights else None)
 
-    if depth is not None:
-        df = prof.by_depth(depth)
+    # The plain layer table comes straight from the profile's rows; pandas only for --depth/--sort/--top.
+    df = None
+    columns = [c for c in LAYER_COLUMNS if c not in ("depth", "repeat", "path", "counted")]
+    if depth is not None or sort or top is not None:
+        df = prof.by_depth(depth) if depth is not None else prof.layers
+        if sort:
+            if sort not in df.columns:
+                raise fail(f"unknown column {sort!r} for --sort; choose from {', '.join(c for c in df.columns if c != 'path')}")
+            df = df.sort_values(sort, ascending=False, kind="stable")
+        if top is not None:
+            if top <= 0:
+                raise fail(f"--top must be a positive integer, got {top}")
+            df = df.head(top)
+        if depth is not None:
+            columns = [c for c in df.columns if c not in ("depth", "repeat", "path", "counted")]
+        rows = list(df[columns].itertuples(index=False, name=None))
     else:
-        df = prof.layers
-    if sort:
-        if sort not in df.columns:
-            raise fail(f"unknown column {sort!r} for --sort; choose from {', '.join(c for c in df.columns if c != 'path')}")
-        df = df.sort_values(sort, ascending=False, kind="stable")
-    if top is not None:
-        if top <= 0:
-            raise fail(f"--top must be a positive integer, got {top}")
-        df = df.head(top)
+        rows = prof.rows(columns)
 
-    columns = [c for c in (LAYER_COLUMNS if depth is None else df.columns)
-               if c not in ("depth", "repeat", "path", "counted")]
     totals = prof.totals.as_dict()
     notes = []
     if prof.uncounted:
@@ -83,28 +88,34 @@ def profile(
     title = (f"{prof.model_name}  input {'x'.join(map(str, prof.input_shape))}  {prof.dtype}  "
              f"params {tables.human(totals['params'])}  mult_adds {tables.human(totals['mult_adds'])}  "
              f"FLOPs {tables.human(totals['flops'])}  paper MAC {tables.human(totals['paper_mac'])}  "
-             f"MAC {tables.human(totals['mac'])}")
+             f"MAC {tables.human(totals['mac'])}  fused MAC {tables.human(totals['mac_fused'])}")
+    caption = "\n".join([*notes, MAC_DEFINITION])
 
     if fmt == "json":
         import json
 
         data = prof.to_dict()
-        if depth is not None or sort or top:
+        if df is not None:
             data["layers"] = json.loads(tables.json_text(df, columns))
         text = json.dumps(data, indent=2)
     elif fmt == "csv":
-        text = tables.csv_text(df, columns)
+        text = plain.csv_table(rows, columns)
     elif fmt == "markdown":
-        text = (f"**{title}**\n\n" + tables.markdown_table(df, columns=columns, totals=totals)
+        text = (f"**{title}**\n\n" + tables.markdown_table(prof.layers if df is None else df, columns=columns,
+                                                            totals=totals)
                 + "\n" + "\n".join(f"- {n}" for n in [*notes, MAC_DEFINITION]) + "\n")
-    else:
-        renderable = tables.rich_table(df, title=title, columns=columns, totals=totals,
-                                       caption="\n".join([*notes, MAC_DEFINITION]))
+    elif output is None and sys.stdout.isatty():
+        renderable = tables.rich_table(prof.layers if df is None else df, title=title, columns=columns,
+                                       totals=totals, caption=caption)
+        tables.console().print(renderable)
+        _cross_check(cross_check, model, shape, prof, to_stderr=False)
+        return
+    else:  # a table into a pipe or a file: aligned text, no rich layout
+        text = plain.text_table(rows, columns, title=title, totals=totals, caption=caption)
         if output is None:
-            tables.console().print(renderable)
+            typer.echo(text, nl=False)
             _cross_check(cross_check, model, shape, prof, to_stderr=False)
             return
-        text = tables.render_text(renderable)
 
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
@@ -132,28 +143,30 @@ def models(
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
 ) -> None:
     """List the zoo's models with their parameter counts and descriptions."""
-    import pandas as pd
-    import torch
-
     from effkit.models import get_entry, list_models
-    from effkit.report import tables
+    from effkit.report import plain, tables
 
     tables.check_format(fmt)
+    columns = ["name", "family", "params", "input_size", "description"]
     rows = []
     for name in list_models(pattern):
         entry = get_entry(name)
-        with torch.device("meta"):
-            params = sum(p.numel() for p in entry.fn().parameters())
-        rows.append({"name": name, "family": entry.family, "params": params,
-                     "input_size": entry.default_input_size, "description": entry.description})
+        rows.append((name, entry.family, entry.param_count(), entry.default_input_size, entry.description))
     if not rows:
         raise fail(f"no model matches {pattern!r}; run `effkit models` for the full list")
-    df = pd.DataFrame(rows)
-    if fmt == "table":
-        tables.console().print(tables.rich_table(df, title="effkit model zoo"))
+    if fmt == "table" and sys.stdout.isatty():
+        import pandas as pd
+
+        tables.console().print(tables.rich_table(pd.DataFrame(rows, columns=columns), title="effkit model zoo"))
+    elif fmt == "table":
+        typer.echo(plain.text_table(rows, columns, title="effkit model zoo"), nl=False)
     elif fmt == "csv":
-        typer.echo(tables.csv_text(df), nl=False)
+        typer.echo(plain.csv_table(rows, columns), nl=False)
     elif fmt == "json":
-        typer.echo(tables.json_text(df))
+        import json
+
+        typer.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2))
     else:
-        typer.echo(tables.markdown_table(df), nl=False)
+        import pandas as pd
+
+        typer.echo(tables.markdown_table(pd.DataFrame(rows, columns=columns)), nl=False)

@@ -24,6 +24,9 @@ ACCURACY_HELP = ("CSV of your own accuracies (model,top1[,top5,dataset,weights,s
 BATCH_HELP = "Use only measurements at this batch size."
 DTYPE_HELP = "Use only measurements in this dtype (float32, float16, bfloat16)."
 DEVICE_HELP = "Use only measurements whose device / GPU / CPU name contains this text (e.g. cuda, H100)."
+INPUT_SIZE_HELP = "Use only measurements whose input is this many pixels square (e.g. 224)."
+ANY_DEVICE_HELP = ("Draw the roofs of --device-spec even over measurements taken on another device (refused "
+                   "otherwise).")
 FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
 SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
@@ -83,11 +86,19 @@ def _status(message: str) -> Iterator[None]:
         yield
 
 
-def _select(results, device, batch_size, dtype):
+def _select(results, device=None, batch_size=None, dtype=None, input_size=None):
     from effkit.report.select import select_latest
 
-    rows, notes = select_latest(results, device=device, batch_size=batch_size, dtype=dtype)
+    rows, notes = select_latest(results, device=device, batch_size=batch_size, dtype=dtype, input_size=input_size)
     return rows, notes
+
+
+def _select_setup(results, what, device, batch_size, dtype, input_size=None):
+    from effkit.report.select import select_setup
+
+    chosen = select_setup(results, device=device, batch_size=batch_size, dtype=dtype, input_size=input_size,
+                          what=what)
+    return chosen.rows, chosen.notes
 
 
 @plot_app.command("figure3")
@@ -99,13 +110,15 @@ def figure3_cmd(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
     One point per model (the latest successful measurement matching the filters), coloured by family.
-    Accuracy comes from the bundled reference table (with sources) or --accuracy; models without one are
-    left out of panels (a)-(c) and named in a note.
+    Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
+    the filters. Accuracy comes from the bundled reference table (with sources) or --accuracy; models
+    without one are left out of panels (a)-(c) and named in a note.
     """
     from effkit.report.accuracy import load_accuracy
     from effkit.report.figures import check_figure_path, save_figure
@@ -114,14 +127,14 @@ def figure3_cmd(
     check_figure_path(output)
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
-    rows, notes = _select(results, device, batch_size, dtype)
     with _status("drawing Figure 3"):
-        fig = figure3(rows, acc, title=title)
+        fig = figure3(results, acc, title=title, device=device, batch_size=batch_size, dtype=dtype,
+                      input_size=input_size)
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
         raise fail("no accuracy for any of " + ", ".join(fig.missing_accuracy)
                    + "; give them with --accuracy FILE (model,top1 in percent)")
     save_figure(fig, output)
-    for n in [*notes, *(n for n in fig.effkit_notes if n not in notes)]:
+    for n in fig.effkit_notes:
         _note(n)
     typer.echo(f"wrote {output}", err=True)
 
@@ -198,15 +211,19 @@ def roofline_cmd(
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP + " Also picks the peak drawn."),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
     input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
-                                             help="With --per-layer and no measurements: input side analysed."),
+                                             help=INPUT_SIZE_HELP + " With --per-layer and no measurements: "
+                                             "the input side analysed."),
+    allow_other_device: bool = typer.Option(False, "--any-device", help=ANY_DEVICE_HELP),
 ) -> None:
     """Roofline: arithmetic intensity (FLOPs / MAC bytes) vs achieved FLOP/s, under the device's roofs.
 
     The roofs come from --device-spec (or the GPU named in the measurements) or from --peak-tflops and
-    --bandwidth-gbs. Points not measured are drawn hollow at the bound they could reach at most.
+    --bandwidth-gbs; the peaks of another device than the one measured are refused without --any-device.
+    Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
+    the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
     from effkit.report.figures import check_figure_path, save_figure
-    from effkit.report.plots import check_peaks, device_spec, roofline
+    from effkit.report.plots import check_measured_on, check_peaks, device_spec, roofline
     from effkit.report.select import describe_setup, measured_layers
 
     check_figure_path(output)
@@ -227,7 +244,7 @@ def roofline_cmd(
     rows = None
     notes: list[str] = []  # printed once the figure is written, so an error stays one line
     if results is not None:
-        rows, notes = _select(results, device, batch_size, dtype)
+        rows, notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
     spec_dtype = dtype or "float32"
     if dtype is None and rows is not None:
         dts = describe_setup(rows)["dtype"].split(" / ")
@@ -241,6 +258,9 @@ def roofline_cmd(
     spec = device_spec(device_spec_name, dtype=spec_dtype, gpu_name=gpu_name, peak_tflops=peak_tflops,
                        bandwidth_gbs=bandwidth_gbs)
     if per_layer is not None:
+        if rows is not None:
+            check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
+                              allow_other_device=allow_other_device)
         points = measured_layers(rows, per_layer) if rows is not None else None
         if points is None:
             if rows is not None:
@@ -251,7 +271,7 @@ def roofline_cmd(
         title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
         fig = roofline(points, spec, label_column="name", title=title)
     else:
-        fig = roofline(rows, spec)
+        fig = roofline(rows, spec, allow_other_device=allow_other_device)
     save_figure(fig, output)
     for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
         _note(n)
@@ -268,18 +288,21 @@ def report(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
     device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    allow_other_device: bool = typer.Option(False, "--any-device", help=ANY_DEVICE_HELP),
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
     force: bool = typer.Option(False, "--force", help="Overwrite figure files (<stem>_figure3.png, "
                                "<stem>_roofline.png) that already exist beside a .md report."),
 ) -> None:
     """A self-contained comparison report to attach to a pull request.
 
-    Holds the Table-4-style table (params, FLOPs, MAC, latency, FPS, memory, J/img, GFLOP/s, top-1),
-    Figure 3, a roofline when the device's peaks are known, the machine, and the method recorded with the
-    measurements (warm-up, iterations, energy method).
+    Holds, for each setup (machine, batch size, dtype, input size) in the measurements, the Table-4-style
+    table (batch, params, FLOPs, MAC, latency, FPS, memory, J/img, GFLOP/s, top-1), Figure 3 and a roofline
+    when the device's peaks are known; then the machine and the method recorded with the measurements
+    (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
     from effkit.report.plots import check_peaks, device_spec
@@ -291,7 +314,8 @@ def report(
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
     check_measurements(results, "report")
-    rows, notes = _select(results, device, batch_size, dtype)
+    filters = {"device": device, "batch_size": batch_size, "dtype": dtype, "input_size": input_size}
+    rows, _ = _select(results, **filters)  # the rows the peaks given are looked up for
     spec = None
     if device_spec_name is not None or peak_tflops is not None or bandwidth_gbs is not None:
         dts = sorted({str(d) for d in rows["dtype"].dropna()}) if "dtype" in rows.columns else []
@@ -302,9 +326,8 @@ def report(
         spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
                            gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     with _status("writing the report"):
-        written = write_report(rows, output, accuracy=acc, title=title, device_spec=spec, force=force)
-    for n in notes:
-        _note(n)
+        written = write_report(results, output, accuracy=acc, title=title, device_spec=spec, force=force,
+                               allow_other_device=allow_other_device, **filters)
     for p in written:
         typer.echo(f"wrote {p}", err=True)
 

@@ -207,13 +207,13 @@ def _create(arch: str, num_classes: int = 10) -> CifarNet:
     return CifarNet(stages, out_chs, stem_ch=stem_ch, num_classes=num_classes)
 
 
-@register_model(family="densenet", input_size=32)
+@register_model(family="densenet", input_size=32, params=1_019_722)
 def densenet40_cifar(num_classes: int = 10) -> CifarNet:
     """DenseNet-40 (k=12) for CIFAR-10 at 32x32, the paper's MAC example; 1.0M params (exactly 1,019,722)."""
     return _create("densenet40_cifar", num_classes=num_classes)
 
 
-@register_model(family="vovnet", input_size=32)
+@register_model(family="vovnet", input_size=32, params=541_666)
 def osa40_cifar_12(num_classes: int = 10) -> CifarNet:
     """OSA version of DenseNet-40 (paper sec. 3.2): 3 OSA modules of 12 layers x 12 ch; 0.54M params.
 
@@ -227,7 +227,7 @@ def osa40_cifar_12(num_classes: int = 10) -> CifarNet:
     return _create("osa40_cifar_12", num_classes=num_classes)
 
 
-@register_model(family="vovnet", input_size=32)
+@register_model(family="vovnet", input_size=32, params=897_928)
 def osa40_cifar_5x43(num_classes: int = 10) -> CifarNet:
     """OSA version of DenseNet-40 (paper sec. 3.2): 3 OSA modules of 5 layers x 43 ch; 0.90M params.
 

@@ -153,25 +153,25 @@ def _create(arch: str, **kwargs) -> DenseNet:
     return DenseNet(growth, blocks, init, **kwargs)
 
 
-@register_model(family="densenet")
+@register_model(family="densenet", params=7_978_856)
 def densenet121(num_classes: int = 1000, **kwargs) -> DenseNet:
     """DenseNet-121 (k=32, blocks 6-12-24-16), torchvision layout; 8.0M params."""
     return _create("densenet121", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="densenet")
+@register_model(family="densenet", params=28_681_000)
 def densenet161(num_classes: int = 1000, **kwargs) -> DenseNet:
     """DenseNet-161 (k=48, blocks 6-12-36-24), torchvision layout; 28.7M params."""
     return _create("densenet161", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="densenet")
+@register_model(family="densenet", params=14_149_480)
 def densenet169(num_classes: int = 1000, **kwargs) -> DenseNet:
     """DenseNet-169 (k=32, blocks 6-12-32-32), torchvision layout; 14.1M params."""
     return _create("densenet169", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="densenet")
+@register_model(family="densenet", params=20_013_928)
 def densenet201(num_classes: int = 1000, **kwargs) -> DenseNet:
     """DenseNet-201 (k=32, blocks 6-12-48-32), torchvision layout; 20.0M params."""
     return _create("densenet201", num_classes=num_classes, **kwargs)

@@ -26,6 +26,18 @@ class ModelEntry:
     description: str
     family: str
     default_input_size: int = 224
+    #: Parameter count of the default build, declared at registration so that listing the zoo
+    #: builds nothing (tests/test_models.py checks each against the model); None: count on demand.
+    params: int | None = None
+
+    def param_count(self) -> int:
+        """Parameters of the default build: the declared count, or one counted on the meta device."""
+        if self.params is not None:
+            return self.params
+        import torch
+
+        with torch.device("meta"):
+            return sum(p.numel() for p in self.fn().parameters())
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -37,8 +49,11 @@ def register_model(
     family: str | None = None,
     input_size: int = 224,
     name: str | None = None,
+    params: int | None = None,
 ):
     """Register a model builder under its function name; a duplicate name raises ``ValueError``.
+
+    ``params``, when given, is the parameter count of ``fn()`` (listed with the zoo).
 
     The first line of the builder's docstring is the description ``effkit models`` shows.
     """
@@ -49,7 +64,7 @@ def register_model(
             raise ValueError(f"model {key!r} is already registered")
         doc = (f.__doc__ or "").strip().splitlines()
         fam = family or f.__module__.rsplit(".", 1)[-1]
-        _REGISTRY[key] = ModelEntry(key, f, doc[0] if doc else "", fam, input_size)
+        _REGISTRY[key] = ModelEntry(key, f, doc[0] if doc else "", fam, input_size, params)
         return f
 
     return deco(fn) if fn is not None else deco

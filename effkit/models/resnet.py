@@ -152,31 +152,31 @@ def _create(arch: str, **kwargs) -> ResNet:
     return ResNet(block, layers, **kwargs)
 
 
-@register_model(family="resnet")
+@register_model(family="resnet", params=11_689_512)
 def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-18 (basic blocks 2-2-2-2), torchvision layout; 11.7M params."""
     return _create("resnet18", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="resnet")
+@register_model(family="resnet", params=21_797_672)
 def resnet34(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-34 (basic blocks 3-4-6-3), torchvision layout; 21.8M params."""
     return _create("resnet34", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="resnet")
+@register_model(family="resnet", params=25_557_032)
 def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-50 (bottlenecks 3-4-6-3, stride on the 3x3), torchvision layout; 25.6M params."""
     return _create("resnet50", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="resnet")
+@register_model(family="resnet", params=44_549_160)
 def resnet101(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-101 (bottlenecks 3-4-23-3, stride on the 3x3), torchvision layout; 44.5M params."""
     return _create("resnet101", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="resnet")
+@register_model(family="resnet", params=60_192_808)
 def resnet152(num_classes: int = 1000, **kwargs) -> ResNet:
     """ResNet-152 (bottlenecks 3-8-36-3, stride on the 3x3), torchvision layout; 60.2M params."""
     return _create("resnet152", num_classes=num_classes, **kwargs)

@@ -212,13 +212,13 @@ def _create(arch: str, **kwargs) -> VoVNet:
     return VoVNet(stage_ch, concat_ch, blocks, layers, **kwargs)
 
 
-@register_model(family="vovnet")
+@register_model(family="vovnet", params=3_525_736)
 def vovnet27_slim(num_classes: int = 1000, **kwargs) -> VoVNet:
     """VoVNet-27-slim: OSA stages of 64-112 channels, one block each; 3.5M params."""
     return _create("vovnet27_slim", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="vovnet")
+@register_model(family="vovnet", params=2_747_752)
 def vovnet27_slim_bottleneck(num_classes: int = 1000, **kwargs) -> VoVNet:
     """VoVNet-27-slim with a 1x1 bottleneck before every 3x3 conv (paper Table 3 ablation); 2.7M params.
 
@@ -231,13 +231,13 @@ def vovnet27_slim_bottleneck(num_classes: int = 1000, **kwargs) -> VoVNet:
     return _create("vovnet27_slim", num_classes=num_classes, bottleneck=True, **kwargs)
 
 
-@register_model(family="vovnet")
+@register_model(family="vovnet", params=22_600_296)
 def vovnet39(num_classes: int = 1000, **kwargs) -> VoVNet:
     """VoVNet-39: OSA blocks [1, 1, 2, 2], 5 layers each; 22.6M params."""
     return _create("vovnet39", num_classes=num_classes, **kwargs)
 
 
-@register_model(family="vovnet")
+@register_model(family="vovnet", params=36_640_296)
 def vovnet57(num_classes: int = 1000, **kwargs) -> VoVNet:
     """VoVNet-57: OSA blocks [1, 1, 4, 3], 5 layers each; 36.6M params."""
     return _create("vovnet57", num_classes=num_classes, **kwargs)

@@ -10,7 +10,8 @@ from typing import Any, Mapping, Sequence
 from effkit.errors import BadInputError, setting
 from effkit.prediction.calibrate import Calibration
 from effkit.prediction.roofline import (
-    DEFAULT_LAUNCH_US, OP_KINDS, Peaks, device_peaks, kind_totals, layer_times, op_features, roofline_times,
+    DEFAULT_LAUNCH_US, OP_KINDS, Peaks, check_execution, device_peaks, kind_totals, layer_times, op_features,
+    roofline_times,
 )
 
 
@@ -25,8 +26,8 @@ class Prediction:
         latency_ms: predicted time per batch (the calibrated one when there is a calibration).
         fps: images per second at that latency.
         roofline_latency_ms / calibrated_latency_ms: each method's total (NaN when not run).
-        energy_j_per_img: predicted joules per image, net of idle (calibrations with energy only, else NaN);
-            ``energy_j_per_img_gross`` includes idle power.
+        energy_j_per_img: predicted joules per image, idle power included, as measured J/img is
+            (calibrations with energy only, else NaN); ``energy_j_per_img_net`` leaves idle out.
         layers: one row per layer call: flops, bytes, kernels, time_ms, time_share, bound.
         ops: one row per op: kind, flops, bytes, kernels, compute_s, memory_s, launch_s, time_s, bound.
         bound_share: share of the predicted time in compute-, memory- and launch-bound ops.
@@ -44,7 +45,7 @@ class Prediction:
     roofline_latency_ms: float
     calibrated_latency_ms: float
     energy_j_per_img: float
-    energy_j_per_img_gross: float
+    energy_j_per_img_net: float
     layers: Any
     ops: Any
     bound_share: Mapping[str, float]
@@ -52,6 +53,7 @@ class Prediction:
     calibration: Calibration | None = None
     uncounted: Mapping[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    execution: str = "eager"
 
     @property
     def device(self) -> str:
@@ -64,9 +66,9 @@ class Prediction:
         """The totals as one flat dict (what a table row or JSON shows)."""
         return {
             "model": self.model, "input_shape": "x".join(map(str, self.input_shape)), "dtype": self.dtype,
-            "device": self.device, "method": self.method, "latency_ms": self.latency_ms, "fps": self.fps,
+            "device": self.device, "method": self.method, "execution": self.execution, "latency_ms": self.latency_ms, "fps": self.fps,
             "roofline_latency_ms": self.roofline_latency_ms, "calibrated_latency_ms": self.calibrated_latency_ms,
-            "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_gross": self.energy_j_per_img_gross,
+            "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_net": self.energy_j_per_img_net,
             **{f"{b}_bound_share": self.bound_share.get(b, 0.0) for b in ("compute", "memory", "launch")},
         }
 
@@ -117,7 +119,7 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
             batch_size: int | None = None, input_size: int | None = None, dtype: str = "float32",
             peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
             launch_overhead_us: float = DEFAULT_LAUNCH_US, calibration: Calibration | str | None = None,
-            db=None, profile=None) -> Prediction:
+            db=None, profile=None, execution: str = "eager") -> Prediction:
     """Predict a model's latency per layer and in total on a device, from its roofline or a calibration.
 
     Args:
@@ -130,6 +132,8 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         calibration: a :class:`Calibration`, or the machine id whose stored calibration to use (from ``db``).
         db: the results database holding calibrations.
         profile: an already computed :class:`~effkit.analysis.profile.Profile` of ``model`` (skips the analysis).
+        execution: ``"eager"`` (every op reads its inputs and writes its output, as eager PyTorch does) or
+            ``"fused"`` (the traffic of a fused deployment: ``mac_fused_bytes``).
 
     Raises:
         BadInputError: no device and no calibration, unknown device, a missing calibration or one fitted
@@ -138,6 +142,7 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
     from effkit.analysis.profile import dtype_name, parse_dtype, resolve_input_shape
 
     dt = dtype_name(parse_dtype(dtype))
+    check_execution(execution)
     peaks = None
     if device_spec is not None or peak_tflops is not None or bandwidth_gbs is not None or calibration is None:
         peaks = device_peaks(device_spec, dtype=dt, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
@@ -161,12 +166,12 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UncountedOpsWarning)
             profile = run_profile(model, shape, dt, warn=False)
-    return predict_profile(profile, peaks, cal)
+    return predict_profile(profile, peaks, cal, execution=execution)
 
 
-def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None) -> Prediction:
+def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None, *, execution: str = "eager") -> Prediction:
     """:func:`predict` for an analysed model: the roofline under ``peaks``, the calibrated model under ``cal``."""
-    feats, uncounted = op_features(prof.ops)
+    feats, uncounted = op_features(prof.ops, execution)
     roof = roofline_times(feats, peaks) if peaks is not None else None
     calib = calibrated_times(feats, cal) if cal is not None else None
     ops = calib if calib is not None else roof
@@ -191,7 +196,7 @@ def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None) -> Predi
         model=prof.model_name, input_shape=tuple(prof.input_shape), dtype=prof.dtype,
         method="calibrated" if cal is not None else "roofline", latency_ms=latency_ms,
         fps=batch / (latency_ms / 1e3) if latency_ms > 0 else math.nan, roofline_latency_ms=roof_ms,
-        calibrated_latency_ms=cal_ms, energy_j_per_img=net, energy_j_per_img_gross=gross,
+        calibrated_latency_ms=cal_ms, energy_j_per_img=gross, energy_j_per_img_net=net,
         layers=layer_times(ops), ops=ops, bound_share=share, peaks=peaks, calibration=cal,
-        uncounted=uncounted, notes=tuple(notes),
+        uncounted=uncounted, notes=tuple(notes), execution=execution,
     )

@@ -208,8 +208,10 @@ def model_points(rows, features: Features, notes: list[str] | None = None) -> li
 
     A model this effkit cannot analyse (a file from another machine, say) is left out and named in ``notes``.
     """
+    from effkit.store import upgrade_row
+
     pts = []
-    for rec in rows.to_dict(orient="records"):
+    for rec in map(upgrade_row, rows.to_dict(orient="records")):
         lat = _float(rec.get("latency_ms"))
         if not lat or lat <= 0:
             continue
@@ -221,7 +223,7 @@ def model_points(rows, features: Features, notes: list[str] | None = None) -> li
                 notes.append(f"left out {rec['model']}: it cannot be analysed here ({e})")
             continue
         batch = int(rec.get("batch_size") or shape[0])
-        gross = _float(rec.get("energy_j_per_img_gross"))
+        gross = _float(rec.get("energy_j_per_img"))  # the headline J/img is gross (idle included)
         pts.append({"model": str(rec["model"]), "batch_size": batch, "time_s": lat / 1e3,
                     "energy_j": gross * batch if gross and gross > 0 else math.nan, **feats})
     return pts

@@ -2,8 +2,9 @@
 
 Each op costs ``max(flops / peak(dtype, op kind), bytes / bandwidth) + launch_overhead``: it is held up
 either by the arithmetic units or by memory, and pays a fixed cost to start. Views move nothing and launch
-nothing. The traffic is eager PyTorch's (``mac_bytes``: every op reads its inputs and writes its output);
-a fused deployment moves less, so this over-predicts memory-bound layers that an engine would fuse.
+nothing. The traffic is eager PyTorch's by default (``mac_bytes``: every op reads its inputs and writes its
+output); ``execution="fused"`` takes a fused deployment's instead (``mac_fused_bytes``, see
+:mod:`effkit.analysis.fused`), where an op absorbed into its producer launches no kernel of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MATMUL_OPS = frozenset({"addmm", "mm", "bmm", "baddbmm", "linear", "matmul"})
 #: GPU launch is a few microseconds; a calibration measures it).
 DEFAULT_LAUNCH_US = 5.0
 BOUNDS = ("compute", "memory", "launch")
+#: Which traffic a prediction charges: eager PyTorch's, or a fused deployment's.
+EXECUTIONS = {"eager": "mac_bytes", "fused": "mac_fused_bytes"}
 
 
 def op_kind(op: str) -> str:
@@ -43,21 +46,34 @@ def layer_kind(module_type: str) -> str:
     return "vector"
 
 
-def op_features(ops) -> tuple[Any, dict[str, int]]:
+def check_execution(execution: str) -> str:
+    """``execution`` if it is one of :data:`EXECUTIONS`, else bad input."""
+    if execution not in EXECUTIONS:
+        raise BadInputError(f"{setting('execution')} must be one of {', '.join(EXECUTIONS)}, got {execution!r}",
+                            field="execution")
+    return execution
+
+
+def op_features(ops, execution: str = "eager") -> tuple[Any, dict[str, int]]:
     """Per-op features for prediction from a Profile's ``ops``: kind, flops, bytes and kernels launched.
 
-    An op that moves nothing and computes nothing (a view, an ``empty``) launches no kernel. Ops without a
-    formula are left out and returned as ``{op: calls}``, so their cost is known to be missing.
+    An op that moves nothing and computes nothing (a view, an ``empty``) launches no kernel; under
+    ``execution="fused"`` neither does an op that moves nothing of its own (it runs as its producer's
+    epilogue, or writes into a concatenation buffer). Ops without a formula are left out and returned as
+    ``{op: calls}``, so their cost is known to be missing.
     """
     import pandas as pd
+
+    column = EXECUTIONS[check_execution(execution)]
 
     counted = ops["counted"].astype(bool) if "counted" in ops.columns else pd.Series(True, index=ops.index)
     missing = ops.loc[~counted, "op"].value_counts().to_dict()
     df = ops.loc[counted, ["layer", "call", "op"]].copy()
     df["kind"] = [op_kind(o) for o in df["op"]]
     df["flops"] = pd.to_numeric(ops.loc[counted, "flops"]).astype(float)
-    df["bytes"] = pd.to_numeric(ops.loc[counted, "mac_bytes"]).astype(float)
-    df["kernels"] = ((df["flops"] > 0) | (df["bytes"] > 0)).astype(float)
+    df["bytes"] = pd.to_numeric(ops.loc[counted, column]).astype(float)
+    launches = df["bytes"] > 0 if execution == "fused" else (df["flops"] > 0) | (df["bytes"] > 0)
+    df["kernels"] = launches.astype(float)
     return df.reset_index(drop=True), {str(k): int(v) for k, v in missing.items()}
 
 

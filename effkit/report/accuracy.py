@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,12 @@ from effkit.errors import BadInputError
 #: Columns of an accuracy table, in file order. ``model`` and ``top1`` are required in a user file.
 ACCURACY_COLUMNS = ["model", "top1", "top5", "dataset", "weights", "source"]
 REQUIRED_COLUMNS = ["model", "top1"]
+
+#: ImageNet-1k's validation set: what a top-1 beside the published ones has to be measured on.
+IMAGENET_VAL_IMAGES = 50_000
+IMAGENET_CLASSES = 1_000
+# How an evaluation records its folder in the dataset column (see effkit.evaluate.EvalResult.accuracy_row).
+_COUNTS = re.compile(r"([\d,]+)\s+images?,\s*([\d,]+)\s+class(?:es)?")
 
 
 def reference_path() -> Path:
@@ -102,6 +109,24 @@ def load_accuracy(path: str | Path | None = None):
     user = _read(Path(path), user=True).drop_duplicates("model", keep="last")
     merged = pd.concat([ref[~ref["model"].isin(user["model"])], user], ignore_index=True)
     return merged.reset_index(drop=True)
+
+
+def accuracy_caveat(dataset: Any) -> str:
+    """Why a top-1 is not an ImageNet val number, from its ``dataset`` text; ``""`` when nothing says so.
+
+    An evaluation records ``"<folder> (N images, C classes; ...)"``; a folder that is not ImageNet val's
+    50,000 images of 1,000 classes (a ``limit``, a subset, another dataset) gives a number that is not
+    comparable to the published ones. Text without counts (the reference table, a hand-written file) is
+    taken as it stands.
+    """
+    m = _COUNTS.search(str(dataset or ""))
+    if m is None:
+        return ""
+    images, classes = (int(g.replace(",", "")) for g in m.groups())
+    if images >= IMAGENET_VAL_IMAGES and classes == IMAGENET_CLASSES:
+        return ""
+    return (f"{images:,} images of {classes:,} classes, not ImageNet val "
+            f"({IMAGENET_VAL_IMAGES:,} images of {IMAGENET_CLASSES:,} classes)")
 
 
 def accuracy_of(accuracy, model: str) -> float | None:

@@ -11,22 +11,27 @@ from collections import Counter
 from typing import Any, Mapping
 
 from effkit.errors import BadInputError
-from effkit.report.select import check_measurements, numeric, require_columns, select_latest
+from effkit.report.select import check_measurements, numeric, require_columns, select_setup
+
+#: (text in a family or model name, family shown), first match wins.
+_FAMILIES = (
+    # "osa"/"vov" first: an OSA variant of DenseNet-40 belongs with the one-shot aggregation family.
+    ("vov", "VoVNet"), ("osa", "VoVNet"), ("densenet", "DenseNet"), ("resnet", "ResNet"),
+    ("mobilenet", "MobileNet"), ("shufflenet", "ShuffleNet"), ("efficientnet", "EfficientNet"),
+    ("convnext", "ConvNeXt"),
+)
 
 
 def family_of(model: str, family: Any = None) -> str:
-    """``"VoVNet"``, ``"DenseNet"``, ``"ResNet"`` or ``"other"`` from a family column value or the model name."""
+    """The family a model is coloured by (VoVNet, DenseNet, ResNet, MobileNet, ShuffleNet, EfficientNet,
+    ConvNeXt or ``"other"``), from a family column value or else the model name."""
     for text in (family, model):
         if not isinstance(text, str):
             continue
         low = text.lower()
-        # "osa"/"vov" first: an OSA variant of DenseNet-40 belongs with the one-shot aggregation family.
-        if "vov" in low or "osa" in low:
-            return "VoVNet"
-        if "densenet" in low:
-            return "DenseNet"
-        if "resnet" in low:
-            return "ResNet"
+        for needle, name in _FAMILIES:
+            if needle in low:
+                return name
     return "other"
 
 
@@ -34,31 +39,41 @@ def family_of(model: str, family: Any = None) -> str:
 # Figure 3
 
 
-def _accuracy_map(accuracy) -> dict[str, float]:
+def _accuracy_map(accuracy) -> tuple[dict[str, float], dict[str, str]]:
+    """(top-1 per model, why a model's top-1 is not an ImageNet val number where it is not one)."""
     import pandas as pd
+
+    from effkit.report.accuracy import accuracy_caveat
 
     if accuracy is None:
         from effkit.report.accuracy import load_accuracy
 
         accuracy = load_accuracy()
     if isinstance(accuracy, Mapping):
-        return {str(k): float(v) for k, v in accuracy.items() if v is not None and not pd.isna(v)}
+        return {str(k): float(v) for k, v in accuracy.items() if v is not None and not pd.isna(v)}, {}
     require_columns(accuracy, ["model", "top1"], "accuracy table")
     acc = accuracy.dropna(subset=["top1"]).drop_duplicates("model", keep="last")
-    return dict(zip(acc["model"].astype(str), numeric(acc["top1"]).astype(float)))
+    models = acc["model"].astype(str)
+    caveats = {}
+    if "dataset" in acc.columns:
+        caveats = {m: c for m, c in zip(models, acc["dataset"].map(accuracy_caveat)) if c}
+    return dict(zip(models, numeric(acc["top1"]).astype(float))), caveats
 
 
-def figure3_data(results, accuracy=None):
+def figure3_data(results, accuracy=None, **filters):
     """The numbers Figure 3 plots, one row per model (the latest successful measurement of each).
 
-    Columns: ``model, family, time_ms_per_img, gflops_per_s, energy_j_per_img, top1``; missing values are
-    NaN (never 0). Also returns the selection notes.
+    Columns: ``model, family, time_ms_per_img, gflops_per_s, energy_j_per_img, top1, accuracy_caveat``
+    (``""`` or why the top-1 is not an ImageNet val number); missing values are NaN (never 0). Also returns
+    the selection notes. ``filters`` (``device``, ``batch_size``, ``dtype``, ``input_size``) pick one setup
+    when the results hold several (see :func:`effkit.report.select.select_setup`).
     """
     import numpy as np
     import pandas as pd
 
     check_measurements(results, "Figure 3")
-    df, notes = select_latest(results)
+    chosen = select_setup(results, what="Figure 3", **filters)
+    df, notes = chosen.rows, chosen.notes
     latency_ms = numeric(df["latency_ms"])
     # A zero or negative latency is a broken measurement, not a fast one, and the FLOP/s and FPS beside it
     # came from it: leave the whole row out (as a row without latency) and say so.
@@ -81,7 +96,7 @@ def figure3_data(results, accuracy=None):
         flops_per_s = flops_per_s.fillna(numeric(df["flops"]) / (latency_ms / 1e3))
     energy = numeric(df["energy_j_per_img"]) if "energy_j_per_img" in df.columns else pd.Series(np.nan, index=df.index)
     energy = energy.where(energy > 0)  # 0 J is a missing reading, never a real one
-    acc = _accuracy_map(accuracy)
+    acc, caveats = _accuracy_map(accuracy)
     fams = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
     data = pd.DataFrame({
         "model": df["model"].astype(str),
@@ -90,7 +105,9 @@ def figure3_data(results, accuracy=None):
         "gflops_per_s": flops_per_s / 1e9,
         "energy_j_per_img": energy,
         "top1": [acc.get(m, np.nan) for m in df["model"].astype(str)],
+        "accuracy_caveat": [caveats.get(m, "") if m in acc else "" for m in df["model"].astype(str)],
     })
+    data.attrs["setup"] = chosen.key
     if "energy_status" in df.columns:
         data["energy_status"] = df["energy_status"].astype(str).where(df["energy_status"].notna(), "")
     return data.reset_index(drop=True), notes
@@ -109,6 +126,18 @@ def as_layers(obj, default_name: str):
     if isinstance(obj, pd.DataFrame):
         return obj, str(obj.attrs.get("model", default_name))
     raise BadInputError(f"expected a Profile or a per-layer DataFrame, got {type(obj).__name__}")
+
+
+def layers_setup(obj) -> dict[str, str]:
+    """``{"input_shape", "dtype"}`` of a Profile (or a layers DataFrame's ``attrs``), ``"?"`` when unknown."""
+    shape = getattr(obj, "input_shape", None)
+    dtype = getattr(obj, "dtype", None)
+    attrs = getattr(obj, "attrs", {}) if not hasattr(obj, "model_name") else {}
+    shape = shape if shape is not None else attrs.get("input_shape")
+    dtype = dtype if isinstance(dtype, str) else attrs.get("dtype")
+    if isinstance(shape, (tuple, list)):
+        shape = "x".join(str(int(d)) for d in shape)
+    return {"input_shape": str(shape) if shape else "?", "dtype": str(dtype).removeprefix("torch.") if dtype else "?"}
 
 
 def _path_of(row) -> tuple:
@@ -164,7 +193,8 @@ def measured_frame(measured, layers):
     # achieved FLOP/s of a layer = its FLOPs / its measured time
     lat = numeric(out["latency_ms"])
     out["flops_per_s"] = numeric(out["flops_per_s"]).fillna(numeric(out["flops"]) / (lat / 1e3)).where(lat > 0)
+    out.attrs["device"] = measured.attrs.get("device")
     return out
 
 
-__all__ = ["as_layers", "family_of", "figure3_data", "layer_rows", "measured_frame"]
+__all__ = ["as_layers", "family_of", "figure3_data", "layer_rows", "layers_setup", "measured_frame"]

@@ -22,14 +22,18 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from effkit.errors import BadInputError, setting
-from effkit.report.chart_data import as_layers, family_of, figure3_data, layer_rows, measured_frame
-from effkit.report.select import numeric, require_columns, setup_title
+from effkit.report.chart_data import as_layers, family_of, figure3_data, layer_rows, layers_setup, measured_frame
+from effkit.report.select import numeric, require_columns, setup_label
 
 #: Colour and marker of each family, so a family looks the same in every chart.
 FAMILY_STYLES: dict[str, tuple[str, str]] = {
     "VoVNet": ("#d62728", "o"),
     "DenseNet": ("#1f77b4", "s"),
     "ResNet": ("#2ca02c", "^"),
+    "MobileNet": ("#ff7f0e", "v"),
+    "ShuffleNet": ("#9467bd", "P"),
+    "EfficientNet": ("#8c564b", "X"),
+    "ConvNeXt": ("#17becf", "h"),
     "other": ("#7f7f7f", "D"),
 }
 
@@ -68,15 +72,22 @@ def _attach_notes(fig, notes: list[str]) -> None:
 
 def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) -> None:
     rows = data.dropna(subset=[x, y])
+    # A top-1 from a small or non-ImageNet folder is drawn hollow: it is not comparable to the published ones.
+    caveat = (rows["accuracy_caveat"] != "") if ("top1" in (x, y) and "accuracy_caveat" in rows.columns) \
+        else rows["model"].map(lambda _: False)
     for fam, (colour, marker) in FAMILY_STYLES.items():
-        part = rows[rows["family"] == fam]
-        if part.empty:
-            continue
-        ax.scatter(part[x], part[y], c=colour, marker=marker, s=36, label=fam, zorder=3,
-                   edgecolors="black", linewidths=0.4)
-        if label_points:
-            for name, xv, yv in zip(part["model"], part[x], part[y]):
-                ax.annotate(name, (xv, yv), xytext=(4, 3), textcoords="offset points", fontsize=7)
+        for hollow in (False, True):
+            part = rows[(rows["family"] == fam) & (caveat == hollow)]
+            if part.empty:
+                continue
+            ax.scatter(part[x], part[y], marker=marker, s=36, zorder=3, linewidths=0.4 if not hollow else 1.2,
+                       label=fam + (f" ({CAVEAT_LABEL})" if hollow else ""),
+                       **({"facecolors": "none", "edgecolors": colour} if hollow
+                          else {"c": colour, "edgecolors": "black"}))
+            if label_points:
+                for name, xv, yv in zip(part["model"], part[x], part[y]):
+                    ax.annotate(name + (" *" if hollow else ""), (xv, yv), xytext=(4, 3),
+                                textcoords="offset points", fontsize=7)
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     if rows.empty:
@@ -86,39 +97,75 @@ def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) ->
         ax.set_yticks([])
 
 
-def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.5)):
+#: The four panels of Figure 3: (letter, x column, y column, x label, y label, title).
+FIGURE3_PANELS = (
+    ("a", "time_ms_per_img", "top1", TIME_LABEL, ACCURACY_LABEL, "(a) accuracy vs inference time"),
+    ("b", "gflops_per_s", "top1", GFLOPS_LABEL, ACCURACY_LABEL, "(b) accuracy vs computation efficiency"),
+    ("c", "energy_j_per_img", "top1", ENERGY_LABEL, ACCURACY_LABEL, "(c) accuracy vs energy per image"),
+    ("d", "gflops_per_s", "energy_j_per_img", GFLOPS_LABEL, ENERGY_LABEL,
+     "(d) energy per image vs computation efficiency"),
+)
+
+CAVEAT_LABEL = "accuracy not from ImageNet val"
+
+
+def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, device: str | None = None,
+            batch_size: int | None = None, dtype: str | None = None, input_size: int | None = None):
     """The paper's Figure 3 from measurements: accuracy, speed, computation efficiency and energy.
 
     Panels: (a) top-1 accuracy vs inference time per image, (b) accuracy vs achieved GFLOP/s,
-    (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s. One colour/marker per family
-    (VoVNet, DenseNet, ResNet, other); every point is labelled with its model.
+    (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s. A panel with no point to show is
+    left out and a note says why. One colour/marker per family; every point is labelled with its model;
+    a top-1 measured on a small or non-ImageNet folder is drawn hollow, its label marked ``*``.
 
     Args:
         results: measurements with at least ``model``, ``latency_ms`` and ``flops_per_s`` (or ``flops``);
             ``batch_size``, ``energy_j_per_img``, ``family``, ``gpu_name``/``device``, ``dtype``,
-            ``status`` and ``timestamp`` are used when present. Several rows of a model: the latest
-            successful one is plotted and a note says so.
+            ``input_shape``, ``status`` and ``timestamp`` are used when present. Several rows of a model:
+            the latest successful one is plotted and a note says so.
         accuracy: accuracy table (``model``, ``top1``; see :func:`effkit.report.accuracy.load_accuracy`)
             or a ``{model: top1}`` mapping; default: the bundled reference table.
-        title: figure title; default names the machine, batch size and dtype.
-        figsize: size in inches.
+        title: figure title; default names the machine, batch size, dtype and input size.
+        figsize: size in inches; default 11 wide, 8.5 high for four panels and 4.6 for one row.
+        device, batch_size, dtype, input_size: pick one setup (see :func:`effkit.report.select.select_setup`).
 
     Returns:
         The Figure, with ``missing_accuracy`` (models left out of (a)-(c)), ``missing_energy`` (left out
-        of (c) and (d)), ``effkit_notes`` and ``data`` (the plotted numbers) attached.
-    """
-    data, notes = figure3_data(results, accuracy)
-    fig, axes = _new_figure(2, 2, figsize)
-    (a, b), (c, d) = axes
-    _scatter_families(a, data, "time_ms_per_img", "top1")
-    a.set(xlabel=TIME_LABEL, ylabel=ACCURACY_LABEL, title="(a) accuracy vs inference time")
-    _scatter_families(b, data, "gflops_per_s", "top1")
-    b.set(xlabel=GFLOPS_LABEL, ylabel=ACCURACY_LABEL, title="(b) accuracy vs computation efficiency")
-    _scatter_families(c, data, "energy_j_per_img", "top1")
-    c.set(xlabel=ENERGY_LABEL, ylabel=ACCURACY_LABEL, title="(c) accuracy vs energy per image")
-    _scatter_families(d, data, "gflops_per_s", "energy_j_per_img")
-    d.set(xlabel=GFLOPS_LABEL, ylabel=ENERGY_LABEL, title="(d) energy per image vs computation efficiency")
+        of (c) and (d)), ``effkit_notes``, ``data`` (the plotted numbers) and ``panels`` (``{letter: Axes}``
+        of the panels drawn) attached.
 
+    Raises:
+        BadInputError: bad rows (see :func:`effkit.report.select.check_measurements`), or results that mix
+            setups (machine, batch size, dtype, input size) without a filter picking one.
+    """
+    data, notes = figure3_data(results, accuracy, device=device, batch_size=batch_size, dtype=dtype,
+                               input_size=input_size)
+    shown = [p for p in FIGURE3_PANELS if not data.dropna(subset=[p[1], p[2]]).empty] or list(FIGURE3_PANELS[:1])
+    empty = [p[0] for p in FIGURE3_PANELS if p not in shown]
+    nrows, ncols = (2, 2) if len(shown) == 4 else (1, len(shown))
+    fig, axes = _new_figure(nrows, ncols, figsize or (11, 8.5 if nrows == 2 else 4.6))
+    fig.panels = {}
+    for ax, (letter, x, y, xlabel, ylabel, panel_title) in zip(axes.flat, shown):
+        _scatter_families(ax, data, x, y)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
+        fig.panels[letter] = ax
+    notes.extend(_figure3_notes(data, empty))
+    handles = [_legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any()]
+    if any(p in fig.panels for p in "abc") and (data.dropna(subset=["top1"])["accuracy_caveat"] != "").any():
+        handles.append(_legend_handle("other", hollow=True))
+    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
+               title_fontsize=8)
+    fig.suptitle(title or f"Figure 3 — {setup_label(data.attrs['setup'])}", fontsize=11)
+    _attach_notes(fig, notes)
+    fig.missing_accuracy = data.loc[data["top1"].isna(), "model"].tolist()
+    fig.missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
+    fig.data = data
+    return fig
+
+
+def _figure3_notes(data, empty: list[str]) -> list[str]:
+    """What Figure 3 left out or marks: models without accuracy or energy, caveated accuracy, empty panels."""
+    notes = []
     missing_acc = data.loc[data["top1"].isna(), "model"].tolist()
     missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     if missing_acc:
@@ -131,27 +178,22 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=(11, 8.
                               and s.lower() not in ("nan", "none", "ok")})
             why = f" ({'; '.join(reasons)[:120]})" if reasons else ""
         notes.append("no energy measurement for " + ", ".join(missing_energy) + why + ": left out of (c) and (d)")
-    handles = [h for h in (
-        _legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any())]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
-               title_fontsize=8)
-    fig.suptitle(title or f"Figure 3 — {setup_title(results if len(data) == 0 else _rows_of(results, data))}",
-                 fontsize=11)
-    _attach_notes(fig, notes)
-    fig.missing_accuracy = missing_acc
-    fig.missing_energy = missing_energy
-    fig.data = data
-    return fig
+    for model, caveat in zip(data["model"], data["accuracy_caveat"]):
+        if caveat:
+            notes.append(f"accuracy of {model} * from {caveat}: drawn hollow, not comparable to published top-1")
+    if empty:
+        notes.append("panel(s) " + ", ".join(f"({p})" for p in empty) + " left out: no model has the numbers "
+                     "they plot (see above)")
+    return notes
 
 
-def _rows_of(results, data):
-    return results[results["model"].astype(str).isin(data["model"])]
-
-
-def _legend_handle(family: str):
+def _legend_handle(family: str, *, hollow: bool = False):
     from matplotlib.lines import Line2D
 
     colour, marker = FAMILY_STYLES[family]
+    if hollow:
+        return Line2D([], [], color="#444444", marker="o", linestyle="", markerfacecolor="none",
+                      markeredgewidth=1.2, label=f"hollow, *: {CAVEAT_LABEL}")
     return Line2D([], [], color=colour, marker=marker, linestyle="", markeredgecolor="black",
                   markeredgewidth=0.4, label=family)
 
@@ -160,19 +202,39 @@ def _legend_handle(family: str):
 # per-layer views
 
 
+#: Font size of the group names under a per-layer panel, and the least space between two of them: rotated
+#: by 60 degrees, neighbouring labels keep a gap of spacing * sin(60) ~ 1.7 x the font size.
+GROUP_LABEL_PT = 6
+GROUP_LABEL_SPACING_PT = 2.0 * GROUP_LABEL_PT
+
+
 def _group_axis(ax, rows) -> None:
     bounds = rows.groupby("group", sort=False)["x"].agg(["min", "max"])
     for i, (_, (lo, hi)) in enumerate(bounds.iterrows()):
         if i % 2:
             ax.axvspan(lo - 0.5, hi + 0.5, color="#000000", alpha=0.05, lw=0)
     centres = [(lo + hi) / 2 for lo, hi in bounds.itertuples(index=False)]
+    widths = [hi - lo + 1 for lo, hi in bounds.itertuples(index=False)]
     n = rows["x"].max() + 1
-    # Name only groups wide enough to hold a label; single-layer groups (DenseNet's conv0, norm0, ...)
-    # would otherwise print on top of each other.
-    labels = [g if len(bounds) <= 12 or (hi - lo + 1) >= n / 40 else ""
-              for g, (lo, hi) in zip(bounds.index, bounds.itertuples(index=False))]
-    ax.set_xticks(centres, labels=labels, rotation=60, ha="right", fontsize=6)
+    shown = _readable_labels(centres, widths, n, _axes_width_pt(ax))
+    labels = [g if i in shown else "" for i, g in enumerate(bounds.index)]
+    ax.set_xticks(centres, labels=labels, rotation=60, ha="right", fontsize=GROUP_LABEL_PT)
     ax.set_xlim(-0.5, rows["x"].max() + 0.5)
+
+
+def _axes_width_pt(ax) -> float:
+    # The width the layout gives the axes, less what a legend or labels beside it may take later.
+    return ax.get_position().width * ax.figure.get_figwidth() * 72 * 0.8
+
+
+def _readable_labels(centres, widths, n_layers: int, width_pt: float) -> set[int]:
+    """The groups to name: the widest first, each at least GROUP_LABEL_SPACING_PT from every one named."""
+    gap = GROUP_LABEL_SPACING_PT * n_layers / max(width_pt, 1.0)  # that spacing in layers (data units)
+    chosen: list[int] = []
+    for i in sorted(range(len(centres)), key=lambda k: (-widths[k], k)):
+        if all(abs(centres[i] - centres[j]) >= gap for j in chosen):
+            chosen.append(i)
+    return set(chosen)
 
 
 def _group_colours(rows) -> list:
@@ -218,6 +280,8 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     ncols = len(models)
     fig, axes = _new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
     notes: list[str] = []
+    setups = [layers_setup(obj) for obj in ([profile_or_layers] + ([compare] if compare is not None else []))]
+    legend: list = []
     for j, ((_, name), r, m) in enumerate(zip(models, rows, meas)):
         colours = _group_colours(r)
         for i, kind in enumerate(kinds):
@@ -229,12 +293,35 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
             else:
                 _mac_min_panel(ax, r, legend=j == 0)
             _layer_axes(ax, kind, r, ylabel=j == 0, last_row=i == len(kinds) - 1)
-        axes[0][j].set_title(f"{name}: per-layer MAC along the depth", fontsize=9)
+        where = (f"timed on {m.attrs['device']}" if m is not None and m.attrs.get("device")
+                 else "timed, device not recorded" if m is not None else "static analysis on the meta device")
+        axes[0][j].set_title(f"{name}: input {setups[j]['input_shape']}, {setups[j]['dtype']}, {where}",
+                             fontsize=9)
         axes[-1][j].set_xlabel("layers in execution order, grouped by stage / block", fontsize=8)
-    fig.suptitle("Per-layer memory access cost (MAC) and FLOPs" + (" — " + " vs ".join(n for _, n in models)
-                                                                    if ncols > 1 else ""), fontsize=11)
+        legend += _group_legend(r, name if ncols > 1 else None)
+    fig.legend(handles=legend, loc="outside right upper", fontsize=6, frameon=False, title="stage / block",
+               title_fontsize=7, ncols=1 if len(legend) <= 24 else 2)
+    fig.suptitle("Per-layer memory access cost (MAC) and FLOPs along the depth"
+                 + (" — " + " vs ".join(n for _, n in models) if ncols > 1 else ""), fontsize=11)
     _attach_notes(fig, notes)
     return fig
+
+
+#: Groups listed per model in a per-layer chart's colour legend; the rest are counted.
+LEGEND_GROUPS = 20
+
+
+def _group_legend(rows, model: str | None) -> list:
+    """Legend handles: each group's colour and name (``model: group`` when models are compared)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    groups = list(dict.fromkeys(rows["group"]))
+    colours = dict(zip(rows["group"], _group_colours(rows)))
+    handles = [Patch(facecolor=colours[g], label=f"{model}: {g}" if model else g) for g in groups[:LEGEND_GROUPS]]
+    if len(groups) > LEGEND_GROUPS:
+        handles.append(Line2D([], [], linestyle="", label=f"... {len(groups) - LEGEND_GROUPS} more groups"))
+    return handles
 
 
 _LAYER_YLABELS = {"mac": "MAC [elements]", "flops": "FLOPs", "latency_ms": "latency [ms]",
@@ -423,9 +510,46 @@ def _norm(text: str) -> str:
     return re.sub(r"[\s_\-()]+", " ", str(text).lower()).strip()
 
 
+def check_measured_on(rows, spec: DeviceSpec, *, allow_other_device: bool = False) -> None:
+    """Refuse drawing the roofs of one device over points measured on another.
+
+    A row's machine is its ``gpu_name`` when it ran on a GPU, else its CPU; rows that record neither, or
+    that were never timed, are not checked, nor are peaks outside the device table (the user's own values).
+
+    Raises:
+        BadInputError: ``spec`` is a device of the table whose GPU names do not match where the rows ran,
+            unless ``allow_other_device``.
+    """
+    from effkit.report.select import setup_key
+
+    if allow_other_device or rows is None or not hasattr(rows, "columns"):
+        return
+    entry = [r for r in load_device_specs().to_dict(orient="records") if str(r["name"]) == spec.name]
+    pattern = entry[0].get("gpu_name_regex") if entry else None
+    if not isinstance(pattern, str) or not pattern:
+        return
+    timed = rows
+    for col in ("latency_ms", "flops_per_s"):
+        if col in rows.columns:
+            timed = rows[numeric(rows[col]) > 0]
+            break
+    others = set()
+    for rec in timed.to_dict(orient="records"):
+        machine = setup_key(rec)["machine"]
+        on_gpu = machine == str(rec.get("gpu_name") or "").strip()
+        if machine != "unknown machine" and not (on_gpu and re.search(pattern, machine, flags=re.I)):
+            others.add(machine)
+    if others:
+        raise BadInputError(
+            f"roofline: the peaks of {spec.name} are not those of the device the rows were measured on ("
+            + ", ".join(sorted(others))[:200] + f"); choose that device's peaks ({setting('device_spec')}, "
+            f"{setting('peak_tflops')} and {setting('bandwidth_gbs')}) or pass {setting('allow_other_device')} "
+            "to draw these roofs anyway", field="allow_other_device")
+
+
 def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_column: str | None = None,
              group_column: str | None = None, label_points: bool | None = None, title: str | None = None,
-             figsize=(7.5, 5.5)):
+             figsize=(7.5, 5.5), allow_other_device: bool = False):
     """Arithmetic intensity (flops / mac_bytes) against achieved FLOP/s, under the device's two roofs.
 
     Measured points are filled; points without a measured ``flops_per_s`` (static per-layer analysis, say)
@@ -445,12 +569,19 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         label_points: write labels beside points; default when there are at most 25 points.
         title: figure title.
         figsize: size in inches.
+        allow_other_device: draw the roofs even when ``points`` record another device (see
+            :func:`check_measured_on`).
 
     Returns:
         The Figure, with ``effkit_notes`` and ``data`` (intensity and GFLOP/s per point) attached.
+
+    Raises:
+        BadInputError: missing columns, no usable point, roofs that are not positive, or the peaks of a
+            device the points were not measured on.
     """
     spec = _as_device_spec(device_spec)
     require_columns(points, ["flops", "mac_bytes"], "roofline")
+    check_measured_on(points, spec, allow_other_device=allow_other_device)
     label_column = label_column or ("model" if "model" in points.columns else "name")
     if label_column not in points.columns:
         raise BadInputError(f"roofline: missing column {label_column} to label the points")
@@ -472,7 +603,8 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     ax.set_xlabel("arithmetic intensity = FLOPs / MAC bytes [FLOP / byte]")
     ax.set_ylabel("achieved computation [GFLOP/s]")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left")
+    # Outside the axes, so it never covers a roof or a point; the constrained layout makes room for it.
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.set_title(title or f"Roofline — {spec.name} ({spec.dtype}); ridge at "
                  f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
     if spec.source:
@@ -574,6 +706,6 @@ def _draw_points(ax, data, styles: dict, label_points: bool) -> None:
 
 
 __all__ = [
-    "FAMILY_STYLES", "DeviceSpec", "check_peaks", "device_spec", "figure3", "layers_figure", "load_device_specs",
-    "roofline",
+    "FAMILY_STYLES", "FIGURE3_PANELS", "DeviceSpec", "check_measured_on", "check_peaks", "device_spec", "figure3",
+    "layers_figure", "load_device_specs", "roofline",
 ]

@@ -1,8 +1,10 @@
 """A self-contained comparison report (markdown or HTML) of stored measurements.
 
-The report holds what a reviewer needs to judge a comparison: a Table-4-style table (FLOPs, MAC, speed,
-memory, energy, computation efficiency, accuracy), Figure 3, a roofline when the device's peaks are known, the
-machine, and the method (warm-up, iterations, how energy was measured) as recorded with the measurements.
+The report holds what a reviewer needs to judge a comparison: per setup (machine, batch size, dtype, input
+size; numbers of different setups are never put side by side) a Table-4-style table (FLOPs, MAC, speed,
+memory, energy, computation efficiency, accuracy), Figure 3 and a roofline when the device's peaks are known;
+then the machine and the method (warm-up, iterations, how energy was measured) as recorded with the
+measurements.
 HTML embeds the figures as base64 PNG; markdown writes the PNGs beside the report and links them.
 """
 
@@ -27,6 +29,7 @@ FIGURE_NAMES = ("figure3", "roofline")
 TABLE_COLUMNS = [
     ("model", "model", None, None),
     ("family", "family", None, None),
+    ("batch_size", "batch", None, None),
     ("params", "params (M)", 1e6, 2),
     ("flops", "GFLOPs", 1e9, 2),
     ("paper_mac", "paper MAC (M)", 1e6, 1),
@@ -56,23 +59,32 @@ _MACHINE_COLUMNS = [
 ]
 
 
-def report_table(results, accuracy=None):
-    """The Table-4-style comparison, one row per model, raw numbers in vocabulary units.
+def report_table(results, accuracy=None, **filters):
+    """The Table-4-style comparison of one setup, one row per model, raw numbers in vocabulary units.
 
-    Columns (those the results allow): ``model, family, params, flops, paper_mac, mac, latency_ms, fps,
-    peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
+    Columns (those the results allow): ``model, family, batch_size, params, flops, paper_mac, mac, latency_ms,
+    fps, peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
     achieved computation (flops / latency), ``top1`` the ImageNet accuracy of the reference or user table.
+    ``filters`` (``device``, ``batch_size``, ``dtype``, ``input_size``) pick the setup when the results hold
+    several (see :func:`effkit.report.select.select_setup`); mixed setups are refused.
     """
+    from effkit.report.select import select_setup
+
+    return _setup_table(select_setup(results, what="report", **filters).rows, accuracy)
+
+
+def _setup_table(df, accuracy):
+    """The comparison table of rows already selected (one setup, one row per model)."""
     import numpy as np
     import pandas as pd
 
     from effkit.report.chart_data import family_of
-    from effkit.report.select import select_latest
+    from effkit.report.select import setup_key
 
-    df, _ = select_latest(results)
     out = pd.DataFrame({"model": df["model"].astype(str)})
     fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
     out["family"] = [family_of(m, f) for m, f in zip(out["model"], fam)]
+    out["batch_size"] = [setup_key(rec)["batch_size"] for rec in df.to_dict(orient="records")]
     for col in ("params", "flops", "paper_mac", "mac", "latency_ms", "fps", "peak_memory_bytes",
                 "energy_j_per_img"):
         out[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
@@ -117,7 +129,7 @@ def _fmt(value: Any, scale, digits) -> str:
 
 def _table_cells(table) -> tuple[list[str], list[list[str]]]:
     cols = [(c, h, s, d) for c, h, s, d in TABLE_COLUMNS
-            if c in table.columns and (c in ("model", "family") or table[c].notna().any())]
+            if c in table.columns and (c in ("model", "family", "batch_size") or table[c].notna().any())]
     headers = [h for _, h, _, _ in cols]
     rows = [[_fmt(rec[c], s, d) for c, _, s, d in cols] for rec in table.to_dict(orient="records")]
     return headers, rows
@@ -154,70 +166,124 @@ def _facts(results, columns) -> list[tuple[str, str]]:
 
 
 @dataclass
+class ReportSection:
+    """The part of a report about one setup: its rows are comparable with each other, not with other sections.
+
+    Attributes:
+        label: the setup as one line (machine, batch size, dtype, input size).
+        setup: the setup key (see :func:`effkit.report.select.setup_key`).
+        table: the Table-4-style DataFrame of this setup (:func:`report_table`).
+        figures: ``{name: Figure}`` (``figure3``, ``roofline``).
+        notes: what was left out or chosen within this setup.
+    """
+
+    label: str
+    setup: dict[str, str]
+    table: Any
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Report:
-    """A rendered-ready report: its parts, and the figures to embed or write beside it.
+    """A rendered-ready report: one section per setup, then the machine and the method.
 
     Attributes:
         title: report title.
-        table: the Table-4-style DataFrame (:func:`report_table`).
-        machine: ``(label, value)`` facts about the machine.
+        sections: one :class:`ReportSection` per setup, in the order the setups first appear.
+        machine: ``(label, value)`` facts about the machine(s).
         method: ``(label, value)`` facts about how the measurements were taken.
         notes: what was left out or chosen (several measurements of a model, missing accuracy ...).
-        figures: ``{name: Figure}`` (``figure3``, ``roofline``).
-        setup: machine / batch size / dtype strings.
     """
 
     title: str
-    table: Any
+    sections: list[ReportSection]
     machine: list[tuple[str, str]]
     method: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-    setup: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Every figure by file name: ``figure3``, ``roofline``; ``setupN_figure3`` ... with several setups."""
+        if len(self.sections) == 1:
+            return dict(self.sections[0].figures)
+        return {f"setup{i}_{name}": fig for i, sec in enumerate(self.sections, 1) for name, fig in sec.figures.items()}
 
 
-def build_report(results, *, accuracy=None, title: str | None = None, device_spec=None) -> Report:
-    """Assemble a :class:`Report` from measurements.
+def build_report(results, *, accuracy=None, title: str | None = None, device_spec=None,
+                 allow_other_device: bool = False, **filters) -> Report:
+    """Assemble a :class:`Report` from measurements: one section (table, Figure 3, roofline) per setup.
 
     Args:
-        results: measurements (one row each; see :func:`effkit.report.plots.figure3`). Filter them first
-            (:func:`effkit.report.select.select_latest`) to compare one setup.
+        results: measurements (one row each; see :func:`effkit.report.plots.figure3`).
         accuracy: accuracy table or CSV path (default: the bundled reference table).
-        title: report title; default names the machine, batch size and dtype.
-        device_spec: a :class:`~effkit.report.plots.DeviceSpec` for the roofline; default looked up from
-            the GPU name in the results (no roofline, with a note, when the device is unknown).
+        title: report title; default names the setup (or says how many setups the report holds).
+        device_spec: a :class:`~effkit.report.plots.DeviceSpec` for the rooflines; default looked up from
+            each setup's GPU name (no roofline, with a note, when the device is unknown).
+        allow_other_device: draw ``device_spec``'s roofs over rows measured on another device.
+        filters: ``device``, ``batch_size``, ``dtype``, ``input_size``: keep only matching rows
+            (see :func:`effkit.report.select.select_setups`).
 
     Raises:
         BadInputError: empty results, missing columns (``model``, ``latency_ms``, ``flops_per_s`` or
-            ``flops``) or cells that are not numbers; the same checks as Figure 3.
+            ``flops``) or cells that are not numbers (the same checks as Figure 3); ``device_spec`` of a
+            device the rows were not measured on (unless ``allow_other_device``).
     """
-    from effkit.report import plots, select
+    from effkit.report import select
 
     acc = _accuracy_table(accuracy)
     # Same checks as `plot figure3`, so a file that cannot make Figure 3 cannot make an almost empty report.
     select.check_measurements(results, "report")
-    selected, notes = select.select_latest(results)
-    table = report_table(selected, acc)
-    setup = select.describe_setup(selected)
+    setups = select.select_setups(results, **filters)
+    sections = [_section(s, acc, device_spec, allow_other_device) for s in setups]
+    notes: list[str] = []
+    if len(sections) > 1:
+        notes.append(f"the results hold {len(sections)} setups that cannot be compared: each has its own "
+                     "table and figures")
+    for sec in sections:
+        prefix = f"{sec.label}: " if len(sections) > 1 else ""
+        notes.extend(prefix + n for n in sec.notes if prefix + n not in notes)
+    import pandas as pd
+
+    selected = pd.concat([s.rows for s in setups], ignore_index=True)
+    machine, method = _machine_and_method(selected)
+    if title is None:
+        title = ("effkit comparison — " + sections[0].label if len(sections) == 1
+                 else f"effkit comparison — {len(sections)} setups")
+    return Report(title=title, sections=sections, machine=machine, method=method, notes=notes)
+
+
+def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSection:
+    """The table, Figure 3 and (when the device's peaks are known) the roofline of one setup."""
+    from effkit.report import plots
+
+    rows, notes = chosen.rows, list(chosen.notes)
+    table = _setup_table(rows, acc)
     figures: dict[str, Any] = {}
-    fig = plots.figure3(selected, acc)
+    fig = plots.figure3(rows, acc)
     figures["figure3"] = fig
     notes.extend(n for n in fig.effkit_notes if n not in notes)
     spec = device_spec
-    if spec is None:
-        gpus = _distinct(selected, "gpu_name")
-        dtypes = _distinct(selected, "dtype")
-        if len(gpus) == 1:
-            try:
-                spec = plots.device_spec(gpu_name=gpus[0], dtype=(dtypes[0] if len(dtypes) == 1 else "float32"))
-            except BadInputError as e:
-                notes.append(f"no roofline: {e}")
-        else:
-            notes.append("no roofline: " + ("no GPU recorded in the results" if not gpus
-                                             else "the results mix GPUs " + ", ".join(gpus)))
-    if spec is not None and {"flops", "mac_bytes"} <= set(selected.columns):
-        fig = plots.roofline(selected, spec)
-        figures["roofline"] = fig
+    if spec is not None:
+        plots.check_measured_on(rows, spec, allow_other_device=allow_other_device)
+    elif chosen.key["machine"] in _distinct(rows, "gpu_name"):  # the setup ran on that GPU
+        dtype = chosen.key["dtype"] if chosen.key["dtype"] != "?" else "float32"
+        try:
+            spec = plots.device_spec(gpu_name=chosen.key["machine"], dtype=dtype)
+        except BadInputError as e:
+            notes.append(f"no roofline: {e}")
+    else:
+        notes.append("no roofline: no GPU recorded with these rows")
+    if spec is not None and {"flops", "mac_bytes"} <= set(rows.columns):
+        figures["roofline"] = plots.roofline(rows, spec, allow_other_device=allow_other_device)
+    return ReportSection(chosen.label, dict(chosen.key), table, figures, notes)
+
+
+def _machine_and_method(selected) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The machine and method facts recorded with the selected rows."""
+    from effkit.report.select import describe_setup
+
+    setup = describe_setup(selected)
     machine = _facts(selected, _MACHINE_COLUMNS)
     machine += [("batch size", setup["batch_size"]), ("dtype", setup["dtype"])]
     input_shapes = _distinct(selected, "input_shape")
@@ -235,10 +301,7 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
     stamps = _distinct(selected, "timestamp")
     if stamps:
         method.append(("measured", stamps[0] if len(stamps) == 1 else f"{stamps[0]} … {stamps[-1]}"))
-    title = title or (f"effkit comparison — {setup['machine']}, batch size {setup['batch_size']}, "
-                      f"{setup['dtype']}")
-    return Report(title=title, table=table, machine=machine, method=method, notes=notes, figures=figures,
-                  setup=setup)
+    return machine, method
 
 
 _FIGURE_CAPTIONS = {
@@ -249,29 +312,46 @@ _FIGURE_CAPTIONS = {
 }
 
 
-def _accuracy_sources(table) -> list[str]:
-    seen = []
-    for m, s in zip(table["model"], table["accuracy_source"]):
-        if s:
-            seen.append(f"{m}: {s}")
+def _accuracy_sources(report: Report) -> list[str]:
+    seen: list[str] = []
+    for sec in report.sections:
+        for m, s in zip(sec.table["model"], sec.table["accuracy_source"]):
+            if s and f"{m}: {s}" not in seen:
+                seen.append(f"{m}: {s}")
     return seen
+
+
+def _section_figures(report: Report, index: int) -> list[tuple[str, str, Any]]:
+    """(file name, figure kind, Figure) of section ``index``, named as in :attr:`Report.figures`."""
+    sec = report.sections[index]
+    if len(report.sections) == 1:
+        return [(name, name, fig) for name, fig in sec.figures.items()]
+    return [(f"setup{index + 1}_{name}", name, fig) for name, fig in sec.figures.items()]
+
+
+def _section_heading(report: Report, index: int) -> str:
+    sec = report.sections[index]
+    return "Comparison" if len(report.sections) == 1 else f"Setup {index + 1}: {sec.label}"
 
 
 def render_markdown(report: Report, figure_links: dict[str, str]) -> str:
     """Markdown text of ``report``; ``figure_links`` maps figure names to the image paths to link."""
-    headers, rows = _table_cells(report.table)
     lines = [f"# {report.title}", "",
-             f"_Generated by effkit on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC._", "",
-             "## Comparison", "",
-             "| " + " | ".join(headers) + " |",
-             "| " + " | ".join("---" if h in ("model", "family") else "---:" for h in headers) + " |"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-    lines += ["", "– = not measured or not known (never zero)."]
-    for name, link in figure_links.items():
-        lines += ["", f"![{name}]({link})", "", f"_{_FIGURE_CAPTIONS.get(name, name)}_"]
+             f"_Generated by effkit on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC._"]
+    for i, sec in enumerate(report.sections):
+        headers, rows = _table_cells(sec.table)
+        measured_on = [f"_Measured on {sec.label}._", ""] if len(report.sections) == 1 else []
+        lines += ["", f"## {_section_heading(report, i)}", "", *measured_on,
+                  "| " + " | ".join(headers) + " |",
+                  "| " + " | ".join("---" if h in ("model", "family") else "---:" for h in headers) + " |"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        lines += ["", "– = not measured or not known (never zero)."]
+        for name, kind, _ in _section_figures(report, i):
+            if name in figure_links:
+                lines += ["", f"![{name}]({figure_links[name]})", "", f"_{_FIGURE_CAPTIONS.get(kind, kind)}_"]
     lines += ["", "## Machine", ""] + [f"- **{k}**: {v}" for k, v in report.machine]
     lines += ["", "## Method", ""] + [f"- **{k}**: {v}" for k, v in report.method]
-    sources = _accuracy_sources(report.table)
+    sources = _accuracy_sources(report)
     if sources:
         lines += ["", "## Accuracy sources", ""] + [f"- {s}" for s in sources]
     if report.notes:
@@ -284,7 +364,6 @@ def render_html(report: Report) -> str:
     from effkit.report.figures import figure_png_bytes
 
     e = html.escape
-    headers, rows = _table_cells(report.table)
     parts = [
         "<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">", f"<title>{e(report.title)}</title>",
         "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
@@ -293,21 +372,25 @@ def render_html(report: Report) -> str:
         "img{max-width:100%}figcaption{font-size:0.85em;color:#555}</style></head><body>",
         f"<h1>{e(report.title)}</h1>",
         f"<p><em>Generated by effkit on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.</em></p>",
-        "<h2>Comparison</h2><table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>",
     ]
-    for row in rows:
-        parts.append("<tr>" + "".join(
-            f"<td>{e(c)}</td>" if h in ("model", "family") else f"<td class=\"num\">{e(c)}</td>"
-            for h, c in zip(headers, row)) + "</tr>")
-    parts.append("</tbody></table><p>– = not measured or not known (never zero).</p>")
-    for name, fig in report.figures.items():
-        data = base64.b64encode(figure_png_bytes(fig)).decode("ascii")
-        parts.append(f"<figure><img alt=\"{e(name)}\" src=\"data:image/png;base64,{data}\">"
-                     f"<figcaption>{e(_FIGURE_CAPTIONS.get(name, name))}</figcaption></figure>")
+    for i, sec in enumerate(report.sections):
+        headers, rows = _table_cells(sec.table)
+        measured_on = f"<p><em>Measured on {e(sec.label)}.</em></p>" if len(report.sections) == 1 else ""
+        parts.append(f"<h2>{e(_section_heading(report, i))}</h2>{measured_on}"
+                     "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
+        for row in rows:
+            parts.append("<tr>" + "".join(
+                f"<td>{e(c)}</td>" if h in ("model", "family") else f"<td class=\"num\">{e(c)}</td>"
+                for h, c in zip(headers, row)) + "</tr>")
+        parts.append("</tbody></table><p>– = not measured or not known (never zero).</p>")
+        for name, kind, fig in _section_figures(report, i):
+            data = base64.b64encode(figure_png_bytes(fig)).decode("ascii")
+            parts.append(f"<figure><img alt=\"{e(name)}\" src=\"data:image/png;base64,{data}\">"
+                         f"<figcaption>{e(_FIGURE_CAPTIONS.get(kind, kind))}</figcaption></figure>")
     for heading, facts in (("Machine", report.machine), ("Method", report.method)):
         parts.append(f"<h2>{heading}</h2><ul>" + "".join(
             f"<li><strong>{e(k)}</strong>: {e(v)}</li>" for k, v in facts) + "</ul>")
-    sources = _accuracy_sources(report.table)
+    sources = _accuracy_sources(report)
     if sources:
         parts.append("<h2>Accuracy sources</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in sources) + "</ul>")
     if report.notes:
@@ -357,7 +440,8 @@ def _refuse_existing(paths, *, force: bool) -> None:
 
 
 def write_report(results, output: str | Path, *, accuracy=None, title: str | None = None,
-                 device_spec=None, force: bool = False) -> list[Path]:
+                 device_spec=None, force: bool = False, allow_other_device: bool = False,
+                 **filters) -> list[Path]:
     """Write a markdown (``.md``) or HTML (``.html``) report of ``results`` to ``output``.
 
     Markdown: the figures are written beside the report as ``<stem>_<figure>.png`` and linked. HTML: one
@@ -371,6 +455,7 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
         device_spec: peaks for the roofline (see :func:`build_report`).
         force: overwrite figure files that already exist beside a markdown report; without it they
             are bad input and nothing is written.
+        allow_other_device, filters: as in :func:`build_report`.
 
     Returns:
         The files written, the report first.
@@ -384,7 +469,8 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
 
     out = Path(output)
     fmt = check_report_path(out, force=force)
-    report = build_report(results, accuracy=accuracy, title=title, device_spec=device_spec)
+    report = build_report(results, accuracy=accuracy, title=title, device_spec=device_spec,
+                          allow_other_device=allow_other_device, **filters)
     written = []
     if fmt == "html":
         write_text(out, render_html(report))
@@ -401,5 +487,5 @@ def write_report(results, output: str | Path, *, accuracy=None, title: str | Non
     return [out, *written]
 
 
-__all__ = ["FIGURE_NAMES", "REPORT_FORMATS", "Report", "build_report", "check_report_path", "figure_paths",
+__all__ = ["FIGURE_NAMES", "REPORT_FORMATS", "Report", "ReportSection", "build_report", "check_report_path", "figure_paths",
            "render_html", "render_markdown", "report_table", "write_report"]

@@ -1,13 +1,15 @@
-"""Which measurements a chart or report compares: row checks, filters, the latest row per model, the setup.
+"""Which measurements a chart or report compares: row checks, filters, setups, the latest row per model.
 
 Charts and reports take results as DataFrames (columns of the results store, or a results CSV). The
-helpers here refuse rows they cannot use before anything is drawn, keep one successful measurement per
-model for one machine / batch size / dtype, and describe the setup those rows were taken on.
+helpers here refuse rows they cannot use before anything is drawn, split the rows into *setups* (machine,
+batch size, dtype, input size: numbers from different setups are never compared), keep one successful
+measurement per model within a setup, and describe the setup those rows were taken on.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from effkit.errors import BadInputError, setting
@@ -116,8 +118,11 @@ def setup_title(results) -> str:
 
 
 def select_latest(results, *, device: str | None = None, batch_size: int | None = None,
-                  dtype: str | None = None) -> tuple[Any, list[str]]:
+                  dtype: str | None = None, input_size: int | None = None) -> tuple[Any, list[str]]:
     """Keep the successful measurements that match the filters, one (the latest) per model.
+
+    This mixes setups when the results hold several; charts and reports use :func:`select_setups` or
+    :func:`select_setup` instead.
 
     Args:
         results: measurements, one row each (columns of the results store).
@@ -125,6 +130,7 @@ def select_latest(results, *, device: str | None = None, batch_size: int | None 
             (case-insensitive), e.g. ``"cuda"``, ``"H100"``.
         batch_size: keep rows measured at this batch size.
         dtype: keep rows measured in this dtype (``float16``, ``fp16``, ...).
+        input_size: keep rows whose input is ``input_size`` x ``input_size`` pixels.
 
     Returns:
         ``(rows, notes)``: the selected rows in the order models first appear, and lines saying what
@@ -133,8 +139,14 @@ def select_latest(results, *, device: str | None = None, batch_size: int | None 
     Raises:
         BadInputError: empty results, no ``model`` column, or nothing left after filtering.
     """
+    df, notes = _ok_rows(results, device, batch_size, dtype, input_size)
+    return _latest_per_model(df, notes)
+
+
+def _ok_rows(results, device, batch_size, dtype, input_size):
+    """(the rows with status ok matching the filters, notes on what the status left out)."""
     require_columns(results, ["model"], "results")
-    df, filters = _filtered(results.copy(), device, batch_size, dtype)
+    df, filters = _filtered(results.copy(), device, batch_size, dtype, input_size)
     notes: list[str] = []
     if "status" in df.columns:
         bad = df[df["status"].astype(str).str.lower() != "ok"]
@@ -149,11 +161,11 @@ def select_latest(results, *, device: str | None = None, batch_size: int | None 
             + f"; the results hold machine(s) {have['machine']}, batch size(s) {have['batch_size']}, "
             f"dtype(s) {have['dtype']}"
         )
-    return _latest_per_model(df, notes)
+    return df, notes
 
 
-def _filtered(df, device: str | None, batch_size: int | None, dtype: str | None):
-    """(rows matching the device / batch size / dtype filters, the filters as text)."""
+def _filtered(df, device: str | None, batch_size: int | None, dtype: str | None, input_size: int | None = None):
+    """(rows matching the device / batch size / dtype / input size filters, the filters as text)."""
     import pandas as pd
 
     filters = []
@@ -179,6 +191,12 @@ def _filtered(df, device: str | None, batch_size: int | None, dtype: str | None)
         df = df[df["dtype"].astype(str).str.removeprefix("torch.").map(
             lambda d: _safe_dtype(d)) == want]
         filters.append(f"dtype {want}")
+    if input_size is not None:
+        if "input_shape" not in df.columns:
+            raise BadInputError(f"results have no input_shape column to filter {setting('input_size')} on")
+        sizes = [_input_size_of(rec).split("x")[-2:] for rec in df.to_dict(orient="records")]
+        df = df[[dims == [str(input_size)] * 2 for dims in sizes]]
+        filters.append(f"input size {input_size}")
     return df, filters
 
 
@@ -211,12 +229,128 @@ def _safe_dtype(text: str) -> str:
         return text
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# setups: rows that can be compared
+
+
+#: What makes two measurements comparable: the same machine, batch size, dtype and input size.
+SETUP_KEYS = ("machine", "batch_size", "dtype", "input_size")
+
+
+@dataclass
+class Setup:
+    """The successful measurements of one setup, one (the latest) per model.
+
+    Attributes:
+        key: ``{"machine", "batch_size", "dtype", "input_size"}`` as display strings (``"?"`` when not recorded).
+        rows: the selected rows, in the order models first appear.
+        notes: what was left out or chosen within this setup.
+    """
+
+    key: dict[str, str]
+    rows: Any
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """``"<machine>, batch size <N>, <dtype>, input <C>x<H>x<W>"``."""
+        return setup_label(self.key)
+
+
+def setup_label(key: dict[str, str]) -> str:
+    """A setup key as one line: machine, batch size, dtype and input size (left out when not recorded)."""
+    size = f", input {key['input_size']}" if key.get("input_size", "?") != "?" else ""
+    return f"{key['machine']}, batch size {key['batch_size']}, {key['dtype']}{size}"
+
+
+def _text(value) -> str:
+    text = "" if value is None else str(value).strip()
+    return "" if text.lower() in _MISSING_TEXT else text
+
+
+def _machine_of(rec: dict) -> str:
+    # A CPU measurement on a GPU host records the GPU too: the device says which one ran it.
+    device, gpu, cpu = _text(rec.get("device")), _text(rec.get("gpu_name")), _text(rec.get("cpu_model"))
+    if gpu and not device.lower().startswith("cpu"):
+        return gpu
+    return cpu or gpu or device or "unknown machine"
+
+
+def _batch_of(rec: dict) -> str:
+    b = _text(rec.get("batch_size"))
+    return str(int(float(b))) if re.fullmatch(r"\d+(\.0+)?", b) else (b or "?")
+
+
+def _dtype_of(rec: dict) -> str:
+    d = _text(rec.get("dtype")).removeprefix("torch.")
+    return _safe_dtype(d) if d else "?"
+
+
+def _input_size_of(rec: dict) -> str:
+    # input_shape is stored as "NxCxHxW"; the batch is its own key, so the size is what follows N.
+    dims = re.findall(r"\d+", _text(rec.get("input_shape")))
+    return "x".join(dims[1:]) if len(dims) > 1 else "?"
+
+
+def setup_key(rec: dict) -> dict[str, str]:
+    """The setup (machine, batch size, dtype, input size) one result row was measured in."""
+    return {"machine": _machine_of(rec), "batch_size": _batch_of(rec), "dtype": _dtype_of(rec),
+            "input_size": _input_size_of(rec)}
+
+
+def select_setups(results, *, device: str | None = None, batch_size: int | None = None,
+                  dtype: str | None = None, input_size: int | None = None) -> list[Setup]:
+    """Split the successful measurements matching the filters into setups, one (latest) row per model each.
+
+    Args:
+        results: measurements, one row each (columns of the results store).
+        device, batch_size, dtype: filters, as in :func:`select_latest`.
+        input_size: keep rows whose input is ``input_size`` x ``input_size`` pixels.
+
+    Returns:
+        The setups in the order they first appear in ``results``; every setup's notes start with what
+        the filters and the status left out.
+
+    Raises:
+        BadInputError: empty results, no ``model`` column, or nothing left after filtering.
+    """
+    df, notes = _ok_rows(results, device, batch_size, dtype, input_size)
+    keys = [setup_key(rec) for rec in df.to_dict(orient="records")]
+    labels = [setup_label(k) for k in keys]
+    setups = []
+    for label in dict.fromkeys(labels):
+        part = df[[lab == label for lab in labels]]
+        rows, part_notes = _latest_per_model(part, list(notes))
+        setups.append(Setup(keys[labels.index(label)], rows, part_notes))
+    return setups
+
+
+def select_setup(results, *, device: str | None = None, batch_size: int | None = None,
+                 dtype: str | None = None, input_size: int | None = None, what: str = "results") -> Setup:
+    """The one setup the filtered measurements hold; several are bad input, named with how to pick one.
+
+    Raises:
+        BadInputError: as :func:`select_setups`, or the rows mix setups that cannot be compared.
+    """
+    setups = select_setups(results, device=device, batch_size=batch_size, dtype=dtype, input_size=input_size)
+    if len(setups) == 1:
+        return setups[0]
+    differ = [k for k in SETUP_KEYS if len({s.key[k] for s in setups}) > 1]
+    names = {"machine": "device", "batch_size": "batch_size", "dtype": "dtype", "input_size": "input_size"}
+    pick = " or ".join(setting(names[k]) for k in differ)
+    raise BadInputError(
+        f"{what}: the measurements mix {len(setups)} setups that cannot be compared ("
+        + "; ".join(f"{s.label}: {len(s.rows)} model(s)" for s in setups)[:600]
+        + f"); pick one with {pick}", field=names[differ[0]])
+
+
+
 def measured_layers(results, model: str):
     """Per-layer measurements of ``model``: the ``layers_json`` of its latest successful row, or ``None``.
 
     Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
     mac_bytes, latency_ms, flops_per_s`` ...), which :func:`effkit.report.plots.layers_figure` and
-    :func:`effkit.report.plots.roofline` take.
+    :func:`effkit.report.plots.roofline` take; ``attrs["device"]`` names the machine they were timed on.
     """
     import io
 
@@ -232,10 +366,14 @@ def measured_layers(results, model: str):
     if not isinstance(text, str) or not text.strip():
         return None
     try:
-        return pd.read_json(io.StringIO(text), orient="records")
+        layers = pd.read_json(io.StringIO(text), orient="records")
+        # Where the layers were timed, for the chart's title.
+        layers.attrs["device"] = setup_key(rows.iloc[-1].to_dict())["machine"]
+        return layers
     except ValueError as e:
         raise BadInputError(f"the per-layer measurements of {model} are not readable JSON: {e}") from e
 
 
-__all__ = ["check_measurements", "describe_setup", "measured_layers", "numeric", "require_columns",
-           "select_latest", "setup_title", "strict_numeric"]
+__all__ = ["SETUP_KEYS", "Setup", "check_measurements", "describe_setup", "measured_layers", "numeric",
+           "require_columns", "select_latest", "select_setup", "select_setups", "setup_key", "setup_label",
+           "setup_title", "strict_numeric"]
