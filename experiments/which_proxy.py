@@ -28,7 +28,7 @@ QUICK_MODELS = ("resnet18", "vovnet27_slim", "densenet121", "mobilenet_v2")
 STORED = Path(__file__).resolve().parent.parent / "effkit" / "data" / "measurements"
 # Machine fingerprint and setup columns the shipped measurements keep (no host name, no long JSON).
 KEEP = ("model", "family", "status", "batch_size", "input_shape", "dtype", "device", "params", "mult_adds",
-        "flops", "paper_mac", "mac", "mac_bytes", "activations", "latency_ms", "latency_p90_ms", "latency_p99_ms",
+        "flops", "paper_mac", "mac", "mac_bytes", "mac_fused", "mac_fused_bytes", "activations", "latency_ms", "latency_p90_ms", "latency_p99_ms",
         "latency_iqr_ms", "iterations", "fps", "flops_per_s", "peak_memory_bytes", "memory_method",
         "energy_j_per_img", "energy_status", "machine_id", "cpu_model", "cpu_count", "gpu_name", "driver_version",
         "cuda_version", "torch_version", "effkit_version", "timestamp", "layers_json", "load_avg_1min",
@@ -38,6 +38,9 @@ KEEP = ("model", "family", "status", "batch_size", "input_shape", "dtype", "devi
 def extra_args(parser) -> None:
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated batch sizes (default: 1,8)")
     parser.add_argument("--models", default=None, help="comma-separated zoo names (default: the 16 ImageNet models)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for CPU runs (default 1: on a shared machine, multi-threaded CPU "
+                        "inference slows down many times over when another process takes a core)")
     parser.add_argument("--measurements", type=Path, default=None,
                         help="score stored measurements (a CSV exported from the results store) instead of measuring")
 
@@ -124,8 +127,13 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
+    import torch
+
     args = C.parse_args(__doc__, argv, extra_args)
     st = C.settings(args.quick)
+    if args.threads < 1:
+        C.fail(f"--threads must be a positive integer, got {args.threads}")
+    torch.set_num_threads(args.threads)
     models = tuple(args.models.split(",")) if args.models else (QUICK_MODELS if st.quick else MODELS)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.measurements is not None:
