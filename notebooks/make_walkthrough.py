@@ -107,7 +107,8 @@ image, and energy against GFLOP/s. Accuracy comes from the bundled reference tab
 published weights, with sources). Where something was not measured (energy on a CPU without RAPL) the
 figure leaves it out and says so in its notes."""),
     ("code", """\
-fig3 = figure3(results, title=f"Figure 3 — {label}")
+# One setup per figure (machine, batch size, dtype, input size): the committed runs hold batch 1 and 8.
+fig3 = figure3(results, batch_size=1, title=f"Figure 3 — {label}, batch 1")
 show(fig3)
 fig3.effkit_notes"""),
     ("code", "fig3.data"),
