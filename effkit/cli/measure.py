@@ -8,43 +8,11 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import (BATCH, CHANNELS_LAST, CUDA_GRAPH, DB, DEVICE, DTYPE, ENERGY_TRIALS, ENERGY_WINDOW, FMT,
+                               IDLE, INPUT_SHAPE, INPUT_SIZE, MIG_ENERGY, MIN_ITERS, MIN_TIME, MODEL_HELP,
+                               NO_CUDNN_BENCH, NO_ENERGY, NO_STORE, OUTPUT, PER_LAYER, TF32, WARMUP,
+                               WARMUP_ITERS, Bar, emit)
 from effkit.units import human, parse_batch_sizes
-
-MODEL_HELP = (
-    "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
-    "(this EXECUTES that file), 'torchvision:NAME' or 'timm:NAME' (where those packages import)."
-)
-
-# Options shared by `measure` and `compare` (typer builds a fresh click option per command from each).
-BATCH = typer.Option(None, "--batch-size", "-b",
-                     help="Batch sizes to sweep, comma-separated (e.g. 1,8,32); default: N of --input-shape, else 1.")
-INPUT_SIZE = typer.Option(None, "--input-size", "-s", help="Square input side; default: the model's own (224, 32 for CIFAR).")
-INPUT_SHAPE = typer.Option(None, "--input-shape",
-                           help="Full input shape N,C,H,W; N is the batch size (with -b, they must agree).")
-DTYPE = typer.Option("float32", "--dtype", help="float32 (the paper's), float16 or bfloat16 (via autocast); nothing else.")
-DEVICE = typer.Option("auto", "--device", help="auto (CUDA when available), cpu, cuda or cuda:N.")
-CHANNELS_LAST = typer.Option(False, "--channels-last", help="Use the NHWC memory format for model and input.")
-CUDA_GRAPH = typer.Option(False, "--cuda-graph",
-                          help="Time the replay of a captured CUDA graph (removes launch cost; batch 1 is launch-bound).")
-NO_CUDNN_BENCH = typer.Option(False, "--no-cudnn-benchmark", help="Do not let cuDNN autotune its kernels.")
-WARMUP = typer.Option(1.0, "--warmup", help="Warm-up seconds (at least --warmup-iters iterations too).")
-WARMUP_ITERS = typer.Option(10, "--warmup-iters", help="Warm-up iterations (at least --warmup seconds too).")
-MIN_ITERS = typer.Option(20, "--min-iters", help="Timed iterations, at least (and at least --min-time seconds).")
-MIN_TIME = typer.Option(2.0, "--min-time", help="Seconds of timed iterations, at least.")
-NO_ENERGY = typer.Option(False, "--no-energy", help="Skip the energy measurement (saves ~20 s per configuration).")
-ENERGY_TRIALS = typer.Option(3, "--energy-trials", help="Energy windows per configuration (mean and std reported).")
-ENERGY_WINDOW = typer.Option(5.0, "--energy-window", help="Seconds per energy window, at least (>= 5 s recommended for NVML).")
-IDLE = typer.Option(1.0, "--idle", help="Seconds of idle power (at least 3), measured once per device per run "
-                    "after a 5 s rest, for the net J/img (0: none).")
-TF32 = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls on CUDA "
-                    "(default: torch's settings, recorded in every row).")
-MIG_ENERGY = typer.Option(False, "--mig-energy", help="On a MIG instance, measure the whole board's energy "
-                          "anyway (it includes other tenants).")
-PER_LAYER = typer.Option(False, "--per-layer", help="Also time every leaf module in a separate pass (per-layer FLOP/s).")
-DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder, or $EFFKIT_DB).")
-NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
-FMT = typer.Option("table", "--format", "-f", help="table, csv, json or markdown.")
-OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
@@ -74,39 +42,6 @@ def _db_arg(db: Optional[Path], no_store: bool):
     except OSError as e:
         raise StoreError(f"cannot create the results folder {path.parent}: {e.strerror or e}; pass --db") from e
     return path
-
-
-class _Bar:
-    """A rich progress bar on stderr driven by the API's ``progress(done, total, label)`` callback."""
-
-    def __init__(self, title: str):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
-        self.title = title
-        self.task = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.task is not None:
-            self.progress.__exit__(*exc)
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        # Started on the first report, i.e. after the settings were validated: a bad-input error
-        # stays one clean line on stderr. Not drawn at all when stderr is not a terminal (CI logs,
-        # pipes), where a transient bar would only leave blank lines behind.
-        import sys
-
-        if not sys.stderr.isatty():
-            return
-        if self.task is None:
-            self.progress.__enter__()
-            self.task = self.progress.add_task(self.title, total=total)
-        self.progress.update(self.task, completed=done, description=f"{self.title}: {label}")
 
 
 def _options(**kw) -> dict:
@@ -154,34 +89,11 @@ def _notes(df) -> list[str]:
 
 def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None,
           keep=()) -> None:
-    from effkit import files
-    from effkit.report import tables
-
+    """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all."""
     cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
             and not (c == "status" and (df[c] == "ok").all())]
-    if fmt == "csv":
-        text = tables.csv_text(df)
-    elif fmt == "json":
-        text = tables.json_text(df)
-    elif fmt == "markdown":
-        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=cols) + "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-        for sub_title, sub in extra or []:
-            text += f"\n**{sub_title}**\n\n" + tables.markdown_table(sub, columns=LAYER_COLUMNS)
-    else:
-        renderables = [tables.rich_table(df, title=title, columns=cols, caption="\n".join(notes))]
-        for sub_title, sub in extra or []:
-            renderables.append(tables.rich_table(sub, title=sub_title, columns=LAYER_COLUMNS))
-        if output is None:
-            console = tables.console()
-            for r in renderables:
-                console.print(r)
-            return
-        text = "".join(tables.render_text(r) for r in renderables)
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        files.write_text(output, text, keep=keep)  # never over the --db just written
-        typer.echo(f"wrote {output}", err=True)
+    emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=True,
+         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []])
 
 
 def _layer_tables(df, top: int = 15):
@@ -270,7 +182,7 @@ def measure(
     store = _db_arg(db, no_store)
     if output is not None:
         files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Interruptible(store, no_store), _Bar(f"measuring {model}") as bar:
+    with _Interruptible(store, no_store), Bar(f"measuring {model}") as bar:
         df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
@@ -316,7 +228,7 @@ def compare(
     store = _db_arg(db, no_store)
     if output is not None:
         files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Interruptible(store, no_store), _Bar("comparing") as bar:
+    with _Interruptible(store, no_store), Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
     _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import MODEL_HELP, note, status
 
 plot_app = typer.Typer(
     help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",
@@ -31,14 +31,6 @@ FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
 SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
-MODEL_HELP = ("Zoo name (see `effkit models`), 'pkg.module:factory' or 'path/to/file.py:factory' "
-              "(this EXECUTES that file).")
-
-
-def _note(message: str) -> None:
-    typer.echo(f"effkit: note: {message}", err=True)
-
-
 def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
     """Measurements from ``--csv`` or ``--db`` (default store when neither is given and ``required``)."""
     import pandas as pd
@@ -71,19 +63,6 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
         raise BadInputError(f"the {where} holds no measurements; run `effkit measure` or `effkit compare` "
                             "first, or read other results with --db FILE or --csv FILE")
     return results
-
-
-@contextmanager
-def _status(message: str) -> Iterator[None]:
-    """A spinner on stderr while slow work runs (only on a terminal)."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
 
 
 def _select(results, device=None, batch_size=None, dtype=None, input_size=None):
@@ -127,7 +106,7 @@ def figure3_cmd(
     check_figure_path(output)
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
-    with _status("drawing Figure 3"):
+    with status("drawing Figure 3"):
         fig = figure3(results, acc, title=title, device=device, batch_size=batch_size, dtype=dtype,
                       input_size=input_size)
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
@@ -135,7 +114,7 @@ def figure3_cmd(
                    + "; give them with --accuracy FILE (model,top1 in percent)")
     save_figure(fig, output)
     for n in fig.effkit_notes:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -180,20 +159,20 @@ def layers_cmd(
         raise fail(f"--group-depth must be a positive integer, got {group_depth}")
     results = _load_results(csv, db, required=False)
     names = [model] + ([compare] if compare else [])
-    with _status("analysing " + " and ".join(names)):
+    with status("analysing " + " and ".join(names)):
         profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
     measured = [measured_layers(results, m) for m in names] if results is not None else None
     notes = []  # printed once the figure is written, so an error stays one line
     if results is not None:
         notes = [f"no per-layer measurement of {m} in the results (measure with --per-layer)"
                  for m, meas in zip(names, measured) if meas is None]
-    with _status("drawing"):
+    with status("drawing"):
         fig = layers_figure(profs[0], profs[1] if compare else None,
                             measured if measured and any(x is not None for x in measured) else None,
                             group_depth=group_depth)
     save_figure(fig, output)
     for n in [*notes, *fig.effkit_notes]:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -267,7 +246,7 @@ def roofline_cmd(
         if points is None:
             if rows is not None:
                 notes.append(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
-            with _status(f"analysing {per_layer}"):
+            with status(f"analysing {per_layer}"):
                 prof = _profile_for(per_layer, input_size, None, batch_size, spec_dtype)
             points = prof.layers
         title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
@@ -276,7 +255,7 @@ def roofline_cmd(
         fig = roofline(rows, spec, allow_other_device=allow_other_device)
     save_figure(fig, output)
     for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -327,7 +306,7 @@ def report(
         gpu_name = gpus[0] if device_spec_name is None and len(gpus) == 1 else None
         spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
                            gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
-    with _status("writing the report"):
+    with status("writing the report"):
         written = write_report(results, output, accuracy=acc, title=title, device_spec=spec, force=force,
                                allow_other_device=allow_other_device, **filters)
     for p in written:
