@@ -45,6 +45,37 @@ FORMAT_HELP = "table, csv, json or markdown."
 FMT = typer.Option("table", "--format", "-f", help=FORMAT_HELP)
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
 
+#: The options of ``measure`` and ``compare``, in help order: (parameter, type, option).
+MEASURE_OPTIONS = (
+    ("batch_size", Optional[str], BATCH), ("input_size", Optional[int], INPUT_SIZE),
+    ("input_shape", Optional[str], INPUT_SHAPE), ("dtype", str, DTYPE), ("device", str, DEVICE),
+    ("channels_last", bool, CHANNELS_LAST), ("cuda_graph", bool, CUDA_GRAPH),
+    ("no_cudnn_benchmark", bool, NO_CUDNN_BENCH), ("warmup", float, WARMUP), ("warmup_iters", int, WARMUP_ITERS),
+    ("min_iters", int, MIN_ITERS), ("min_time", float, MIN_TIME), ("no_energy", bool, NO_ENERGY),
+    ("energy_trials", int, ENERGY_TRIALS), ("energy_window", float, ENERGY_WINDOW), ("idle", float, IDLE),
+    ("tf32", Optional[bool], TF32), ("mig_energy", bool, MIG_ENERGY), ("per_layer", bool, PER_LAYER),
+    ("db", Optional[Path], DB), ("no_store", bool, NO_STORE), ("fmt", str, FMT), ("output", Optional[Path], OUTPUT),
+)
+
+
+def with_measure_options(func):
+    """``func(positional..., *, keyword_only..., **options)`` as typer sees it: its positional parameters,
+    then every option of ``MEASURE_OPTIONS`` (passed in ``**options``), then its keyword-only ones."""
+    import inspect
+    import typing
+
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func)
+    own = [p for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    last = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t)
+             for n, t, o in MEASURE_OPTIONS]
+    params = [p.replace(annotation=hints[p.name]) for p in own] + added + [
+        p.replace(annotation=hints[p.name]) for p in last]
+    func.__signature__ = sig.replace(parameters=params, return_annotation=None)
+    func.__annotations__ = {**{p.name: p.annotation for p in params}, "return": None}
+    return func
+
 
 def note(message: str) -> None:
     typer.echo(f"effkit: note: {message}", err=True)

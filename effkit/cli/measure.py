@@ -8,10 +8,7 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import (BATCH, CHANNELS_LAST, CUDA_GRAPH, DB, DEVICE, DTYPE, ENERGY_TRIALS, ENERGY_WINDOW, FMT,
-                               IDLE, INPUT_SHAPE, INPUT_SIZE, MIG_ENERGY, MIN_ITERS, MIN_TIME, MODEL_HELP,
-                               NO_CUDNN_BENCH, NO_ENERGY, NO_STORE, OUTPUT, PER_LAYER, TF32, WARMUP,
-                               WARMUP_ITERS, Bar, emit)
+from effkit.cli._shared import MODEL_HELP, Bar, emit, with_measure_options
 from effkit.units import human, parse_batch_sizes
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
@@ -131,7 +128,7 @@ class _Interruptible:
         return self
 
     def __exit__(self, kind, e, tb):
-        from effkit.sweep import SweepInterrupted
+        from effkit import SweepInterrupted
 
         if kind is None or not issubclass(kind, KeyboardInterrupt):
             return False
@@ -152,86 +149,73 @@ def _stored_note(df, db) -> None:
         typer.echo(f"stored {len(df)} row(s) in {db} (ids {', '.join(str(i) for i in df['id'])})", err=True)
 
 
+def _prepare(models: list[str], options: dict):
+    """The API's keyword arguments and the store, every option checked before any measuring."""
+    from effkit import files
+    from effkit.models.registry import check_model_names
+    from effkit.report import tables
+
+    tables.check_format(options["fmt"])
+    opts = _options(**options)
+    check_model_names(models)
+    store = _db_arg(options["db"], options["no_store"])
+    if options["output"] is not None:
+        files.check_output(options["output"], keep=(store,))  # before minutes of measuring, not after
+    return opts, store
+
+
+def _finish(df, *, columns, title: str, store, options: dict) -> None:
+    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=_notes(df),
+          extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,))
+    _stored_note(df, store)
+    _report_failures(df)
+
+
 @app.command()
+@with_measure_options
 def measure(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    batch_size: Optional[str] = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
-    dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
-    no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
-    min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
-    energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
-    no_store: bool = NO_STORE, fmt: str = FMT,
-    output: Optional[Path] = OUTPUT,
+    *,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
+    **options,
 ) -> None:
     """Measure MODEL: latency (median/p90/p99), FPS, achieved FLOP/s, peak memory and energy per image.
 
     One row per batch size, stored in the results database as each is measured. A batch size that fails
     (out of memory, say) is recorded as failed and the others still run.
     """
-    from effkit import files
-    from effkit.measurement.api import measure as run_measure
-    from effkit.report import tables
+    from effkit import measure as run_measure
 
-    from effkit.models.registry import check_model_names
-
-    tables.check_format(fmt)
-    opts = _options(**locals())
-    check_model_names([model])
-    store = _db_arg(db, no_store)
-    if output is not None:
-        files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Interruptible(store, no_store), Bar(f"measuring {model}") as bar:
+    opts, store = _prepare([model], options)
+    with _Interruptible(store, options["no_store"]), Bar(f"measuring {model}") as bar:
         df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
     title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
              f"params {human(head['params'])}  FLOPs {human(head['flops'])}  "
              f"paper MAC {human(head['paper_mac'])}  MAC {human(head['mac'])}")
-    _emit(df, columns=MEASURE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
-          extra=_layer_tables(df) if per_layer else None, keep=(store,))
-    _stored_note(df, store)
-    _report_failures(df)
+    _finish(df, columns=MEASURE_COLUMNS, title=title, store=store, options=options)
 
 
 @app.command()
+@with_measure_options
 def compare(
     models: Optional[List[str]] = typer.Argument(
         None, help="Models to compare (default: vovnet39 vovnet57 densenet121 densenet161 densenet201 "
                    "resnet50 resnet101)."),
     small: bool = typer.Option(False, "--small",
                                help="Default to the small set instead: vovnet27_slim, resnet18, densenet121."),
-    batch_size: Optional[str] = BATCH, input_size: Optional[int] = INPUT_SIZE, input_shape: Optional[str] = INPUT_SHAPE,
-    dtype: str = DTYPE, device: str = DEVICE, channels_last: bool = CHANNELS_LAST, cuda_graph: bool = CUDA_GRAPH,
-    no_cudnn_benchmark: bool = NO_CUDNN_BENCH, warmup: float = WARMUP, warmup_iters: int = WARMUP_ITERS,
-    min_iters: int = MIN_ITERS, min_time: float = MIN_TIME, no_energy: bool = NO_ENERGY,
-    energy_trials: int = ENERGY_TRIALS, energy_window: float = ENERGY_WINDOW, idle: float = IDLE,
-    tf32: Optional[bool] = TF32, mig_energy: bool = MIG_ENERGY, per_layer: bool = PER_LAYER, db: Optional[Path] = DB,
-    no_store: bool = NO_STORE, fmt: str = FMT,
-    output: Optional[Path] = OUTPUT,
+    **options,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.
 
     Params, FLOPs, paper MAC, all-op MAC, latency, FPS, achieved FLOP/s, peak memory and J/img per model
     and batch size; --format markdown/csv with --output exports the table.
     """
-    from effkit import files
-    from effkit.measurement.api import compare as run_compare
-    from effkit.report import tables
+    from effkit import compare as run_compare
 
-    from effkit.models.registry import check_model_names
-
-    tables.check_format(fmt)
-    opts = _options(**locals())
-    check_model_names(models or [])
-    store = _db_arg(db, no_store)
-    if output is not None:
-        files.check_output(output, keep=(store,))  # before minutes of measuring, not after
-    with _Interruptible(store, no_store), Bar("comparing") as bar:
+    opts, store = _prepare(models or [], options)
+    with _Interruptible(store, options["no_store"]), Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
-    _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=fmt, output=output, notes=_notes(df),
-          extra=_layer_tables(df) if per_layer else None, keep=(store,))
-    _stored_note(df, store)
-    _report_failures(df)
+    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options)

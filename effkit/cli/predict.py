@@ -9,7 +9,7 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import FMT, emit, note, status
-from effkit.cli.report import CSV_HELP, DB_HELP, FIG_OUTPUT_HELP, _load_results, plot_app
+from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, _load_results, plot_app
 
 SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for a device not in it)."
@@ -30,7 +30,7 @@ def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
     """Calibrations stored beside the measurements read (none for a CSV)."""
     if csv is not None:
         return []
-    from effkit.prediction.storage import list_calibrations
+    from effkit import list_calibrations
 
     return list_calibrations(db)
 
@@ -78,7 +78,7 @@ def _group_tables(scores):
 
 @app.command()
 def proxies(
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    csv: Optional[Path] = CSV,
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP + " Its calibrations score the calibrated prediction."),
     machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
@@ -223,7 +223,7 @@ def calibrate(
     from effkit.report import tables
 
     tables.check_format(fmt)
-    from effkit.store import default_db_path
+    from effkit import default_db_path
 
     path = db if db is not None else default_db_path()
     with status("fitting"):
@@ -263,8 +263,8 @@ def _calibration_row(cal) -> dict:
 @plot_app.command("proxies")
 def proxies_plot_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
     machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Use only this dtype."),

@@ -46,8 +46,8 @@ def profile(
     """
     import warnings
 
-    from effkit import files
-    from effkit.analysis.profile import LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile
+    from effkit import UncountedOpsWarning, files, profile as run_profile
+    from effkit.analysis.profile import LAYER_COLUMNS, MAC_DEFINITION
     from effkit.report import plain, tables
     from effkit.units import resolve_input_shape
 

@@ -31,6 +31,17 @@ FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
 SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
+
+# Options of the commands that read measurements (typer builds a fresh click option per command from each).
+CSV = typer.Option(None, "--csv", help=CSV_HELP)
+DB = typer.Option(None, "--db", help=DB_HELP)
+ACCURACY = typer.Option(None, "--accuracy", help=ACCURACY_HELP)
+BATCH = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP)
+DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
+DEVICE = typer.Option(None, "--device", help=DEVICE_HELP)
+INPUT_SIZE = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP)
+
+
 def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
     """Measurements from ``--csv`` or ``--db`` (default store when neither is given and ``required``)."""
     import pandas as pd
@@ -83,13 +94,13 @@ def _select_setup(results, what, device, batch_size, dtype, input_size=None):
 @plot_app.command("figure3")
 def figure3_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
+    accuracy: Optional[Path] = ACCURACY,
+    batch_size: Optional[int] = BATCH,
+    dtype: Optional[str] = DTYPE,
+    device: Optional[str] = DEVICE,
+    input_size: Optional[int] = INPUT_SIZE,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
@@ -119,7 +130,7 @@ def figure3_cmd(
 
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
-    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit import UncountedOpsWarning, profile
     from effkit.units import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
@@ -179,17 +190,17 @@ def layers_cmd(
 @plot_app.command("roofline")
 def roofline_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
     per_layer: Optional[str] = typer.Option(
         None, "--per-layer", help="Plot the layers of this model instead of one point per model; measured "
         "per-layer timings from --csv/--db when present, else each layer at its roofline bound."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
+    batch_size: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP + " Also picks the peak drawn."),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    device: Optional[str] = DEVICE,
     input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
                                              help=INPUT_SIZE_HELP + " With --per-layer and no measurements: "
                                              "the input side analysed."),
@@ -202,7 +213,7 @@ def roofline_cmd(
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit.devices import check_peaks, device_spec
+    from effkit import check_peaks, device_spec
     from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.plots import check_measured_on, roofline
     from effkit.report.select import describe_setup, measured_layers
@@ -263,13 +274,13 @@ def roofline_cmd(
 def report(
     output: Path = typer.Option(..., "--output", "-o", help="Report file: .md (figures written beside it as PNG) "
                                 "or .html (one self-contained file)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
+    accuracy: Optional[Path] = ACCURACY,
+    batch_size: Optional[int] = BATCH,
+    dtype: Optional[str] = DTYPE,
+    device: Optional[str] = DEVICE,
+    input_size: Optional[int] = INPUT_SIZE,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
@@ -286,7 +297,7 @@ def report(
     (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.devices import check_peaks, device_spec
+    from effkit import check_peaks, device_spec
     from effkit.report.select import check_measurements
     from effkit.report.report import check_report_path, write_report
 
