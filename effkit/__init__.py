@@ -19,6 +19,7 @@ _LAZY = {
     "profile": ("effkit.analysis.profile", "profile"),
     "Profile": ("effkit.analysis.profile", "Profile"),
     "Totals": ("effkit.analysis.profile", "Totals"),
+    "UncountedOpsWarning": ("effkit.analysis.profile", "UncountedOpsWarning"),
     "create_model": ("effkit.models.registry", "create_model"),
     "list_models": ("effkit.models.registry", "list_models"),
     "register_model": ("effkit.models.registry", "register_model"),
@@ -39,16 +40,19 @@ _LAZY = {
     "run_sweep": ("effkit.sweep", "run_sweep"),
     "load_sweep": ("effkit.sweep", "load_sweep"),
     "sweep_spec": ("effkit.sweep", "sweep_spec"),
+    "SweepInterrupted": ("effkit.sweep", "SweepInterrupted"),
     "Store": ("effkit.store", "Store"),
     "load_results": ("effkit.store", "load_results"),
     "default_db_path": ("effkit.store", "default_db_path"),
     "resolve_device": ("effkit.devices", "resolve_device"),
     "device_spec": ("effkit.devices", "device_spec"),
     "DeviceSpec": ("effkit.devices", "DeviceSpec"),
+    "check_peaks": ("effkit.devices", "check_peaks"),
     "EffkitError": ("effkit.errors", "EffkitError"),
     "proxies": ("effkit.prediction.proxies", "proxies"),
     "predict": ("effkit.prediction.api", "predict"),
     "calibrate": ("effkit.prediction.calibrate", "calibrate"),
+    "list_calibrations": ("effkit.prediction.storage", "list_calibrations"),
 }
 
 __all__ = ["__version__", *_LAZY]

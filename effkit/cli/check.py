@@ -9,6 +9,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import progress
 
 baseline_app = typer.Typer(
     help="Record per-layer MAC, FLOPs and params of models in a JSON baseline to check against later.",
@@ -31,14 +32,12 @@ DTYPE_HELP = "float32, float16 or bfloat16: sets bytes per element (mac_bytes)."
 def _progress(total: int, what: str) -> Iterator:
     """A rich progress bar on stderr; yields a callback taking the name of the next model."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     if total <= 1 or not console.is_terminal:
         yield lambda name: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with progress("{task.description}", console=console) as bar:
         task = bar.add_task(what, total=total)
         started = [False]
 

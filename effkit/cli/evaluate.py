@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli.report import MODEL_HELP, _note
+from effkit.cli._shared import MODEL_HELP, note, progress
 
 
 @app.command()
@@ -45,12 +45,12 @@ def evaluate(
         from effkit.report.accuracy import check_appendable
 
         check_appendable(save_accuracy)  # refuse an unwritable file now, not after the whole evaluation
-    with _progress_bar(f"evaluating {model}") as progress, warnings.catch_warnings(record=True) as caught:
+    with _progress_bar(f"evaluating {model}") as on_progress, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         result = run_evaluate(model, data, weights=weights, batch_size=batch_size, limit=limit,
-                              device=device, workers=workers, progress=progress)
+                              device=device, workers=workers, progress=on_progress)
     for w in caught:
-        _note(str(w.message))
+        note(str(w.message))
     if fmt == "json":
         import json
 
@@ -70,17 +70,15 @@ def evaluate(
 def _progress_bar(what: str) -> Iterator:
     """A rich progress bar on stderr; yields the ``progress(done, total)`` callback."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
     if not console.is_terminal:
         yield None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with progress("{task.description}", remaining=True, console=console) as bar:
         task = bar.add_task(what, total=None)
 
-        def progress(done: int, total: int) -> None:
+        def advance(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        yield progress
+        yield advance

@@ -8,53 +8,29 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli.report import CSV_HELP, DB_HELP, FIG_OUTPUT_HELP, _load_results, _note, _status, plot_app
+from effkit.cli._shared import FMT, emit, note, status
+from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, _load_results, plot_app
 
 SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for a device not in it)."
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
 LAUNCH_HELP = "The roofline's fixed cost per kernel, microseconds."
 MACHINE_HELP = "Use only measurements of this machine (its machine_id, or a unique prefix)."
-FORMAT_HELP = "table, csv, json or markdown."
 
 
-def _emit(df, *, title: str, fmt: str, output: Optional[Path], notes: list[str], columns=None) -> None:
-    from effkit import files
-    from effkit.report import tables
-
-    if fmt == "csv":
-        text = tables.csv_text(df, columns)
-    elif fmt == "json":
-        text = tables.json_text(df, columns)
-    elif fmt == "markdown":
-        text = f"**{title}**\n\n" + tables.markdown_table(df, columns=columns) + "".join(
-            ["\n"] * bool(notes) + [f"- {n}\n" for n in notes])
-    else:
-        table = tables.rich_table(df, title=title, columns=columns, caption="\n".join(notes) or None)
-        if output is None:
-            tables.console().print(table)
-            return
-        text = tables.render_text(table)
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        files.write_text(output, text)
-        typer.echo(f"wrote {output}", err=True)
-
-
-def _say(note: str) -> None:
+def _say(text: str) -> None:
     """A note from the core, its settings named by their flags."""
     from effkit.cli._flags import flag_for
     from effkit.errors import render_settings
 
-    _note(render_settings(note, flag_for))
+    note(render_settings(text, flag_for))
 
 
 def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
     """Calibrations stored beside the measurements read (none for a CSV)."""
     if csv is not None:
         return []
-    from effkit.prediction.storage import list_calibrations
+    from effkit import list_calibrations
 
     return list_calibrations(db)
 
@@ -102,7 +78,7 @@ def _group_tables(scores):
 
 @app.command()
 def proxies(
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
+    csv: Optional[Path] = CSV,
     db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP + " Its calibrations score the calibrated prediction."),
     machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
@@ -110,7 +86,7 @@ def proxies(
     device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " Default: the GPU measured."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FMT,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Which number predicts speed: each proxy's rank (Spearman) and linear (Pearson) correlation with
@@ -125,12 +101,12 @@ def proxies(
     _check_output(fmt, output)
     results = _load_results(csv, db)
     cals = _present(_stored_calibrations(csv, db), results)
-    with _status("scoring the proxies"):
+    with status("scoring the proxies"):
         scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
                                 device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     notes = list(scores.attrs.get("notes", []))
     if fmt in ("csv", "json"):
-        _emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
+        emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
         for n in notes:
             _say(n)
         return
@@ -154,7 +130,7 @@ def proxies(
             typer.echo(f"wrote {output}", err=True)
     else:
         for rows, title, gn in parts:
-            _emit(rows, title=title, fmt="table", output=None, notes=gn, columns=columns)
+            emit(rows, title=title, fmt="table", output=None, notes=gn, columns=columns)
     for n in notes:
         _say(n)
 
@@ -181,7 +157,7 @@ def predict(
                                   "traffic of a deployment that folds BN, fuses epilogues and writes into "
                                   "concatenation buffers)."),
     top: int = typer.Option(15, "--top", help="Show the N slowest layers (0: all)."),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FMT,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
     """Predict MODEL's latency per layer and in total on a device: per-op roofline
@@ -195,7 +171,7 @@ def predict(
     _check_output(fmt, output)
     if top < 0:
         raise fail(f"--top must be 0 or a positive integer, got {top}")
-    with _status(f"analysing {model}"):
+    with status(f"analysing {model}"):
         pred = effkit.predict(model, device_spec, batch_size=batch_size, dtype=dtype, input_size=input_size,
                               input_shape=input_shape, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
                               launch_overhead_us=launch_overhead_us, calibration=calibration, db=db,
@@ -205,7 +181,7 @@ def predict(
         import pandas as pd
 
         df = pred.layers.assign(**{k: v for k, v in s.items() if k in ("model", "device", "method", "execution")})
-        _emit(df if fmt == "csv" else pd.DataFrame([s]), title="prediction", fmt=fmt, output=output, notes=[])
+        emit(df if fmt == "csv" else pd.DataFrame([s]), title="prediction", fmt=fmt, output=output, notes=[])
         return
     layers = pred.layers.sort_values("time_ms", ascending=False, kind="stable")
     if top:
@@ -222,7 +198,7 @@ def predict(
     if pred.method == "calibrated" and pred.roofline_latency_ms == pred.roofline_latency_ms:
         notes.append(f"roofline alone: {tables.human(pred.roofline_latency_ms)} ms/batch")
     notes.append("traffic is eager PyTorch's (every op reads its inputs and writes its output)")
-    _emit(layers, title=title, fmt=fmt, output=output, notes=notes,
+    emit(layers, title=title, fmt=fmt, output=output, notes=notes,
           columns=["layer", "flops", "bytes", "kernels", "time_ms", "time_share", "bound"])
 
 
@@ -233,7 +209,7 @@ def calibrate(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Fit only this dtype (default: each one measured)."),
     layers: bool = typer.Option(True, "--layers/--no-layers",
                                 help="Also fit the per-layer timings of `effkit measure --per-layer` runs."),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    fmt: str = FMT,
 ) -> None:
     """Fit this machine's achieved rates to its stored measurements (non-negative least squares) and store them.
 
@@ -247,14 +223,14 @@ def calibrate(
     from effkit.report import tables
 
     tables.check_format(fmt)
-    from effkit.store import default_db_path
+    from effkit import default_db_path
 
     path = db if db is not None else default_db_path()
-    with _status("fitting"):
+    with status("fitting"):
         cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers)
     summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
     if fmt in ("csv", "json"):
-        _emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
+        emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
         typer.echo(f"stored in {path}", err=True)
         return
     for cal, (_, row) in zip(cals, summary.iterrows()):
@@ -268,10 +244,10 @@ def calibrate(
             notes.append(f"inf ({', '.join(free)}): the fit found no cost for that term; these measurements "
                          "do not tell it apart from the others (more, and more varied, models do)")
         notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
-        _emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
+        emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
               fmt=fmt, output=None, notes=notes)
         if cal.loo:
-            _emit(pd.DataFrame(list(cal.loo)), title="leave-one-model-out", fmt=fmt, output=None, notes=[])
+            emit(pd.DataFrame(list(cal.loo)), title="leave-one-model-out", fmt=fmt, output=None, notes=[])
 
 
 def _calibration_row(cal) -> dict:
@@ -287,8 +263,8 @@ def _calibration_row(cal) -> dict:
 @plot_app.command("proxies")
 def proxies_plot_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
     machine: Optional[str] = typer.Option(None, "--machine", help=MACHINE_HELP),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Use only this batch size."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Use only this dtype."),
@@ -312,7 +288,7 @@ def proxies_plot_cmd(
         raise fail(f"--target must be latency or energy, got {target!r}")
     results = _load_results(csv, db)
     cals = _present(_stored_calibrations(csv, db), results)
-    with _status("scoring the proxies"):
+    with status("scoring the proxies"):
         groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
                                      device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     if len(groups) > 1:

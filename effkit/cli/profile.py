@@ -9,13 +9,8 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import FMT, MODEL_HELP, OUTPUT
 from effkit.units import human
-
-MODEL_HELP = (
-    "Zoo name (see `effkit models`), 'pkg.module:factory', 'path/to/file.py:factory' "
-    "(this EXECUTES that file), 'torchvision:NAME' or 'timm:NAME' (where those packages import)."
-)
-
 
 @app.command()
 def profile(
@@ -39,8 +34,8 @@ def profile(
                                         help="Aggregate to module depth N (VoVNet: 1 = stages, 2 = OSA blocks)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort rows by this column, largest first (e.g. mac)."),
     top: Optional[int] = typer.Option(None, "--top", help="Show only the first N rows (after sorting)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    fmt: str = FMT,
+    output: Optional[Path] = OUTPUT,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load and check."),
     cross_check: Optional[str] = typer.Option(None, "--cross-check",
                                               help="Also count with 'fvcore' and show per-module differences."),
@@ -51,8 +46,8 @@ def profile(
     """
     import warnings
 
-    from effkit import files
-    from effkit.analysis.profile import LAYER_COLUMNS, MAC_DEFINITION, UncountedOpsWarning, profile as run_profile
+    from effkit import UncountedOpsWarning, files, profile as run_profile
+    from effkit.analysis.profile import LAYER_COLUMNS, MAC_DEFINITION
     from effkit.report import plain, tables
     from effkit.units import resolve_input_shape
 
@@ -165,7 +160,7 @@ def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_s
 @app.command()
 def models(
     pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'vovnet*'."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
+    fmt: str = FMT,
 ) -> None:
     """List the zoo's models with their parameter counts and descriptions."""
     from effkit.models import get_entry, list_models

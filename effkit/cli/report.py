@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import MODEL_HELP, note, status
 
 plot_app = typer.Typer(
     help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",
@@ -31,12 +31,15 @@ FIG_OUTPUT_HELP = "Figure file to write; .png, .svg or .pdf."
 SPEC_HELP = "Device whose peaks to draw, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table)."
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
-MODEL_HELP = ("Zoo name (see `effkit models`), 'pkg.module:factory' or 'path/to/file.py:factory' "
-              "(this EXECUTES that file).")
 
-
-def _note(message: str) -> None:
-    typer.echo(f"effkit: note: {message}", err=True)
+# Options of the commands that read measurements (typer builds a fresh click option per command from each).
+CSV = typer.Option(None, "--csv", help=CSV_HELP)
+DB = typer.Option(None, "--db", help=DB_HELP)
+ACCURACY = typer.Option(None, "--accuracy", help=ACCURACY_HELP)
+BATCH = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP)
+DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
+DEVICE = typer.Option(None, "--device", help=DEVICE_HELP)
+INPUT_SIZE = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP)
 
 
 def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
@@ -73,19 +76,6 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
     return results
 
 
-@contextmanager
-def _status(message: str) -> Iterator[None]:
-    """A spinner on stderr while slow work runs (only on a terminal)."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield
-        return
-    with console.status(message):
-        yield
-
-
 def _select(results, device=None, batch_size=None, dtype=None, input_size=None):
     from effkit.report.select import select_latest
 
@@ -104,13 +94,13 @@ def _select_setup(results, what, device, batch_size, dtype, input_size=None):
 @plot_app.command("figure3")
 def figure3_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
+    accuracy: Optional[Path] = ACCURACY,
+    batch_size: Optional[int] = BATCH,
+    dtype: Optional[str] = DTYPE,
+    device: Optional[str] = DEVICE,
+    input_size: Optional[int] = INPUT_SIZE,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
@@ -127,7 +117,7 @@ def figure3_cmd(
     check_figure_path(output)
     acc = load_accuracy(accuracy)
     results = _load_results(csv, db)
-    with _status("drawing Figure 3"):
+    with status("drawing Figure 3"):
         fig = figure3(results, acc, title=title, device=device, batch_size=batch_size, dtype=dtype,
                       input_size=input_size)
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
@@ -135,12 +125,12 @@ def figure3_cmd(
                    + "; give them with --accuracy FILE (model,top1 in percent)")
     save_figure(fig, output)
     for n in fig.effkit_notes:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
-    from effkit.analysis.profile import UncountedOpsWarning, profile
+    from effkit import UncountedOpsWarning, profile
     from effkit.units import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
@@ -180,37 +170,37 @@ def layers_cmd(
         raise fail(f"--group-depth must be a positive integer, got {group_depth}")
     results = _load_results(csv, db, required=False)
     names = [model] + ([compare] if compare else [])
-    with _status("analysing " + " and ".join(names)):
+    with status("analysing " + " and ".join(names)):
         profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
     measured = [measured_layers(results, m) for m in names] if results is not None else None
     notes = []  # printed once the figure is written, so an error stays one line
     if results is not None:
         notes = [f"no per-layer measurement of {m} in the results (measure with --per-layer)"
                  for m, meas in zip(names, measured) if meas is None]
-    with _status("drawing"):
+    with status("drawing"):
         fig = layers_figure(profs[0], profs[1] if compare else None,
                             measured if measured and any(x is not None for x in measured) else None,
                             group_depth=group_depth)
     save_figure(fig, output)
     for n in [*notes, *fig.effkit_notes]:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
 @plot_app.command("roofline")
 def roofline_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
     per_layer: Optional[str] = typer.Option(
         None, "--per-layer", help="Plot the layers of this model instead of one point per model; measured "
         "per-layer timings from --csv/--db when present, else each layer at its roofline bound."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
+    batch_size: Optional[int] = BATCH,
     dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP + " Also picks the peak drawn."),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
+    device: Optional[str] = DEVICE,
     input_size: Optional[int] = typer.Option(None, "--input-size", "-s",
                                              help=INPUT_SIZE_HELP + " With --per-layer and no measurements: "
                                              "the input side analysed."),
@@ -223,7 +213,7 @@ def roofline_cmd(
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit.devices import check_peaks, device_spec
+    from effkit import check_peaks, device_spec
     from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.plots import check_measured_on, roofline
     from effkit.report.select import describe_setup, measured_layers
@@ -267,7 +257,7 @@ def roofline_cmd(
         if points is None:
             if rows is not None:
                 notes.append(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
-            with _status(f"analysing {per_layer}"):
+            with status(f"analysing {per_layer}"):
                 prof = _profile_for(per_layer, input_size, None, batch_size, spec_dtype)
             points = prof.layers
         title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
@@ -276,7 +266,7 @@ def roofline_cmd(
         fig = roofline(rows, spec, allow_other_device=allow_other_device)
     save_figure(fig, output)
     for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
-        _note(n)
+        note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -284,13 +274,13 @@ def roofline_cmd(
 def report(
     output: Path = typer.Option(..., "--output", "-o", help="Report file: .md (figures written beside it as PNG) "
                                 "or .html (one self-contained file)."),
-    csv: Optional[Path] = typer.Option(None, "--csv", help=CSV_HELP),
-    db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
-    accuracy: Optional[Path] = typer.Option(None, "--accuracy", help=ACCURACY_HELP),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help=DTYPE_HELP),
-    device: Optional[str] = typer.Option(None, "--device", help=DEVICE_HELP),
-    input_size: Optional[int] = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP),
+    csv: Optional[Path] = CSV,
+    db: Optional[Path] = DB,
+    accuracy: Optional[Path] = ACCURACY,
+    batch_size: Optional[int] = BATCH,
+    dtype: Optional[str] = DTYPE,
+    device: Optional[str] = DEVICE,
+    input_size: Optional[int] = INPUT_SIZE,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
@@ -307,7 +297,7 @@ def report(
     (warm-up, iterations, energy method).
     """
     from effkit.report.accuracy import load_accuracy
-    from effkit.devices import check_peaks, device_spec
+    from effkit import check_peaks, device_spec
     from effkit.report.select import check_measurements
     from effkit.report.report import check_report_path, write_report
 
@@ -327,7 +317,7 @@ def report(
         gpu_name = gpus[0] if device_spec_name is None and len(gpus) == 1 else None
         spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
                            gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
-    with _status("writing the report"):
+    with status("writing the report"):
         written = write_report(results, output, accuracy=acc, title=title, device_spec=spec, force=force,
                                allow_other_device=allow_other_device, **filters)
     for p in written:

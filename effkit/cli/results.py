@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli.measure import FMT, LIST_COLUMNS, OUTPUT, _emit
+from effkit.cli._shared import FMT, OUTPUT
+from effkit.cli.measure import LIST_COLUMNS, _emit
 from effkit.units import human
 
 

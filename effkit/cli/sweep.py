@@ -8,6 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._shared import FMT, emit, progress
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
@@ -96,7 +97,7 @@ def sweep(
     resume: bool = typer.Option(False, "--resume",
                                 help="Skip configurations already stored successfully for this machine and settings."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations without measuring."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or markdown."),
+    fmt: str = FMT,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
 
@@ -170,33 +171,22 @@ def _check_db(db: Path) -> None:
 
 
 def _dry_run(configs, fmt: str) -> None:
-    from effkit.report import tables
     from effkit.sweep import configs_table
 
     df = configs_table(configs)
-    if fmt == "table":
-        shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
-        tables.console().print(tables.rich_table(shown, columns=_DRY_RUN_COLUMNS,
-                                          title=f"{len(df)} configurations (dry run: nothing measured)"))
-    elif fmt == "csv":
-        typer.echo(tables.csv_text(df), nl=False)
-    elif fmt == "json":
-        typer.echo(tables.json_text(df))
-    else:
-        typer.echo(tables.markdown_table(df, columns=_DRY_RUN_COLUMNS), nl=False)
+    shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
+    emit(df, fmt=fmt, title=f"{len(df)} configurations (dry run: nothing measured)", columns=_DRY_RUN_COLUMNS,
+         shown=shown, export_all=True, markdown_title=False)
 
 
 def _run(configs, *, engine, db, resume, address, ray_cpus):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from effkit.sweep import SweepInterrupted, run_sweep
 
     err = Console(stderr=True)
     # disable=True when stderr is not a terminal: a transient bar would leave blank lines in logs.
-    bar = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.description}"), console=err, transient=True,
-                   disable=not err.is_terminal)
+    bar = progress("[bold]sweep", "{task.description}", console=err, disable=not err.is_terminal)
     task = bar.add_task("", total=None)
     failed = 0
     skipped = 0
@@ -249,20 +239,14 @@ def _summary(rows, fmt: str) -> None:
     if not len(rows):
         return
     cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
+    shown = rows.assign(model=rows["model"].map(_short))
+    if "channels_last" in rows.columns:
+        shown["channels_last"] = rows["channels_last"].map(_yes_no)
+    emit(rows, fmt=fmt, title="sweep results (this run)", columns=cols, shown=shown, export_all=True,
+         markdown_title=False)
     if fmt == "table":
-        console = tables.console()
-        shown = rows.assign(model=rows["model"].map(_short))
-        if "channels_last" in rows.columns:
-            shown["channels_last"] = rows["channels_last"].map(_yes_no)
-        console.print(tables.rich_table(shown, columns=cols,
-                                        title="sweep results (this run)"))
         # Errors are long; listed under the table rather than folded into a narrow column.
+        console = tables.console()
         for rec in rows[rows["status"] != "ok"].itertuples():
             console.print(f"failed #{rec.id} {_short(rec.model)} {rec.input_shape}: {rec.error}",
                           markup=False, highlight=False)
-    elif fmt == "csv":
-        typer.echo(tables.csv_text(rows), nl=False)
-    elif fmt == "json":
-        typer.echo(tables.json_text(rows))
-    else:
-        typer.echo(tables.markdown_table(rows, columns=cols), nl=False)
