@@ -6,7 +6,7 @@ anything else escaping the API is a bug and shows a traceback.
 The core never names a command-line flag. A message names a *setting* through :func:`setting`
 (``f"{setting('cuda_graph')} needs a CUDA device"``); ``str(error)`` renders it as the setting's own
 name (``cuda_graph``), which is what a Python caller typed, and the CLI renders the same message
-with the flag the user typed (``--cuda-graph``) through its one field-to-flag table. The setting a
+with the flag the user typed through its one field-to-flag table (``effkit/cli/_flags.py``). The setting a
 whole error is about goes in ``field=``.
 """
 

@@ -3,7 +3,7 @@
 Every report, export and baseline effkit writes goes through :func:`write_text`, which
 
 * refuses to write over an SQLite file (an effkit results store or anyone's database: detected by the
-  file's header, not its name) and over the files a command is reading from (its ``--db``);
+  file's header, not its name) and over the files a command is reading from (its results database);
 * writes through symbolic links to the real target, so the link stays a link;
 * writes special files (``/dev/stdout``, ``/dev/null``, pipes, terminals) directly, never replacing them;
 * writes regular files atomically: the text goes to a uniquely named temporary file in the target's

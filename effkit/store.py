@@ -229,7 +229,7 @@ class Store:
         if not isinstance(version, int) or isinstance(version, bool):
             raise StoreError(
                 f"{self.path} has a damaged effkit_schema table (version {version!r} is not a whole number); "
-                "left untouched — use another --db")
+                f"left untouched — choose another file with {setting('db')}", field="db")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} has results schema version {version}, this effkit reads up to "

@@ -15,7 +15,8 @@ from effkit.errors import BadInputError
 from effkit.report import figures, plots, select
 from effkit.report.chart_data import family_of
 from effkit.report.figures import save_figure
-from effkit.report.plots import figure3, layers_figure, roofline
+from effkit.report.plots import figure3, layers_figure
+from effkit.report.roofline import roofline
 from effkit.report.select import select_latest
 
 SMALL = (5, 4)  # inches: small figures keep the tests fast

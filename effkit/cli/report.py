@@ -215,7 +215,7 @@ def roofline_cmd(
     """
     from effkit import check_peaks, device_spec
     from effkit.report.figures import check_figure_path, save_figure
-    from effkit.report.plots import check_measured_on, roofline
+    from effkit.report.roofline import check_measured_on, roofline
     from effkit.report.select import describe_setup, measured_layers
 
     check_figure_path(output)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import torch
 from torch import nn
 
-from effkit.errors import BackendUnavailableError, BadInputError, EffkitError, UnknownModelError, setting
+from effkit.errors import BackendUnavailableError, BadInputError, UnknownModelError, setting
 from effkit.measurement.settings import MeasureSettings
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
@@ -187,7 +187,7 @@ def _state(gpu) -> Optional[dict]:
 def _run(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
          device: Optional[torch.device] = None, idle=None, analysis=None) -> dict:
     """One row; ``idle`` is the run's idle baselines (see :func:`run_measurer`), ``analysis`` this
-    configuration's :func:`analyse_configs` outcome (a Profile, an error that fails the row, or ``None``:
+    configuration's :func:`~effkit.measurement.preflight.analyse_configs` outcome (a Profile, an error that fails the row, or ``None``:
     analyse here)."""
     from effkit.analysis.profile import UncountedOpsWarning, profile
     from effkit.measurement import memory as mem
@@ -424,77 +424,6 @@ def _frame(rows: list[dict]):
     return df[front + [c for c in df.columns if c not in front]]
 
 
-def analyse_configs(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]) -> dict[int, Any]:
-    """Analyse every configuration on the meta device, before anything is measured or stored.
-
-    Each distinct (model, input shape, dtype) is analysed once. A model that fails with an
-    :class:`EffkitError` at *every* one of its configurations (its factory raises, the input has the wrong
-    channel count) is bad input and raised now, named; one that fails at some configurations only keeps
-    those errors, which become failed rows while the others are measured. Any other exception (an op the
-    meta device cannot run) is left to the measurement, which records it.
-
-    Returns:
-        ``{id(config): Profile | EffkitError | None}`` (``None``: analyse while measuring).
-    """
-    from effkit.analysis.profile import UncountedOpsWarning, profile
-
-    cache: dict = {}
-    out: dict[int, Any] = {}
-    by_model: dict = {}
-    for config, module in jobs:
-        model = module if module is not None else config.model
-        key = (id(module) if module is not None else config.model, config.shape(), config.dtype,
-               config.channels_last)
-        if key not in cache:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UncountedOpsWarning)
-                    cache[key] = profile(model, key[1], config.dtype, warn=False, channels_last=config.channels_last)
-            except EffkitError as e:
-                cache[key] = e
-            except Exception:  # not bad input as far as we can tell: the measurement will say
-                cache[key] = None
-        out[id(config)] = cache[key]
-        by_model.setdefault(key[0], (config.model, []))[1].append(cache[key])
-    for name, outcomes in by_model.values():
-        if all(isinstance(o, EffkitError) for o in outcomes):
-            e = outcomes[0]
-            message = e._message()
-            raise type(e)(message if name in message else f"{name}: {message}", field=e.field)
-    return out
-
-
-def _preflight(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]):
-    """(devices, analyses): every name, setting, weights file and analysis checked, none of it stored."""
-    from effkit.models.registry import check_model_names
-
-    check_model_names(list(dict.fromkeys(config.model for config, module in jobs if module is None)))
-    devices = {}
-    for config, _ in jobs:
-        devices[config.device] = validate(config)
-    checked = set()
-    for config, module in jobs:
-        key = (id(module) if module is not None else config.model, config.weights)
-        if config.weights is not None and key not in checked:
-            check_weights(module if module is not None else config.model, config.weights)
-            checked.add(key)
-    return devices, analyse_configs(jobs)
-
-
-def checked_measure_fn(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
-    """Check and analyse every configuration now (bad input raises before anything runs) and return the
-    ``config -> row`` function that measures them, reusing those analyses (what a local sweep runs)."""
-    from effkit.measurement.energy.idle import IdleBaselines
-
-    _, analyses = _preflight([(c, None) for c in configs])
-    idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))  # one baseline per device per run
-
-    def measure_checked(config: MeasureConfig) -> dict:
-        return _run(config, idle=idle, analysis=analyses.get(id(config)))
-
-    return measure_checked
-
-
 def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
     from effkit.measurement.energy.idle import IdleBaselines
     from effkit.measurement.machine import fingerprint
@@ -502,7 +431,9 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
 
     # Every name, setting and weights file is checked, and every configuration analysed, before the
     # database is opened: bad input leaves no file and no "failed" row behind.
-    devices, analyses = _preflight(jobs)
+    from effkit.measurement.preflight import preflight
+
+    devices, analyses = preflight(jobs)
     store, owned = _open_store(db)  # a bad database is refused before anything is measured
     try:
         prints = {d: fingerprint(dev) for d, dev in devices.items()}
@@ -605,7 +536,7 @@ def measure(
         EffkitError: bad settings (unknown model, malformed shape, batch size <= 0 or unlike the ``N`` of
             ``input_shape``, an unreadable or unfitting weights file, CUDA asked for but missing, ...),
             a model that cannot be analysed at any batch size (its factory raises, the wrong channel
-            count; see :func:`analyse_configs`) and a store that cannot be written, all raised before
+            count; see :func:`~effkit.measurement.preflight.analyse_configs`) and a store that cannot be written, all raised before
             anything is measured or stored.
     """
     from effkit.models.resolve import model_name

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from effkit.devices import resolve_device
-from effkit.errors import BackendUnavailableError, BadInputError
+from effkit.errors import BackendUnavailableError, BadInputError, setting
 
 #: Iterations between host synchronisations on a GPU (bounds the queue of pending CUDA events).
 _CHUNK = 16
@@ -173,7 +173,8 @@ class Runner:
         self.graph = None
         self.out = None
         if cuda_graph and self.device.type != "cuda":
-            raise BadInputError("--cuda-graph needs a CUDA device; drop it or use --device cuda")
+            raise BadInputError(f"{setting('cuda_graph')} needs a CUDA device; drop it or use {setting('device')} cuda",
+                                field="cuda_graph")
         self.sync = synchronizer(self.device)
 
     def eager(self) -> None:
@@ -268,7 +269,8 @@ def prepare(model: nn.Module, input_shape: Sequence[int], device: torch.device, 
     x = torch.randn(tuple(input_shape), generator=gen).to(device)
     if channels_last:
         if x.dim() != 4:
-            raise BadInputError(f"--channels-last needs a 4-d input (N,C,H,W), got shape {tuple(input_shape)}")
+            raise BadInputError(f"{setting('channels_last')} needs a 4-d input (N,C,H,W), got shape {tuple(input_shape)}",
+                                field="channels_last")
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     return model, x

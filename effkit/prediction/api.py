@@ -100,7 +100,7 @@ def check_same_machine(cal: Calibration, peaks: Peaks | None, spec_name: str | N
     """
     if peaks is None or spec_name is None:
         return
-    from effkit.report.plots import load_device_specs
+    from effkit.devices import load_device_specs
 
     gpu = cal.fingerprint.get("gpu_name") or ""
     for rec in load_device_specs().to_dict(orient="records"):

@@ -129,7 +129,7 @@ def device_peaks(name: str | None = None, *, dtype: str = "float32", gpu_name: s
         BadInputError: unknown device, no peak for the dtype, or a value that is not a positive number.
     """
     from effkit.units import dtype_name, parse_dtype
-    from effkit.report.plots import device_spec
+    from effkit.devices import device_spec
 
     dt = dtype_name(parse_dtype(dtype))
     _check_positive("peak_tflops", peak_tflops)

@@ -256,6 +256,7 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
 def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSection:
     """The table, Figure 3 and (when the device's peaks are known) the roofline of one setup."""
     from effkit.report import plots
+    from effkit.report import roofline as roofline_chart
 
     rows, notes = chosen.rows, list(chosen.notes)
     table = _setup_table(rows, acc)
@@ -265,7 +266,7 @@ def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSectio
     notes.extend(n for n in fig.effkit_notes if n not in notes)
     spec = device_spec
     if spec is not None:
-        plots.check_measured_on(rows, spec, allow_other_device=allow_other_device)
+        roofline_chart.check_measured_on(rows, spec, allow_other_device=allow_other_device)
     elif chosen.key["machine"] in _distinct(rows, "gpu_name"):  # the setup ran on that GPU
         dtype = chosen.key["dtype"] if chosen.key["dtype"] != "?" else "float32"
         try:
@@ -275,7 +276,7 @@ def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSectio
     else:
         notes.append("no roofline: no GPU recorded with these rows")
     if spec is not None and {"flops", "mac_bytes"} <= set(rows.columns):
-        figures["roofline"] = plots.roofline(rows, spec, allow_other_device=allow_other_device)
+        figures["roofline"] = roofline_chart.roofline(rows, spec, allow_other_device=allow_other_device)
     return ReportSection(chosen.label, dict(chosen.key), table, figures, notes)
 
 

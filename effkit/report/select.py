@@ -350,7 +350,7 @@ def measured_layers(results, model: str):
 
     Rows measured with per-layer timing carry ``layers_json`` (columns ``name, type, call, flops, mac,
     mac_bytes, latency_ms, flops_per_s`` ...), which :func:`effkit.report.plots.layers_figure` and
-    :func:`effkit.report.plots.roofline` take; ``attrs["device"]`` names the machine they were timed on.
+    :func:`effkit.report.roofline.roofline` take; ``attrs["device"]`` names the machine they were timed on.
     """
     import io
 

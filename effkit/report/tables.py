@@ -86,7 +86,7 @@ def check_format(fmt: str, allowed: Iterable[str] = FORMATS) -> str:
 
 
 def render_text(renderable) -> str:
-    """Plain text of a rich renderable (for ``--output`` files)."""
+    """Plain text of a rich renderable (for output files)."""
     from rich.console import Console
 
     buf = io.StringIO()

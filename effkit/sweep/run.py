@@ -196,7 +196,7 @@ def run_sweep(
     Raises:
         BadInputError: unknown engine, bad settings, CUDA asked for on a cluster without GPUs; with the
             default ``measure_fn`` on the local engine, a model that cannot be analysed at any of its
-            configurations (see :func:`effkit.measurement.api.analyse_configs`), all before anything runs.
+            configurations (see :func:`effkit.measurement.preflight.analyse_configs`), all before anything runs.
         BackendUnavailableError: Ray missing or the cluster unreachable; CUDA missing (local engine).
         SweepInterrupted: Ctrl-C; the rows finished so far are stored and attached.
     """
@@ -221,7 +221,7 @@ def run_sweep(
         if measure_fn is None:
             # Every configuration checked and analysed on the meta device before the store opens: a model
             # that fails at all of its configurations is refused; one failing at some is stored failed there.
-            from effkit.measurement.api import checked_measure_fn
+            from effkit.measurement.preflight import checked_measure_fn
 
             measure_fn = checked_measure_fn(configs)
         return _run_local(configs, db, resume, measure_fn, emit)

@@ -144,7 +144,7 @@ class _Where:
         flag = self.given_by.get(path[0]) if path else None
         if flag is not None:
             # The value came from a flag: name the flag instead of the file and of the Python key
-            # ("--repeats: expected ...", not "s.yaml: repeats: expected ...").
+            # (the flag, not "s.yaml: repeats: expected ...").
             key = str(path[0])
             if message.startswith(f"{key}: "):
                 return BadInputError(f"{flag}: {message[len(key) + 2:]}")
@@ -245,9 +245,9 @@ def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None,
 
     Args:
         path: a ``.yaml``, ``.yml`` or ``.toml`` file with the keys of :data:`SWEEP_KEYS`.
-        overrides: values that replace the file's (the CLI's ``--model``, ``--batch-size``...); ``None``
+        overrides: values that replace the file's (what a caller typed instead: models, batch sizes...); ``None``
             values are ignored.
-        override_names: how to name an overridden key in error messages (``{"repeats": "--repeats"}``),
+        override_names: how to name an overridden key in error messages (the CLI passes its flag for each key),
             so a bad flag value is not blamed on the file.
 
     Returns:
@@ -280,7 +280,7 @@ def sweep_spec(mapping: Optional[Mapping[str, Any]] = None, *,
 
     Args:
         mapping: the keys of a sweep file; keys set to ``None`` are treated as not given.
-        override_names: how to name a key in error messages (``{"repeats": "--repeats"}``), for values
+        override_names: how to name a key in error messages (the CLI passes its flag for each key), for values
             that came from command-line flags.
         **kwargs: more keys, replacing the mapping's.
 
@@ -513,7 +513,7 @@ def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
 
 
 def configs_table(configs: Sequence):
-    """One row per configuration (what ``effkit sweep --dry-run`` shows).
+    """One row per configuration (what a dry run of a sweep shows).
 
     Columns: ``config`` (1-based position), ``model``, ``input_shape``, ``batch_size``, ``dtype``,
     ``channels_last``, ``device``, ``repeat`` (1-based round) and ``config_key``.
