@@ -649,3 +649,45 @@ def test_cli_sweep_flags_set_tf32_and_the_mig_opt_in(tiny, cli):
     assert res.returncode == 0, res.stderr
     key = json.loads(json.loads(res.stdout)[0]["config_key"])
     assert "tf32" not in key and "mig_energy" not in key  # unset: the keys stored before these settings match
+
+
+def test_db_none_stores_nothing_as_in_measure(tmp_path, tiny, monkeypatch):
+    # One meaning of db=None across the API: no store is opened, not even the default one.
+    default = tmp_path / "default" / "results.sqlite"
+    monkeypatch.setenv("EFFKIT_DB", str(default))
+    spec = sweep_spec(models=[f"{tiny}:build"], batch_sizes=[1, 2], device="cpu")
+    df = run_sweep(spec, measure_fn=Recorder())
+    assert df["status"].tolist() == ["ok", "ok"]
+    assert "id" not in df.columns  # ids exist only for stored rows
+    assert not default.exists() and not default.parent.exists()
+
+
+def test_resume_without_a_store_is_refused(tiny):
+    spec = sweep_spec(models=[f"{tiny}:build"], batch_sizes=[1], device="cpu")
+    with pytest.raises(BadInputError, match="resume.*needs a results store") as e:
+        run_sweep(spec, resume=True, measure_fn=Recorder())
+    assert e.value.field == "resume"
+
+
+def test_cli_sweep_without_db_uses_the_default_store(tmp_path, tiny, cli, monkeypatch):
+    default = tmp_path / "new-folder" / "results.sqlite"  # its folder does not exist yet
+    monkeypatch.setenv("EFFKIT_DB", str(default))
+    res = cli("sweep", "--model", f"{tiny}:build", "--device", "cpu", "--warmup-s", "0", "--min-iters", "1",
+              "--min-time-s", "0", "--no-energy")
+    assert res.returncode == 0, res.stderr
+    with Store(default) as store:
+        assert len(store) == 1
+
+
+def test_failed_row_is_the_measured_rows_start():
+    # A configuration that fails before it is measured carries the same columns as one that was measured.
+    from effkit.measurement.config import MeasureConfig, base_row
+    from effkit.sweep import failed_row
+
+    config = MeasureConfig(model="resnet18", batch_size=2, device="cpu", warmup_s=0.5)
+    row = failed_row(config, "boom", {"machine_id": "m"})
+    assert row["status"] == "failed" and row["error"] == "boom" and row["machine_id"] == "m"
+    assert row["input_shape"] == "2x3x224x224" and row["family"] == "resnet" and row["warmup_s"] == 0.5
+    from effkit.measurement.config import ROW_COLUMNS
+
+    assert set(ROW_COLUMNS) <= set(row) and set(row) == set(base_row(config, machine={"machine_id": "x"}))

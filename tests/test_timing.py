@@ -12,7 +12,7 @@ from effkit.errors import BackendUnavailableError, BadInputError
 from effkit.measurement import memory
 from effkit.measurement.api import MeasureConfig, measure, measure_config, measure_layers
 from effkit.devices import resolve_device
-from effkit.measurement.timing import cudnn_benchmark, percentile, summarize, time_model
+from effkit.measurement.timing import Runner, cudnn_benchmark, percentile, prepare, summarize, time_step, warm_up
 
 FAST = dict(device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=5, min_time_s=0.0, energy=False)
 
@@ -132,9 +132,12 @@ def test_percentile_matches_statistics_quantiles():
     assert percentile(data, 75) == pytest.approx(q[2])
 
 
-def test_time_model_sane_stats():
-    r = time_model(conv_only(), (2, 3, 8, 8), device="cpu", warmup_s=0.0, warmup_iters=1, min_iters=7,
-                   min_time_s=0.0)
+def test_time_step_sane_stats():
+    dev = resolve_device("cpu")
+    model, x = prepare(conv_only(), (2, 3, 8, 8), dev)
+    runner = Runner(model, x, "float32")
+    warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=1)
+    r = time_step(runner, dev, 2, min_iters=7, min_time_s=0.0)
     assert r.iterations >= 7
     assert r.latency_min_ms <= r.latency_ms <= r.latency_p99_ms
     assert r.latency_p90_ms <= r.latency_p99_ms
@@ -463,3 +466,27 @@ def test_tf32_context_restores_per_backend_settings_exactly():
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
         assert torch.backends.cudnn.rnn.fp32_precision == "tf32"  # as the outer block set it
     assert torch.backends.cudnn.rnn.fp32_precision == rnn
+
+
+def test_settings_object_and_keywords_merge_keywords_win():
+    from effkit.measurement.settings import MeasureSettings
+
+    base = MeasureSettings(warmup_s=0.25, min_iters=3)
+    merged = MeasureSettings.merged(base, min_iters=5)
+    assert (merged.warmup_s, merged.min_iters) == (0.25, 5)
+    assert MeasureSettings.merged() == MeasureSettings()
+
+
+def test_measure_refuses_a_keyword_that_is_not_a_setting():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'warmup'"):
+        measure("resnet18", warmup=1.0)
+
+
+def test_measure_takes_a_settings_object(tmp_path):
+    from effkit.measurement.settings import MeasureSettings
+
+    fast = MeasureSettings(device="cpu", warmup_s=0, warmup_iters=1, min_iters=2, min_time_s=0, energy=False,
+                           idle_s=0)
+    df = measure(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), input_size=8, settings=fast, min_iters=3)
+    assert df["status"].tolist() == ["ok"]
+    assert df["iterations"].iloc[0] >= 3 and df["warmup_iters"].iloc[0] == 1

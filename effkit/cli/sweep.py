@@ -206,7 +206,7 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
     try:
         with bar:
-            rows = run_sweep(configs, engine=engine, db=str(db) if db is not None else None, resume=resume,
+            rows = run_sweep(configs, engine=engine, db=str(db) if db is not None else _default_db(), resume=resume,
                              address=address, progress=on_event, ray_num_cpus=ray_cpus)
     except SweepInterrupted as e:
         typer.echo(f"effkit: interrupted: {e.finished} of {e.total} configurations finished and are stored "
@@ -220,9 +220,12 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
 
 def _default_db() -> str:
+    """The default store's path, its folder made if missing (the first sweep on a machine creates it)."""
     from effkit import default_db_path
 
-    return str(default_db_path())
+    path = default_db_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
 
 
 def _label(config) -> str:

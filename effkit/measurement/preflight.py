@@ -10,7 +10,8 @@ from typing import Any, Callable, Optional, Sequence
 from torch import nn
 
 from effkit.errors import EffkitError
-from effkit.measurement.api import MeasureConfig, _run, check_weights, validate
+from effkit.measurement.config import MeasureConfig, check_weights, validate
+from effkit.measurement.row import measure_row
 
 
 def analyse_configs(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]) -> dict[int, Any]:
@@ -79,7 +80,7 @@ def checked_measure_fn(configs: Sequence[MeasureConfig]) -> Callable[[MeasureCon
     idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))  # one baseline per device per run
 
     def measure_checked(config: MeasureConfig) -> dict:
-        return _run(config, idle=idle, analysis=analyses.get(id(config)))
+        return measure_row(config, idle=idle, analysis=analyses.get(id(config)))
 
     return measure_checked
 

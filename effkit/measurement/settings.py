@@ -107,6 +107,26 @@ class MeasureSettings:
         return {f.name: getattr(self, f.name) for f in fields(MeasureSettings)}
 
     @classmethod
+    def merged(cls, settings: Optional["MeasureSettings"] = None, caller: str = "measure", **values: Any):
+        """``settings`` (default: the defaults) with ``values`` replacing some of its fields.
+
+        What :func:`effkit.measure` and :func:`effkit.compare` do with their keyword arguments, so the list of
+        settings is written once, here.
+
+        Raises:
+            TypeError: a keyword that is not a setting (as Python says of an unknown keyword argument).
+        """
+        names = {f.name for f in fields(MeasureSettings)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r} "
+                            f"(settings: {', '.join(sorted(names))})")
+        if settings is not None and not isinstance(settings, MeasureSettings):
+            raise TypeError(f"settings must be a MeasureSettings, got {type(settings).__name__}")
+        base = settings.as_dict() if settings is not None else {}
+        return MeasureSettings(**{**base, **values})
+
+    @classmethod
     def keyless_defaults(cls) -> dict[str, Any]:
         """``{setting: default}`` of the settings a configuration key leaves out at their default."""
         return {f.name: f.default for f in fields(cls) if f.metadata.get("keyless")}

@@ -27,7 +27,6 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn
 
-from effkit.devices import resolve_device
 from effkit.errors import BackendUnavailableError, BadInputError, setting
 
 #: Iterations between host synchronisations on a GPU (bounds the queue of pending CUDA events).
@@ -274,48 +273,6 @@ def prepare(model: nn.Module, input_shape: Sequence[int], device: torch.device, 
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     return model, x
-
-
-def time_model(
-    model: nn.Module,
-    input_shape: Sequence[int],
-    *,
-    device: str | torch.device = "auto",
-    dtype: str | torch.dtype = "float32",
-    channels_last: bool = False,
-    cuda_graph: bool = False,
-    cudnn_benchmark_on: bool = True,
-    warmup_s: float = 1.0,
-    warmup_iters: int = 10,
-    min_iters: int = 20,
-    min_time_s: float = 2.0,
-) -> TimingResult:
-    """Latency of ``model`` on a random batch of ``input_shape``: warm-up, then the timed loop.
-
-    Args:
-        model: any ``nn.Module``; it is moved to ``device`` and put in eval mode.
-        input_shape: batch first; ``input_shape[0]`` is the batch size.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        dtype: ``float32`` (default, as the paper), or ``float16``/``bfloat16`` via autocast.
-        channels_last: NHWC memory format for model and input.
-        cuda_graph: replay a captured CUDA graph (GPU only; removes per-kernel launch cost).
-        cudnn_benchmark_on: let cuDNN pick the fastest kernels (restored afterwards).
-        warmup_s / warmup_iters: warm-up until both are reached.
-        min_iters / min_time_s: time until both are reached.
-
-    Returns:
-        A :class:`TimingResult`.
-    """
-    dev = resolve_device(device)
-    autocast_dtype(dtype)
-    model, x = prepare(model, input_shape, dev, channels_last=channels_last)
-    runner = Runner(model, x, dtype, cuda_graph=cuda_graph)
-    with device_context(dev), cudnn_benchmark(cudnn_benchmark_on):
-        warm_up(runner, runner.sync, warmup_s=warmup_s, warmup_iters=max(warmup_iters, 1))
-        if cuda_graph:
-            runner.capture()
-            warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
-        return time_step(runner, dev, int(input_shape[0]), min_iters=min_iters, min_time_s=min_time_s)
 
 
 def plain_event_loop_fps(model: nn.Module, x: torch.Tensor, iters: int = 100, warmup: int = 20,

@@ -155,8 +155,6 @@ def layer_rows(layers, *, group_depth: int | None = None):
     module depth that names a group (1 = VoVNet/ResNet stages); by default the shallowest depth giving at
     least three groups, none holding more than half of the layers (DenseNet's ``features.denseblockN``).
     """
-    import pandas as pd
-
     require_columns(layers, ["name", "mac", "flops"], "per-layer chart")
     df = layers[(numeric(layers["mac"]).fillna(0) > 0) | (numeric(layers["flops"]).fillna(0) > 0)].copy()
     if df.empty:
@@ -178,8 +176,6 @@ def layer_rows(layers, *, group_depth: int | None = None):
 
 def measured_frame(measured, layers):
     """Merge per-layer measurements (``name``, ``latency_ms``[, ``flops_per_s``]) onto chart rows."""
-    import pandas as pd
-
     if measured is None:
         return None
     require_columns(measured, ["name", "latency_ms"], "per-layer measurements")

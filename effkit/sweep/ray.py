@@ -250,7 +250,8 @@ def run_ray(ray, configs, db, resume, address, measure_fn, emit, ray_num_cpus):
                         row = ray.get(ref)
                     except Exception as e:  # the task itself died (worker crash, node lost, OOM)
                         row = failed_row(c, f"Ray task failed: {local.error_text(e)}"[:2000])
-                    row["id"] = store.add(row)
+                    if store is not None:
+                        row["id"] = store.add(row)
                     rows.append(row)
                     emit(SweepEvent("done", len(rows), len(todo), skipped, config=c, row=row))
         except KeyboardInterrupt:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -55,22 +54,13 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def failed_row(config, error: str, machine: Optional[Mapping[str, Any]] = None) -> dict:
-    """A result row for a configuration that could not be measured (``status="failed"``, ``error`` set)."""
-    from effkit.measurement.api import ROW_COLUMNS
+    """A result row for a configuration that could not be measured (``status="failed"``, ``error`` set).
 
-    try:
-        shape = "x".join(map(str, config.shape()))
-    except Exception:  # the shape may be exactly what is wrong; the row must still be written
-        shape = None
-    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
-    row.update(model=config.model, status="failed", error=error, device=config.device,
-               batch_size=config.batch_size, input_shape=shape, dtype=config.dtype,
-               channels_last=config.channels_last, cuda_graph=config.cuda_graph,
-               energy_status="not measured")
-    row.update(dict(machine or {}))
-    row["config_key"] = config.key()
-    row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return row
+    The same row a measured configuration starts from (:func:`effkit.measurement.config.base_row`).
+    """
+    from effkit.measurement.config import base_row
+
+    return base_row(config, machine=machine, error=error)
 
 
 def error_text(e: BaseException) -> str:
@@ -122,14 +112,14 @@ def _machine(config) -> dict:
 
 
 def open_store(db):
-    """(store, owned, label): a path opens an effkit Store; a store-like object is used as given."""
-    if db is None or isinstance(db, (str, Path)):
-        from effkit.store import Store, default_db_path
+    """(store, owned, label): a path opens an effkit Store, a store-like object is used as given, and ``None``
+    stores nothing (``(None, False, None)``), as everywhere in effkit's API."""
+    if db is None:
+        return None, False, None
+    if isinstance(db, (str, Path)):
+        from effkit.store import Store
 
-        path = Path(db) if db is not None else default_db_path()
-        if db is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return Store(path), True, str(path)
+        return Store(Path(db)), True, str(db)
     if not all(hasattr(db, a) for a in ("add", "rows")):
         raise BadInputError(f"db must be a path or a store with add() and rows(), got {type(db).__name__}")
     return db, False, str(getattr(db, "path", "the store"))
@@ -177,7 +167,8 @@ def run_sweep(
         spec_or_configs: a :class:`SweepSpec` or a list of ``MeasureConfig``.
         engine: ``"local"`` (in this process, one configuration at a time) or ``"ray"`` (one Ray task per
             configuration; ``num_gpus=1`` when the cluster has GPUs and the device is not ``cpu``).
-        db: results database path (default :func:`effkit.store.default_db_path`) or an open store.
+        db: results database path or an open store; ``None`` (default) stores nothing and returns the rows
+            (pass :func:`effkit.store.default_db_path` for the default store).
         resume: skip configurations already stored successfully for the same settings (config key) and
             machine (``machine_id``); on Ray, "the same machine" means any node of the cluster. Failed
             rows do not count, so failures are retried. Each stored row counts as one repeat.
@@ -204,6 +195,9 @@ def run_sweep(
         raise BadInputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
     if address is not None and engine != "ray":
         raise BadInputError(f"{setting('address')} is for the Ray engine; add {setting('engine')} ray", field="address")
+    if resume and db is None:
+        raise BadInputError(f"{setting('resume')} needs a results store to resume from; give {setting('db')}",
+                            field="resume")
     if ray_num_cpus is not None and not (ray_num_cpus > 0):
         raise BadInputError(f"ray_num_cpus must be positive, got {ray_num_cpus}")
     configs = spec_or_configs.configs() if isinstance(spec_or_configs, SweepSpec) else list(spec_or_configs)

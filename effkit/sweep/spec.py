@@ -82,7 +82,7 @@ class SweepSpec:
         Returns:
             A list of :class:`effkit.measurement.api.MeasureConfig`, round by round.
         """
-        from effkit.measurement.api import MeasureConfig
+        from effkit.measurement.config import MeasureConfig
 
         extra = dict(self.settings)
         if self.device is not None:
