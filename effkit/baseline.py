@@ -83,7 +83,7 @@ def versions() -> dict[str, str]:
     """The effkit and torch versions a baseline records (a changed count may come from either)."""
     import torch
 
-    from effkit import __version__
+    from effkit._version import __version__
 
     return {"effkit_version": __version__, "torch_version": torch.__version__.split("+")[0]}
 

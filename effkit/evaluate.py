@@ -241,35 +241,15 @@ def evaluate(
     total = len(samples)
     done = correct1 = correct5 = 0
     workers = workers or min(4, os.cpu_count() or 1)
-    checked = False
     with ThreadPoolExecutor(max_workers=workers) as pool, torch.inference_mode():
         for start in range(0, total, batch_size):
             chunk = samples[start:start + batch_size]
             # PIL decodes and resizes outside the GIL, so a few threads keep the model fed.
             x = torch.stack(list(pool.map(lambda s: preprocess(s[0]), chunk))).to(dev)
             labels = torch.tensor([s[1] for s in chunk], device=dev)
-            try:
-                logits = net(x)
-            except Exception as e:  # a model that cannot take 3x224x224 input is bad input, not a crash
-                raise BadInputError(
-                    f"{name} failed on a batch of {tuple(x.shape)} ({type(e).__name__}: "
-                    f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})"
-                ) from e
-            if isinstance(logits, (tuple, list)):
-                logits = logits[0]
-            if logits.dim() != 2:
-                raise BadInputError(f"{name} returned {tuple(logits.shape)}; expected (batch, classes) logits")
-            if not checked:
-                checked = True
-                if len(classes) > logits.shape[1]:
-                    raise BadInputError(
-                        f"{data} has {len(classes)} class folders but {name} has {logits.shape[1]} outputs")
-                if len(classes) != logits.shape[1]:
-                    warnings.warn(
-                        f"{data} has {len(classes)} class folders and {name} {logits.shape[1]} outputs: "
-                        "labels assume the folders are the first classes of the model, in sorted order",
-                        stacklevel=2,
-                    )
+            logits = _logits(net, x, name)
+            if start == 0:
+                _check_classes(logits, classes, data, name)
             c1, c5 = topk_correct(logits.float(), labels)
             correct1 += c1
             correct5 += c5
@@ -281,6 +261,34 @@ def evaluate(
         classes=len(classes), correct1=correct1, correct5=correct5,
         top1=100.0 * correct1 / total, top5=100.0 * correct5 / total,
     )
+
+
+def _logits(net: nn.Module, x: torch.Tensor, name: str) -> torch.Tensor:
+    """The model's (batch, classes) logits for one batch; a model that cannot take it is bad input, not a crash."""
+    try:
+        logits = net(x)
+    except Exception as e:
+        raise BadInputError(
+            f"{name} failed on a batch of {tuple(x.shape)} ({type(e).__name__}: "
+            f"{str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+        ) from e
+    if isinstance(logits, (tuple, list)):
+        logits = logits[0]
+    if logits.dim() != 2:
+        raise BadInputError(f"{name} returned {tuple(logits.shape)}; expected (batch, classes) logits")
+    return logits
+
+
+def _check_classes(logits: torch.Tensor, classes, data, name: str) -> None:
+    """More class folders than outputs is refused; fewer is allowed (the first classes), with a warning."""
+    if len(classes) > logits.shape[1]:
+        raise BadInputError(f"{data} has {len(classes)} class folders but {name} has {logits.shape[1]} outputs")
+    if len(classes) != logits.shape[1]:
+        warnings.warn(
+            f"{data} has {len(classes)} class folders and {name} {logits.shape[1]} outputs: "
+            "labels assume the folders are the first classes of the model, in sorted order",
+            stacklevel=3,
+        )
 
 
 __all__ = ["EvalResult", "IMAGENET_MEAN", "IMAGENET_STD", "evaluate", "preprocess", "scan_image_folder",

@@ -387,7 +387,6 @@ def test_address_that_is_not_ray_or_needs_a_token_fails_fast(tmp_path, tiny, grp
 @pytest.fixture
 def local_ray():
     ray = pytest.importorskip("ray")
-    pytest.importorskip("effkit.models.external")
     if ray.is_initialized():
         pytest.skip("a Ray instance is already running in this process")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -493,7 +492,6 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny, cli):
 
 
 def test_cli_runs_a_sweep_into_the_db(tmp_path, tiny, cli):
-    pytest.importorskip("effkit.models.external")
     db = tmp_path / "r.sqlite"
     # wide_kernel cannot take 8x8 (its kernel is 16x16): that one configuration is stored as failed, the
     # three others are measured.
@@ -593,7 +591,6 @@ def test_cli_db_is_checked_before_anything_runs(tmp_path, tiny, cli, monkeypatch
 
 
 def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, tiny):
-    pytest.importorskip("effkit.models.external")
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
     db = tmp_path / "r.sqlite"
     res = subprocess.run([sys.executable, "-m", "effkit", "sweep", "--model", f"{tiny}:build", "--input-size",

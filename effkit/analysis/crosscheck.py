@@ -302,27 +302,46 @@ def fvcore_crosscheck(
     """
     import pandas as pd
 
-    from effkit.analysis.profile import display_name
-    from effkit.units import parse_shape
-    from effkit.analysis.profile import profile as run_profile
-    from effkit.units import human
-
     from effkit.analysis import inputs as I
 
-    shape = parse_shape(input_shape) if input_shape is not None else None
+    profile, shape = _checked_profile(model_or_name, input_shape, inputs, profile)
     if inputs is None:
         inputs = [shape]
+    model, name = _resolve(model_or_name)
+    args, kwargs = I.materialise(*I.split(inputs), torch.float32, "cpu")
+    fv_ops, fv_total, unsupported, fv_order = _fvcore_own_counts(model, _positional(model, args, kwargs), name)
+    rows = _module_rows(profile, fv_ops, fv_order)
+    n_differ = sum(1 for r in rows if r["diff"])
+    eff_total = int(profile.totals.mult_adds)
+    rows.append(_row(TOTAL_ROW, eff_total, fv_total,
+                     "" if eff_total == fv_total else f"{n_differ} modules differ (see their notes)"))
+    return CrossCheck(
+        table=pd.DataFrame(rows, columns=COLUMNS),
+        summary=_summary(eff_total, fv_total, n_differ, len(rows) - 1, unsupported, profile.uncounted),
+        effkit_mult_adds=eff_total, fvcore_mult_adds=fv_total, modules_differ=n_differ, unsupported_ops=unsupported,
+    )
+
+
+def _checked_profile(model_or_name, input_shape, inputs, profile):
+    """effkit's profile of the model (the one given, checked to be of this shape, or a new one) and the shape."""
+    from effkit.analysis.profile import profile as run_profile
+    from effkit.units import parse_shape
+
+    shape = parse_shape(input_shape) if input_shape is not None else None
     if profile is None:
-        profile = run_profile(model_or_name, inputs=inputs, dtype="float32", warn=False)
+        profile = run_profile(model_or_name, inputs=inputs if inputs is not None else [shape], dtype="float32",
+                              warn=False)
     elif input_shape is not None and tuple(profile.input_shape) != tuple(shape):
         raise BadInputError(
             f"the profile given was computed for input {tuple(profile.input_shape)}, not {tuple(shape)}; "
             "pass a profile of the same shape or none"
         )
-    model, name = _resolve(model_or_name)
-    args, kwargs = I.materialise(*I.split(inputs), torch.float32, "cpu")
-    x = _positional(model, args, kwargs)
-    fv_ops, fv_total, unsupported, fv_order = _fvcore_own_counts(model, x, name)
+    return profile, shape
+
+
+def _module_rows(profile, fv_ops: dict, fv_order: list) -> list[dict]:
+    """One row per module either tool counts, with a note explaining each difference op by op."""
+    from effkit.analysis.profile import display_name
 
     layers = profile.layers
     eff_own: dict[tuple[str, ...], int] = {}
@@ -340,9 +359,8 @@ def fvcore_crosscheck(
             ops[op] = ops.get(op, 0) + int(ma)
 
     # effkit's call order first, then modules only fvcore reports, in definition order.
-    paths = list(dict.fromkeys([*eff_own, *fv_order]))
     rows = []
-    for p in paths:
+    for p in dict.fromkeys([*eff_own, *fv_order]):
         eff, fv = eff_own.get(p, 0), sum(fv_ops.get(p, {}).values())
         if not eff and not fv:
             continue
@@ -353,27 +371,24 @@ def fvcore_crosscheck(
             if label in uncounted_at:
                 note += "; no effkit formula for " + ", ".join(sorted(uncounted_at[label]))
         rows.append(_row(label, eff, fv, note))
-    n_differ = sum(1 for r in rows if r["diff"])
-    eff_total = int(profile.totals.mult_adds)
-    rows.append(_row(TOTAL_ROW, eff_total, fv_total,
-                     "" if eff_total == fv_total else f"{n_differ} modules differ (see their notes)"))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+    return rows
+
+
+def _summary(eff_total: int, fv_total: int, n_differ: int, n_modules: int, unsupported, uncounted) -> str:
+    from effkit.units import human
 
     if eff_total == fv_total:
         head = f"mult_adds effkit {human(eff_total, 4)} = fvcore {human(fv_total, 4)}"
     else:
         head = (f"mult_adds effkit {human(eff_total, 4)} vs fvcore {human(fv_total, 4)} "
                 f"({_pct(eff_total - fv_total, fv_total):+.2f}%)")
-    parts = [head, f"{n_differ} of {len(rows) - 1} modules differ"]
+    parts = [head, f"{n_differ} of {n_modules} modules differ"]
     if unsupported:
         listed = sorted(unsupported)
         parts.append("fvcore unsupported ops: " + ", ".join(listed[:6])
                      + (f" +{len(listed) - 6} more" if len(listed) > 6 else ""))
     else:
         parts.append("fvcore unsupported ops: none")
-    if profile.uncounted:
-        parts.append("effkit uncounted ops: " + ", ".join(sorted(profile.uncounted)))
-    return CrossCheck(
-        table=table, summary="; ".join(parts), effkit_mult_adds=eff_total, fvcore_mult_adds=fv_total,
-        modules_differ=n_differ, unsupported_ops=unsupported,
-    )
+    if uncounted:
+        parts.append("effkit uncounted ops: " + ", ".join(sorted(uncounted)))
+    return "; ".join(parts)

@@ -132,7 +132,7 @@ def check_command(
     from effkit import check, files, load_baseline
     from effkit.gate import parse_metrics, parse_tolerance
     from effkit.report import tables
-    from effkit.report.check_render import CHECK_FORMATS, check_renderables, check_summary, checks_text
+    from effkit.report.check_render import CHECK_FORMATS
 
     tables.check_format(fmt, CHECK_FORMATS)
     if output is not None:
@@ -153,22 +153,31 @@ def check_command(
             results.append(check(entry["spec"], baseline, metrics=mets, tolerance=tol, per_layer=per_layer,
                                  strict=strict, name=n, input_shape=shape, dtype=dtype))
 
-    failed = [r.model for r in results if not r.passed]
+    _render_checks(results, fmt, output, baseline)
+    if any(not r.passed for r in results):
+        raise typer.Exit(1)
+
+
+def _render_checks(results, fmt: str, output: Optional[Path], baseline: Path) -> None:
+    """The results on the terminal (rich) or as text in ``fmt``, also written to ``output`` when given."""
+    from effkit import files
+    from effkit.report import tables
+    from effkit.report.check_render import check_renderables, check_summary, checks_text
+
     if fmt == "table" and output is None:
         console = tables.console()
         for r in results:
             for renderable in check_renderables(r):
                 console.print(renderable)
             console.print()
+        failed = any(not r.passed for r in results)
         console.print(check_summary(results), style="bold red" if failed else "bold green")
-    else:
-        text = checks_text(results, fmt, str(baseline))
-        typer.echo(text, nl=False)
+        return
+    text = checks_text(results, fmt, str(baseline))
+    typer.echo(text, nl=False)
     if output is not None:
         files.write_text(output, text, keep=(baseline,))
         typer.echo(f"wrote {output}", err=True)
-    if failed:
-        raise typer.Exit(1)
 
 
 def _names_to_check(data, models, baseline: Path) -> list[str]:

@@ -213,30 +213,55 @@ def roofline_cmd(
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit import check_peaks, device_spec
+    from effkit import check_peaks
     from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.roofline import check_measured_on, roofline
-    from effkit.report.select import describe_setup, measured_layers
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
-    results = _load_results(csv, db, required=per_layer is None)
-    if results is None:
-        # --per-layer alone: use the default store's per-layer timings when there is one
-        from effkit.errors import StoreError
-        from effkit import load_results
-
-        try:
-            results = load_results()
-        except StoreError:
-            results = None
-        if results is not None and (results.empty or "model" not in results.columns
-                                    or not (results["model"] == per_layer).any()):
-            results = None
+    results = _roofline_results(csv, db, per_layer)
     rows = None
     notes: list[str] = []  # printed once the figure is written, so an error stays one line
     if results is not None:
         rows, notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
+    spec = _roofline_spec(rows, device_spec_name, dtype, peak_tflops, bandwidth_gbs)
+    if per_layer is not None:
+        if rows is not None:
+            check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
+                              allow_other_device=allow_other_device)
+        points = _layer_points(rows, per_layer, input_size, batch_size, spec.dtype, notes)
+        title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
+        fig = roofline(points, spec, label_column="name", title=title)
+    else:
+        fig = roofline(rows, spec, allow_other_device=allow_other_device)
+    save_figure(fig, output)
+    for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
+        note(n)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _roofline_results(csv, db, per_layer):
+    """The measurements to plot; with ``--per-layer`` alone, the default store's rows of that model, if any."""
+    results = _load_results(csv, db, required=per_layer is None)
+    if results is not None or per_layer is None:
+        return results
+    from effkit import load_results
+    from effkit.errors import StoreError
+
+    try:
+        results = load_results()
+    except StoreError:
+        return None
+    if results.empty or "model" not in results.columns or not (results["model"] == per_layer).any():
+        return None
+    return results
+
+
+def _roofline_spec(rows, device_spec_name, dtype, peak_tflops, bandwidth_gbs):
+    """The device's roofs: named, given as peaks, or of the GPU the rows were measured on, in their dtype."""
+    from effkit import device_spec
+    from effkit.report.select import describe_setup
+
     spec_dtype = dtype or "float32"
     if dtype is None and rows is not None:
         dts = describe_setup(rows)["dtype"].split(" / ")
@@ -247,27 +272,21 @@ def roofline_cmd(
         if len(gpus) > 1 and (peak_tflops is None or bandwidth_gbs is None):
             raise fail("the measurements mix GPUs (" + ", ".join(gpus) + "); pick one with --device")
         gpu_name = gpus[0] if gpus else None
-    spec = device_spec(device_spec_name, dtype=spec_dtype, gpu_name=gpu_name, peak_tflops=peak_tflops,
+    return device_spec(device_spec_name, dtype=spec_dtype, gpu_name=gpu_name, peak_tflops=peak_tflops,
                        bandwidth_gbs=bandwidth_gbs)
-    if per_layer is not None:
-        if rows is not None:
-            check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
-                              allow_other_device=allow_other_device)
-        points = measured_layers(rows, per_layer) if rows is not None else None
-        if points is None:
-            if rows is not None:
-                notes.append(f"no per-layer measurement of {per_layer}: layers drawn at their roofline bound")
-            with status(f"analysing {per_layer}"):
-                prof = _profile_for(per_layer, input_size, None, batch_size, spec_dtype)
-            points = prof.layers
-        title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
-        fig = roofline(points, spec, label_column="name", title=title)
-    else:
-        fig = roofline(rows, spec, allow_other_device=allow_other_device)
-    save_figure(fig, output)
-    for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
-        note(n)
-    typer.echo(f"wrote {output}", err=True)
+
+
+def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: list[str]):
+    """The model's measured per-layer points, else its analysed layers (drawn at their bound)."""
+    from effkit.report.select import measured_layers
+
+    points = measured_layers(rows, model) if rows is not None else None
+    if points is not None:
+        return points
+    if rows is not None:
+        notes.append(f"no per-layer measurement of {model}: layers drawn at their roofline bound")
+    with status(f"analysing {model}"):
+        return _profile_for(model, input_size, None, batch_size, dtype).layers
 
 
 @app.command()
