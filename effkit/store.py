@@ -343,6 +343,30 @@ class Store:
         return f"Store({str(self.path)!r})"
 
 
+def check_store_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, a store path that cannot become a results store: a folder, a missing or read-only
+    folder, or an existing file that is not an effkit store. Nothing is created or changed.
+
+    Raises:
+        BadInputError: with ``field="db"``.
+    """
+    from effkit.errors import BadInputError, EffkitError, setting
+    from effkit.files import check_writable
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise BadInputError(f"{setting('db')} {path} is a folder; give a file path such as "
+                            f"{Path(path) / 'results.sqlite'}", field="db")
+    try:
+        check_writable(p)
+        if p.exists() and p.stat().st_size > 0:
+            # Read-only, so a file that is not a store is left exactly as it was.
+            Store(p, create=False, readonly=True).close()
+    except EffkitError as e:
+        raise BadInputError(f"{setting('db')}: {e}", field="db") from None
+    return p
+
+
 def load_results(path: str | os.PathLike | None = None, **filters) -> "Any":
     """The rows of a results database as a pandas DataFrame (default: :func:`default_db_path`).
 

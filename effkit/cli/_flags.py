@@ -25,6 +25,7 @@ FIELD_FLAGS: dict[str, str] = {
     "min_time_s": "--min-time",
     "energy_window_s": "--energy-window",
     "allow_other_device": "--any-device",
+    "ray_num_cpus": "--ray-cpus",
     # API functions a message points to, spelt as the command that does the same
     "save_baseline": "`effkit baseline save MODEL... --output FILE`",
     "update_baseline": "`effkit baseline update`",

@@ -135,39 +135,10 @@ def sweep(
 
 def _check_run_options(*, engine: str, address: Optional[str], ray_cpus: Optional[float],
                        db: Optional[Path]) -> None:
-    """Refuse bad --engine, --address, --ray-cpus and --db values, named by their flags, before any work."""
-    import math
+    """Bad --engine, --address, --ray-cpus and --db values are refused before the sweep is expanded."""
+    from effkit.sweep import check_run_options
 
-    from effkit.sweep import ENGINES
-
-    if engine not in ENGINES:
-        raise fail(f"unknown --engine {engine!r}; use {' or '.join(ENGINES)}")
-    if address is not None and engine != "ray":
-        raise fail("--address is for the Ray engine; add --engine ray")
-    if ray_cpus is not None and not (math.isfinite(ray_cpus) and ray_cpus > 0):
-        # Ray accepts fractional CPUs (0.5), so any positive number is allowed, not only integers.
-        raise fail(f"--ray-cpus must be a positive number of CPUs such as 1 or 0.5, got {ray_cpus:g}")
-    if db is not None:
-        _check_db(db)
-
-
-def _check_db(db: Path) -> None:
-    """A --db that is a folder, in a missing or read-only folder, or not an effkit store is refused now,
-    not after the sweep has started; nothing is created."""
-    from effkit.errors import EffkitError
-    from effkit import Store
-    from effkit.files import check_writable
-
-    path = db.expanduser()
-    if path.is_dir():
-        raise fail(f"--db {db} is a folder; give a file path such as {db / 'results.sqlite'}")
-    try:
-        check_writable(path)
-        if path.exists() and path.stat().st_size > 0:
-            # Read-only, so a file that is not a store is left exactly as it was.
-            Store(path, create=False, readonly=True).close()
-    except EffkitError as e:
-        raise fail(f"--db: {e}") from None
+    check_run_options(engine=engine, address=address, ray_num_cpus=ray_cpus, db=db)
 
 
 def _dry_run(configs, fmt: str) -> None:

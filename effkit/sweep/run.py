@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import math
 import traceback
 from collections import Counter
 from dataclasses import dataclass
@@ -150,6 +151,31 @@ def pending_configs(configs: list, stored: Counter) -> list:
     return out
 
 
+def check_run_options(*, engine: str = "local", address: Optional[str] = None,
+                      ray_num_cpus: Optional[float] = None, db=None) -> None:
+    """Refuse a bad engine, Ray address, CPU reservation or store path before any work (what :func:`run_sweep`
+    checks first; the command line calls it before it expands a sweep).
+
+    Raises:
+        BadInputError: naming the setting.
+    """
+    if engine not in ENGINES:
+        raise BadInputError(f"unknown {setting('engine')} {engine!r}; use {' or '.join(ENGINES)}", field="engine")
+    if address is not None and engine != "ray":
+        raise BadInputError(f"{setting('address')} is for the Ray engine; add {setting('engine')} ray", field="address")
+    if ray_num_cpus is not None and (isinstance(ray_num_cpus, bool) or not isinstance(ray_num_cpus, (int, float))
+                                     or not (math.isfinite(ray_num_cpus) and ray_num_cpus > 0)):
+        # Ray accepts fractional CPUs (0.5), so any positive number is allowed, not only integers.
+        raise BadInputError(f"{setting('ray_num_cpus')} must be a positive number of CPUs such as 1 or 0.5, "
+                            f"got {ray_num_cpus:g}" if isinstance(ray_num_cpus, (int, float))
+                            else f"{setting('ray_num_cpus')} must be a number, got {ray_num_cpus!r}",
+                            field="ray_num_cpus")
+    if isinstance(db, (str, Path)):
+        from effkit.store import check_store_path
+
+        check_store_path(db)
+
+
 def run_sweep(
     spec_or_configs,
     *,
@@ -191,15 +217,10 @@ def run_sweep(
         BackendUnavailableError: Ray missing or the cluster unreachable; CUDA missing (local engine).
         SweepInterrupted: Ctrl-C; the rows finished so far are stored and attached.
     """
-    if engine not in ENGINES:
-        raise BadInputError(f"unknown engine {engine!r}; use {' or '.join(ENGINES)}")
-    if address is not None and engine != "ray":
-        raise BadInputError(f"{setting('address')} is for the Ray engine; add {setting('engine')} ray", field="address")
+    check_run_options(engine=engine, address=address, ray_num_cpus=ray_num_cpus)
     if resume and db is None:
         raise BadInputError(f"{setting('resume')} needs a results store to resume from; give {setting('db')}",
                             field="resume")
-    if ray_num_cpus is not None and not (ray_num_cpus > 0):
-        raise BadInputError(f"ray_num_cpus must be positive, got {ray_num_cpus}")
     configs = spec_or_configs.configs() if isinstance(spec_or_configs, SweepSpec) else list(spec_or_configs)
     for c in configs:
         if not hasattr(c, "key"):
