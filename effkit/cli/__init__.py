@@ -187,7 +187,13 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(e.exit_code)
         typer.echo(f"effkit: error: {_usage_line(e)}", err=True)
         sys.exit(2 if e.exit_code in (0, 1) else e.exit_code)
+    except BrokenPipeError:  # the reader went away (`effkit models | head -1`): nothing more to say, to anyone
+        _quiet_stdout()
+        sys.exit(1)
     except SystemExit as e:
+        if isinstance(e.__context__, BrokenPipeError):
+            # rich turns a closed pipe into sys.exit(1) (Console.on_broken_pipe): the reader stopped reading.
+            sys.exit(e.code)
         # Only code effkit runs on the user's behalf (a factory, a library) exits this way: never a success.
         if debug:
             raise
@@ -198,6 +204,15 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("effkit: interrupted", err=True)
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of a closed pipe raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests): nothing to redirect
+        pass
 
 
 def _usage_line(e) -> str:
