@@ -75,6 +75,9 @@ def _notes(df) -> list[str]:
              "latencies (p50/p90/p99) per iteration, per batch."]
     if "memory_method" in df and df["memory_method"].notna().any():
         notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
+    from effkit.measurement.trust import trust_notes
+
+    notes += [f"warning: {line}" for line in trust_notes(df)]  # numbers a busy or noisy machine made
     statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
     if statuses:
         notes.append("energy: " + "; ".join(statuses))
@@ -87,6 +90,10 @@ def _notes(df) -> list[str]:
 def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None,
           keep=()) -> None:
     """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all."""
+    if fmt in ("table", "markdown") and "status" in df:  # "ok (noisy)" shown; csv/json keep the stored status
+        from effkit.measurement.trust import shown_status
+
+        df = df.assign(status=[shown_status(r) for r in df.to_dict(orient="records")])
     cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
             and not (c == "status" and (df[c] == "ok").all())]
     emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=True,
@@ -158,10 +165,19 @@ def _prepare(models: list[str], options: dict):
     tables.check_format(options["fmt"])
     opts = _options(**options)
     check_model_names(models)
+    _warn_half_on_cpu(opts)
     store = _db_arg(options["db"], options["no_store"])
     if options["output"] is not None:
         files.check_output(options["output"], keep=(store,))  # before minutes of measuring, not after
     return opts, store
+
+
+def _warn_half_on_cpu(opts: dict) -> None:
+    from effkit.measurement.trust import half_on_cpu_warning
+
+    message = half_on_cpu_warning(opts["dtype"], opts["device"])
+    if message:
+        typer.echo(f"effkit: warning: {message} (measured anyway; every row says so)", err=True)
 
 
 def _finish(df, *, columns, title: str, store, options: dict) -> None:

@@ -17,7 +17,7 @@ _FLAG_NAMES = {
     "models": "--model", "input_sizes": "--input-size", "batch_sizes": "--batch-size", "dtypes": "--dtype",
     "channels_last": "--channels-last", "repeats": "--repeats", "device": "--device",
     "warmup_s": "--warmup-s", "min_iters": "--min-iters", "min_time_s": "--min-time-s", "energy": "--energy",
-    "tf32": "--tf32", "mig_energy": "--mig-energy",
+    "tf32": "--tf32", "mig_energy": "--mig-energy", "cpu_half": "--cpu-half",
 }
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 
@@ -85,6 +85,8 @@ def sweep(
                                         "on CUDA (default: the file's, else torch's settings)."),
     mig_energy: Optional[bool] = typer.Option(None, "--mig-energy", help="On a MIG instance, measure the whole "
                                               "board's energy anyway (it includes other tenants)."),
+    cpu_half: Optional[bool] = typer.Option(None, "--cpu-half", help="Measure float16/bfloat16 even when device "
+                                            "auto is a CPU (emulated there and slow; skipped by default)."),
     engine: str = typer.Option("local", "--engine", "-e",
                                help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
     address: Optional[str] = typer.Option(
@@ -116,7 +118,7 @@ def sweep(
         "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
         "channels_last": _bools(channels_last), "repeats": repeats, "device": device,
         "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
-        "tf32": tf32, "mig_energy": mig_energy,
+        "tf32": tf32, "mig_energy": mig_energy, "cpu_half": cpu_half,
     }
     if file is not None:
         spec = load_sweep(file, overrides, override_names=_FLAG_NAMES)
@@ -124,10 +126,13 @@ def sweep(
         raise fail("nothing to sweep: give a sweep FILE or at least one --model")
     else:
         spec = sweep_spec(overrides, override_names=_FLAG_NAMES)
-    configs = spec.configs()
+    split = _half_on_cpu(spec, engine)
+    configs = split.run
 
     if dry_run:
-        _dry_run(configs, fmt)
+        _dry_run(split, fmt)
+        return
+    if not configs:
         return
     rows = _run(configs, engine=engine, db=db, resume=resume, address=address, ray_cpus=ray_cpus)
     _summary(rows, fmt)
@@ -141,12 +146,30 @@ def _check_run_options(*, engine: str, address: Optional[str], ray_cpus: Optiona
     check_run_options(engine=engine, address=address, ray_num_cpus=ray_cpus, db=db)
 
 
-def _dry_run(configs, fmt: str) -> None:
+def _half_on_cpu(spec, engine: str):
+    """The configurations to run; a note on stderr says how many half-precision ones a CPU skips, and why."""
+    from effkit.cli._shared import note
+    from effkit.sweep.half import sweep_configs
+
+    split = sweep_configs(spec, engine)
+    if split.skipped:
+        note(split.message({"cpu_half": "--cpu-half (or cpu_half: true in the sweep file)"}))
+    return split
+
+
+def _dry_run(split, fmt: str) -> None:
     from effkit.sweep import configs_table
 
+    skipped = {id(c) for c in split.skipped}
+    configs = split.configs
     df = configs_table(configs)
+    columns = list(_DRY_RUN_COLUMNS)
+    if skipped:
+        df["status"] = ["skipped: half precision on a CPU" if id(c) in skipped else "to run" for c in configs]
+        columns.append("status")
     shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
-    emit(df, fmt=fmt, title=f"{len(df)} configurations (dry run: nothing measured)", columns=_DRY_RUN_COLUMNS,
+    what = f"{len(split.run)} configurations" + (f", {len(split.skipped)} skipped" if skipped else "")
+    emit(df, fmt=fmt, title=f"{what} (dry run: nothing measured)", columns=columns,
          shown=shown, export_all=True, markdown_title=False)
 
 
@@ -214,6 +237,10 @@ def _summary(rows, fmt: str) -> None:
         return
     cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
     shown = rows.assign(model=rows["model"].map(_short))
+    if "status" in rows.columns:  # "ok (noisy)": the stored status stays "ok"
+        from effkit.measurement.trust import shown_status
+
+        shown["status"] = [shown_status(r) for r in rows.to_dict(orient="records")]
     if "channels_last" in rows.columns:
         shown["channels_last"] = rows["channels_last"].map(_yes_no)
     emit(rows, fmt=fmt, title="sweep results (this run)", columns=cols, shown=shown, export_all=True,
@@ -224,3 +251,7 @@ def _summary(rows, fmt: str) -> None:
         for rec in rows[rows["status"] != "ok"].itertuples():
             console.print(f"failed #{rec.id} {_short(rec.model)} {rec.input_shape}: {rec.error}",
                           markup=False, highlight=False)
+        from effkit.measurement.trust import trust_notes
+
+        for line in trust_notes(rows):
+            console.print(f"warning: {line}", markup=False, highlight=False)

@@ -1,5 +1,6 @@
 """Measurement: latency/FPS and achieved FLOP/s (:mod:`.timing`), memory (:mod:`.memory`), energy
-(:mod:`.energy`), the machine fingerprint (:mod:`.machine`), and the entry points (:mod:`.api`):
+(:mod:`.energy`), the machine fingerprint (:mod:`.machine`), when a row cannot be trusted (:mod:`.trust`), and
+the entry points (:mod:`.api`):
 ``measure``, ``compare``, ``measure_config``, ``measure_layers``, ``MeasureConfig``.
 """
 

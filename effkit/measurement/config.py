@@ -27,7 +27,8 @@ ROW_COLUMNS = [
     "activation_bytes", "memory_method", "energy_j_per_img", "energy_j_per_img_net", "energy_j_per_img_std",
     "mean_power_w", "peak_power_w", "idle_power_w", "idle_measured_at", "idle_method", "energy_method",
     "energy_status", "energy_trials", "energy_window_s", "clock_drop", "clocks_before", "clocks_after",
-    "clocks_after_energy",
+    "clocks_after_energy", "load_1m_before", "load_1m_after", "torch_threads", "cpu_count", "latency_iqr_ratio",
+    "warnings",
 ]
 
 #: Settings copied into every row beside the columns above (what a reader needs to redo the run).

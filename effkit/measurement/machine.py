@@ -161,3 +161,27 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
     key = "|".join(str(fp[k] or "") for k in ("hostname", "cpu_model", "gpu_uuid"))
     fp["machine_id"] = hashlib.sha256(key.encode()).hexdigest()[:16]
     return {k: fp[k] for k in FINGERPRINT_FIELDS}
+
+
+# -- how busy the machine is while a row is measured (stored with every row; see effkit.measurement.trust) --
+
+
+def load_average() -> Optional[float]:
+    """The 1-minute load average now (:func:`os.getloadavg`), or ``None`` where the OS has none (Windows)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
+
+
+def usable_cpus() -> Optional[int]:
+    """The CPUs this process may run on: its affinity mask where the OS has one, else :func:`os.cpu_count`."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+def load_columns() -> dict:
+    """The columns read before a row is measured: ``load_1m_before``, ``torch_threads`` and ``cpu_count``."""
+    return {"load_1m_before": load_average(), "torch_threads": torch.get_num_threads(), "cpu_count": usable_cpus()}

@@ -59,11 +59,12 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
         analysis: this configuration's :func:`~effkit.measurement.preflight.analyse_configs` outcome: a
             Profile, an error that fails the row, or ``None`` (analyse here).
     """
-    from effkit.measurement.machine import fingerprint
+    from effkit.measurement.machine import fingerprint, load_columns
 
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
     row = base_row(config, device=device, machine=fp, family="other" if module is not None else None)
+    row.update(load_columns())  # how busy the machine was: judged by effkit.measurement.trust
     rig = _Rig()
     try:
         prof = _analyse(config, module, analysis, row)
@@ -79,8 +80,20 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
             row["energy_status"] = "not measured (configuration failed)"
     finally:
         rig.close(device)
+    _judge(row)
     row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return row
+
+
+def _judge(row: dict) -> None:
+    """The load after the measurement, the IQR/median ratio and the row's ``warnings`` (None when clean)."""
+    from effkit.measurement.machine import load_average
+    from effkit.measurement.trust import warnings_text
+
+    row["load_1m_after"] = load_average()
+    if row.get("latency_iqr_ms") is not None and row.get("latency_ms"):
+        row["latency_iqr_ratio"] = row["latency_iqr_ms"] / row["latency_ms"]
+    row["warnings"] = warnings_text(row)
 
 
 def _analyse(config: MeasureConfig, module, analysis, row: dict):

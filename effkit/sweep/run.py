@@ -190,7 +190,9 @@ def run_sweep(
     """Measure every configuration of a sweep and commit each row to the results store as it finishes.
 
     Args:
-        spec_or_configs: a :class:`SweepSpec` or a list of ``MeasureConfig``.
+        spec_or_configs: a :class:`SweepSpec` or a list of ``MeasureConfig``. A spec's float16/bfloat16
+            configurations on an ``auto`` device that is a CPU are skipped, with a warning, unless its
+            ``cpu_half`` (:mod:`effkit.sweep.half`).
         engine: ``"local"`` (in this process, one configuration at a time) or ``"ray"`` (one Ray task per
             configuration; ``num_gpus=1`` when the cluster has GPUs and the device is not ``cpu``).
         db: results database path or an open store; ``None`` (default) stores nothing and returns the rows
@@ -221,7 +223,8 @@ def run_sweep(
     if resume and db is None:
         raise BadInputError(f"{setting('resume')} needs a results store to resume from; give {setting('db')}",
                             field="resume")
-    configs = spec_or_configs.configs() if isinstance(spec_or_configs, SweepSpec) else list(spec_or_configs)
+    configs = _spec_configs(spec_or_configs, engine) if isinstance(spec_or_configs, SweepSpec) \
+        else list(spec_or_configs)
     for c in configs:
         if not hasattr(c, "key"):
             raise BadInputError(f"expected a SweepSpec or MeasureConfig objects, got {type(c).__name__}")
@@ -243,6 +246,18 @@ def run_sweep(
     from effkit.sweep.ray import import_ray, run_ray
 
     return run_ray(import_ray(), configs, db, resume, address, measure_fn, emit, ray_num_cpus)
+
+
+def _spec_configs(spec: SweepSpec, engine: str) -> list:
+    """The spec's configurations, less half precision on an ``auto`` CPU (a warning says how many)."""
+    import warnings
+
+    from effkit.sweep.half import sweep_configs
+
+    split = sweep_configs(spec, engine)
+    if split.skipped:
+        warnings.warn(split.message(), stacklevel=3)
+    return split.run
 
 
 def rows_frame(rows: list[dict]):

@@ -40,7 +40,7 @@ def _setting_kinds() -> dict[str, str]:
 #: (``count``: integer >= 1, ``count0``: integer >= 0, ``seconds``: number >= 0), from MeasureSettings' bounds.
 SETTING_KEYS: dict[str, str] = _setting_kinds()
 #: Every key a sweep file may hold.
-SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", *SETTING_KEYS)
+SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", "cpu_half", *SETTING_KEYS)
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -63,6 +63,8 @@ class SweepSpec:
             once, then every one again) so slow drift of the machine spreads over all of them.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``; ``None`` keeps MeasureConfig's default.
         settings: timing settings as sorted ``(name, value)`` pairs (see :data:`SETTING_KEYS`).
+        cpu_half: measure float16/bfloat16 when ``device`` auto resolves to a CPU (default: skipped there;
+            see :func:`effkit.sweep.half.skip_half_on_cpu`).
         source: the file the spec came from, if any.
     """
 
@@ -76,6 +78,7 @@ class SweepSpec:
     device: Optional[str] = None
     settings: tuple[tuple[str, Any], ...] = ()
     source: Optional[str] = None
+    cpu_half: bool = False
 
     def configs(self) -> list:
         """Every configuration to measure, repeats included (``len == grid size × repeats``).
@@ -117,6 +120,8 @@ class SweepSpec:
         if self.device is not None:
             out["device"] = self.device
         out.update(dict(self.settings))
+        if self.cpu_half:
+            out["cpu_half"] = True
         return out
 
 
@@ -234,7 +239,9 @@ def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
     repeats, device, settings = _repeats(data, where), _device(data, where), _settings(data, where)
     return SweepSpec(models=models, input_sizes=sizes, input_shapes=shapes, batch_sizes=batches, dtypes=dtypes,
                      channels_last=channels_last, repeats=repeats, device=device,
-                     settings=tuple(sorted(settings.items())), source=where.source)
+                     settings=tuple(sorted(settings.items())), source=where.source,
+                     cpu_half=_bool(where, ("cpu_half",), data["cpu_half"]) if data.get("cpu_half") is not None
+                     else False)
 
 
 def _check_keys(data: Mapping[str, Any], where: _Where) -> None:
