@@ -243,8 +243,8 @@ def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
 
     for name, _, option in MEASURE_OPTIONS:
         if name not in _SHIPPED_OPTIONS and options[name] != option.default:
-            raise fail(f"{option.param_decls[0]} is a measuring option; --shipped measures nothing "
-                       "(it reads the shipped rows)")
+            raise fail(f"{option.param_decls[0]} has no effect with --shipped/--from-shipped, which measure and "
+                       "store nothing (they show the shipped rows); leave it out")
     tables.check_format(options["fmt"])
     if options["output"] is not None:
         files.check_output(options["output"])

@@ -111,10 +111,13 @@ def _measurements(csv: Optional[Path], db: Optional[Path], shipped: bool, from_s
 
 
 def _default_store_is_empty() -> bool:
-    from effkit import default_db_path, load_results
+    from effkit import Store, default_db_path
 
     path = default_db_path()
-    return not path.exists() or load_results(path).empty
+    if not path.exists():
+        return True
+    with Store(path, create=False, readonly=True) as store:  # not an effkit store: its error, as before
+        return len(store) == 0
 
 
 def _shipped_setup(chosen, batch_size, dtype):
