@@ -9,6 +9,7 @@ Public API (imported lazily so that ``import effkit`` stays cheap)::
     effkit.proxies(results_df), effkit.predict(model, "h100"), effkit.calibrate(db=PATH)
     with effkit.energy_window("cuda:0") as w: ...   -> w.seconds, w.joules_gross, w.joules_net, w.status
     effkit.MeasureSettings, effkit.run_sweep(...), effkit.load_results(...), effkit.device_spec(...)
+    effkit.shipped_measurements() -> [ShippedFile], effkit.load_shipped("cpu" | "gpu" | NAME) -> DataFrame
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ _LAZY = {
     "Store": ("effkit.store", "Store"),
     "load_results": ("effkit.store", "load_results"),
     "default_db_path": ("effkit.store", "default_db_path"),
+    "shipped_measurements": ("effkit.shipped", "shipped_measurements"),
+    "load_shipped": ("effkit.shipped", "load_shipped"),
+    "choose_shipped": ("effkit.shipped", "choose_shipped"),
+    "compare_shipped": ("effkit.shipped", "compare_shipped"),
+    "ShippedFile": ("effkit.shipped", "ShippedFile"),
     "resolve_device": ("effkit.devices", "resolve_device"),
     "device_spec": ("effkit.devices", "device_spec"),
     "DeviceSpec": ("effkit.devices", "DeviceSpec"),

@@ -196,11 +196,12 @@ def test_driver_missing_gives_unavailable():
 
 
 def test_nvml_error_mid_window_maps_to_backend_unavailable():
+    # A lost GPU (15) fails the whole measurement instead: tests/test_nvml.py.
     state = {"fail": False}
 
     def counter():
         if state["fail"]:
-            raise FakeNVMLError(15)  # NVML_ERROR_GPU_IS_LOST
+            raise FakeNVMLError(999)  # NVML_ERROR_UNKNOWN
         return 0
 
     nv = fake_nvml([{"uuid": "GPU-aaaa", "counter": counter, "power": lambda: 1}])

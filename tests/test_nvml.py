@@ -55,10 +55,14 @@ class Board:
     """One physical GPU: a power trace p(t) in W; the energy counter integrates it in 100 ms steps (mJ)."""
 
     def __init__(self, uuid, power, *, bus="00000000:3B:00.0", mig=None, reasons=0, event_call=True,
-                 instant_type=1):
+                 instant_type=1, lost_at=None):
         self.uuid, self.power, self.bus, self.mig = uuid, power, bus, mig
         self.reasons, self.event_call, self.instant_type = reasons, event_call, instant_type
-        self.lost = False
+        self.lost = False  # set on demand: from then on every call on the board raises NVMLError_GpuIsLost
+        self.lost_at = lost_at  # or: lost once the clock reaches this time (mid-window, mid-sweep)
+
+    def is_lost(self, t: float) -> bool:
+        return self.lost or (self.lost_at is not None and t >= self.lost_at)
 
     def energy_mj(self, t: float) -> int:
         # the counter updates every 100 ms: it holds the energy up to the last 100 ms tick
@@ -71,16 +75,23 @@ def fake_pynvml(boards, clock, *, init_error=None):
     nv.NVMLError = NVMLError
     nv.NVMLError_NotSupported = NVMLError_NotSupported
     nv.NVMLError_FunctionNotFound = NVMLError_FunctionNotFound
+    nv.NVMLError_GpuIsLost = NVMLError_GpuIsLost
+    nv.NVML_ERROR_GPU_IS_LOST = GPU_IS_LOST
     nv.NVML_SUCCESS = 0
+    nv.calls = {"init": 0, "shutdown": 0}
     nv.NVML_FI_DEV_POWER_INSTANT = 186
     nv.NVML_DEVICE_MIG_ENABLE = 1
 
     def init():
         if init_error is not None:
             raise NVMLError(init_error)
+        nv.calls["init"] += 1
+
+    def shutdown():
+        nv.calls["shutdown"] += 1
 
     def board(h):
-        if boards[h].lost:
+        if boards[h].is_lost(clock()):
             raise NVMLError(GPU_IS_LOST)
         return boards[h]
 
@@ -110,7 +121,7 @@ def fake_pynvml(boards, clock, *, init_error=None):
         return board(h).reasons
 
     nv.nvmlInit = init
-    nv.nvmlShutdown = lambda: None
+    nv.nvmlShutdown = shutdown
     nv.nvmlDeviceGetCount = lambda: len(boards)
     nv.nvmlDeviceGetHandleByIndex = lambda i: i
     nv.nvmlDeviceGetUUID = lambda h: board(h).uuid
@@ -233,14 +244,21 @@ def test_instant_power_uses_driver_timestamps_and_value_type():
     assert r.peak_w == pytest.approx(200.0)
 
 
-def test_gpu_lost_mid_window_is_backend_unavailable():
+def test_gpu_lost_mid_window_fails_the_measurement_not_just_the_energy():
+    from effkit.measurement.device_lost import GpuLostError
+
     clock = Clock()
     board = Board("GPU-aaaa", lambda t: 100.0)
     meter = NvmlMeter(0, nvml=fake_pynvml([board], clock), clock=clock, device_uuid="GPU-aaaa")
     meter.start()
     board.lost = True
-    with pytest.raises(BackendUnavailableError, match="GPU is lost"):
+    with pytest.raises(GpuLostError) as info:
         meter.stop()
+    # not a BackendUnavailableError: that one only empties the energy columns of a row that stays "ok"
+    assert not isinstance(info.value, BackendUnavailableError)
+    assert (info.value.device, info.value.cause) == ("cuda:0", "NVML: GPU is lost")
+    assert str(info.value) == "GPU lost during measurement (NVML: GPU is lost) on cuda:0"
+    assert isinstance(info.value.__cause__, NVMLError_GpuIsLost)
 
 
 def test_clock_drop_covers_the_energy_windows():
@@ -260,3 +278,154 @@ def test_new_settings_leave_stored_configuration_keys_unchanged():
     assert "mig_energy" not in key and "tf32" not in key
     assert MeasureConfig("resnet50", tf32=False).key() != key
     assert MeasureConfig("resnet50", mig_energy=True).key() != key
+
+
+# -- a GPU that disappears mid-run ----------------------------------------------------------------------------
+
+
+def test_gpu_lost_while_sampling_power_fails_the_window():
+    from effkit.measurement.device_lost import GpuLostError
+
+    clock = Clock()
+    board = Board("GPU-aaaa", lambda t: 100.0)
+    nv = fake_pynvml([board], clock)
+    nv.nvmlDeviceGetTotalEnergyConsumption = lambda h: (_ for _ in ()).throw(NVMLError(NOT_SUPPORTED))
+    meter = NvmlMeter(0, nvml=nv, clock=clock, poll_hz=0, device_uuid="GPU-aaaa")
+    assert meter.probe().method == "nvml_power_instant"
+    meter.start()
+    clock.t += 0.5
+    board.lost = True
+    with pytest.raises(GpuLostError, match=r"\(NVML: GPU is lost\) on cuda:0"):
+        meter.sample()
+
+
+def test_gpu_lost_before_the_meter_opens_fails_and_shuts_nvml_down(monkeypatch):
+    from effkit.measurement.device_lost import GpuLostError
+
+    clock = Clock()
+    nv = fake_pynvml([Board("GPU-aaaa", lambda t: 100.0, lost_at=0.0)], clock)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    with pytest.raises(GpuLostError):
+        open_meter("cuda:0", nvml=nv)  # no NullMeter: nothing measured on a lost GPU can be trusted
+    assert nv.calls["init"] == nv.calls["shutdown"] == 1
+
+
+def _lost_configs(tmp_path):
+    from effkit.measurement.api import MeasureConfig
+
+    # cuda:0 and cuda:1 interleaved; cuda:0 is lost during its second configuration
+    return [MeasureConfig("resnet18", device=d, batch_size=b, energy=False)
+            for b in (1, 2, 4) for d in ("cuda:0", "cuda:1")]
+
+
+def _fake_row(config, **extra):
+    return {"model": config.model, "status": "ok", "device": config.device, "batch_size": config.batch_size,
+            "machine_id": "m-" + config.device, "gpu_name": "NVIDIA H100 80GB HBM3", "fps": 100.0 * config.batch_size,
+            **extra}
+
+
+def test_sweep_after_a_lost_gpu_skips_that_device_and_keeps_every_row(tmp_path):
+    """NVML says the GPU is lost mid-window on cuda:0 at batch 2: that row fails with the reason, batch 4 on
+    cuda:0 is stored failed without being measured, cuda:1 goes on, and rows stored before stay."""
+    from effkit.measurement.energy.meter import measure_energy
+    from effkit.store import Store
+    from effkit.sweep.run import run_configs
+
+    clock = Clock(t=0.0)
+    board = Board("GPU-aaaa", lambda t: 300.0)
+    nv = fake_pynvml([board], clock)
+    called = []
+
+    def measure(config):
+        called.append((config.device, config.batch_size))
+        if config.device == "cuda:0" and config.batch_size == 2:
+            board.lost_at = clock.t + 1.0  # the board falls off the bus 1 s into the energy window
+            meter = NvmlMeter(0, nvml=nv, clock=clock, device_uuid="GPU-aaaa")
+
+            def step():
+                clock.t += 0.05
+
+            measure_energy(meter, step, config.batch_size, sync=lambda: None, trials=1, min_window_s=5.0,
+                           clock=clock, sleep=lambda s: None)
+        return _fake_row(config)
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        earlier = store.add({"model": "vovnet39", "status": "ok", "device": "cuda:0", "fps": 1.0})
+        rows = run_configs(_lost_configs(tmp_path), store, measure, lambda event: None)
+    assert called == [("cuda:0", 1), ("cuda:1", 1), ("cuda:0", 2), ("cuda:1", 2), ("cuda:1", 4)]
+    by = {(r["device"], r["batch_size"]): r for r in rows}
+    assert [by[("cuda:1", b)]["status"] for b in (1, 2, 4)] == ["ok", "ok", "ok"]
+    lost = by[("cuda:0", 2)]
+    assert lost["status"] == "failed"
+    assert lost["error"] == ("GPU lost during measurement (NVML: GPU is lost) on cuda:0; later configurations "
+                             "on that device are skipped")
+    skipped = by[("cuda:0", 4)]
+    assert skipped["status"] == "failed" and skipped["error"].startswith(
+        "skipped: GPU lost during measurement (NVML: GPU is lost) on cuda:0")
+    assert skipped["machine_id"] == lost["machine_id"]  # the lost row's machine columns, not asked again
+    with Store(db) as store:
+        stored = store.rows()
+    assert len(stored) == 1 + 6 and stored.loc[0, "id"] == earlier and stored.loc[0, "model"] == "vovnet39"
+    assert (stored["status"] == "failed").sum() == 2
+
+
+@pytest.mark.parametrize("error, lost", [
+    ("RuntimeError: CUDA error: unspecified launch failure", "CUDA error: unspecified launch failure"),
+    ("RuntimeError: CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be ...",
+     "CUDA error: an illegal memory access was encountered"),
+    ("RuntimeError: CUDA error: device-side assert triggered", "CUDA error: device-side assert triggered"),
+    ("out of memory at batch size 4 (OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB)", None),
+    ("RuntimeError: shapes cannot be multiplied", None),
+])
+def test_a_sticky_cuda_error_in_a_failed_row_skips_that_device_an_oom_does_not(tmp_path, error, lost):
+    from effkit.sweep.run import run_configs
+
+    called = []
+
+    def measure(config):  # what measure_config returns when torch raised inside the timed loop
+        called.append((config.device, config.batch_size))
+        if (config.device, config.batch_size) == ("cuda:0", 1):
+            return _fake_row(config, status="failed", error=error)
+        return _fake_row(config)
+
+    rows = run_configs(_lost_configs(tmp_path), None, measure, lambda event: None)
+    first = rows[0]
+    if lost is None:
+        assert len(called) == 6 and first["error"] == error
+        assert all(r["status"] == "ok" for r in rows[1:])
+    else:
+        assert first["error"] == (f"GPU lost during measurement ({lost}) on cuda:0; later configurations on "
+                                  "that device are skipped")
+        assert ("cuda:0", 2) not in called and ("cuda:0", 4) not in called and len(called) == 4
+        assert [r["status"] for r in rows if r["device"] == "cuda:0"] == ["failed"] * 3
+        assert [r["status"] for r in rows if r["device"] == "cuda:1"] == ["ok"] * 3
+
+
+def test_a_lost_gpu_raised_by_the_measurement_becomes_the_reason(tmp_path):
+    from effkit.measurement.device_lost import GpuLostError
+    from effkit.sweep.run import measure_one
+
+    config = _lost_configs(tmp_path)[0]
+
+    def measure(config):
+        raise GpuLostError("cuda:0", "NVML: GPU is lost")
+
+    row = measure_one(config, measure)
+    assert row["status"] == "failed"
+    assert row["error"] == "GPU lost during measurement (NVML: GPU is lost) on cuda:0"
+
+
+def test_a_cpu_row_is_never_a_lost_gpu(tmp_path):
+    from effkit.measurement.api import MeasureConfig
+    from effkit.sweep.run import run_configs
+
+    configs = [MeasureConfig("resnet18", device="cpu", batch_size=b, energy=False) for b in (1, 2)]
+    called = []
+
+    def measure(config):
+        called.append(config.batch_size)
+        return _fake_row(config, status="failed", error="RuntimeError: device-side assert triggered")
+
+    rows = run_configs(configs, None, measure, lambda event: None)
+    assert called == [1, 2] and rows[0]["error"] == "RuntimeError: device-side assert triggered"

@@ -710,9 +710,13 @@ def empty_default_db(tmp_path, monkeypatch):
     return db
 
 
-@pytest.mark.parametrize("argv", [["plot", "roofline", "--device-spec", "h100-sxm", "-o"], ["plot", "figure3", "-o"]])
+# An empty default database: the roofline says so; Figure 3 falls back to the shipped measurements
+# (tests/test_shipped.py), but not with --db given.
+@pytest.mark.parametrize("argv", [["plot", "roofline", "--device-spec", "h100-sxm", "-o"],
+                                  ["plot", "figure3", "--db", "DB", "-o"]])
 def test_cli_empty_default_db_names_it(tmp_path, capsys, empty_default_db, argv):
     out = tmp_path / "f.png"
+    argv = [str(empty_default_db) if a == "DB" else a for a in argv]
     code, _, err = _cli([*argv, str(out)], capsys)
     _one_line_error(code, err)
     assert str(empty_default_db) in err and "--db" in err and "--csv" in err and "effkit measure" in err

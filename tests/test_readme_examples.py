@@ -137,8 +137,8 @@ def _value_after(args: list[str], flags: tuple[str, ...]) -> int | None:
 
 def shrink(args: list[str]) -> list[str]:
     """``args`` (after ``effkit``) with the tiny settings of the module docstring for measuring commands."""
-    if args[0] not in MEASURING or "--dry-run" in args:
-        return args
+    if args[0] not in MEASURING or "--dry-run" in args or "--shipped" in args or "--from-shipped" in args:
+        return args  # nothing measured: shipped rows are read as they are
     args = list(args)
     i = _value_after(args, ("-b", "--batch-size"))
     if i is not None:

@@ -368,14 +368,15 @@ def test_cli_report_does_not_ignore_a_lone_peak(tmp_path, capsys):
     assert "r_roofline.png" in out.read_text()
 
 
-def test_cli_report_empty_default_db_names_it(tmp_path, capsys, monkeypatch):
+def test_cli_report_empty_db_names_it(tmp_path, capsys, monkeypatch):
+    # An empty database given with --db is an error naming it; an empty default one falls back to the
+    # shipped measurements (tests/test_shipped.py).
     from effkit.store import Store
 
     db = tmp_path / "empty.sqlite"
     Store(db).close()
-    monkeypatch.setenv("EFFKIT_DB", str(db))
     out = tmp_path / "r.html"
-    code, _, err = _cli(["report", "-o", str(out)], capsys)
+    code, _, err = _cli(["report", "--db", str(db), "-o", str(out)], capsys)
     _one_line_error(code, err)
     assert str(db) in err and "--db" in err and "--csv" in err and "effkit measure" in err
     assert not out.exists()

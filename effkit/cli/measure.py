@@ -221,17 +221,56 @@ def compare(
                    "resnet50 resnet101)."),
     small: bool = typer.Option(False, "--small",
                                help="Default to the small set instead: vovnet27_slim, resnet18, densenet121."),
+    *,
+    shipped: bool = typer.Option(False, "--shipped", help="Measure nothing: show the rows shipped with effkit "
+                                 "(the newest GPU file, else the CPU one; see `effkit results shipped`)."),
+    from_shipped: Optional[str] = typer.Option(None, "--from-shipped", metavar="WHICH",
+                                               help="Like --shipped, from this file: its name (or a unique part "
+                                               "of it), cpu or gpu."),
     **options,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.
 
     Params, FLOPs, paper MAC, all-op MAC, latency, FPS, achieved FLOP/s, peak memory and J/img per model
-    and batch size; --format markdown/csv with --output exports the table.
+    and batch size; --format markdown/csv with --output exports the table. With --shipped or
+    --from-shipped nothing is measured: the table shows the measurements shipped with effkit (-b, --dtype
+    and --input-size pick their rows; without models, the default set the file holds).
     """
     from effkit import compare as run_compare
 
+    if shipped or from_shipped is not None:
+        return _compare_shipped(models or None, small, from_shipped or "auto", options)
     opts, store = _prepare(models or [], options)
     with _Interruptible(store, options["no_store"]), Bar("comparing") as bar:
         df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
     _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options)
+
+
+#: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
+_SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output"}
+
+
+def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
+    """`compare --shipped`: the shipped rows of ``models`` as the compare table; measuring options are refused."""
+    from effkit import compare_shipped, files
+    from effkit.cli._shared import MEASURE_OPTIONS
+    from effkit.report import tables
+
+    for name, _, option in MEASURE_OPTIONS:
+        if name not in _SHIPPED_OPTIONS and options[name] != option.default:
+            raise fail(f"{option.param_decls[0]} has no effect with --shipped/--from-shipped, which measure and "
+                       "store nothing (they show the shipped rows); leave it out")
+    tables.check_format(options["fmt"])
+    if options["output"] is not None:
+        files.check_output(options["output"])
+    batches = parse_batch_sizes(options["batch_size"]) if options["batch_size"] is not None else None
+    if options["input_size"] is not None and options["input_size"] <= 0:
+        raise fail(f"--input-size must be a positive integer, got {options['input_size']}")
+    df = compare_shipped(models, which=which, small=small, batch_sizes=batches, dtype=options["dtype"],
+                         input_size=options["input_size"])
+    chosen = df.attrs["shipped"]
+    title = (f"effkit compare  {options['dtype']}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
+             "not measured here)")
+    _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=options["fmt"], output=options["output"],
+          notes=_notes(df))

@@ -40,6 +40,12 @@ BATCH = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
 DEVICE = typer.Option(None, "--device", help=DEVICE_HELP)
 INPUT_SIZE = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP)
+SHIPPED = typer.Option(False, "--shipped", help="Use the measurements shipped with effkit (the newest GPU file, "
+                       "else the CPU one; see `effkit results shipped`). Used anyway, with a note, when the "
+                       "default results database holds no measurements.")
+FROM_SHIPPED = typer.Option(None, "--from-shipped", metavar="WHICH",
+                            help="Use this shipped measurements file: its name (or a unique part of it), cpu or "
+                            "gpu (the newest of that kind).")
 
 
 def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
@@ -76,6 +82,60 @@ def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = T
     return results
 
 
+def _measurements(csv: Optional[Path], db: Optional[Path], shipped: bool, from_shipped: Optional[str]):
+    """(measurements, the shipped file they came from or ``None``) for `plot figure3` and `report`.
+
+    With --shipped/--from-shipped: the shipped file. With neither, nor --csv/--db, and a default results
+    database that is missing or empty: the default shipped file, said in one note.
+    """
+    from effkit import load_shipped
+
+    which = from_shipped if from_shipped is not None else ("auto" if shipped else None)
+    if which is not None:
+        if csv is not None or db is not None:
+            raise fail("--shipped/--from-shipped read effkit's shipped measurements; give them or --csv/--db, "
+                       "not both")
+        df = load_shipped(which)
+        return df, df.attrs["shipped"]
+    if csv is None and db is None and _default_store_is_empty():
+        from effkit import default_db_path, shipped_measurements
+
+        if shipped_measurements():
+            df = load_shipped()
+            chosen = df.attrs["shipped"]
+            note(f"no measurements in the default results database {default_db_path()}: using the measurements "
+                 f"shipped with effkit, from {chosen.machine} ({chosen.name}); measure your own with "
+                 "`effkit compare`")
+            return df, chosen
+    return _load_results(csv, db), None
+
+
+def _default_store_is_empty() -> bool:
+    from effkit import Store, default_db_path
+
+    path = default_db_path()
+    if not path.exists():
+        return True
+    with Store(path, create=False, readonly=True) as store:  # not an effkit store: its error, as before
+        return len(store) == 0
+
+
+def _shipped_setup(chosen, batch_size, dtype):
+    """(batch size, dtype) for a Figure 3 of shipped data: the filters given, else its one setup or its
+    smallest batch in float32 (named in a note)."""
+    picked = []
+    if batch_size is None and len(chosen.batch_sizes) > 1:
+        batch_size = chosen.batch_sizes[0]
+        picked.append(f"--batch-size {batch_size}")
+    if dtype is None and len(chosen.dtypes) > 1:
+        dtype = "float32" if "float32" in chosen.dtypes else chosen.dtypes[0]
+        picked.append(f"--dtype {dtype}")
+    if picked:
+        note(f"{chosen.name} holds batch size(s) {', '.join(map(str, chosen.batch_sizes))} in "
+             f"{', '.join(chosen.dtypes)}: drawing {' '.join(picked)} (pick another with those options)")
+    return batch_size, dtype
+
+
 def _select(results, device=None, batch_size=None, dtype=None, input_size=None):
     from effkit.report.select import select_latest
 
@@ -102,13 +162,16 @@ def figure3_cmd(
     device: Optional[str] = DEVICE,
     input_size: Optional[int] = INPUT_SIZE,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
+    shipped: bool = SHIPPED,
+    from_shipped: Optional[str] = FROM_SHIPPED,
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
     One point per model (the latest successful measurement matching the filters), coloured by family.
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Accuracy comes from the bundled reference table (with sources) or --accuracy; models
-    without one are left out of panels (a)-(c) and named in a note.
+    without one are left out of panels (a)-(c) and named in a note. With --shipped (or when you have
+    measured nothing yet) the measurements shipped with effkit are drawn, their machine and file in the title.
     """
     from effkit.report.accuracy import load_accuracy
     from effkit.report.figures import check_figure_path, save_figure
@@ -116,7 +179,12 @@ def figure3_cmd(
 
     check_figure_path(output)
     acc = load_accuracy(accuracy)
-    results = _load_results(csv, db)
+    results, chosen = _measurements(csv, db, shipped, from_shipped)
+    if chosen is not None:
+        batch_size, dtype = _shipped_setup(chosen, batch_size, dtype)
+        if title is None:
+            title = (f"Figure 3 — {chosen.machine}, batch size {batch_size or chosen.batch_sizes[0]}, "
+                     f"{dtype or chosen.dtypes[0]}\nshipped measurements: {chosen.name}")
     with status("drawing Figure 3"):
         fig = figure3(results, acc, title=title, device=device, batch_size=batch_size, dtype=dtype,
                       input_size=input_size)
@@ -307,13 +375,16 @@ def report(
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
     force: bool = typer.Option(False, "--force", help="Overwrite figure files (<stem>_figure3.png, "
                                "<stem>_roofline.png) that already exist beside a .md report."),
+    shipped: bool = SHIPPED,
+    from_shipped: Optional[str] = FROM_SHIPPED,
 ) -> None:
     """A self-contained comparison report to attach to a pull request.
 
     Holds, for each setup (machine, batch size, dtype, input size) in the measurements, the Table-4-style
     table (batch, params, FLOPs, MAC, latency, FPS, memory, J/img, GFLOP/s, top-1), Figure 3 and a roofline
     when the device's peaks are known; then the machine and the method recorded with the measurements
-    (warm-up, iterations, energy method).
+    (warm-up, iterations, energy method). With --shipped (or when you have measured nothing yet) it reports
+    the measurements shipped with effkit, their machine and file in the title.
     """
     from effkit.report.accuracy import load_accuracy
     from effkit import check_peaks, device_spec
@@ -323,7 +394,9 @@ def report(
     check_report_path(output, force=force)
     check_peaks(peak_tflops, bandwidth_gbs)
     acc = load_accuracy(accuracy)
-    results = _load_results(csv, db)
+    results, chosen = _measurements(csv, db, shipped, from_shipped)
+    if chosen is not None and title is None:
+        title = f"effkit comparison — shipped measurements of {chosen.machine} ({chosen.name})"
     check_measurements(results, "report")
     filters = {"device": device, "batch_size": batch_size, "dtype": dtype, "input_size": input_size}
     rows, _ = _select(results, **filters)  # the rows the peaks given are looked up for

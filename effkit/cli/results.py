@@ -1,4 +1,4 @@
-"""``effkit results list|show|export``: the stored measurements."""
+"""``effkit results list|show|export``: the stored measurements; ``effkit results shipped``: effkit's own."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from effkit.cli.measure import LIST_COLUMNS, _emit
 from effkit.units import human
 
 
-results_app = typer.Typer(help="List, show and export stored measurements.", no_args_is_help=True)
+results_app = typer.Typer(help="List, show and export stored measurements; list the ones shipped with effkit.",
+                          no_args_is_help=True)
 app.add_typer(results_app, name="results")
 
 RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: effkit's file in your user data folder).")
@@ -60,7 +61,8 @@ def results_list(
         df = df.tail(limit)
     if df.empty:
         what = "no rows match" if (model or status) else "no results"
-        typer.echo(f"{what} in {where}", err=True)
+        hint = "" if (model or status) else "; effkit ships measurements of its own: `effkit results shipped`"
+        typer.echo(f"{what} in {where}{hint}", err=True)
         return
     _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
 
@@ -131,3 +133,28 @@ def results_export(
     else:
         files.write_text(output, text, keep=(store.path,))
         typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)
+
+
+SHIPPED_COLUMNS = ["name", "kind", "machine", "date", "rows", "batch_sizes", "dtypes", "models"]
+
+
+@results_app.command("shipped")
+def results_shipped(fmt: str = FMT) -> None:
+    """List the measurement files shipped with effkit, newest first, with the machine each was measured on.
+
+    `effkit compare --shipped`, `effkit plot figure3 --shipped` and `effkit report --shipped` read them
+    (the newest GPU file, else the CPU one; --from-shipped NAME|cpu|gpu picks another).
+    """
+    import pandas as pd
+
+    from effkit import shipped_measurements
+    from effkit.cli._shared import emit
+    from effkit.report import tables
+    from effkit.shipped import DATA_DIR
+
+    tables.check_format(fmt)
+    files = shipped_measurements()
+    if not files:
+        raise fail(f"effkit ships no measurements here ({DATA_DIR} holds no .csv files)")
+    df = pd.DataFrame([f.as_dict() for f in files])
+    emit(df, fmt=fmt, title=f"measurements shipped with effkit ({DATA_DIR})", columns=SHIPPED_COLUMNS)

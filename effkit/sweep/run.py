@@ -92,10 +92,56 @@ def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
     except Exception as e:  # one bad configuration must not stop the sweep
         row = failed_row(config, error_text(e), _machine(config))
         row["traceback"] = traceback.format_exc(limit=20)
-        return row
+        return _name_lost(row)
     row.setdefault("status", "ok")
     row.setdefault("config_key", config.key())
+    return _name_lost(row)
+
+
+def _name_lost(row: dict) -> dict:
+    """A failed row whose error says its GPU is gone (NVML's "GPU is lost", a sticky CUDA error) says so first."""
+    from effkit.measurement.device_lost import LOST_PREFIX, device_key, lost_cause
+
+    device = device_key(row.get("device"))
+    cause = lost_cause(row.get("error")) if row.get("status") != "ok" and device.startswith("cuda") else None
+    if cause is not None and not str(row["error"]).startswith(LOST_PREFIX):
+        row["error"] = f"{LOST_PREFIX} ({cause}) on {device}"
     return row
+
+
+class LostDevices:
+    """The CUDA devices lost during this run: later configurations on them are stored failed, not measured.
+
+    A lost GPU (or a CUDA context a sticky error has corrupted) fails every later call on it, some only
+    after a long driver timeout; touching it again for each remaining configuration only adds failures.
+    Other devices go on. Failed rows are retried by a later ``resume`` run, once the device is back.
+    """
+
+    def __init__(self) -> None:
+        self._lost: dict[str, tuple[str, dict]] = {}  # device -> (its failed row's error, machine columns)
+
+    def skip(self, config) -> Optional[dict]:
+        """The failed row for ``config`` when its device was lost earlier in this run; else ``None``."""
+        from effkit.measurement.device_lost import device_key
+
+        key = device_key(config.device)
+        if key not in self._lost:
+            return None
+        error, machine = self._lost[key]
+        return failed_row(config, f"skipped: {error.split(';')[0]} in an earlier configuration of this run",
+                          machine)
+
+    def note(self, row: dict) -> None:
+        """Remember the device of ``row`` if the row says it was lost (and say in the row what follows)."""
+        from effkit.measurement.device_lost import LOST_PREFIX, device_key
+        from effkit.measurement.machine import FINGERPRINT_FIELDS
+
+        key = device_key(row.get("device"))
+        error = str(row.get("error") or "")
+        if row.get("status") == "ok" or key in self._lost or not error.startswith(LOST_PREFIX):
+            return
+        row["error"] = f"{error}; later configurations on that device are skipped"
+        self._lost[key] = (error, {k: row.get(k) for k in FINGERPRINT_FIELDS if k in row})
 
 
 def _machine(config) -> dict:
@@ -291,17 +337,21 @@ def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Call
 
     Each configuration is measured by :func:`measure_one` (a failure becomes a failed row), committed to
     ``store`` at once (``store=None``: nothing is stored, rows get no ``id``) and reported to ``emit`` as
-    :class:`SweepEvent` objects (``start``, then ``begin``/``done`` per configuration).
+    :class:`SweepEvent` objects (``start``, then ``begin``/``done`` per configuration). After a row that
+    lost its GPU (:mod:`effkit.measurement.device_lost`), the later configurations on that device are
+    stored as failed rows with the reason, without touching it (:class:`LostDevices`); others still run.
 
     Raises:
         SweepInterrupted: Ctrl-C; the rows finished so far (stored already) are attached.
     """
     rows: list[dict] = []
+    lost = LostDevices()
     emit(SweepEvent("start", 0, len(configs), skipped))
     try:
         for c in configs:
             emit(SweepEvent("begin", len(rows), len(configs), skipped, config=c))
-            row = measure_one(c, measure_fn)
+            row = lost.skip(c) or measure_one(c, measure_fn)
+            lost.note(row)
             if store is not None:
                 row["id"] = store.add(row)
             rows.append(row)

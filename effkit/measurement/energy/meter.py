@@ -25,7 +25,8 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
     """The meter for ``device``: NVML for ``cuda``, RAPL for ``cpu``, else a :class:`NullMeter`.
 
     A backend that probes as unavailable is replaced by a :class:`NullMeter` carrying its reason, so
-    callers only ever check ``probe().available``.
+    callers only ever check ``probe().available``; a GPU that NVML reports lost raises
+    :class:`~effkit.measurement.device_lost.GpuLostError` instead (nothing measured on it can be trusted).
 
     Args:
         device: a ``torch.device`` or string (``"cuda:0"``, ``"cpu"``).
@@ -48,7 +49,11 @@ def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", pol
         meter = RaplMeter(rapl_root)
     else:
         return NullMeter(f"no energy backend for device type {dev.type!r}")
-    status = meter.probe()
+    try:
+        status = meter.probe()
+    except BaseException:  # a lost GPU (GpuLostError) fails the measurement; NVML is shut down first
+        meter.close()
+        raise
     if not status.available:
         meter.close()
         return NullMeter(status.reason, verbatim=status.verbatim)

@@ -29,6 +29,7 @@ import warnings
 from typing import Any, Callable, Optional
 
 from effkit.errors import BackendUnavailableError
+from effkit.measurement.device_lost import GpuLostError, raise_if_lost
 from effkit.measurement.energy.base import EnergyReading, MeterStatus, trapezoid_joules
 
 #: Window the averaged power reading needs before its lag stops mattering (~3.5 % low at 10 s on an H100).
@@ -167,22 +168,24 @@ class NvmlGpu:
             raise
 
     def _match(self, want_uuid, want_pci):
-        nv = self.nvml
-        err = getattr(nv, "NVMLError", Exception)
         try:
-            count = nv.nvmlDeviceGetCount()
-            handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-            if want_uuid is not None:
-                for h in handles:
-                    uuid = normalise_uuid(nv.nvmlDeviceGetUUID(h))
-                    if uuid == want_uuid:
-                        return h, uuid
-            if want_pci is not None:
-                for h in handles:
-                    if _parse_bus_id(nv.nvmlDeviceGetPciInfo(h).busId) == want_pci:
-                        return h, normalise_uuid(nv.nvmlDeviceGetUUID(h))
-        except err as e:
+            return self._find(want_uuid, want_pci)
+        except getattr(self.nvml, "NVMLError", Exception) as e:
+            raise_if_lost(e, f"cuda:{self.cuda_index}")
             raise BackendUnavailableError(f"NVML could not list devices ({e})") from e
+
+    def _find(self, want_uuid, want_pci):
+        nv = self.nvml
+        handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(nv.nvmlDeviceGetCount())]
+        if want_uuid is not None:
+            for h in handles:
+                uuid = normalise_uuid(nv.nvmlDeviceGetUUID(h))
+                if uuid == want_uuid:
+                    return h, uuid
+        if want_pci is not None:
+            for h in handles:
+                if _parse_bus_id(nv.nvmlDeviceGetPciInfo(h).busId) == want_pci:
+                    return h, normalise_uuid(nv.nvmlDeviceGetUUID(h))
         if want_uuid is None and want_pci is None and "CUDA_VISIBLE_DEVICES" not in os.environ \
                 and self.cuda_index < len(handles):
             # Nothing to match on (torch gave no identity); without CUDA_VISIBLE_DEVICES both number
@@ -322,7 +325,11 @@ class NvmlMeter:
 
     # -- probing ---------------------------------------------------------------------------------
     def probe(self) -> MeterStatus:
-        """Start NVML, find the device, and pick the best method that works; never raises."""
+        """Start NVML, find the device, and pick the best method that works.
+
+        Raises only :class:`~effkit.measurement.device_lost.GpuLostError` (the GPU answers NVML's "GPU is
+        lost"): a missing or unusable NVML is a status, a lost GPU fails the measurement.
+        """
         if self._status is not None:
             return self._status
         try:
@@ -342,6 +349,7 @@ class NvmlMeter:
             nv.nvmlDeviceGetTotalEnergyConsumption(h)
             self.method = "nvml_energy_counter"
         except (err, AttributeError) as e:
+            self._check_lost(e)
             why.append(f"energy counter: {e}")
             if self._read_instant() is not None:
                 self.method = "nvml_power_instant"
@@ -351,6 +359,7 @@ class NvmlMeter:
                     nv.nvmlDeviceGetPowerUsage(h)
                     self.method = "nvml_power_avg"
                 except (err, AttributeError) as e2:
+                    self._check_lost(e2)
                     why.append(f"power usage: {e2}")
         if self.method == "none":
             self.gpu.close()
@@ -365,7 +374,8 @@ class NvmlMeter:
         fid = getattr(nv, "NVML_FI_DEV_POWER_INSTANT", _FI_POWER_INSTANT)
         try:
             values = nv.nvmlDeviceGetFieldValues(h, [fid])
-        except (getattr(nv, "NVMLError", Exception), AttributeError):
+        except (getattr(nv, "NVMLError", Exception), AttributeError) as e:
+            self._check_lost(e)
             return None
         mw = field_value(values[0]) if values else None
         if mw is None:
@@ -380,6 +390,9 @@ class NvmlMeter:
                 raise BackendUnavailableError("NVML stopped returning the instant power field")
             return got
         return self.gpu.nvml.nvmlDeviceGetPowerUsage(self.gpu.handle) / 1000.0, None
+
+    def _check_lost(self, e: BaseException) -> None:  # a lost GPU fails the row; other NVML errors do not
+        raise_if_lost(e, f"cuda:{self.cuda_index}")
 
     # -- windows ---------------------------------------------------------------------------------
     def _ready(self) -> None:
@@ -432,6 +445,7 @@ class NvmlMeter:
                 self._thread = threading.Thread(target=self._poll, name="effkit-nvml-power", daemon=True)
                 self._thread.start()
         except err as e:
+            self._check_lost(e)
             raise BackendUnavailableError(f"NVML error while starting an energy window: {e}") from e
 
     def stop(self) -> EnergyReading:
@@ -453,11 +467,13 @@ class NvmlMeter:
             if self._thread_error is not None:
                 e = self._thread_error
                 self._thread_error = None
-                if isinstance(e, BackendUnavailableError):
+                if isinstance(e, (BackendUnavailableError, GpuLostError)):
                     raise e
+                self._check_lost(e)
                 raise BackendUnavailableError(f"NVML error while sampling power: {e}") from e
             self.sample()
         except err as e:
+            self._check_lost(e)
             raise BackendUnavailableError(f"NVML error while reading energy: {e}") from e
         with self._lock:
             samples = list(self._samples)
