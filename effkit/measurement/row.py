@@ -44,7 +44,10 @@ class _Rig:
             self.gpu.close()
         self.model = self.x = self.runner = None
         if device.type == "cuda":
-            torch.cuda.empty_cache()  # give a failed large batch's memory back before the next one
+            try:
+                torch.cuda.empty_cache()  # give a failed large batch's memory back before the next one
+            except RuntimeError:  # a lost device: the row already says why it failed; keep that row
+                pass
 
 
 def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
