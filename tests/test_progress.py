@@ -214,3 +214,19 @@ def test_heartbeat_thread_beats_until_stopped_even_after_an_error():
     assert n >= 1
     time.sleep(0.03)
     assert len(beats) == n  # nothing after the stop
+
+
+def test_the_bar_shows_the_phase_with_its_seconds_and_the_time_left():
+    clock = Clock()
+    shown = RunProgress("measuring", stream=io.StringIO(), terminal=True, clock=clock)
+    config = _config(device="cpu", energy=False)  # 1 s warm-up + 2 s timing
+    with shown:
+        for event in (SweepEvent("start", 0, 2), SweepEvent("begin", 0, 2, config=config)):
+            shown(event)
+        clock.t = 0.5
+        shown(SweepEvent("phase", 0, 2, config=config, phase="timing"))
+        clock.t = 2.5
+        assert shown._now_text() == "timing 2.0 s"  # seconds in this phase, not in the configuration
+        assert shown._left_text() == "~3.5 s left"  # (3 - 2.5) + 3
+        task = shown._bar.tasks[0]
+        assert task.description == "measuring: resnet18 bs=1 (1x3x224x224 float32)" and task.total == 2

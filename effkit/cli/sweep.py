@@ -96,7 +96,7 @@ def sweep(
                                       "user data folder's results.sqlite)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Skip configurations already stored successfully for this machine and settings."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations without measuring."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations and the estimated run time; measure nothing."),
     fmt: str = FMT,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
