@@ -81,7 +81,7 @@ class RunProgress:
 
         self.title = title
         self.stream = stream if stream is not None else sys.stderr
-        self.terminal = terminal if terminal is not None else self.stream.isatty()
+        self.terminal = terminal if terminal is not None else bool(getattr(self.stream, "isatty", lambda: False)())
         self.tracker = RunTracker(clock)
         self.heartbeat = Heartbeat(self._beat, heartbeat_s)
         self._lock = threading.Lock()
