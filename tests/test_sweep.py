@@ -597,8 +597,11 @@ def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, t
                           "16", "--device", "cpu", "--warmup-s", "0", "--min-iters", "1", "--min-time-s", "0",
                           "--no-energy", "--db", str(db)], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
-    # Exactly the summary line: a transient progress bar off a terminal would leave an empty line.
-    assert res.stderr.splitlines() == [res.stderr.strip()] and res.stderr.startswith("stored 1 rows"), res.stderr
+    # One plain line for the configuration, then the summary line; no empty line a transient bar would leave.
+    lines = res.stderr.splitlines()
+    assert len(lines) == 2 and all(ln.strip() for ln in lines), res.stderr
+    assert lines[0].startswith("effkit: [1/1] tiny.py:build bs=1 (1x3x16x16 float32): ok in "), res.stderr
+    assert lines[1].startswith("stored 1 rows"), res.stderr
     # All the summary columns stay on one line; a plain Console() folds them at 80 columns.
     header = next(line for line in res.stdout.splitlines() if "latency_ms" in line)
     assert "flops_per_s" in header and "channels_last" in header, res.stdout

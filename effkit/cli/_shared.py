@@ -133,35 +133,6 @@ def progress(*columns, remaining: bool = False, console=None, disable: bool = Fa
                     console=console or Console(stderr=True), transient=True, disable=disable)
 
 
-class Bar:
-    """A progress bar on stderr driven by the API's ``progress(done, total, label)`` callback."""
-
-    def __init__(self, title: str):
-        self.progress = progress("[bold]{task.description}")
-        self.title = title
-        self.task = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.task is not None:
-            self.progress.__exit__(*exc)
-
-    def __call__(self, done: int, total: int, label: str) -> None:
-        # Started on the first report, i.e. after the settings were validated: a bad-input error
-        # stays one clean line on stderr. Not drawn at all when stderr is not a terminal (CI logs,
-        # pipes), where a transient bar would only leave blank lines behind.
-        import sys
-
-        if not sys.stderr.isatty():
-            return
-        if self.task is None:
-            self.progress.__enter__()
-            self.task = self.progress.add_task(self.title, total=total)
-        self.progress.update(self.task, completed=done, description=f"{self.title}: {label}")
-
-
 @contextmanager
 def status(message: str) -> Iterator[None]:
     """A spinner on stderr while slow work runs (only on a terminal)."""

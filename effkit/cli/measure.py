@@ -8,7 +8,8 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import MODEL_HELP, Bar, emit, with_measure_options
+from effkit.cli._progress import RunProgress
+from effkit.cli._shared import MODEL_HELP, emit, with_measure_options
 from effkit.units import human, parse_batch_sizes
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
@@ -203,8 +204,8 @@ def measure(
     from effkit import measure as run_measure
 
     opts, store = _prepare([model], options)
-    with _Interruptible(store, options["no_store"]), Bar(f"measuring {model}") as bar:
-        df = run_measure(model, db=store, progress=bar, weights=str(weights) if weights else None, **opts)
+    with _Interruptible(store, options["no_store"]), RunProgress("measuring") as shown:
+        df = run_measure(model, db=store, events=shown, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
     title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
@@ -241,8 +242,8 @@ def compare(
     if shipped or from_shipped is not None:
         return _compare_shipped(models or None, small, from_shipped or "auto", options)
     opts, store = _prepare(models or [], options)
-    with _Interruptible(store, options["no_store"]), Bar("comparing") as bar:
-        df = run_compare(models or None, small=small, db=store, progress=bar, **opts)
+    with _Interruptible(store, options["no_store"]), RunProgress("comparing") as shown:
+        df = run_compare(models or None, small=small, db=store, events=shown, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
     _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options)
 

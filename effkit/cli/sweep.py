@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import FMT, emit, progress
+from effkit.cli._shared import FMT, emit
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
@@ -98,7 +98,7 @@ def sweep(
                                       "user data folder's results.sqlite)."),
     resume: bool = typer.Option(False, "--resume",
                                 help="Skip configurations already stored successfully for this machine and settings."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations without measuring."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations and the estimated run time; measure nothing."),
     fmt: str = FMT,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
@@ -158,56 +158,48 @@ def _half_on_cpu(spec, engine: str):
 
 
 def _dry_run(split, fmt: str) -> None:
+    from effkit.cli._progress import duration, estimate_note
+    from effkit.cli._shared import note
+    from effkit.measurement.estimate import run_estimate
     from effkit.sweep import configs_table
 
     skipped = {id(c) for c in split.skipped}
     configs = split.configs
     df = configs_table(configs)
-    columns = list(_DRY_RUN_COLUMNS)
+    columns = [*_DRY_RUN_COLUMNS, "estimate_s"]
     if skipped:
         df["status"] = ["skipped: half precision on a CPU" if id(c) in skipped else "to run" for c in configs]
         columns.append("status")
-    shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no))
+    estimate = run_estimate(split.run)  # what will run: skipped configurations cost nothing
+    seconds = dict(zip(map(id, split.run), estimate.seconds))
+    df["estimate_s"] = [seconds.get(id(c)) for c in configs]
+    shown = df.assign(model=df["model"].map(_short), channels_last=df["channels_last"].map(_yes_no),
+                      estimate_s=[duration(seconds[id(c)]) if id(c) in seconds else "" for c in configs])
+    text = estimate_note(estimate)
     what = f"{len(split.run)} configurations" + (f", {len(split.skipped)} skipped" if skipped else "")
     emit(df, fmt=fmt, title=f"{what} (dry run: nothing measured)", columns=columns,
-         shown=shown, export_all=True, markdown_title=False)
+         shown=shown, export_all=True, markdown_title=False, notes=[text])
+    if fmt in ("csv", "json"):  # no caption in these formats: the total goes to stderr
+        note(text)
 
 
 def _run(configs, *, engine, db, resume, address, ray_cpus):
-    from rich.console import Console
-
+    from effkit.cli._progress import RunProgress
     from effkit.sweep import SweepInterrupted, run_sweep
 
-    err = Console(stderr=True)
-    # disable=True when stderr is not a terminal: a transient bar would leave blank lines in logs.
-    bar = progress("[bold]sweep", "{task.description}", console=err, disable=not err.is_terminal)
-    task = bar.add_task("", total=None)
-    failed = 0
-    skipped = 0
-
-    def on_event(event) -> None:
-        nonlocal failed, skipped
-        if event.kind == "start":
-            skipped = event.skipped
-            bar.update(task, total=event.total, completed=0)
-        elif event.kind == "begin":
-            bar.update(task, description=_label(event.config))
-        else:
-            failed += event.row.get("status") != "ok"
-            bar.update(task, completed=event.done,
-                       description=f"{_label(event.config)}: {event.row.get('status')}"
-                       + (f"  ({failed} failed)" if failed else ""))
-
+    # A bar on a terminal; in a log, one line per finished configuration and a heartbeat.
+    shown = RunProgress("sweep")
     try:
-        with bar:
+        with shown:
             rows = run_sweep(configs, engine=engine, db=str(db) if db is not None else _default_db(), resume=resume,
-                             address=address, progress=on_event, ray_num_cpus=ray_cpus)
+                             address=address, progress=shown, ray_num_cpus=ray_cpus)
     except SweepInterrupted as e:
         typer.echo(f"effkit: interrupted: {e.finished} of {e.total} configurations finished and are stored "
                    f"in {e.db}; run the same command with --resume to go on", err=True)
         raise typer.Exit(130)
     db_text = str(db) if db is not None else _default_db()
     ok = int((rows["status"] == "ok").sum()) if len(rows) else 0
+    skipped = shown.tracker.skipped
     typer.echo(f"stored {len(rows)} rows in {db_text}: {ok} ok, {len(rows) - ok} failed"
                + (f"; skipped {skipped} already stored" if skipped else ""), err=True)
     return rows
@@ -220,14 +212,6 @@ def _default_db() -> str:
     path = default_db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
-
-
-def _label(config) -> str:
-    if config is None:
-        return ""
-    shape = "x".join(map(str, config.shape()))
-    cl = " channels_last" if config.channels_last else ""
-    return f"{config.model} {shape} {config.dtype}{cl}"
 
 
 def _summary(rows, fmt: str) -> None:

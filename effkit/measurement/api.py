@@ -110,7 +110,8 @@ def _frame(rows: list[dict]):
     return df[front + [c for c in df.columns if c not in front]]
 
 
-def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
+def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress],
+           events: Optional[Callable[[Any], None]] = None):
     from effkit.measurement.energy.idle import IdleBaselines
     from effkit.measurement.machine import fingerprint
     from effkit.sweep.run import run_configs
@@ -130,7 +131,7 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
             return measure_row(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device],
                         idle=idle, analysis=analyses.get(id(config)))
 
-        rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress),
+        rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress, events),
                            label=str(db) if db is not None else None)
     finally:
         if owned:
@@ -138,9 +139,12 @@ def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: 
     return _frame(rows)
 
 
-def _progress_events(progress: Optional[Progress]):
-    """The runner's events as ``progress(done, total, label)``: before each configuration, and once at the end."""
+def _progress_events(progress: Optional[Progress], events: Optional[Callable[[Any], None]] = None):
+    """The runner's events to ``events`` as they are, and as ``progress(done, total, label)``: before each
+    configuration, and once at the end."""
     def emit(event) -> None:
+        if events is not None:
+            events(event)
         if progress is None:
             return
         if event.kind == "begin":
@@ -165,6 +169,7 @@ def measure(
     settings: Optional[MeasureSettings] = None,
     db=None,
     progress: Optional[Progress] = None,
+    events: Optional[Callable[[Any], None]] = None,
     **setting_values: Any,
 ):
     """Measure one model at one or more batch sizes.
@@ -181,6 +186,10 @@ def measure(
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing (as everywhere in effkit's API).
         progress: ``progress(done, total, label)`` called before each configuration and at the end.
+        events: called with every :class:`~effkit.sweep.run.SweepEvent` of the run, as ``run_sweep``'s
+            ``progress`` is: ``start``, then per configuration ``begin``, a ``phase`` event as each step
+            begins (analysis, set-up, warm-up, timing, memory, energy windows, per-layer; see
+            :data:`effkit.measurement.phases.PHASES`) and ``done`` with its row.
         **setting_values: any field of :class:`~effkit.measurement.settings.MeasureSettings`, replacing the
             one in ``settings``: ``dtype`` (``float32``, as the paper; ``float16``/``bfloat16`` via autocast),
             ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``channels_last``, ``cuda_graph``,
@@ -213,7 +222,7 @@ def measure(
     chosen = MeasureSettings.merged(settings, "measure", **setting_values)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), chosen, input_size=input_size,
                        input_shape=shape, weights=weights)
-    return _sweep([(c, module) for c in configs], db, progress)
+    return _sweep([(c, module) for c in configs], db, progress, events)
 
 
 def compare(
@@ -226,6 +235,7 @@ def compare(
     settings: Optional[MeasureSettings] = None,
     db=None,
     progress: Optional[Progress] = None,
+    events: Optional[Callable[[Any], None]] = None,
     **setting_values: Any,
 ):
     """Measure several models side by side (the paper's Table 4 set by default).
@@ -247,7 +257,7 @@ def compare(
     shape = _shape_arg(input_shape)
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, chosen, input_size=input_size, input_shape=shape)]
-    return _sweep(jobs, db, progress)
+    return _sweep(jobs, db, progress, events)
 
 
 def _shape_arg(input_shape):

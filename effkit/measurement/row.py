@@ -18,6 +18,7 @@ from torch import nn
 
 from effkit.errors import BackendUnavailableError
 from effkit.measurement.config import MeasureConfig, base_row, validate
+from effkit.measurement.phases import report
 
 
 def one_line(e: BaseException) -> str:
@@ -70,7 +71,9 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
     row.update(load_columns())  # how busy the machine was: judged by effkit.measurement.trust
     rig = _Rig()
     try:
+        report("analysis")
         prof = _analyse(config, module, analysis, row)
+        report("set-up")
         _set_up(config, module, device, idle, rig, row)
         _measure_loaded(config, device, prof, rig, row)
         row["status"] = "ok"
@@ -155,12 +158,16 @@ def _measure_loaded(config: MeasureConfig, device: torch.device, prof, rig: _Rig
     runner = rig.runner
     with device_context(device), cudnn_benchmark(config.cudnn_benchmark), tf32(config.tf32):
         row.update(precision_settings(), tf32=config.tf32)  # what "float32" meant for this row
+        report("warm-up")
         warm_up(runner, runner.sync, warmup_s=config.warmup_s, warmup_iters=max(config.warmup_iters, 1))
         capture_peak = None
         if config.cuda_graph:  # the capture is the pass that allocates activations: its peak is the graph's
+            report("graph capture")
             capture_peak = mem.peak_during(runner.capture, device)
             warm_up(runner, runner.sync, warmup_s=0.0, warmup_iters=3)
+        report("timing")
         before, after = _time(config, device, rig, row)
+        report("memory")
         memory = mem.measure_memory(runner, device, rig.model, activations=row["activations"],
                                     dtype=config.dtype, capture_peak=capture_peak)
         row.update(peak_memory_bytes=memory.peak_memory_bytes, peak_reserved_bytes=memory.peak_reserved_bytes,
@@ -171,6 +178,7 @@ def _measure_loaded(config: MeasureConfig, device: torch.device, prof, rig: _Rig
         if config.per_layer:
             from effkit.measurement.timing import time_layers
 
+            report("per-layer")
             layer_df = layers_frame(prof, time_layers(rig.model, rig.x, dtype=config.dtype))
             row["layers_json"] = layer_df.to_json(orient="records")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
 from effkit.errors import BadInputError, EffkitError, setting
+from effkit.measurement.phases import reporting
 from effkit.sweep.spec import ENGINES, SweepSpec
 
 
@@ -24,12 +25,16 @@ class SweepEvent:
 
     Attributes:
         kind: ``"start"`` (once, when the number to run is known), ``"begin"`` (a configuration starts;
-            local engine only — on Ray many run at once) or ``"done"`` (a row was stored).
+            local engine only — on Ray many run at once), ``"phase"`` (a step of the running configuration
+            begins: ``phase`` names it, one of :data:`effkit.measurement.phases.PHASES`; local engine only)
+            or ``"done"`` (a row was stored).
         done: configurations finished in this run so far.
         total: configurations this run will measure (after resume skips).
         skipped: configurations skipped because they were already stored (``resume=True``).
         config: the configuration that began or finished (``None`` for ``"start"``).
         row: the stored row (``"done"`` only).
+        phase / detail: the step that begins and its detail, e.g. ``"energy"`` and ``"window 2 of 3"``
+            (``"phase"`` only).
     """
 
     kind: str
@@ -38,6 +43,8 @@ class SweepEvent:
     skipped: int = 0
     config: Any = None
     row: Optional[dict] = None
+    phase: Optional[str] = None
+    detail: Optional[str] = None
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -337,9 +344,9 @@ def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Call
 
     Each configuration is measured by :func:`measure_one` (a failure becomes a failed row), committed to
     ``store`` at once (``store=None``: nothing is stored, rows get no ``id``) and reported to ``emit`` as
-    :class:`SweepEvent` objects (``start``, then ``begin``/``done`` per configuration). After a row that
-    lost its GPU (:mod:`effkit.measurement.device_lost`), the later configurations on that device are
-    stored as failed rows with the reason, without touching it (:class:`LostDevices`); others still run.
+    :class:`SweepEvent` objects (``start``, then ``begin``, its ``phase`` events and ``done`` per configuration).
+    After a row that lost its GPU (:mod:`effkit.measurement.device_lost`), the later configurations on that
+    device are stored as failed rows with the reason, without touching it (:class:`LostDevices`); others still run.
 
     Raises:
         SweepInterrupted: Ctrl-C; the rows finished so far (stored already) are attached.
@@ -350,7 +357,10 @@ def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Call
     try:
         for c in configs:
             emit(SweepEvent("begin", len(rows), len(configs), skipped, config=c))
-            row = lost.skip(c) or measure_one(c, measure_fn)
+            row = lost.skip(c)
+            if row is None:
+                with reporting(_phase_events(emit, c, len(rows), len(configs), skipped)):
+                    row = measure_one(c, measure_fn)
             lost.note(row)
             if store is not None:
                 row["id"] = store.add(row)
@@ -359,6 +369,12 @@ def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Call
     except KeyboardInterrupt:
         raise SweepInterrupted(rows_frame(rows), len(configs), label) from None
     return rows
+
+
+def _phase_events(emit, config, done: int, total: int, skipped: int):
+    """The phases :func:`effkit.measurement.phases.report` announces, as ``SweepEvent("phase")`` of ``config``."""
+    return lambda phase, detail: emit(SweepEvent("phase", done, total, skipped, config=config, phase=phase,
+                                                 detail=detail))
 
 
 def _machine_id(device: str) -> str:

@@ -85,6 +85,9 @@ class IdleBaselines:
         """The baseline of ``device`` (measured now with ``meter`` if this run has none yet)."""
         key = str(device)
         if key not in self._by_device:
+            from effkit.measurement.phases import report
+
+            report("idle baseline", f"{self.rest_s:g} s rest, {self.window_s:g} s window")
             self._by_device[key] = measure_idle(meter, window_s=self.window_s, rest_s=self.rest_s, sync=sync,
                                                 sleep=self.sleep, now=self.now)
         return self._by_device[key]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from effkit.measurement.energy.base import EnergyMeter, EnergyReading, MeterStatus, NullMeter
+from effkit.measurement.phases import report
 
 
 def open_meter(device, *, nvml=None, rapl_root: str = "/sys/class/powercap", poll_hz: float = 100.0,
@@ -141,7 +142,8 @@ def measure_energy(
 
     readings: list[EnergyReading] = []
     iters: list[int] = []
-    for _ in range(trials):
+    for trial in range(trials):
+        report("energy", f"window {trial + 1} of {trials}")  # before the window opens: it counts no report
         sync()
         meter.start()
         t0 = clock()
