@@ -343,6 +343,30 @@ class Store:
         return f"Store({str(self.path)!r})"
 
 
+def read_results_csv(path: str | os.PathLike, *, required: bool = True) -> "Any":
+    """Measurements from a CSV with the store's columns (``effkit results export``, a shipped file).
+
+    Raises:
+        BadInputError: the file is missing, unreadable, not CSV, or (with ``required``) has no rows.
+    """
+    import pandas as pd
+
+    from effkit.errors import BadInputError
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise BadInputError(f"measurements file {path} does not exist") from None
+    except pd.errors.EmptyDataError:
+        raise BadInputError(f"measurements file {path} is empty") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BadInputError(f"cannot read measurements file {path}: {first}") from e
+    if required and frame.empty:
+        raise BadInputError(f"measurements file {path} has a header but no rows")
+    return frame
+
+
 def check_store_path(path: str | os.PathLike) -> Path:
     """Refuse, before any work, a store path that cannot become a results store: a folder, a missing or read-only
     folder, or an existing file that is not an effkit store. Nothing is created or changed.

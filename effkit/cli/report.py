@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
+from effkit.cli._options import with_options
 from effkit.cli._shared import MODEL_HELP, note, status
 
 plot_app = typer.Typer(
@@ -46,29 +47,24 @@ SHIPPED = typer.Option(False, "--shipped", help="Use the measurements shipped wi
 FROM_SHIPPED = typer.Option(None, "--from-shipped", metavar="WHICH",
                             help="Use this shipped measurements file: its name (or a unique part of it), cpu or "
                             "gpu (the newest of that kind).")
+#: What `plot figure3` and `report` read, and how they filter it.
+READ_OPTIONS = (
+    ("csv", Optional[Path], CSV), ("db", Optional[Path], DB), ("accuracy", Optional[Path], ACCURACY),
+    ("batch_size", Optional[int], BATCH), ("dtype", Optional[str], DTYPE), ("device", Optional[str], DEVICE),
+    ("input_size", Optional[int], INPUT_SIZE), ("shipped", bool, SHIPPED), ("from_shipped", Optional[str], FROM_SHIPPED),
+)
 
 
 def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
     """Measurements from ``--csv`` or ``--db`` (default store when neither is given and ``required``)."""
-    import pandas as pd
-
     from effkit.errors import BadInputError
 
     if csv is not None and db is not None:
         raise fail("give --csv or --db, not both")
     if csv is not None:
-        try:
-            frame = pd.read_csv(csv)
-        except FileNotFoundError:
-            raise BadInputError(f"measurements file {csv} does not exist") from None
-        except pd.errors.EmptyDataError:
-            raise BadInputError(f"measurements file {csv} is empty") from None
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise BadInputError(f"cannot read measurements file {csv}: {first}") from e
-        if required and frame.empty:
-            raise BadInputError(f"measurements file {csv} has a header but no rows")
-        return frame
+        from effkit.store import read_results_csv
+
+        return read_results_csv(csv, required=required)
     if db is None and not required:
         return None
     from effkit import default_db_path, load_results
@@ -152,18 +148,12 @@ def _select_setup(results, what, device, batch_size, dtype, input_size=None):
 
 
 @plot_app.command("figure3")
+@with_options(READ_OPTIONS)
 def figure3_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    csv: Optional[Path] = CSV,
-    db: Optional[Path] = DB,
-    accuracy: Optional[Path] = ACCURACY,
-    batch_size: Optional[int] = BATCH,
-    dtype: Optional[str] = DTYPE,
-    device: Optional[str] = DEVICE,
-    input_size: Optional[int] = INPUT_SIZE,
+    *,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
-    shipped: bool = SHIPPED,
-    from_shipped: Optional[str] = FROM_SHIPPED,
+    **read,
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
@@ -178,8 +168,9 @@ def figure3_cmd(
     from effkit.report.plots import figure3
 
     check_figure_path(output)
-    acc = load_accuracy(accuracy)
-    results, chosen = _measurements(csv, db, shipped, from_shipped)
+    acc = load_accuracy(read["accuracy"])
+    results, chosen = _measurements(read["csv"], read["db"], read["shipped"], read["from_shipped"])
+    batch_size, dtype, device, input_size = (read[k] for k in ("batch_size", "dtype", "device", "input_size"))
     if chosen is not None:
         batch_size, dtype = _shipped_setup(chosen, batch_size, dtype)
         if title is None:
@@ -283,7 +274,7 @@ def roofline_cmd(
     """
     from effkit import check_peaks
     from effkit.report.figures import check_figure_path, save_figure
-    from effkit.report.roofline import check_measured_on, roofline
+    from effkit.report.roofline import check_measured_on, roofline, spec_for_rows
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
@@ -292,7 +283,7 @@ def roofline_cmd(
     notes: list[str] = []  # printed once the figure is written, so an error stays one line
     if results is not None:
         rows, notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
-    spec = _roofline_spec(rows, device_spec_name, dtype, peak_tflops, bandwidth_gbs)
+    spec = spec_for_rows(rows, device_spec_name, dtype=dtype, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     if per_layer is not None:
         if rows is not None:
             check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
@@ -325,25 +316,6 @@ def _roofline_results(csv, db, per_layer):
     return results
 
 
-def _roofline_spec(rows, device_spec_name, dtype, peak_tflops, bandwidth_gbs):
-    """The device's roofs: named, given as peaks, or of the GPU the rows were measured on, in their dtype."""
-    from effkit import device_spec
-    from effkit.report.select import describe_setup
-
-    spec_dtype = dtype or "float32"
-    if dtype is None and rows is not None:
-        dts = describe_setup(rows)["dtype"].split(" / ")
-        spec_dtype = dts[0] if len(dts) == 1 and dts[0] != "?" else "float32"
-    gpu_name = None
-    if device_spec_name is None and rows is not None and "gpu_name" in rows.columns:
-        gpus = sorted({str(g) for g in rows["gpu_name"].dropna() if str(g).strip()})
-        if len(gpus) > 1 and (peak_tflops is None or bandwidth_gbs is None):
-            raise fail("the measurements mix GPUs (" + ", ".join(gpus) + "); pick one with --device")
-        gpu_name = gpus[0] if gpus else None
-    return device_spec(device_spec_name, dtype=spec_dtype, gpu_name=gpu_name, peak_tflops=peak_tflops,
-                       bandwidth_gbs=bandwidth_gbs)
-
-
 def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: list[str]):
     """The model's measured per-layer points, else its analysed layers (drawn at their bound)."""
     from effkit.report.select import measured_layers
@@ -358,16 +330,11 @@ def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: l
 
 
 @app.command()
+@with_options(READ_OPTIONS)
 def report(
     output: Path = typer.Option(..., "--output", "-o", help="Report file: .md (figures written beside it as PNG) "
                                 "or .html (one self-contained file)."),
-    csv: Optional[Path] = CSV,
-    db: Optional[Path] = DB,
-    accuracy: Optional[Path] = ACCURACY,
-    batch_size: Optional[int] = BATCH,
-    dtype: Optional[str] = DTYPE,
-    device: Optional[str] = DEVICE,
-    input_size: Optional[int] = INPUT_SIZE,
+    *,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
@@ -375,8 +342,7 @@ def report(
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
     force: bool = typer.Option(False, "--force", help="Overwrite figure files (<stem>_figure3.png, "
                                "<stem>_roofline.png) that already exist beside a .md report."),
-    shipped: bool = SHIPPED,
-    from_shipped: Optional[str] = FROM_SHIPPED,
+    **read,
 ) -> None:
     """A self-contained comparison report to attach to a pull request.
 
@@ -386,29 +352,25 @@ def report(
     (warm-up, iterations, energy method). With --shipped (or when you have measured nothing yet) it reports
     the measurements shipped with effkit, their machine and file in the title.
     """
+    from effkit import check_peaks
     from effkit.report.accuracy import load_accuracy
-    from effkit import check_peaks, device_spec
-    from effkit.report.select import check_measurements
     from effkit.report.report import check_report_path, write_report
+    from effkit.report.roofline import spec_for_rows
+    from effkit.report.select import check_measurements
 
     check_report_path(output, force=force)
     check_peaks(peak_tflops, bandwidth_gbs)
-    acc = load_accuracy(accuracy)
-    results, chosen = _measurements(csv, db, shipped, from_shipped)
+    acc = load_accuracy(read["accuracy"])
+    results, chosen = _measurements(read["csv"], read["db"], read["shipped"], read["from_shipped"])
     if chosen is not None and title is None:
         title = f"effkit comparison — shipped measurements of {chosen.machine} ({chosen.name})"
     check_measurements(results, "report")
-    filters = {"device": device, "batch_size": batch_size, "dtype": dtype, "input_size": input_size}
-    rows, _ = _select(results, **filters)  # the rows the peaks given are looked up for
+    filters = {k: read[k] for k in ("device", "batch_size", "dtype", "input_size")}
     spec = None
     if device_spec_name is not None or peak_tflops is not None or bandwidth_gbs is not None:
-        dts = sorted({str(d) for d in rows["dtype"].dropna()}) if "dtype" in rows.columns else []
-        gpus = (sorted({str(g) for g in rows["gpu_name"].dropna() if str(g).strip()})
-                if "gpu_name" in rows.columns else [])
-        # One peak given alone completes the recorded GPU's table entry, as in `plot roofline`.
-        gpu_name = gpus[0] if device_spec_name is None and len(gpus) == 1 else None
-        spec = device_spec(device_spec_name, dtype=dtype or (dts[0] if len(dts) == 1 else "float32"),
-                           gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+        rows, _ = _select(results, **filters)  # the rows the peaks given are looked up for
+        spec = spec_for_rows(rows, device_spec_name, dtype=filters["dtype"], peak_tflops=peak_tflops,
+                             bandwidth_gbs=bandwidth_gbs)
     with status("writing the report"):
         written = write_report(results, output, accuracy=acc, title=title, device_spec=spec, force=force,
                                allow_other_device=allow_other_device, **filters)

@@ -53,6 +53,32 @@ def check_measured_on(rows, spec: DeviceSpec, *, allow_other_device: bool = Fals
             "to draw these roofs anyway", field="allow_other_device")
 
 
+def spec_for_rows(rows=None, name: str | None = None, *, dtype: str | None = None,
+                  peak_tflops: float | None = None, bandwidth_gbs: float | None = None) -> DeviceSpec:
+    """The device peaks to draw over ``rows``: the device ``name``d, or the GPU the rows were measured on, in
+    ``dtype`` (default: the rows' one dtype, else float32), with ``peak_tflops``/``bandwidth_gbs`` replacing or
+    completing its entry — the one rule of ``plot roofline`` and ``report``.
+
+    Raises:
+        BadInputError: the rows mix GPUs and not both peaks are given; no device is named, recorded or given.
+    """
+    from effkit.devices import device_spec
+    from effkit.report.select import describe_setup
+
+    if dtype is None and rows is not None:
+        dts = describe_setup(rows)["dtype"].split(" / ")
+        dtype = dts[0] if len(dts) == 1 and dts[0] != "?" else None
+    gpu_name = None
+    if name is None and rows is not None and "gpu_name" in rows.columns:
+        gpus = sorted({str(g) for g in rows["gpu_name"].dropna() if str(g).strip()})
+        if len(gpus) > 1 and (peak_tflops is None or bandwidth_gbs is None):
+            raise BadInputError("the measurements mix GPUs (" + ", ".join(gpus) + f"); pick one with "
+                                f"{setting('device')}", field="device")
+        gpu_name = gpus[0] if gpus else None
+    return device_spec(name, dtype=dtype or "float32", gpu_name=gpu_name, peak_tflops=peak_tflops,
+                       bandwidth_gbs=bandwidth_gbs)
+
+
 def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_column: str | None = None,
              group_column: str | None = None, label_points: bool | None = None, title: str | None = None,
              figsize=(7.5, 5.5), allow_other_device: bool = False):
