@@ -265,11 +265,7 @@ def _create_torchvision(name: str, kwargs: dict) -> nn.Module:
     names = list(models.list_models())
     if name not in names:
         raise _unknown("torchvision", name, names)
-    try:
-        model = models.get_model(name, weights=None, **kwargs)
-    except Exception as e:
-        raise ModelLoadError(f"torchvision:{name} raised {_describe(e)}") from e
-    return _check_module(model, f"torchvision:{name}")
+    return _built(f"torchvision:{name}", lambda: models.get_model(name, weights=None, **kwargs))
 
 
 def _create_timm(name: str, kwargs: dict) -> nn.Module:
@@ -282,11 +278,16 @@ def _create_timm(name: str, kwargs: dict) -> nn.Module:
     base = name.split(".", 1)[0]  # timm allows NAME.pretrained_tag
     if base not in names:
         raise _unknown("timm", base, names)
+    return _built(f"timm:{name}", lambda: timm.create_model(name, pretrained=False, **kwargs))
+
+
+def _built(label: str, create) -> nn.Module:
+    """``create()``'s module; whatever it raises is a :class:`ModelLoadError` naming ``label``."""
     try:
-        model = timm.create_model(name, pretrained=False, **kwargs)
+        model = create()
     except Exception as e:
-        raise ModelLoadError(f"timm:{name} raised {_describe(e)}") from e
-    return _check_module(model, f"timm:{name}")
+        raise ModelLoadError(f"{label} raised {_describe(e)}") from e
+    return _check_module(model, label)
 
 
 def _load_file(path: Path) -> ModuleType:
