@@ -342,31 +342,36 @@ class NvmlMeter:
             self.gpu.close()
             self._status = MeterStatus(False, "none", MIG_NOT_ATTRIBUTABLE, verbatim=True)
             return self._status
-        nv, h = self.gpu.nvml, self.gpu.handle
-        err = getattr(nv, "NVMLError", Exception)
         why = [MIG_WHOLE_BOARD] if self.gpu.mig else []
-        try:
-            nv.nvmlDeviceGetTotalEnergyConsumption(h)
-            self.method = "nvml_energy_counter"
-        except (err, AttributeError) as e:
-            self._check_lost(e)
-            why.append(f"energy counter: {e}")
-            if self._read_instant() is not None:
-                self.method = "nvml_power_instant"
-            else:
-                why.append("instant power field: not supported")
-                try:
-                    nv.nvmlDeviceGetPowerUsage(h)
-                    self.method = "nvml_power_avg"
-                except (err, AttributeError) as e2:
-                    self._check_lost(e2)
-                    why.append(f"power usage: {e2}")
+        self.method = self._best_method(why)
         if self.method == "none":
             self.gpu.close()
             self._status = MeterStatus(False, "none", "NVML cannot read energy or power here (" + "; ".join(why) + ")")
         else:
             self._status = MeterStatus(True, self.method, "; ".join(why))
         return self._status
+
+    def _best_method(self, why: list[str]) -> str:
+        """The first method that reads on this GPU (counter, instant field, averaged power); ``why`` gets the
+        reason each one before it did not."""
+        nv, h = self.gpu.nvml, self.gpu.handle
+        err = getattr(nv, "NVMLError", Exception)
+
+        def instant():
+            if self._read_instant() is None:
+                raise AttributeError("not supported")
+
+        for method, what, read in (("nvml_energy_counter", "energy counter",
+                                    lambda: nv.nvmlDeviceGetTotalEnergyConsumption(h)),
+                                   ("nvml_power_instant", "instant power field", instant),
+                                   ("nvml_power_avg", "power usage", lambda: nv.nvmlDeviceGetPowerUsage(h))):
+            try:
+                read()
+                return method
+            except (err, AttributeError) as e:
+                self._check_lost(e)
+                why.append(f"{what}: {e}")
+        return "none"
 
     def _read_instant(self) -> Optional[tuple[float, Optional[float]]]:
         """(instant power in W, the driver's sample time in s or ``None``), or ``None`` where not supported."""
