@@ -74,7 +74,7 @@ def profile(
                                    input=input, channels_last=channels_last, execute=execute, dtype=dtype,
                                    weights=weights)
     view = _view(prof, depth=depth, tree=tree, sort=sort, top=top)
-    terminal = fmt == "table" and output is None and sys.stdout.isatty()
+    terminal = fmt == "table" and output is None and tables.is_terminal()
     view.columns = _pick_columns(columns, view, terminal=terminal)
     title = _title(prof, inputs_given=inputs is not None)
     to_stderr = _show(prof, view, title=title, fmt=fmt, output=output, terminal=terminal)

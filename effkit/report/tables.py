@@ -12,8 +12,6 @@ import json
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from rich.cells import cell_len
-
 from effkit.errors import BadInputError
 from effkit.report.columns import column, format_column, is_numeric, says_nothing
 from effkit.units import human
@@ -78,6 +76,10 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
     headers = {c: h for c, (h, _) in zip(cols, formatted)}
     cells = {c: cs for c, (_, cs) in zip(cols, formatted)}
     widths = _fit(cols, headers, cells, width, importance, [label for label, _ in footers])
+    left_out = [headers[c] for c in cols if c not in widths]
+    if left_out:
+        caption = "\n".join([*([caption] if caption else []), "not shown at this width: " + ", ".join(left_out)
+                             + " (a wider terminal, csv or json output has them)"])
     cols = [c for c in cols if c in widths]
 
     table = Table(title=title, caption=caption, caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
@@ -85,7 +87,8 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
     numeric = {c for c in cols if is_numeric(c, [r[index[c]] for r in rows])}
     for c in cols:
         table.add_column(headers[c], justify="right" if c in numeric else "left", no_wrap=True,
-                         overflow="fold" if c in numeric else "ellipsis", min_width=widths[c])
+                         overflow="fold" if c in numeric else "ellipsis",
+                         min_width=widths[c] if c in numeric or width is not None else None)
     n = len(body)
     for k in range(n + len(foot)):
         if k == n:
@@ -101,6 +104,8 @@ _GAP = 2
 
 def _fit(cols, headers, cells, width, importance, labels) -> dict[str, int]:
     """The width of each column shown; the columns left out are not in the answer."""
+    from rich.cells import cell_len
+
     natural = {c: max([cell_len(headers[c]), *(cell_len(x) for x in cells[c])]) for c in cols}
     if width is None:
         return natural
@@ -133,6 +138,8 @@ def _fit(cols, headers, cells, width, importance, labels) -> dict[str, int]:
 
 def _cut(col: str, text: str, width: int) -> str:
     """``text`` in ``width`` cells: names keep their tail (``…OSA4_2.concat``), other text its head."""
+    from rich.cells import cell_len
+
     if cell_len(text) <= width:
         return text
     if column(col).kind == "name":
@@ -189,13 +196,24 @@ def check_format(fmt: str, allowed: Iterable[str] = FORMATS) -> str:
     return fmt
 
 
+#: The width of a table written to a file, or into a pipe.
+FILE_WIDTH = 200
+
+
 def render_text(renderable) -> str:
     """Plain text of a rich renderable (for output files)."""
     from rich.console import Console
 
     buf = io.StringIO()
-    Console(file=buf, width=200, no_color=True, force_terminal=False).print(renderable)
+    Console(file=buf, width=FILE_WIDTH, no_color=True, force_terminal=False).print(renderable)
     return buf.getvalue()
+
+
+def is_terminal() -> bool:
+    """True when stdout is a terminal (a person reads the table there)."""
+    import sys
+
+    return sys.stdout.isatty()
 
 
 def console(stderr: bool = False):
@@ -208,4 +226,4 @@ def console(stderr: bool = False):
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return Console(stderr=stderr)
-    return Console(stderr=stderr, width=200)
+    return Console(stderr=stderr, width=FILE_WIDTH)
