@@ -60,11 +60,17 @@ def test_headers_are_words_with_units():
 
 
 def test_a_column_takes_the_unit_of_its_largest_value():
-    # 3.214 ms and 20400 ms: the largest is 20.4 s, so the column is in seconds: 0.003214 s -> 0.00321
-    assert C.format_column("latency_ms", [3.214, 20400.0]) == ("latency (s)", ["0.00321", "20.4"])
-    # 1536 B and 3 MiB: MiB; 1536 / 2**20 = 0.00146484... -> 0.00146
-    assert C.format_column("peak_memory_bytes", [1536, 3 * 2**20, None]) == (
-        "peak memory (MiB)", ["0.00146", "3", ""])
+    # 85.2 ms and 203 ms: milliseconds, in the header
+    assert C.format_column("latency_ms", [85.2, 203.0]) == ("latency (ms)", ["85.2", "203"])
+    # 1200 ms and 20400 ms: the largest is 20.4 s, so seconds: 1.2 and 20.4
+    assert C.format_column("latency_ms", [1200.0, 20400.0]) == ("latency (s)", ["1.2", "20.4"])
+    # 98 MiB and 3.5 GiB = 3584 MiB: GiB; 98 / 1024 = 0.0957 would read 0.0..., so each cell has its unit
+    assert C.format_column("peak_memory_bytes", [98 * 2**20, 3.5 * 2**30, None]) == (
+        "peak memory", ["98.0 MiB", "3.5 GiB", ""])
+    # 3.214 ms beside 20.4 s: each cell its own unit, never "20.4K" ms
+    assert C.format_column("latency_ms", [3.214, 20400.0]) == ("latency", ["3.21 ms", "20.4 s"])
+    # 1.5 KiB and 2 KiB: KiB; 1536 / 1024 = 1.5
+    assert C.format_column("peak_memory_bytes", [1536, 2048]) == ("peak memory (KiB)", ["1.5", "2"])
     assert C.format_column("energy_j_per_img", [0.4, float("nan")]) == ("energy (J/img)", ["0.4", ""])
     assert C.format_column("params", [22_600_000]) == ("params", ["22.6M"])   # counts keep K/M/G
 

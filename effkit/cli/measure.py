@@ -14,7 +14,8 @@ from effkit.units import human, parse_batch_sizes
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
                    "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
-#: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
+#: Kept in the columns even when empty; the terminal table still leaves an all-empty column out, and the
+#: reason (no meter, say) is the note under the table.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
                    "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]

@@ -6,7 +6,8 @@ sweep summary, the report): a column's header is words with a unit (``latency (m
 
 Durations and bytes are shown in one unit per column, the one that suits the column's largest value
 (``latency (s)`` with ``20.4`` rather than ``20.4K`` ms; ``peak memory (GiB)``), each cell with three
-significant digits and every digit of its integer part. Counts (params, FLOPs, MAC) keep K/M/G.
+significant digits and every digit of its integer part; a column whose values span more than that unit
+reads well in gives each cell its own unit (``3.21 ms``, ``20.4 s``). Counts (params, FLOPs, MAC) keep K/M/G.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from effkit.units import BYTE_UNITS, duration_unit, human, sig
+from effkit.units import BYTE_UNITS, duration_unit, human, human_bytes, human_ms, sig
 
 
 @dataclass(frozen=True)
@@ -134,23 +135,38 @@ def _cell(kind: str, v: Any, size: float) -> str:
 
 
 def format_column(name: str, values: Sequence[Any]) -> tuple[str, list[str]]:
-    """The header and the cells of column ``name``: one unit for the whole column, picked from its largest value.
+    """The header and the cells of column ``name``.
 
+    A duration or byte column takes the unit of its largest value, in the header; where a smaller value
+    would then read ``0.0…`` (a column from 3 ms to 20 s), each cell carries its own unit instead and the
+    header only the words.
+
+    >>> format_column("latency_ms", [85.2, 203.0])
+    ('latency (ms)', ['85.2', '203'])
     >>> format_column("latency_ms", [3.214, 20400.0])
-    ('latency (s)', ['0.00321', '20.4'])
+    ('latency', ['3.21 ms', '20.4 s'])
     """
     col = column(name)
     numbers = _numbers(values)
     largest = max(numbers) if numbers else 0.0
     size, unit = 1.0, None
-    if col.kind == "ms":
-        unit, size = duration_unit(largest) if largest else ("ms", 1.0)
-    elif col.kind == "s":
-        unit, size = duration_unit(largest * 1e3) if largest else ("s", 1e3)
-        size /= 1e3
+    if col.kind in ("ms", "s"):
+        ms = 1.0 if col.kind == "ms" else 1e3
+        unit, size = duration_unit(largest * ms) if largest else ("ms", 1.0)
+        size /= ms
     elif col.kind == "bytes":
         unit, size = _bytes_unit(largest)
+    if unit is not None and any(0 < v / size < 0.1 for v in numbers):
+        return col.label, [_own_unit(col.kind, v) for v in values]
     return header(name, unit), [_cell(col.kind, v, size) for v in values]
+
+
+def _own_unit(kind: str, v: Any) -> str:
+    if _missing(v) or isinstance(v, (str, bool)):
+        return "" if _missing(v) else str(v)
+    if kind == "bytes":
+        return human_bytes(v)
+    return human_ms(float(v) * (1e3 if kind == "s" else 1.0))
 
 
 def is_numeric(name: str, values: Sequence[Any]) -> bool:

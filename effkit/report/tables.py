@@ -86,8 +86,10 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
                   pad_edge=False, collapse_padding=True)
     numeric = {c for c in cols if is_numeric(c, [r[index[c]] for r in rows])}
     for c in cols:
-        table.add_column(headers[c], justify="right" if c in numeric else "left", no_wrap=True,
-                         overflow="fold" if c in numeric else "ellipsis",
+        # Numbers and names never wrap; other text (a description, an error) may, when no width is set.
+        fixed = c in numeric or column(c).kind == "name" or width is not None
+        table.add_column(headers[c], justify="right" if c in numeric else "left", no_wrap=fixed,
+                         overflow="fold" if c in numeric or not fixed else "ellipsis",
                          min_width=widths[c] if c in numeric or width is not None else None)
     n = len(body)
     for k in range(n + len(foot)):
