@@ -188,7 +188,7 @@ def test_markdown_report_links_pngs_written_beside_it(tmp_path):
     assert sorted(links) == ["report_figure3.png", "report_roofline.png"]
     for link in links:
         assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
-    assert "| model | family | batch | params (M) | GFLOPs |" in text
+    assert "| model | family | batch | params (M) | FLOPs (G) |" in text
     # VoVNet-39 row: 22.6M params, 16 GFLOPs, 4 ms, 250 FPS, 150 MB, 0.4 J, 4000 GFLOP/s, 76.77 %
     assert re.search(r"\| vovnet39 \| VoVNet \| 1 \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150\.0 \| "
                      r"0\.400 \| 4,000\.0 \| 76\.77 \|", text), text

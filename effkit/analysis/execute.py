@@ -28,6 +28,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from effkit.analysis import inputs as I
 from effkit.analysis.meta import on_device
 from effkit.analysis.tracer import Trace, trace
+from effkit.units import human_bytes
 from effkit.errors import BadInputError, EffkitError, setting
 
 aten = torch.ops.aten
@@ -132,16 +133,6 @@ class MemoryEstimate:
         about = "about" if self.complete else "at least"
         return (f"{about} {human_bytes(self.total)} (weights {human_bytes(self.weights)}, activations "
                 f"{human_bytes(self.activations)})")
-
-
-def human_bytes(n: int) -> str:
-    """``1536`` -> ``"1.5 KiB"``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 def available_memory() -> int:

@@ -141,6 +141,36 @@ class Profile:
         out = out.reset_index(drop=True)
         return pd.DataFrame(out[["name", "type", "depth", "layers", *NUMERIC_COLUMNS, "path"]])
 
+    def tree(self, depth: int | None = None):
+        """The module tree down to ``depth`` (all of it by default), parents before their children.
+
+        One row per module (``name``, ``type``, ``depth``, ``layers``, the numeric columns summed over the
+        module and everything under it, ``path``, ``own``). A module that has children and also runs ops of
+        its own (a ``torch.cat`` in ``forward``; the model's own functional ops) gets one more row right
+        under it, ``own=True``, with those ops alone, so that a module's children add up to the module.
+        """
+        import pandas as pd
+
+        if depth is not None and depth < 0:
+            raise BadInputError(f"depth must be >= 0, got {depth}")
+        rows = self._layer_rows
+        limit = max((len(r["path"]) for r in rows), default=0) if depth is None else depth
+        parents = {tuple(r["path"][:k]) for r in rows for k in range(len(r["path"]))}
+        nodes: dict = {}  # (path, own) -> summed row, in pre-order (dicts keep insertion order)
+        for r in rows:
+            path = tuple(r["path"])
+            keys = [(path[:k], False) for k in range(1, min(len(path), limit) + 1)]
+            if path in parents and len(path) < limit or not path:
+                keys.append((path, True))  # the module's own ops, under it
+            for key in keys:
+                node = nodes.setdefault(key, dict.fromkeys(NUMERIC_COLUMNS, 0) | {"layers": 0})
+                node["layers"] += 1
+                for c in NUMERIC_COLUMNS:
+                    node[c] += r[c]
+        out = [{"name": display_name(p), "type": self._types.get(p, ""), "depth": len(p) + own, **node,
+                "path": p, "own": own} for (p, own), node in nodes.items()]
+        return pd.DataFrame(out, columns=["name", "type", "depth", "layers", *NUMERIC_COLUMNS, "path", "own"])
+
     _types: dict = field(default_factory=dict, repr=False)
     #: Each input as the model was called with it (``"1x3x224x224 float32"``, ``"input_ids=1x128 int64"``).
     inputs: list = field(default_factory=list)

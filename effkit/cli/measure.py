@@ -15,13 +15,19 @@ from effkit.units import human, parse_batch_sizes
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
                    "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
-#: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
+#: Kept in the columns even when empty; the terminal table still leaves an all-empty column out, and the
+#: reason (no meter, say) is the note under the table.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
                    "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
+#: On a narrow terminal, the columns kept first (the last listed are left out first).
+IMPORTANCE = ["id", "model", "batch_size", "status", "latency_ms", "fps", "energy_j_per_img", "error",
+              "peak_memory_bytes", "params", "flops", "mac", "device", "dtype", "flops_per_s", "timestamp",
+              "paper_mac", "energy_j_per_img_net", "latency_p90_ms", "latency_p99_ms", "mean_power_w",
+              "gpu_name", "iterations", "activation_bytes", "energy_j_per_img_std", "clock_drop"]
 
 
 def _db_arg(db: Optional[Path], no_store: bool):
@@ -98,7 +104,7 @@ def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: l
     cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
             and not (c == "status" and (df[c] == "ok").all())]
     emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=True,
-         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []])
+         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=IMPORTANCE)
 
 
 def _layer_tables(df, top: int = 15):

@@ -20,6 +20,9 @@ _FLAG_NAMES = {
     "tf32": "--tf32", "mig_energy": "--mig-energy", "cpu_half": "--cpu-half",
 }
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
+#: On a narrow terminal, the summary's columns kept first (the last listed are left out first).
+_IMPORTANCE = ["id", "model", "status", "latency_ms", "fps", "input_shape", "dtype", "channels_last", "flops_per_s",
+               "gpu_name", "hostname"]
 
 
 def _yes_no(value) -> str:
@@ -228,7 +231,7 @@ def _summary(rows, fmt: str) -> None:
     if "channels_last" in rows.columns:
         shown["channels_last"] = rows["channels_last"].map(_yes_no)
     emit(rows, fmt=fmt, title="sweep results (this run)", columns=cols, shown=shown, export_all=True,
-         markdown_title=False)
+         markdown_title=False, importance=_IMPORTANCE)
     if fmt == "table":
         # Errors are long; listed under the table rather than folded into a narrow column.
         console = tables.console()

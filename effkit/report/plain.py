@@ -20,15 +20,18 @@ def _numeric(values: Iterable[Any]) -> bool:
 
 
 def text_table(rows: Sequence[tuple], columns: Sequence[str], *, title: str | None = None,
-               totals: Mapping[str, Any] | None = None, caption: str | None = None) -> str:
-    """An aligned text table: numbers right-aligned, text left-aligned, the totals row under a rule."""
+               totals: Mapping[str, Any] | None = None, caption: str | None = None,
+               footers: Sequence[tuple[str, Mapping[str, Any]]] = ()) -> str:
+    """An aligned text table: numbers right-aligned, text left-aligned, the footer rows under a rule.
+
+    ``footers`` are (label, values) rows, the label in the first column; ``totals`` is one labelled ``total``.
+    """
     cells = [[format_cell(c, v) for c, v in zip(columns, row)] for row in rows]
-    total = None
     if totals:
-        total = [format_cell(c, totals[c]) if c in totals else ("total" if i == 0 else "")
-                 for i, c in enumerate(columns)]
-    widths = [max([len(c), *(len(r[i]) for r in cells), len(total[i]) if total else 0])
-              for i, c in enumerate(columns)]
+        footers = [*footers, ("total", totals)]
+    foot = [[format_cell(c, values[c]) if c in values else (label if i == 0 else "")
+             for i, c in enumerate(columns)] for label, values in footers]
+    widths = [max([len(c), *(len(r[i]) for r in cells + foot)]) for i, c in enumerate(columns)]
     right = [bool(rows) and _numeric(row[i] for row in rows) for i in range(len(columns))]
 
     def line(values: Sequence[str]) -> str:
@@ -37,8 +40,8 @@ def text_table(rows: Sequence[tuple], columns: Sequence[str], *, title: str | No
     rule = "  ".join("-" * w for w in widths)
     out = [title] if title else []
     out += [line(columns), rule, *(line(r) for r in cells)]
-    if total:
-        out += [rule, line(total)]
+    if foot:
+        out += [rule, *(line(r) for r in foot)]
     if caption:
         out.append(caption)
     return "\n".join(out) + "\n"

@@ -19,27 +19,29 @@ from pathlib import Path
 from typing import Any
 
 from effkit.errors import BadInputError, setting
+from effkit.report.columns import header
 
 REPORT_FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
 #: The figures a report may hold; a markdown report writes each beside it as ``<stem>_<name>.png``.
 FIGURE_NAMES = ("figure3", "roofline")
 
-#: (column, header, scale, digits) of the Table-4-style table; scale divides the stored value.
+#: (column, header, scale, digits) of the Table-4-style table; scale divides the stored value. The headers
+#: are the terminal tables' (:mod:`effkit.report.columns`), with the report's fixed units.
 TABLE_COLUMNS = [
-    ("model", "model", None, None),
-    ("family", "family", None, None),
-    ("batch_size", "batch", None, None),
-    ("params", "params (M)", 1e6, 2),
-    ("flops", "GFLOPs", 1e9, 2),
-    ("paper_mac", "paper MAC (M)", 1e6, 1),
-    ("mac", "MAC (M)", 1e6, 1),
-    ("latency_ms", "latency (ms)", 1, 2),
-    ("fps", "FPS (img/s)", 1, 1),
-    ("peak_memory_bytes", "memory (MB)", 1e6, 1),
-    ("energy_j_per_img", "J/img", 1, 3),
-    ("gflops_per_s", "GFLOP/s", 1, 1),
-    ("top1", "top-1 (%)", 1, 2),
+    ("model", header("model"), None, None),
+    ("family", header("family"), None, None),
+    ("batch_size", header("batch_size"), None, None),
+    ("params", header("params", "M"), 1e6, 2),
+    ("flops", header("flops", "G"), 1e9, 2),
+    ("paper_mac", header("paper_mac", "M"), 1e6, 1),
+    ("mac", header("mac", "M"), 1e6, 1),
+    ("latency_ms", header("latency_ms", "ms"), 1, 2),
+    ("fps", header("fps"), 1, 1),
+    ("peak_memory_bytes", header("peak_memory_bytes", "MB"), 1e6, 1),
+    ("energy_j_per_img", header("energy_j_per_img"), 1, 3),
+    ("gflops_per_s", header("gflops_per_s"), 1, 1),
+    ("top1", header("top1"), 1, 2),
 ]
 
 # Columns the measurement layer may record about the method and the machine; shown when present.
