@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         from effkit.cli._flags import flag_for
 
-        typer.echo(f"effkit: error: {e.render(flag_for)}", err=True)
+        typer.echo(f"effkit: error: {e.render(lambda name: flag_for(name, args))}", err=True)
         sys.exit(e.exit_code)
     except exits as e:
         sys.exit(e.exit_code)

@@ -8,16 +8,18 @@ from typing import List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import MODEL_HELP, Bar, emit, with_measure_options
+from effkit.cli._shared import MODEL_HELP, Bar, emit, settings_given, with_measure_options
 from effkit.units import human, parse_batch_sizes
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
-                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
+                   "energy_estimate_j_per_img", "clock_drop", "error"]
 #: Shown even when empty: an empty J/img column, with the reason under the table, is the message.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
-                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]
+                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net",
+                   "energy_estimate_j_per_img", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
@@ -42,16 +44,18 @@ def _db_arg(db: Optional[Path], no_store: bool):
 
 
 def _options(**kw) -> dict:
-    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``."""
+    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``.
+
+    The shared setting options not given take ``MeasureSettings``' defaults. ``tdp_estimate_w`` (``None``
+    unless ``--tdp-estimate`` was given) is among them; :func:`_prepare` takes it out.
+    """
     from effkit import MeasureSettings
     from effkit.errors import BadInputError
 
-    settings = MeasureSettings(
-        dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
-        cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
-        min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
-        energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"])
+    given = settings_given(kw)
+    if kw["tdp_estimate"] is not None:
+        given["tdp_estimate_w"] = _tdp_watts(kw["tdp_estimate"], given.get("device", "auto"))
+    settings = MeasureSettings(dtype=kw["dtype"], channels_last=kw["channels_last"], **given)
     settings.validate()
     if kw["input_size"] is not None and kw["input_size"] <= 0:
         raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
@@ -59,6 +63,16 @@ def _options(**kw) -> dict:
     opts["dtype"] = settings.canonical_dtype()  # aliases such as fp16 are fine, stored by their full name
     return dict(input_size=kw["input_size"], input_shape=kw["input_shape"],
                 batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None, **opts)
+
+
+def _tdp_watts(text: Optional[str], device: str) -> Optional[float]:
+    """``--tdp-estimate``: ``None`` (not given), watts, or ``auto`` (the board power of the device measured)."""
+    if text is None:
+        return None
+    from effkit.measurement.energy.estimate import parse_tdp, tdp_of_device
+
+    value = parse_tdp(text)
+    return tdp_of_device(device) if value == "auto" else float(value)
 
 
 def _machine(df) -> str:
@@ -157,6 +171,7 @@ def _prepare(models: list[str], options: dict):
 
     tables.check_format(options["fmt"])
     opts = _options(**options)
+    options["tdp_estimate_w"] = opts.pop("tdp_estimate_w")  # added to the finished rows (_finish)
     check_model_names(models)
     store = _db_arg(options["db"], options["no_store"])
     if options["output"] is not None:
@@ -165,7 +180,12 @@ def _prepare(models: list[str], options: dict):
 
 
 def _finish(df, *, columns, title: str, store, options: dict) -> None:
-    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=_notes(df),
+    from effkit.measurement.energy.estimate import ESTIMATE_NOTE, with_estimate
+
+    watts = options["tdp_estimate_w"]
+    df = with_estimate(df, watts)
+    notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
+    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
           extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,))
     _stored_note(df, store)
     _report_failures(df)
