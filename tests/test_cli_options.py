@@ -16,7 +16,7 @@ from effkit.measurement.energy.estimate import (ESTIMATE_COLUMN, energy_estimate
                                                 tdp_of_gpu)
 
 # Written out by hand (not read from the code): the flag of every setting the three commands share.
-SHARED = ["--device", "--cuda-graph", "--cudnn-benchmark", "--no-cudnn-benchmark", "--warmup-s", "--warmup-iters",
+SHARED = ["--device", "--cuda-graph", "--no-cudnn-benchmark", "--warmup-s", "--warmup-iters",
           "--min-iters", "--min-time-s", "--energy", "--no-energy", "--energy-trials", "--energy-window-s",
           "--idle-s", "--tf32", "--no-tf32", "--mig-energy", "--per-layer"]
 OLD = {"--warmup": "warmup_s", "--min-time": "min_time_s", "--energy-window": "energy_window_s", "--idle": "idle_s"}
