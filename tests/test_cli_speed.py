@@ -81,3 +81,5 @@ def test_quick_commands_import_neither_pandas_nor_pydantic(args):
     imported = {ln.rsplit("|", 1)[-1].strip() for ln in res.stderr.splitlines() if ln.startswith("import time:")}
     assert "typer" in imported  # the listing is complete enough to trust its absences
     assert not {m for m in imported if m.split(".")[0] in ("pandas", "pydantic", "pydantic_core")}
+    if args == ("--help",):
+        assert "torch" not in imported  # the help needs none of the commands' work

@@ -9,7 +9,6 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import MODEL_HELP, Bar, emit, settings_given, with_measure_options
-from effkit.units import human, parse_batch_sizes
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
@@ -51,6 +50,7 @@ def _options(**kw) -> dict:
     """
     from effkit import MeasureSettings
     from effkit.errors import BadInputError
+    from effkit.units import parse_batch_sizes  # torch: imported by the commands, not by `effkit --help`
 
     given = settings_given(kw)
     if kw["tdp_estimate"] is not None:
@@ -205,6 +205,7 @@ def measure(
     (out of memory, say) is recorded as failed and the others still run.
     """
     from effkit import measure as run_measure
+    from effkit.units import human
 
     opts, store = _prepare([model], options)
     with _Interruptible(store, options["no_store"]), Bar(f"measuring {model}") as bar:

@@ -10,7 +10,6 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import FMT, MODEL_HELP, OUTPUT
-from effkit.units import human
 
 @app.command()
 def profile(
@@ -99,6 +98,8 @@ def profile(
     if prof.uncalled:
         notes.append(f"modules never called: {', '.join(prof.uncalled[:10])}"
                      + (" ..." if len(prof.uncalled) > 10 else ""))
+
+    from effkit.units import human  # torch: not imported by `effkit --help`
 
     shown = ", ".join(prof.inputs) if inputs is not None else "x".join(map(str, prof.input_shape))
     mode = ("  channels-last" if prof.channels_last else "") + ("  executed on cpu" if prof.execute == "cpu" else "")
