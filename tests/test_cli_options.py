@@ -104,6 +104,11 @@ def test_a_bad_value_is_named_by_the_flag_typed(cli, flag):
         assert len(lines) == 1 and re.search(rf"error: {flag}\b(?!-)", lines[0]), lines
 
 
+def test_a_typo_is_offered_the_current_spelling(cli):
+    res = cli("measure", "vovnet27_slim", "--no-store", "--warmupp", "1")
+    assert res.returncode == 2 and "did you mean --warmup-s?" in res.stderr, res.stderr
+
+
 def test_old_and_new_spelling_that_disagree_are_refused(cli):
     res = cli("measure", "vovnet27_slim", "--no-store", "--warmup", "1", "--warmup-s", "2")
     assert res.returncode == 2 and "--warmup" in res.stderr and "--warmup-s" in res.stderr

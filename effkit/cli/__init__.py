@@ -276,6 +276,8 @@ def _names_in(ctx) -> list[str]:
     if hasattr(command, "list_commands"):
         names.extend(command.list_commands(ctx))
     for param in getattr(command, "params", []):
+        if getattr(param, "hidden", False):  # old spellings: accepted, never suggested
+            continue
         names.extend(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
     return names
 # Commands whose output is complete once main() returns and which leave nothing to clean up
