@@ -50,6 +50,7 @@ def test_help_at_80_columns(help_of, path):
     lines = text.splitlines()
     assert max(len(ln.rstrip()) for ln in lines) <= 80
     assert "<bool>" not in text  # a flag takes no value
+    assert "<list[" not in text  # MODELS... or a repeatable option: the item type is what to type
     usage = next(ln for ln in lines if "Usage:" in ln)
     assert "{" not in usage and not re.search(r"\[?\b[a-z_]+\b\]?(\.\.\.)?\s*$", usage.split("[OPTIONS]")[-1]), usage
     # The description (between the usage line and the first panel): inside a paragraph, every line but the
@@ -66,5 +67,6 @@ def test_help_at_80_columns(help_of, path):
 def test_measure_usage_names_the_model_argument(help_of):
     text = help_of("measure")
     assert "Usage: effkit measure [OPTIONS] MODEL" in text
-    assert re.search(r"--no-energy\s+Skip", text)  # no type column for a flag
+    assert re.search(r"--per-layer\s+Also", text)  # no type column for a flag
+    assert re.search(r"--energy\s+--no-energy\s+Measure", text)
     assert re.search(r"--min-iters\s+<int>", text)  # options that take values keep theirs

@@ -69,3 +69,17 @@ def test_declared_parameter_counts_equal_the_models(name):
     with torch.device("meta"):
         model = create_model(name)
     assert get_entry(name).params == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("args", [("profile", "vovnet39", "-f", "csv"), ("models",), ("--help",)],
+                         ids=lambda a: " ".join(a))
+def test_quick_commands_import_neither_pandas_nor_pydantic(args):
+    # -X importtime lists every module imported, to the end (the quick exit included): "import time: ... | name".
+    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "effkit", *args], capture_output=True, text=True,
+                         env=ENV)
+    assert res.returncode == 0, res.stderr[-2000:]
+    imported = {ln.rsplit("|", 1)[-1].strip() for ln in res.stderr.splitlines() if ln.startswith("import time:")}
+    assert "typer" in imported  # the listing is complete enough to trust its absences
+    assert not {m for m in imported if m.split(".")[0] in ("pandas", "pydantic", "pydantic_core")}
+    if args == ("--help",):
+        assert "torch" not in imported  # the help needs none of the commands' work

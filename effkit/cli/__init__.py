@@ -32,7 +32,44 @@ def _reflow(text: str | None) -> str | None:
     return "\n\n".join(out)
 
 
-class _Argument(TyperArgument):
+class _Conversion:
+    """typer's value conversion, less the values that need none.
+
+    typer (0.2x) converts a value with a pydantic ``TypeAdapter`` that it builds the first time a parameter
+    is processed, importing pydantic (~50 ms) even for an option left at ``None`` or a string given for a
+    ``str`` parameter, which it returns unchanged. Those two are answered here; every other value (numbers,
+    paths, lists, ...) goes to typer's own converter, built as typer builds it.
+    """
+
+    def __init__(self, typers) -> None:
+        self.typers = typers  # builds (and caches) typer's own conversion, on first need only
+
+    def coerce(self, value, param, ctx):
+        multi = param.multiple or param.nargs == -1
+        if value is None:  # what typer's conversion returns for None, too
+            return () if multi else None
+        desc = param.type_descriptor
+        if (not multi and type(value) is str and desc.annotation is str and desc.file_annotation is None
+                and desc.parameter_info.parser is None):
+            return value  # typer's str conversion returns a str unchanged
+        return self.typers().coerce(value, param=param, ctx=ctx)
+
+
+def _item_type(shown):
+    """``<list[str]>`` -> ``<str>``: ``MODELS...`` or a repeatable option already says there may be several."""
+    if isinstance(shown, str) and shown.startswith("<list[") and shown.endswith("]>"):
+        return "<" + shown[len("<list["):-2] + ">"
+    return shown
+
+
+class _ValuesArgument(TyperArgument):
+    """An argument whose default ``None`` and plain strings skip typer's converter (:class:`_Conversion`)."""
+
+    def get_runtime_param(self):  # typer's hook: the object whose coerce() converts this parameter's values
+        return _Conversion(super().get_runtime_param)
+
+
+class _Argument(_ValuesArgument):
     """An argument shown as ``MODEL`` in usage lines (typer writes a required one as ``{model}``)."""
 
     @property
@@ -43,14 +80,21 @@ class _Argument(TyperArgument):
         name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
         return name + ("..." if self.nargs != 1 else "")
 
+    def display_type_rich(self, ctx):
+        return _item_type(super().display_type_rich(ctx))
+
 
 class _Option(TyperOption):
-    """An option whose flags show no ``<bool>`` value: a flag takes none."""
+    """An option whose flags show no ``<bool>`` value (a flag takes none), a repeatable one its item type, and whose default ``None`` and plain
+    strings skip typer's converter (:class:`_Conversion`)."""
+
+    def get_runtime_param(self):
+        return _Conversion(super().get_runtime_param)
 
     def display_type_rich(self, ctx):
         if self.is_flag and not self.count:
             return None
-        return super().display_type_rich(ctx)
+        return _item_type(super().display_type_rich(ctx))
 
 
 def _polish(command) -> None:
@@ -58,7 +102,8 @@ def _polish(command) -> None:
 
     typer builds its parameter objects itself and takes no class for them, so the (plain
     ``TyperArgument`` / ``TyperOption``) instances get the subclasses above; the overridden methods are
-    typer's own help hooks, and where a typer version lacks them nothing changes but the looks.
+    typer's own help and conversion hooks, and where a typer version lacks them nothing changes but the
+    looks (or the start-up time).
     """
     command.help = _reflow(command.help)
     get_help_option = command.get_help_option
@@ -71,8 +116,8 @@ def _polish(command) -> None:
 
     command.get_help_option = help_option
     for param in command.params:
-        if type(param) is TyperArgument and hasattr(TyperArgument, "_usage_display_name"):
-            param.__class__ = _Argument
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument if hasattr(TyperArgument, "_usage_display_name") else _ValuesArgument
         elif type(param) is TyperOption:
             param.__class__ = _Option
         if isinstance(getattr(param, "help", None), str):
@@ -177,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
             raise
         from effkit.cli._flags import flag_for
 
-        typer.echo(f"effkit: error: {e.render(flag_for)}", err=True)
+        typer.echo(f"effkit: error: {e.render(lambda name: flag_for(name, args))}", err=True)
         sys.exit(e.exit_code)
     except exits as e:
         sys.exit(e.exit_code)
@@ -246,6 +291,8 @@ def _names_in(ctx) -> list[str]:
     if hasattr(command, "list_commands"):
         names.extend(command.list_commands(ctx))
     for param in getattr(command, "params", []):
+        if getattr(param, "hidden", False):  # old spellings: accepted, never suggested
+            continue
         names.extend(o for o in (*param.opts, *param.secondary_opts) if o.startswith("-"))
     return names
 # Commands whose output is complete once main() returns and which leave nothing to clean up

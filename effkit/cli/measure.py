@@ -9,17 +9,18 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._progress import RunProgress
-from effkit.cli._shared import MODEL_HELP, emit, with_measure_options
-from effkit.units import human, parse_batch_sizes
+from effkit.cli._shared import MODEL_HELP, emit, settings_given, with_measure_options
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
-                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w", "clock_drop", "error"]
+                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
+                   "energy_estimate_j_per_img", "clock_drop", "error"]
 #: Kept in the columns even when empty; the terminal table still leaves an all-empty column out, and the
 #: reason (no meter, say) is the note under the table.
 _ALWAYS = {"energy_j_per_img"}
 COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
-                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net", "error"]
+                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net",
+                   "energy_estimate_j_per_img", "error"]
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
@@ -49,16 +50,19 @@ def _db_arg(db: Optional[Path], no_store: bool):
 
 
 def _options(**kw) -> dict:
-    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``."""
+    """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``.
+
+    The shared setting options not given take ``MeasureSettings``' defaults. ``tdp_estimate_w`` (``None``
+    unless ``--tdp-estimate`` was given) is among them: each row then carries the estimate.
+    """
     from effkit import MeasureSettings
     from effkit.errors import BadInputError
+    from effkit.units import parse_batch_sizes  # torch: imported by the commands, not by `effkit --help`
 
-    settings = MeasureSettings(
-        dtype=kw["dtype"], device=kw["device"], channels_last=kw["channels_last"], cuda_graph=kw["cuda_graph"],
-        cudnn_benchmark=not kw["no_cudnn_benchmark"], warmup_s=kw["warmup"], warmup_iters=kw["warmup_iters"],
-        min_iters=kw["min_iters"], min_time_s=kw["min_time"], energy=not kw["no_energy"],
-        energy_trials=kw["energy_trials"], energy_window_s=kw["energy_window"], idle_s=kw["idle"],
-        per_layer=kw["per_layer"], tf32=kw["tf32"], mig_energy=kw["mig_energy"])
+    given = settings_given(kw)
+    if kw["tdp_estimate"] is not None:
+        given["tdp_estimate_w"] = _tdp_watts(kw["tdp_estimate"], given.get("device", "auto"))
+    settings = MeasureSettings(dtype=kw["dtype"], channels_last=kw["channels_last"], **given)
     settings.validate()
     if kw["input_size"] is not None and kw["input_size"] <= 0:
         raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
@@ -66,6 +70,16 @@ def _options(**kw) -> dict:
     opts["dtype"] = settings.canonical_dtype()  # aliases such as fp16 are fine, stored by their full name
     return dict(input_size=kw["input_size"], input_shape=kw["input_shape"],
                 batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None, **opts)
+
+
+def _tdp_watts(text: Optional[str], device: str) -> Optional[float]:
+    """``--tdp-estimate``: ``None`` (not given), watts, or ``auto`` (the board power of the device measured)."""
+    if text is None:
+        return None
+    from effkit.measurement.energy.estimate import parse_tdp, tdp_of_device
+
+    value = parse_tdp(text)
+    return tdp_of_device(device) if value == "auto" else float(value)
 
 
 def _machine(df) -> str:
@@ -171,6 +185,7 @@ def _prepare(models: list[str], options: dict):
 
     tables.check_format(options["fmt"])
     opts = _options(**options)
+    options["tdp_estimate_w"] = opts["tdp_estimate_w"]  # the rows carry the estimate; the note names the watts
     check_model_names(models)
     _warn_half_on_cpu(opts)
     store = _db_arg(options["db"], options["no_store"])
@@ -188,7 +203,11 @@ def _warn_half_on_cpu(opts: dict) -> None:
 
 
 def _finish(df, *, columns, title: str, store, options: dict) -> None:
-    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=_notes(df),
+    from effkit.measurement.energy.estimate import ESTIMATE_NOTE
+
+    watts = options["tdp_estimate_w"]
+    notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
+    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
           extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,))
     _stored_note(df, store)
     _report_failures(df)
@@ -208,6 +227,7 @@ def measure(
     (out of memory, say) is recorded as failed and the others still run.
     """
     from effkit import measure as run_measure
+    from effkit.units import human
 
     opts, store = _prepare([model], options)
     with _Interruptible(store, options["no_store"]), RunProgress("measuring") as shown:
@@ -271,6 +291,8 @@ def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
     tables.check_format(options["fmt"])
     if options["output"] is not None:
         files.check_output(options["output"])
+    from effkit.units import parse_batch_sizes
+
     batches = parse_batch_sizes(options["batch_size"]) if options["batch_size"] is not None else None
     if options["input_size"] is not None and options["input_size"] <= 0:
         raise fail(f"--input-size must be a positive integer, got {options['input_size']}")

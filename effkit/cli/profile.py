@@ -11,7 +11,6 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import FMT, MODEL_HELP, OUTPUT
-from effkit.units import human
 
 #: The terminal's default columns (the torchinfo habit: about 90 characters wide) ...
 DEFAULT_COLUMNS = ["name", "type", "output_shape", "params", "flops", "mac", "mac_ratio"]
@@ -209,6 +208,8 @@ def _footers(prof, view: _View, columns: list, rows: list) -> list:
 
 
 def _title(prof, *, inputs_given: bool) -> str:
+    from effkit.units import human  # torch: not imported by `effkit --help`
+
     totals = prof.totals.as_dict()
     shown = ", ".join(prof.inputs) if inputs_given else "x".join(map(str, prof.input_shape))
     mode = ("  channels-last" if prof.channels_last else "") + ("  executed on cpu" if prof.execute == "cpu" else "")

@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._options import with_options
-from effkit.cli._shared import MODEL_HELP, note, status
+from effkit.cli._shared import MODEL_HELP, note, status, with_options
 
 plot_app = typer.Typer(
     help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",

@@ -12,7 +12,6 @@ import typer
 from effkit.cli import app, fail
 from effkit.cli._shared import FMT, OUTPUT
 from effkit.cli.measure import LIST_COLUMNS, _emit
-from effkit.units import human
 
 
 results_app = typer.Typer(help="List, show and export stored measurements; list the ones shipped with effkit.",
@@ -93,6 +92,8 @@ def results_show(
 
 
 def _show_value(key: str, v) -> str:
+    from effkit.units import human  # torch: not imported by `effkit --help`
+
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, (int, float)) and not isinstance(v, bool) and key not in ("id", "batch_size", "iterations"):

@@ -8,16 +8,15 @@ from typing import Any, List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import FMT, emit
+from effkit.cli._shared import (ALIAS_OPTIONS, FMT, SETTING_FLAGS, SETTING_OPTIONS, alias_flags, emit,
+                                settings_given, with_options)
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
 #: The flag behind each sweep key, so that a bad flag value is reported as the flag's, not the file's.
 _FLAG_NAMES = {
     "models": "--model", "input_sizes": "--input-size", "batch_sizes": "--batch-size", "dtypes": "--dtype",
-    "channels_last": "--channels-last", "repeats": "--repeats", "device": "--device",
-    "warmup_s": "--warmup-s", "min_iters": "--min-iters", "min_time_s": "--min-time-s", "energy": "--energy",
-    "tf32": "--tf32", "mig_energy": "--mig-energy", "cpu_half": "--cpu-half",
+    "channels_last": "--channels-last", "repeats": "--repeats", "cpu_half": "--cpu-half", **SETTING_FLAGS,
 }
 _DRY_RUN_COLUMNS = ["config", "model", "input_shape", "dtype", "channels_last", "device", "repeat"]
 #: On a narrow terminal, the summary's columns kept first (the last listed are left out first).
@@ -62,6 +61,7 @@ def _bools(text: Optional[str]) -> Optional[list[Any]]:
 
 
 @app.command()
+@with_options(SETTING_OPTIONS, ALIAS_OPTIONS)
 def sweep(
     file: Optional[Path] = typer.Argument(
         None, help="Sweep file (.yaml/.yml or .toml) with models, input_sizes, batch_sizes, dtypes, "
@@ -78,18 +78,9 @@ def sweep(
     channels_last: Optional[str] = typer.Option(
         None, "--channels-last", help="Memory formats: yes, no, both, or a list such as no,yes."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Measure each configuration N times."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    warmup_s: Optional[float] = typer.Option(None, "--warmup-s", help="Warm-up seconds per configuration."),
-    min_iters: Optional[int] = typer.Option(None, "--min-iters", help="Minimum timed iterations."),
-    min_time_s: Optional[float] = typer.Option(None, "--min-time-s", help="Minimum timed seconds."),
-    energy: Optional[bool] = typer.Option(None, "--energy/--no-energy",
-                                          help="Measure energy per image where a meter works."),
-    tf32: Optional[bool] = typer.Option(None, "--tf32/--no-tf32", help="TF32 for float32 convolutions and matmuls "
-                                        "on CUDA (default: the file's, else torch's settings)."),
-    mig_energy: Optional[bool] = typer.Option(None, "--mig-energy", help="On a MIG instance, measure the whole "
-                                              "board's energy anyway (it includes other tenants)."),
     cpu_half: Optional[bool] = typer.Option(None, "--cpu-half", help="Measure float16/bfloat16 even when device "
                                             "auto is a CPU (emulated there and slow; skipped by default)."),
+    *,
     engine: str = typer.Option("local", "--engine", "-e",
                                help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
     address: Optional[str] = typer.Option(
@@ -103,6 +94,7 @@ def sweep(
                                 help="Skip configurations already stored successfully for this machine and settings."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations and the estimated run time; measure nothing."),
     fmt: str = FMT,
+    **settings,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
 
@@ -119,16 +111,17 @@ def sweep(
     overrides = {
         "models": models, "input_sizes": _ints("--input-size", input_size),
         "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
-        "channels_last": _bools(channels_last), "repeats": repeats, "device": device,
-        "warmup_s": warmup_s, "min_iters": min_iters, "min_time_s": min_time_s, "energy": energy,
-        "tf32": tf32, "mig_energy": mig_energy, "cpu_half": cpu_half,
+        "channels_last": _bools(channels_last), "repeats": repeats, "cpu_half": cpu_half,
+        **settings_given(dict(settings)),
     }
+    # A bad value is named by the flag typed, an old spelling included.
+    names = {**_FLAG_NAMES, **alias_flags(settings)}
     if file is not None:
-        spec = load_sweep(file, overrides, override_names=_FLAG_NAMES)
+        spec = load_sweep(file, overrides, override_names=names)
     elif models is None:
         raise fail("nothing to sweep: give a sweep FILE or at least one --model")
     else:
-        spec = sweep_spec(overrides, override_names=_FLAG_NAMES)
+        spec = sweep_spec(overrides, override_names=names)
     split = _half_on_cpu(spec, engine)
     configs = split.run
 

@@ -70,6 +70,8 @@ class MeasureConfig(MeasureSettings):
         for name, default in _KEYLESS_DEFAULTS.items():  # settings added later: stored keys still match
             if d[name] == default:
                 del d[name]
+        for name in MeasureSettings.unkeyed():
+            d.pop(name, None)
         return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     def shape(self) -> tuple[int, ...]:

@@ -86,6 +86,10 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
             row["energy_status"] = "not measured (configuration failed)"
     finally:
         rig.close(device)
+    if config.tdp_estimate_w is not None:  # asked for: a labelled estimate beside (never in) the energy columns
+        from effkit.measurement.energy.estimate import energy_estimate
+
+        row.update(energy_estimate(row, config.tdp_estimate_w), tdp_estimate_w=config.tdp_estimate_w)
     _judge(row)
     row["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return row

@@ -46,6 +46,9 @@ class MeasureSettings:
             without it the energy columns stay empty with status "whole board (MIG): not attributable".
         tf32: TF32 for float32 convolutions and matmuls on CUDA (``None``: leave torch's settings as they are;
             needs a CUDA device, checked where the device is resolved).
+        tdp_estimate_w: watts for a labelled energy ESTIMATE where no meter measures energy (``None``, the
+            default: none): ``energy_estimate_j_per_img`` = watts x timed span / images
+            (:func:`effkit.measurement.energy.estimate.energy_estimate`); it never fills the measured columns.
     """
 
     dtype: str = "float32"
@@ -67,6 +70,12 @@ class MeasureSettings:
     # MeasureConfig.key(), so rows stored before it still match on resume.
     mig_energy: bool = field(default=False, metadata={"choices": (True, False), "keyless": True})
     tf32: Optional[bool] = field(default=None, metadata={"choices": (True, False, None), "keyless": True})
+    # "optional": None passes the bound; "above": the bound is strict (> min); "sweep": False keeps it out of
+    # the sweep file's keys (an estimate is asked for per run, not per grid).
+    tdp_estimate_w: Optional[float] = field(default=None, metadata={
+        "min": 0, "integer": False, "when": None, "optional": True, "above": True, "keyless": True, "sweep": False,
+        # "unkeyed": never in MeasureConfig.key(): an estimate computed afterwards changes nothing measured.
+        "unkeyed": True})
 
     def validate(self) -> None:
         """Refuse an out-of-range number or a dtype that cannot be measured, naming the setting.
@@ -82,7 +91,12 @@ class MeasureSettings:
             if "min" not in meta or (meta["when"] and not getattr(self, meta["when"])):
                 continue
             v, low = getattr(self, f.name), meta["min"]
-            if meta["integer"]:
+            if v is None and meta.get("optional"):
+                continue
+            if meta.get("above"):
+                if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v > low):
+                    raise BadInputError(f"{setting(f.name)} must be a finite number > {low}, got {v}", field=f.name)
+            elif meta["integer"]:
                 if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
                     raise BadInputError(f"{setting(f.name)} must be an integer >= {low}, got {v!r}", field=f.name)
             elif isinstance(v, bool) or not isinstance(v, numbers.Real) or not (math.isfinite(v) and v >= low):
@@ -125,6 +139,11 @@ class MeasureSettings:
             raise TypeError(f"settings must be a MeasureSettings, got {type(settings).__name__}")
         base = settings.as_dict() if settings is not None else {}
         return MeasureSettings(**{**base, **values})
+
+    @classmethod
+    def unkeyed(cls) -> tuple[str, ...]:
+        """The settings a configuration key always leaves out (they change nothing that is measured)."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get("unkeyed"))
 
     @classmethod
     def keyless_defaults(cls) -> dict[str, Any]:

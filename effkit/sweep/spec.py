@@ -28,8 +28,8 @@ def _setting_kinds() -> dict[str, str]:
     kinds = {}
     bounds = MeasureSettings.bounds()
     for f in fields(MeasureSettings):
-        if f.name in ("dtype", "device", "channels_last"):  # grid keys and the device have their own rules
-            continue
+        if f.name in ("dtype", "device", "channels_last") or f.metadata.get("sweep") is False:
+            continue  # grid keys and the device have their own rules; some settings are not a sweep's
         b = bounds.get(f.name)
         kinds[f.name] = ("bool" if b is None else "seconds" if not b["integer"]
                          else "count" if b["min"] >= 1 else "count0")
