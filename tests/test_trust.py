@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from effkit.measurement.trust import shown_status, trust_notes, trust_tags, trust_warnings, warnings_text
+from effkit.trust import shown_status, trust_notes, trust_tags, trust_warnings, warnings_text
 
 FAST = dict(device="cpu", warmup_s=0, warmup_iters=1, min_iters=3, min_time_s=0, energy=False, idle_s=0)
 FAST_FLAGS = ["--device", "cpu", "--warmup", "0", "--warmup-iters", "1", "--min-iters", "3", "--min-time", "0",

@@ -96,7 +96,7 @@ def _notes(df) -> list[str]:
              "latencies (p50/p90/p99) per iteration, per batch."]
     if "memory_method" in df and df["memory_method"].notna().any():
         notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
-    from effkit.measurement.trust import trust_notes
+    from effkit.trust import trust_notes
 
     notes += [f"warning: {line}" for line in trust_notes(df)]  # numbers a busy or noisy machine made
     statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
@@ -112,7 +112,7 @@ def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: l
           keep=()) -> None:
     """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all."""
     if fmt in ("table", "markdown") and "status" in df:  # "ok (noisy)" shown; csv/json keep the stored status
-        from effkit.measurement.trust import shown_status
+        from effkit.trust import shown_status
 
         df = df.assign(status=[shown_status(r) for r in df.to_dict(orient="records")])
     cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
@@ -195,7 +195,7 @@ def _prepare(models: list[str], options: dict):
 
 
 def _warn_half_on_cpu(opts: dict) -> None:
-    from effkit.measurement.trust import half_on_cpu_warning
+    from effkit.trust import half_on_cpu_warning
 
     message = half_on_cpu_warning(opts["dtype"], opts["device"])
     if message:

@@ -218,7 +218,7 @@ def _summary(rows, fmt: str) -> None:
     cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
     shown = rows.assign(model=rows["model"].map(_short))
     if "status" in rows.columns:  # "ok (noisy)": the stored status stays "ok"
-        from effkit.measurement.trust import shown_status
+        from effkit.trust import shown_status
 
         shown["status"] = [shown_status(r) for r in rows.to_dict(orient="records")]
     if "channels_last" in rows.columns:
@@ -231,7 +231,7 @@ def _summary(rows, fmt: str) -> None:
         for rec in rows[rows["status"] != "ok"].itertuples():
             console.print(f"failed #{rec.id} {_short(rec.model)} {rec.input_shape}: {rec.error}",
                           markup=False, highlight=False)
-        from effkit.measurement.trust import trust_notes
+        from effkit.trust import trust_notes
 
         for line in trust_notes(rows):
             console.print(f"warning: {line}", markup=False, highlight=False)

@@ -163,7 +163,7 @@ def fingerprint(device: str | torch.device = "cpu", *, nvml=None) -> dict:
     return {k: fp[k] for k in FINGERPRINT_FIELDS}
 
 
-# -- how busy the machine is while a row is measured (stored with every row; see effkit.measurement.trust) --
+# -- how busy the machine is while a row is measured (stored with every row; see effkit.trust) --
 
 
 def load_average() -> Optional[float]:

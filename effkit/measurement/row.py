@@ -68,7 +68,7 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
     device = device if device is not None else validate(config)
     fp = fp if fp is not None else fingerprint(device)
     row = base_row(config, device=device, machine=fp, family="other" if module is not None else None)
-    row.update(load_columns())  # how busy the machine was: judged by effkit.measurement.trust
+    row.update(load_columns())  # how busy the machine was: judged by effkit.trust
     rig = _Rig()
     try:
         report("analysis")
@@ -98,7 +98,7 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
 def _judge(row: dict) -> None:
     """The load after the measurement, the IQR/median ratio and the row's ``warnings`` (None when clean)."""
     from effkit.measurement.machine import load_average
-    from effkit.measurement.trust import warnings_text
+    from effkit.trust import warnings_text
 
     row["load_1m_after"] = load_average()
     if row.get("latency_iqr_ms") is not None and row.get("latency_ms"):

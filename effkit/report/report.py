@@ -260,7 +260,7 @@ def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSectio
     from effkit.report import plots
     from effkit.report import roofline as roofline_chart
 
-    from effkit.measurement.trust import trust_notes
+    from effkit.trust import trust_notes
 
     rows, notes = chosen.rows, list(chosen.notes)
     notes += [f"warning: {line}: its numbers may be off" for line in trust_notes(rows)]

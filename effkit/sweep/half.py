@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from effkit.errors import render_settings, setting
-from effkit.measurement.trust import HALF_DTYPES
+from effkit.trust import HALF_DTYPES
 
 
 @dataclass(frozen=True)
