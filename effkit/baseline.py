@@ -110,7 +110,7 @@ def _named_models(models) -> list[tuple[str, str | nn.Module]]:
 
 def _profile_entry(name, model, input_shape, input_size, batch_size, dtype, warn=True):
     from effkit.analysis.profile import profile
-    from effkit.units import resolve_input_shape
+    from effkit.models.resolve import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     prof = profile(model, shape, dtype, warn=warn)

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
-from effkit.errors import BadInputError, setting
+from effkit.errors import BadInputError
 
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -169,36 +169,3 @@ def parse_batch_sizes(text: str) -> list[int]:
     return out
 
 
-def resolve_input_shape(
-    model: Any,
-    input_size: int | None = None,
-    input_shape: str | Sequence[int] | None = None,
-    batch_size: int | None = None,
-    channels: int = 3,
-) -> tuple[int, ...]:
-    """The input shape a call means: ``input_shape`` wins, else (batch, 3, size, size).
-
-    ``size`` defaults to the zoo model's own input size (224, or 32 for CIFAR models).
-    """
-    if batch_size is not None and batch_size <= 0:
-        raise BadInputError(f"batch size must be a positive integer, got {batch_size}")
-    if input_size is not None and input_size <= 0:
-        raise BadInputError(f"input size must be a positive integer, got {input_size}")
-    if input_shape is not None:
-        shape = parse_shape(input_shape)
-        if batch_size is not None and batch_size != shape[0]:
-            raise BadInputError(
-                f"{setting('batch_size')} {batch_size} disagrees with the batch {shape[0]} of "
-                f"{setting('input_shape')} {'x'.join(map(str, shape))}; give one of them", field="batch_size")
-        if len(shape) != 4 and isinstance(model, str) and ":" not in model:  # a zoo name: images only
-            raise BadInputError(
-                f"{model} takes an image batch N,C,H,W; got the {len(shape)}-d shape "
-                f"{'x'.join(map(str, shape))} (e.g. {setting('input_shape')} 1,3,224,224)", field="input_shape")
-        return shape
-    if input_size is None:
-        # The zoo's own default size: imported here, not at the top, so that units stays a leaf that
-        # any module (the model zoo included) can import at load time.
-        from effkit.models.resolve import default_input_size
-
-        input_size = default_input_size(model) or 224
-    return (batch_size or 1, channels, input_size, input_size)

@@ -97,7 +97,7 @@ def _analyse(model: str, *, input_size, input_shape, batch_size, input, channels
     import warnings
 
     from effkit import UncountedOpsWarning, profile as run_profile
-    from effkit.units import resolve_input_shape
+    from effkit.models.resolve import resolve_input_shape
 
     inputs = None
     if input:

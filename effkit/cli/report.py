@@ -189,7 +189,7 @@ def figure3_cmd(
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
     from effkit import UncountedOpsWarning, profile
-    from effkit.units import resolve_input_shape
+    from effkit.models.resolve import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
     with warnings.catch_warnings():

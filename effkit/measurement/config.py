@@ -76,7 +76,7 @@ class MeasureConfig(MeasureSettings):
 
     def shape(self) -> tuple[int, ...]:
         """The input shape measured: ``input_shape`` (its N must be this batch size), else (batch, 3, size, size)."""
-        from effkit.units import resolve_input_shape
+        from effkit.models.resolve import resolve_input_shape
 
         return resolve_input_shape(self.model, self.input_size, self.input_shape, self.batch_size)
 

@@ -139,7 +139,8 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         BadInputError: no device and no calibration, unknown device, a missing calibration or one fitted
             on another GPU than ``device_spec`` names.
     """
-    from effkit.units import dtype_name, parse_dtype, resolve_input_shape
+    from effkit.models.resolve import resolve_input_shape
+    from effkit.units import dtype_name, parse_dtype
 
     dt = dtype_name(parse_dtype(dtype))
     check_execution(execution)

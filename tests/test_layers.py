@@ -1,0 +1,61 @@
+"""Data flows one way: leaves at the bottom, then models -> analysis -> measurement -> store -> report / gate -> cli.
+
+Read from the source (every ``import`` and ``from ... import``, at any depth in a module), so a lazy import inside a
+function counts as much as one at the top.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "effkit"
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+            if node.module == "effkit":  # `from effkit import x` reads the package root
+                found.add("effkit.__root__")
+    return found
+
+
+def _files(*parts: str) -> list[Path]:
+    out = []
+    for part in parts:
+        p = ROOT / part
+        out.extend(sorted(p.rglob("*.py")) if p.is_dir() else [p])
+    return out
+
+
+def _offenders(files, forbidden) -> list[str]:
+    return [f"{f.name} imports {m}" for f in files for m in sorted(_imports(f))
+            if any(m == b or m.startswith(b + ".") for b in forbidden)]
+
+
+@pytest.mark.parametrize("below, above", [
+    (("analysis", "models", "measurement", "store.py"), ("effkit.report", "effkit.cli")),
+    (("report",), ("effkit.measurement", "effkit.cli")),
+    (("_version.py", "errors.py", "units.py", "files.py", "devices.py", "trust.py"),
+     ("effkit.analysis", "effkit.models", "effkit.measurement", "effkit.report", "effkit.sweep", "effkit.cli",
+      "effkit.store")),
+])
+def test_lower_layers_import_nothing_above_them(below, above):
+    assert _offenders(_files(*below), above) == []
+
+
+def test_nothing_but_the_command_line_reads_the_package_root():
+    files = [f for f in _files(".") if f != ROOT / "__init__.py" and "cli" not in f.relative_to(ROOT).parts]
+    assert _offenders(files, ("effkit.__root__",)) == []
+
+
+def test_the_rules_can_fail(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from effkit.report.tables import human\n    from effkit import profile\n")
+    assert _offenders([bad], ("effkit.report",)) and _imports(bad) >= {"effkit.__root__"}
