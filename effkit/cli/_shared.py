@@ -35,6 +35,9 @@ NO_STORE = typer.Option(False, "--no-store", help="Do not store the results.")
 FORMAT_HELP = "table, csv, json or markdown."
 FMT = typer.Option("table", "--format", "-f", help=FORMAT_HELP)
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+COLUMNS = typer.Option(None, "--columns", metavar="A,B,...|all",
+                       help="Columns to show, by their result names (e.g. model,batch_size,latency_ms,fps), or all; "
+                       "csv/json then hold just these. Default: a compact set fitted to the terminal.")
 
 _DEFAULTS = {f.name: f.default for f in fields(MeasureSettings)}
 
@@ -100,7 +103,8 @@ MEASURE_OPTIONS = (
     ("batch_size", Optional[str], BATCH), ("input_size", Optional[int], INPUT_SIZE),
     ("input_shape", Optional[str], INPUT_SHAPE), ("dtype", str, DTYPE), ("channels_last", bool, CHANNELS_LAST),
     *SETTING_OPTIONS, ("tdp_estimate", Optional[str], TDP_ESTIMATE), ("db", Optional[Path], DB),
-    ("no_store", bool, NO_STORE), ("fmt", str, FMT), ("output", Optional[Path], OUTPUT), *ALIAS_OPTIONS,
+    ("no_store", bool, NO_STORE), ("fmt", str, FMT), ("columns", Optional[str], COLUMNS),
+    ("output", Optional[Path], OUTPUT), *ALIAS_OPTIONS,
 )
 
 
@@ -150,6 +154,26 @@ def with_options(*groups):
 
 
 with_measure_options = with_options(MEASURE_OPTIONS)
+
+
+#: What :func:`chosen_columns` returns for ``--columns all``.
+ALL_COLUMNS = "all"
+
+
+def chosen_columns(text: Optional[str], known: Sequence[str]):
+    """``--columns``: ``None`` (not given), :data:`ALL_COLUMNS`, or the names asked for, each one checked
+    against ``known`` (before any work: a typo is one line, exit 2, listing the names)."""
+    if text is None:
+        return None
+    if text.strip().lower() == ALL_COLUMNS:
+        return ALL_COLUMNS
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in names if c not in known]
+    if bad or not names:
+        from effkit.cli import fail
+
+        raise fail(f"unknown column {(bad or [text])[0]!r} for --columns; choose from {', '.join(known)} (or all)")
+    return list(dict.fromkeys(names))
 
 
 def note(message: str) -> None:

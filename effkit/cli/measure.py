@@ -109,16 +109,23 @@ def _notes(df) -> list[str]:
 
 
 def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None,
-          keep=()) -> None:
-    """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all."""
+          keep=(), chosen=None) -> None:
+    """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all.
+
+    ``chosen``: what ``--columns`` asked for (see :func:`chosen_columns`): those columns in every format."""
+    from effkit.cli._shared import ALL_COLUMNS
+
     if fmt in ("table", "markdown") and "status" in df:  # "ok (noisy)" shown; csv/json keep the stored status
         from effkit.trust import shown_status
 
         df = df.assign(status=[shown_status(r) for r in df.to_dict(orient="records")])
-    cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
-            and not (c == "status" and (df[c] == "ok").all())]
-    emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=True,
-         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=IMPORTANCE)
+    if chosen is None:
+        cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
+                and not (c == "status" and (df[c] == "ok").all())]
+    else:
+        cols = list(df.columns) if chosen == ALL_COLUMNS else [c for c in chosen if c in df.columns]
+    emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=chosen is None,
+         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=IMPORTANCE if chosen is None else None)
 
 
 def _layer_tables(df, top: int = 15):
@@ -184,6 +191,7 @@ def _prepare(models: list[str], options: dict):
     from effkit.report import tables
 
     tables.check_format(options["fmt"])
+    options["chosen_columns"] = _chosen(options["columns"])
     opts = _options(**options)
     options["tdp_estimate_w"] = opts["tdp_estimate_w"]  # the rows carry the estimate; the note names the watts
     check_model_names(models)
@@ -192,6 +200,14 @@ def _prepare(models: list[str], options: dict):
     if options["output"] is not None:
         files.check_output(options["output"], keep=(store,))  # before minutes of measuring, not after
     return opts, store
+
+
+def _chosen(text: Optional[str]):
+    """``--columns``, checked against every column a result row can have."""
+    from effkit.cli._shared import chosen_columns
+    from effkit.measurement.config import result_columns
+
+    return chosen_columns(text, result_columns())
 
 
 def _warn_half_on_cpu(opts: dict) -> None:
@@ -208,7 +224,7 @@ def _finish(df, *, columns, title: str, store, options: dict) -> None:
     watts = options["tdp_estimate_w"]
     notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
     _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
-          extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,))
+          extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,), chosen=options["chosen_columns"])
     _stored_note(df, store)
     _report_failures(df)
 
@@ -275,7 +291,7 @@ def compare(
 
 
 #: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
-_SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output"}
+_SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output", "columns"}
 
 
 def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
@@ -289,6 +305,7 @@ def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
             raise fail(f"{option.param_decls[0]} has no effect with --shipped/--from-shipped, which measure and "
                        "store nothing (they show the shipped rows); leave it out")
     tables.check_format(options["fmt"])
+    chosen_cols = _chosen(options["columns"])
     if options["output"] is not None:
         files.check_output(options["output"])
     from effkit.units import parse_batch_sizes
@@ -302,4 +319,4 @@ def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
     title = (f"effkit compare  {options['dtype']}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
              "not measured here)")
     _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=options["fmt"], output=options["output"],
-          notes=_notes(df))
+          notes=_notes(df), chosen=chosen_cols)

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import FMT, OUTPUT
+from effkit.cli._shared import COLUMNS, FMT, OUTPUT, chosen_columns
 from effkit.cli.measure import LIST_COLUMNS, _emit
 
 
@@ -46,8 +46,10 @@ def results_list(
     status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Only the last N rows."),
     fmt: str = FMT,
+    columns: Optional[str] = COLUMNS,
 ) -> None:
     """List stored measurements, oldest first."""
+    from effkit.measurement.config import result_columns
     from effkit.report import tables
 
     tables.check_format(fmt)
@@ -63,7 +65,9 @@ def results_list(
         hint = "" if (model or status) else "; effkit ships measurements of its own: `effkit results shipped`"
         typer.echo(f"{what} in {where}{hint}", err=True)
         return
-    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[])
+    known = list(dict.fromkeys([*result_columns(), *df.columns]))  # rows stored by another version may hold more
+    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[],
+          chosen=chosen_columns(columns, known))
 
 
 @results_app.command("show")

@@ -8,8 +8,8 @@ from typing import Any, List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import (ALIAS_OPTIONS, FMT, SETTING_FLAGS, SETTING_OPTIONS, alias_flags, emit,
-                                settings_given, with_options)
+from effkit.cli._shared import (ALIAS_OPTIONS, COLUMNS, FMT, SETTING_FLAGS, SETTING_OPTIONS, alias_flags,
+                                chosen_columns, emit, settings_given, with_options)
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
@@ -94,6 +94,7 @@ def sweep(
                                 help="Skip configurations already stored successfully for this machine and settings."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations and the estimated run time; measure nothing."),
     fmt: str = FMT,
+    columns: Optional[str] = COLUMNS,
     **settings,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
@@ -101,10 +102,11 @@ def sweep(
     Each finished configuration is committed to the results database at once; a failing one is
     stored as failed and the sweep goes on. Ctrl-C keeps what finished; --resume continues.
     """
+    from effkit.measurement.config import result_columns
     from effkit.report import tables
-    from effkit import load_sweep, sweep_spec
 
     tables.check_format(fmt)
+    chosen = chosen_columns(columns, result_columns())
     # Options of the run itself are checked before the sweep file, the models or Ray are touched.
     _check_run_options(engine=engine, address=address, ray_cpus=ray_cpus, db=db)
     models = [m for text in (model or []) for m in (_split(text) or [])] or None
@@ -114,14 +116,7 @@ def sweep(
         "channels_last": _bools(channels_last), "repeats": repeats, "cpu_half": cpu_half,
         **settings_given(dict(settings)),
     }
-    # A bad value is named by the flag typed, an old spelling included.
-    names = {**_FLAG_NAMES, **alias_flags(settings)}
-    if file is not None:
-        spec = load_sweep(file, overrides, override_names=names)
-    elif models is None:
-        raise fail("nothing to sweep: give a sweep FILE or at least one --model")
-    else:
-        spec = sweep_spec(overrides, override_names=names)
+    spec = _spec(file, overrides, names={**_FLAG_NAMES, **alias_flags(settings)})
     split = _half_on_cpu(spec, engine)
     configs = split.run
 
@@ -131,7 +126,19 @@ def sweep(
     if not configs:
         return
     rows = _run(configs, engine=engine, db=db, resume=resume, address=address, ray_cpus=ray_cpus)
-    _summary(rows, fmt)
+    _summary(rows, fmt, chosen)
+
+
+def _spec(file: Optional[Path], overrides: dict, names: dict):
+    """The sweep of the file with the flags' values over it, or of the flags alone; a bad value is named by
+    the flag typed (an old spelling included)."""
+    from effkit import load_sweep, sweep_spec
+
+    if file is not None:
+        return load_sweep(file, overrides, override_names=names)
+    if overrides["models"] is None:
+        raise fail("nothing to sweep: give a sweep FILE or at least one --model")
+    return sweep_spec(overrides, override_names=names)
 
 
 def _check_run_options(*, engine: str, address: Optional[str], ray_cpus: Optional[float],
@@ -210,12 +217,16 @@ def _default_db() -> str:
     return str(path)
 
 
-def _summary(rows, fmt: str) -> None:
+def _summary(rows, fmt: str, chosen=None) -> None:
+    from effkit.cli._shared import ALL_COLUMNS
     from effkit.report import tables
 
     if not len(rows):
         return
-    cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
+    if chosen is None:
+        cols = [c for c in _SUMMARY_COLUMNS if c in rows.columns and rows[c].notna().any()]
+    else:
+        cols = list(rows.columns) if chosen == ALL_COLUMNS else [c for c in chosen if c in rows.columns]
     shown = rows.assign(model=rows["model"].map(_short))
     if "status" in rows.columns:  # "ok (noisy)": the stored status stays "ok"
         from effkit.trust import shown_status
@@ -223,8 +234,8 @@ def _summary(rows, fmt: str) -> None:
         shown["status"] = [shown_status(r) for r in rows.to_dict(orient="records")]
     if "channels_last" in rows.columns:
         shown["channels_last"] = rows["channels_last"].map(_yes_no)
-    emit(rows, fmt=fmt, title="sweep results (this run)", columns=cols, shown=shown, export_all=True,
-         markdown_title=False, importance=_IMPORTANCE)
+    emit(rows, fmt=fmt, title="sweep results (this run)", columns=cols, shown=shown, export_all=chosen is None,
+         markdown_title=False, importance=_IMPORTANCE if chosen is None else None)
     if fmt == "table":
         # Errors are long; listed under the table rather than folded into a narrow column.
         console = tables.console()

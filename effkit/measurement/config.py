@@ -31,9 +31,22 @@ ROW_COLUMNS = [
     "warnings",
 ]
 
+#: Columns a row may hold beyond ROW_COLUMNS and the fingerprint: totals, keys, settings, the timer, extras.
+_OTHER_COLUMNS = ("id", "config_key", "timestamp", "mac_fused", "mac_fused_bytes", "uncounted_ops", "timer",
+                  "tf32", "energy_iters_per_trial", "energy_estimate_j_per_img", "tdp_estimate_w", "layers_json",
+                  "traceback")
+
 #: Settings copied into every row beside the columns above (what a reader needs to redo the run).
 _SETTING_COLUMNS = ("cudnn_benchmark", "warmup_s", "warmup_iters", "min_iters", "min_time_s", "per_layer",
                     "weights", "input_size")
+
+
+def result_columns() -> tuple[str, ...]:
+    """Every column a result row can have, in display order: :data:`ROW_COLUMNS`, the machine fingerprint,
+    then the totals, keys and settings stored beside them (what a caller may pick columns from)."""
+    from effkit.measurement.machine import FINGERPRINT_FIELDS
+
+    return tuple(dict.fromkeys([*ROW_COLUMNS, *FINGERPRINT_FIELDS, *_OTHER_COLUMNS, *_SETTING_COLUMNS]))
 
 
 @dataclass(frozen=True)
