@@ -1,4 +1,4 @@
-"""How long a run takes, from its timing settings alone: what ``sweep --dry-run`` shows and what the progress
+"""How long a run takes, from its timing settings alone: what a dry run of a sweep shows and what the progress
 display counts down from before the first configuration has finished.
 
 Per configuration: the warm-up (``warmup_s``), the timed iterations (``min_time_s``) and, with ``energy`` on,
