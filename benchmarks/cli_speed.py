@@ -85,11 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     import torch  # only for the record of the versions
 
+    # Without the bytecode cache (PYTHONDONTWRITEBYTECODE, a read-only checkout) every effkit module is compiled
+    # from source on every run: tens of ms more for the same command, so the record says which it was.
+    bytecode = "not written (PYTHONDONTWRITEBYTECODE)" if sys.dont_write_bytecode else "written"
     machine = {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-               "torch": torch.__version__, "load_before": load_before, "load_after": load_after}
+               "torch": torch.__version__, "load_before": load_before, "load_after": load_after,
+               "bytecode_cache": bytecode}
     print(f"{os.cpu_count()} CPUs, {platform.machine()}, Python {machine['python']}, torch {torch.__version__}; "
           f"load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in load_before)} before, "
-          f"{'/'.join(f'{x:.1f}' for x in load_after)} after; medians of {args.repeats} runs each\n")
+          f"{'/'.join(f'{x:.1f}' for x in load_after)} after; bytecode cache {bytecode}; "
+          f"medians of {args.repeats} runs each\n")
     print(_markdown(rows))
     if args.json:
         with open(args.json, "w") as f:
