@@ -1,17 +1,21 @@
 """Shape-and-record shortcuts one level above the dispatcher, for the leaf modules of a CNN.
 
 Most ops of a CNN run inside a ``Conv2d``, ``BatchNorm2d``, ``ReLU``, pooling or ``Linear`` leaf.
-For those, when the case is one effkit works out exactly, the module's ``forward`` is replaced for
-the length of a trace by one that makes the output meta tensor and writes the op records the
-dispatcher would have produced (same ops, same tensors in the same order, same arguments the
+For those, when the case is one effkit works out exactly, the tracer's forward for the module
+(:mod:`effkit.analysis.tracer`) calls the shortcut here, which makes the output meta tensor and
+writes the op records the dispatcher would have produced (same ops, same tensors in the same order, same arguments the
 formulas read), without the round trip through the dispatch mode. Anything else (a subclass, an
 unusual input, a dtype or device mix) returns ``NotImplemented`` and runs the module's own forward.
+``torch.cat``, the one functional op a DenseNet or VoVNet calls at every block, gets the same kind of
+shortcut for the length of a trace (:func:`recorded_cat`).
+
 ``tests/test_fast_path.py`` checks that both paths give identical rows on every zoo model.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -160,36 +164,42 @@ LEAVES: dict[type, Callable] = {
 }
 
 
-def _forward(mod: nn.Module, fn: Callable, calls: list) -> Callable:
-    own = type(mod).forward
+def cat(tensors, dim=0):
+    """``aten.cat`` of contiguous meta tensors of one dtype and rank, joined along an int ``dim``."""
+    if type(dim) is not int or not isinstance(tensors, (list, tuple)) or not tensors:
+        return NotImplemented
+    first = tensors[0]
+    if not _plain(first) or first.dim() == 0 or not -first.dim() <= dim < first.dim():
+        return NotImplemented
+    d = dim % first.dim()
+    size = 0
+    for t in tensors:  # the rest of each shape must match: any other case is PyTorch's to handle (or refuse)
+        if not _plain(t, first) or t.dim() != first.dim() or t.shape[:d] != first.shape[:d] \
+                or t.shape[d + 1:] != first.shape[d + 1:]:
+            return NotImplemented
+        size += t.shape[d]
+    out = _empty((*first.shape[:d], size, *first.shape[d + 1:]), first.dtype)
+    ts = list(tensors)  # the dispatcher hands over a list, and leaves out dim at its default
+    return out, [OpRecord(aten.cat.default, tuple(info(t) for t in ts), (info(out),), (ts, dim) if dim else (ts,),
+                          {}, flow(tuple(id(t) for t in ts), (id(out),)))]
 
-    def forward(*args, **kwargs):
-        res = fn(mod, args[0]) if len(args) == 1 and not kwargs else NotImplemented
+
+@contextmanager
+def recorded_cat(calls: list) -> Iterator[None]:
+    """Within the block, ``torch.cat`` of meta tensors writes its record on ``calls[-1]`` (the tracer's
+    stack) itself; anything :func:`cat` declines, and any call outside a module, goes to PyTorch."""
+    original = torch.cat
+
+    def recording(tensors, dim=0, *, out=None):
+        res = cat(tensors, dim) if out is None and calls else NotImplemented
         if res is NotImplemented:
-            return own(mod, *args, **kwargs)
-        out, records = res
-        if calls:
-            calls[-1].ops.extend(records)  # the module's own call: its pre-hook pushed it
-        return out
+            return original(tensors, dim, out=out)
+        made, records = res
+        calls[-1].ops.extend(records)
+        return made
 
-    return forward
-
-
-def install(modules: Iterable[nn.Module], calls: list) -> list[nn.Module]:
-    """Give each known leaf module a shortcut ``forward``; returns the modules changed, for :func:`uninstall`.
-
-    ``calls`` is the tracer's live stack of module calls. A module that already has its own
-    instance-level ``forward`` is left as it is.
-    """
-    changed = []
-    for mod in modules:
-        fn = LEAVES.get(type(mod))
-        if fn is not None and "forward" not in mod.__dict__:
-            mod.__dict__["forward"] = _forward(mod, fn, calls)
-            changed.append(mod)
-    return changed
-
-
-def uninstall(modules: list[nn.Module]) -> None:
-    for mod in modules:
-        mod.__dict__.pop("forward", None)
+    torch.cat = recording
+    try:
+        yield
+    finally:
+        torch.cat = original

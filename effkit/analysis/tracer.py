@@ -2,9 +2,12 @@
 
 A :class:`~torch.utils._python_dispatch.TorchDispatchMode` sees every op that reaches the dispatcher,
 so functional calls (``torch.cat``, ``out += identity``, ``F.relu``) are recorded as well as modules.
-Two global forward hooks (pre and post, for the length of the trace) keep a stack of module calls;
-each op is attributed to the innermost module of the model active when it ran. Module paths are
-tuples, joined only for display, so names containing ``/`` or ``.`` cannot break attribution.
+For the length of the trace each module of the model gets an instance-level ``forward`` that pushes
+its call on a stack, runs the module's own forward and pops it; each op is attributed to the innermost
+module of the model active when it ran. (Global forward hooks would do the same, but any hook sends
+every module call through torch's slow hook path, which costs more than the rest of a CNN's trace.)
+Module paths are tuples, joined only for display, so names containing ``/`` or ``.`` cannot break
+attribution.
 
 Parameters are attributed by the tensors ops actually read: each one is counted in the row of the
 call that first reads it (so a tied weight counts once, and a weight used without calling its
@@ -17,20 +20,22 @@ written directly, the same records the dispatcher would have produced.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from effkit.analysis import leaves
+from effkit.analysis.leaves import LEAVES, recorded_cat
+from effkit.analysis.meta import walk
 from effkit.analysis.attention import recorded_attention
 from effkit.analysis.records import OpRecord, arg_ids, arg_infos, flow, out_ids, out_infos, shapes
 from effkit.analysis.shapes import SHORTCUTS
 
 _Tensor = torch.Tensor
+_NONE = object()  # a module without an instance-level forward
 
 
 @dataclass(slots=True)
@@ -104,43 +109,64 @@ class _ModuleStack:
         self.counts: dict[int, int] = {}
         self.modules: dict[int, tuple[tuple[str, ...], str, int, nn.Module]] = {}
         self.types: dict[tuple[str, ...], str] = {}
-        seen: set[int] = set()
         self.params = 0
         self.param_sizes: dict[int, int] = {}  # id(parameter) -> numel, each shared tensor once
         self.owned: dict[int, list[int]] = {}  # id(module) -> ids of its own parameters
-        for name, mod in model.named_modules(remove_duplicate=False):
-            # add_module rejects '.' in child names, so the dots of a qualified name are separators.
-            path = tuple(name.split(".")) if name else ()
+        # Plain loops, no comprehension per module: this runs for every module of the model on every trace.
+        sizes, modules = self.param_sizes, self.modules
+        for path, mod in walk(model):
             kind = type(mod).__name__
             self.types.setdefault(path, kind)
-            if id(mod) in self.modules:
+            key = id(mod)
+            if key in modules:
                 continue
-            own = {id(p): p for p in mod._parameters.values() if p is not None}
-            self.params += sum(p.numel() for k, p in own.items() if k not in seen)
-            seen.update(own)
-            self.param_sizes.update((k, p.numel()) for k, p in own.items())
-            self.owned[id(mod)] = list(own)
-            self.modules[id(mod)] = (path, kind, sum(p.numel() for p in own.values()), mod)
+            own: list[int] = []
+            total = 0
+            for p in mod._parameters.values():
+                if p is None or id(p) in own:  # the same tensor under two names of one module: once
+                    continue
+                pid, n = id(p), p.numel()
+                own.append(pid)
+                total += n
+                if pid not in sizes:  # a tensor shared with an earlier module counts once in the model
+                    sizes[pid] = n
+                    self.params += n
+            self.owned[key] = own
+            modules[key] = (path, kind, total, mod)
 
-    def pre(self, mod, args) -> None:
-        entry = self.modules.get(id(mod))
-        if entry is None:
-            return  # a module outside the model (built inside a forward): its ops go to the caller
-        n = self.counts.get(id(mod), 0)
-        self.counts[id(mod)] = n + 1
-        call = ModuleCall(entry[0], entry[1], n, entry[2] if n == 0 else 0, shapes(args))
-        self.calls.append(call)
-        self.stack.append(call)
+    def wrap(self, mod: nn.Module, shortcut) -> "Callable":
+        """An instance ``forward`` for ``mod`` that records its call around its own forward.
 
-    def post(self, mod, args, *rest) -> None:
-        # (kwargs, output) normally; (output,) when the forward raised (torch's always_call path).
-        if id(mod) not in self.modules or not self.stack:
-            return
-        kwargs, output = rest if len(rest) == 2 else (None, rest[0])
-        call = self.stack.pop()
-        if kwargs:
-            call.input_shapes += shapes(kwargs)
-        call.output_shapes = shapes(output)
+        ``shortcut`` (a :data:`effkit.analysis.leaves.LEAVES` entry, or ``None``) writes the records of
+        a known leaf directly; when it declines (``NotImplemented``) the module's own forward runs.
+        """
+        key = id(mod)
+        path, kind, own, _ = self.modules[key]
+        inner = mod.forward  # the instance's own forward if it has one, else its class's, bound
+        calls, active, counts = self.calls, self.stack, self.counts
+
+        def forward(*args, **kwargs):
+            n = counts.get(key, 0)
+            counts[key] = n + 1
+            call = ModuleCall(path, kind, n, own if n == 0 else 0, shapes(args))
+            if kwargs:
+                call.input_shapes += shapes(kwargs)
+            calls.append(call)
+            active.append(call)
+            try:
+                res = shortcut(mod, args[0]) if shortcut is not None and len(args) == 1 and not kwargs \
+                    else NotImplemented
+                if res is NotImplemented:
+                    out = inner(*args, **kwargs)
+                else:
+                    out, records = res
+                    call.ops.extend(records)
+                call.output_shapes = shapes(out)
+                return out
+            finally:
+                active.pop()
+
+        return forward
 
     def uncalled(self, read: set[int] = frozenset()) -> list[tuple[str, ...]]:
         """Modules with parameters that were never called and none of whose parameters any op read."""
@@ -158,7 +184,8 @@ class _ModuleStack:
             call.own_params = 0
             here: set[int] = set()
             for rec in call.ops:
-                for pid in _tensor_ids(rec.args, rec.kwargs):
+                # The flow already names the tensors read, in argument order (records.arg_ids).
+                for pid in (rec.flow.inputs if rec.flow is not None else _tensor_ids(rec.args, rec.kwargs)):
                     if pid not in sizes or pid in here:
                         continue
                     here.add(pid)
@@ -199,18 +226,23 @@ def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, kwargs: dict | No
     contiguous outputs.
     """
     stack = _ModuleStack(model)
-    handles = []
-    installed = []
+    own_forward: list[tuple[nn.Module, object]] = []  # (module, its instance forward or _NONE), to restore
     try:
-        handles.append(register_module_forward_pre_hook(stack.pre))
-        handles.append(register_module_forward_hook(stack.post, with_kwargs=True, always_call=True))
-        if shortcuts:
-            installed = leaves.install((entry[3] for entry in stack.modules.values()), stack.stack)
-        with torch.no_grad(), recorded_attention(stack.stack), _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
+        for _, _, _, mod in stack.modules.values():
+            had = mod.__dict__.get("forward", _NONE)
+            # A known leaf with an instance forward of its own (a library's patch) keeps it: no shortcut.
+            shortcut = LEAVES.get(type(mod)) if shortcuts and had is _NONE else None
+            own_forward.append((mod, had))
+            mod.__dict__["forward"] = stack.wrap(mod, shortcut)
+        with torch.no_grad(), recorded_attention(stack.stack), \
+                (recorded_cat(stack.stack) if shortcuts else nullcontext()), \
+                _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
             model(*inputs, **(kwargs or {}))
     finally:
-        leaves.uninstall(installed)
-        for h in handles:
-            h.remove()
+        for mod, had in own_forward:
+            if had is _NONE:
+                mod.__dict__.pop("forward", None)
+            else:
+                mod.__dict__["forward"] = had
     read = stack.attribute_params()
     return Trace(calls=stack.calls, module_types=stack.types, uncalled=stack.uncalled(read), params=stack.params)
