@@ -87,8 +87,12 @@ def get_formula(op, overrides: dict | None = None) -> Formula | None:
 
 def default_mac(inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]) -> tuple[int, int]:
     """Read every input once, write every output once: (elements, bytes)."""
-    elems = sum(t.numel for t in inputs) + sum(t.numel for t in outputs)
-    nbytes = sum(t.numel * t.itemsize for t in inputs) + sum(t.numel * t.itemsize for t in outputs)
+    elems = nbytes = 0
+    for group in (inputs, outputs):  # one pass, each size worked out once: this runs for most ops of a trace
+        for shape, itemsize in group:
+            n = math.prod(shape)
+            elems += n
+            nbytes += n * itemsize
     return elems, nbytes
 
 

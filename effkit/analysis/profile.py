@@ -88,11 +88,18 @@ class Profile:
     totals: Totals
     uncounted: dict[str, int] = field(default_factory=dict)
     uncalled: list[str] = field(default_factory=list)
-    _layer_rows: list = field(default_factory=list, repr=False)  # dicts, LAYER_COLUMNS + path, counted
-    _op_rows: list = field(default_factory=list, repr=False)  # tuples, OP_COLUMNS
+    _analysis: Any = field(default=None, repr=False, compare=False)  # an Analysis: its rows built on demand
 
-    # The tables are built on first use: most callers read only the totals, and pandas is a 0.1 s,
-    # 33 MB import that a cold `profile(...).totals` should not pay for.
+    # The rows and tables are built on first use: most callers read only the totals, and pandas is a
+    # 0.1 s, 33 MB import that a cold `profile(...).totals` should not pay for.
+    @cached_property
+    def _layer_rows(self) -> list[dict]:  # LAYER_COLUMNS + path, counted, shared_params
+        return self._analysis.layer_rows() if self._analysis is not None else []
+
+    @cached_property
+    def _op_rows(self) -> list[tuple]:  # OP_COLUMNS
+        return self._analysis.op_rows() if self._analysis is not None else []
+
     @cached_property
     def layers(self):
         """One row per module call (pandas DataFrame, columns :data:`LAYER_COLUMNS`, ``path``, ``counted``,
@@ -233,71 +240,83 @@ def _conv_bound(rec, cost_mac) -> tuple[float, float]:
 
 def analyse_trace(tr: Trace, overrides: dict | None = None):
     """Turn a :class:`Trace` into (layer rows, op rows, uncounted counter)."""
-    layer_rows: list[dict] = []
-    op_rows: list[dict] = []
-    uncounted: Counter = Counter()
-    saved = fused.savings(tr.calls)
-    for ci, call in enumerate(tr.calls):
-        if not call.ops and not call.own_params and not call.shared_params:
-            continue  # containers (Sequential, ModuleList) with nothing of their own
-        row = dict.fromkeys(NUMERIC_COLUMNS, 0)
-        row["params"] = call.own_params
-        names: list[str] = []
-        conv_recs = []
-        missing = False
-        for oi, rec in enumerate(call.ops):
-            name = rec.op.overloadpacket.__name__
-            fn = F.get_formula(rec.op, overrides)
-            if fn is None:
-                uncounted[name] += 1
-                missing = True
-                op_rows.append(_op_row(call, name, math.nan, math.nan, math.nan, math.nan, False,
-                                       math.nan, math.nan))
-                names.append(name)
-                continue
-            cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
-            if cost.mac is None:
-                mac, mac_bytes = F.default_mac(rec.inputs, rec.outputs)
-            else:
-                mac = cost.mac
-                mac_bytes = cost.mac_bytes if cost.mac_bytes is not None else cost.mac * (
-                    rec.outputs[0].itemsize if rec.outputs else 0)
-            less = saved.get((ci, oi))
-            fused_mac, fused_bytes = (mac, mac_bytes) if less is None else (
-                max(0, mac - less[0]), max(0, mac_bytes - less[1]))
-            row["mac_fused"] += fused_mac
-            row["mac_fused_bytes"] += fused_bytes
-            row["flops"] += cost.flops
-            row["mult_adds"] += cost.mult_adds
-            row["mac"] += mac
-            row["mac_bytes"] += mac_bytes
-            if name in F.PAPER_MAC_OPS:
-                row["paper_mac"] += mac
-            if mac and name not in F.ALIASING_OPS and not name.endswith("_"):
-                row["activations"] += sum(t.numel for t in rec.outputs[:1])
-            if name in ("convolution", "_convolution"):
-                conv_recs.append((rec, mac))
-            if mac or cost.flops:
-                names.append(name)
-            op_rows.append(_op_row(call, name, cost.flops, cost.mult_adds, mac, mac_bytes, True,
-                                   fused_mac, fused_bytes))
-        lo, ratio = (math.nan, math.nan)
-        if len(conv_recs) == 1:
-            lo, ratio = _conv_bound(*conv_recs[0])
-        row.update(
-            path=call.path, name=display_name(call.path), type=call.type, call=call.call,
-            repeat=call.call > 0, depth=len(call.path), ops=_summarise(names),
-            input_shape=_shape_str(call.input_shapes), output_shape=_shape_str(call.output_shapes),
-            mac_min=lo, mac_ratio=ratio, counted=not missing, shared_params=call.shared_params,
-        )
-        layer_rows.append(row)
-    return layer_rows, op_rows, uncounted
+    a = Analysis(tr, overrides)
+    return a.layer_rows(), a.op_rows(), a.uncounted
 
 
-def _op_row(call, name, flops, mult_adds, mac, mac_bytes, counted, mac_fused, mac_fused_bytes) -> tuple:
-    # In the order of OP_COLUMNS.
-    return (display_name(call.path), call.call, name, flops, mult_adds, mac, mac_bytes, counted,
-            mac_fused, mac_fused_bytes)
+class Analysis:
+    """The costs of a :class:`Trace`: the numbers at once, the words of its rows when they are asked for.
+
+    Most callers read only the totals; the text of each layer row (its name, ops and shapes) is about
+    a third of the work of an analysis, so :meth:`layer_rows` and :meth:`op_rows` build it on demand.
+    """
+
+    def __init__(self, tr: Trace, overrides: dict | None = None) -> None:
+        self.uncounted: Counter = Counter()
+        self.sums = dict.fromkeys(NUMERIC_COLUMNS, 0)
+        #: (call, its numeric row, each op's (name, flops, mult_adds, mac, mac_bytes, counted, fused mac, bytes))
+        self.calls: list[tuple[Any, dict, list[tuple]]] = []
+        self._known: dict = {}  # op overload -> (name, formula), for this analysis (and its overrides)
+        saved = fused.savings(tr.calls)
+        for ci, call in enumerate(tr.calls):
+            if not call.ops and not call.own_params and not call.shared_params:
+                continue  # containers (Sequential, ModuleList) with nothing of their own
+            row = dict.fromkeys(NUMERIC_COLUMNS, 0)
+            row["params"] = call.own_params
+            costs = [self._op(row, rec, saved.get((ci, oi)), overrides) for oi, rec in enumerate(call.ops)]
+            for c in NUMERIC_COLUMNS:
+                self.sums[c] += row[c]
+            self.calls.append((call, row, costs))
+
+    def _op(self, row: dict, rec, less, overrides) -> tuple:
+        """Add one op's cost to ``row``; returns its op-row numbers."""
+        known = self._known.get(rec.op)
+        if known is None:  # a few dozen distinct ops among thousands of records: look each up once
+            known = self._known[rec.op] = (rec.op.overloadpacket.__name__, F.get_formula(rec.op, overrides))
+        name, fn = known
+        if fn is None:
+            self.uncounted[name] += 1
+            return (name, math.nan, math.nan, math.nan, math.nan, False, math.nan, math.nan)
+        cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
+        if cost.mac is None:
+            mac, mac_bytes = F.default_mac(rec.inputs, rec.outputs)
+        else:
+            mac = cost.mac
+            mac_bytes = cost.mac_bytes if cost.mac_bytes is not None else cost.mac * (
+                rec.outputs[0].itemsize if rec.outputs else 0)
+        fused_mac, fused_bytes = (mac, mac_bytes) if less is None else (
+            max(0, mac - less[0]), max(0, mac_bytes - less[1]))
+        row["mac_fused"] += fused_mac
+        row["mac_fused_bytes"] += fused_bytes
+        row["flops"] += cost.flops
+        row["mult_adds"] += cost.mult_adds
+        row["mac"] += mac
+        row["mac_bytes"] += mac_bytes
+        if name in F.PAPER_MAC_OPS:
+            row["paper_mac"] += mac
+        if mac and name not in F.ALIASING_OPS and not name.endswith("_"):
+            row["activations"] += sum(t.numel for t in rec.outputs[:1])
+        return (name, cost.flops, cost.mult_adds, mac, mac_bytes, True, fused_mac, fused_bytes)
+
+    def layer_rows(self) -> list[dict]:
+        """One dict per module call: :data:`LAYER_COLUMNS`, ``path``, ``counted``, ``shared_params``."""
+        rows = []
+        for call, numbers, costs in self.calls:
+            # Ops that cost nothing (views, an uncounted op still shows: it is missing, not free) stay unnamed.
+            names = [c[0] for c in costs if not c[5] or c[3] or c[1]]
+            convs = [(rec, c[3]) for rec, c in zip(call.ops, costs) if c[5] and c[0] in ("convolution", "_convolution")]
+            lo, ratio = _conv_bound(*convs[0]) if len(convs) == 1 else (math.nan, math.nan)
+            rows.append(dict(
+                numbers, path=call.path, name=display_name(call.path), type=call.type, call=call.call,
+                repeat=call.call > 0, depth=len(call.path), ops=_summarise(names),
+                input_shape=_shape_str(call.input_shapes), output_shape=_shape_str(call.output_shapes),
+                mac_min=lo, mac_ratio=ratio, counted=all(c[5] for c in costs), shared_params=call.shared_params,
+            ))
+        return rows
+
+    def op_rows(self) -> list[tuple]:
+        """One tuple per aten op, in the order of :data:`OP_COLUMNS`."""
+        return [(display_name(call.path), call.call, *c) for call, _, costs in self.calls for c in costs]
 
 
 def _summarise(names: list[str]) -> str:
@@ -401,10 +420,9 @@ def profile(
     specs = I.split(inputs)
     with _gc_paused():
         tr, shown, first = run.run(model, name, specs, tdtype, execute=execute, channels_last=channels_last, log=log)
-        layer_rows, op_rows, uncounted = analyse_trace(tr, formulas)
-    sums = {c: int(sum(row[c] for row in layer_rows)) for c in NUMERIC_COLUMNS}
-    sums["params"] = tr.params
-    totals = Totals(**sums)
+        analysis = Analysis(tr, formulas)
+    uncounted = analysis.uncounted
+    totals = Totals(**{**{c: int(v) for c, v in analysis.sums.items()}, "params": tr.params})
     if uncounted and warn:
         listed = ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items()))
         warnings.warn(
@@ -414,6 +432,6 @@ def profile(
     return Profile(
         model_name=name, input_shape=first, dtype=dtype_name(tdtype), totals=totals,
         uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
-        _types=tr.module_types, _layer_rows=layer_rows, _op_rows=op_rows,
+        _types=tr.module_types, _analysis=analysis,
         inputs=list(shown), execute=execute, channels_last=channels_last,
     )
