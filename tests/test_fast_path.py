@@ -177,3 +177,76 @@ def test_tables_are_built_on_first_access_and_kept():
     # Rows: conv, BN, ReLU, Flatten, Linear (the Sequential itself holds nothing and has no row).
     assert p.layers["mult_adds"].tolist() == [6912, 0, 0, 0, 1280]
     assert int(p.layers["mult_adds"].sum()) == p.totals.mult_adds == 8192
+
+
+# --- what a repeated analysis reuses, and what it must not ----------------------------------------
+
+
+def test_a_repeated_analysis_sees_weights_changed_in_place():
+    """The meta stand-ins are kept between analyses of one model; a tensor changed under them is seen."""
+    model = _small()
+    conv = model[0]
+    assert profile(model, (1, 3, 8, 8)).totals.params == 112 + 8 + 1285  # conv 3*4*9+4, BN 4+4, linear 256*5+5
+    conv.weight.data = torch.zeros(4, 3, 1, 1)  # the same Parameter object, a new shape: a 1x1 conv
+    conv.kernel_size, conv.padding = (1, 1), (0, 0)
+    p = profile(model, (1, 3, 8, 8))
+    assert p.totals.params == 12 + 4 + 8 + 1285
+    assert p.layers["mult_adds"].tolist()[0] == 4 * 64 * 3  # 64 outputs per channel, 3 inputs each
+    model.half()  # same objects again, now float16; analysed as float32 the sizes stay
+    assert profile(model, (1, 3, 8, 8), "float32").totals.mac_bytes == p.totals.mac_bytes
+    assert profile(model, (1, 3, 8, 8), "float16").totals.mac_bytes == p.totals.mac_bytes // 2
+
+
+def test_a_weight_the_model_drops_is_freed():
+    import weakref
+
+    model = _small()
+    profile(model, (1, 3, 8, 8))
+    old = weakref.ref(model[0].weight)
+    model[0].weight = nn.Parameter(torch.randn(4, 3, 3, 3))
+    profile(model, (1, 3, 8, 8))
+    gc.collect()
+    assert old() is None  # no cache of effkit's holds on to it
+
+
+def test_the_trace_leaves_no_forward_or_cat_behind():
+    """Modules get a forward of the tracer's for the trace only; one of the user's own is kept and still runs."""
+    model = _Tied()
+    seen = []
+    own = model.head.forward
+    model.head.forward = lambda x: seen.append(x.shape) or own(x)  # a library's instance-level patch
+    cat = torch.cat
+    p = profile(model, (2, 3, 8, 8))
+    assert seen == [torch.Size([2, 5])] and model.head.__dict__["forward"] is not own
+    assert [m for m in model.modules() if "forward" in m.__dict__] == [model.head]
+    assert torch.cat is cat
+    assert p.layers["name"].tolist() == ["body.0", "body.1", "body.2", "body.3", "body.4", "head", "tail"]
+    with pytest.raises(BadInputError):
+        profile(model, (1, 5, 8, 8))
+    assert [m for m in model.modules() if "forward" in m.__dict__] == [model.head] and torch.cat is cat
+
+
+def test_walk_is_named_modules_order_with_repeats():
+    from effkit.analysis.meta import walk
+
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(nn.Sequential(shared, nn.ReLU()), shared, nn.ModuleDict({"a": shared, "b": nn.Tanh()}))
+    expected = [(tuple(n.split(".")) if n else (), m) for n, m in model.named_modules(remove_duplicate=False)]
+    assert [(p, id(m)) for p, m in walk(model)] == [(p, id(m)) for p, m in expected]
+
+
+def test_cat_shortcut_records_what_the_dispatcher_records():
+    """Every form of torch.cat a model may use, shortcut or not: the same rows (dim trimmed at 0, negative kept)."""
+
+    class Cats(nn.Module):
+        def forward(self, x):
+            y = torch.cat([x, x], 1)
+            y = torch.cat((y, x), dim=-3)
+            y = torch.cat([y, y])  # dim 0
+            y = torch.cat([y, y], dim=0)
+            z = torch.cat([x.transpose(2, 3), x.transpose(2, 3)], 1)  # not contiguous: PyTorch's path
+            return torch.cat([y[:1], z.contiguous()], 1), torch.cat([x.flatten(1), x.flatten(1)], -1)
+
+    fast, plain = _rows(Cats(), (1, 2, 4, 4), True), _rows(Cats(), (1, 2, 4, 4), False)
+    assert fast == plain
+    assert "cat" in repr(fast[1])
