@@ -31,6 +31,31 @@ def test_garbage_collector_state_is_restored(enabled):
         gc.enable() if was else gc.disable()
 
 
+def test_no_collection_runs_in_a_call_nor_right_after_it():
+    """The young collection the call's allocations would start on the way out is not run (the objects
+    are handed to the oldest generation), and objects the program froze itself stay frozen."""
+    model = nn.Sequential(*[nn.Conv2d(3, 3, 1) for _ in range(200)])  # thousands of records: past gen0's 700
+    profile(model, (1, 3, 8, 8))  # first call: imports, caches
+    starts = []
+    callback = lambda phase, info: starts.append(info["generation"]) if phase == "start" else None  # noqa: E731
+    was = gc.isenabled()
+    gc.enable()
+    gc.callbacks.append(callback)
+    try:
+        gc.collect()
+        starts.clear()
+        profile(model, (1, 3, 8, 8))
+        assert starts == []
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        profile(model, (1, 3, 8, 8))
+        assert gc.get_freeze_count() > frozen // 2  # unfreeze() would have left none (refcounting frees a few)
+    finally:
+        gc.callbacks.remove(callback)
+        gc.unfreeze()
+        gc.enable() if was else gc.disable()
+
+
 class _Tied(nn.Module):
     """Train mode, a frozen layer, a tied weight, a user hook and an int buffer: all must survive."""
 
