@@ -172,15 +172,23 @@ def cat(tensors, dim=0):
     if not _plain(first) or first.dim() == 0 or not -first.dim() <= dim < first.dim():
         return NotImplemented
     d = dim % first.dim()
+    ref = tuple(first.shape)
+    dtype, itemsize = first.dtype, first.itemsize
+    infos = []
     size = 0
+    # A DenseNet block concatenates every earlier feature map at each layer: this loop sees thousands of
+    # tensors per trace, so it checks each one inline (see _plain) and keeps the shape tuple it makes.
     for t in tensors:  # the rest of each shape must match: any other case is PyTorch's to handle (or refuse)
-        if not _plain(t, first) or t.dim() != first.dim() or t.shape[:d] != first.shape[:d] \
-                or t.shape[d + 1:] != first.shape[d + 1:]:
+        if not isinstance(t, _Tensor) or not t.is_meta or t.dtype != dtype or not t.is_contiguous():
             return NotImplemented
-        size += t.shape[d]
-    out = _empty((*first.shape[:d], size, *first.shape[d + 1:]), first.dtype)
+        shape = tuple(t.shape)
+        if len(shape) != len(ref) or shape[:d] != ref[:d] or shape[d + 1:] != ref[d + 1:]:
+            return NotImplemented
+        size += shape[d]
+        infos.append(TensorInfo(shape, itemsize))
+    out = _empty((*ref[:d], size, *ref[d + 1:]), dtype)
     ts = list(tensors)  # the dispatcher hands over a list, and leaves out dim at its default
-    return out, [OpRecord(aten.cat.default, tuple(info(t) for t in ts), (info(out),), (ts, dim) if dim else (ts,),
+    return out, [OpRecord(aten.cat.default, tuple(infos), (info(out),), (ts, dim) if dim else (ts,),
                           {}, flow(tuple(id(t) for t in ts), (id(out),)))]
 
 

@@ -258,25 +258,26 @@ class Analysis:
         self.calls: list[tuple[Any, dict, list[tuple]]] = []
         self._known: dict = {}  # op overload -> (name, formula), for this analysis (and its overrides)
         saved = fused.savings(tr.calls)
+        sums = self.sums
         for ci, call in enumerate(tr.calls):
             if not call.ops and not call.own_params and not call.shared_params:
                 continue  # containers (Sequential, ModuleList) with nothing of their own
-            row = dict.fromkeys(NUMERIC_COLUMNS, 0)
-            row["params"] = call.own_params
-            costs = [self._op(row, rec, saved.get((ci, oi)), overrides) for oi, rec in enumerate(call.ops)]
+            costs = [self._op(rec, saved.get((ci, oi)), overrides) for oi, rec in enumerate(call.ops)]
+            # In NUMERIC_COLUMNS order; an uncounted op (counted False, NaN costs) adds nothing.
+            row = dict(zip(NUMERIC_COLUMNS, (call.own_params, *_column_sums(costs))))
             for c in NUMERIC_COLUMNS:
-                self.sums[c] += row[c]
+                sums[c] += row[c]
             self.calls.append((call, row, costs))
 
-    def _op(self, row: dict, rec, less, overrides) -> tuple:
-        """Add one op's cost to ``row``; returns its op-row numbers."""
+    def _op(self, rec, less, overrides) -> tuple:
+        """One op's costs: its op-row numbers (:data:`OP_COLUMNS` from ``op``), then paper MAC and activations."""
         known = self._known.get(rec.op)
         if known is None:  # a few dozen distinct ops among thousands of records: look each up once
             known = self._known[rec.op] = (rec.op.overloadpacket.__name__, F.get_formula(rec.op, overrides))
         name, fn = known
         if fn is None:
             self.uncounted[name] += 1
-            return (name, math.nan, math.nan, math.nan, math.nan, False, math.nan, math.nan)
+            return (name, math.nan, math.nan, math.nan, math.nan, False, math.nan, math.nan, 0, 0)
         cost = fn(rec.inputs, rec.outputs, rec.args, rec.kwargs)
         if cost.mac is None:
             mac, mac_bytes = F.default_mac(rec.inputs, rec.outputs)
@@ -286,17 +287,10 @@ class Analysis:
                 rec.outputs[0].itemsize if rec.outputs else 0)
         fused_mac, fused_bytes = (mac, mac_bytes) if less is None else (
             max(0, mac - less[0]), max(0, mac_bytes - less[1]))
-        row["mac_fused"] += fused_mac
-        row["mac_fused_bytes"] += fused_bytes
-        row["flops"] += cost.flops
-        row["mult_adds"] += cost.mult_adds
-        row["mac"] += mac
-        row["mac_bytes"] += mac_bytes
-        if name in F.PAPER_MAC_OPS:
-            row["paper_mac"] += mac
-        if mac and name not in F.ALIASING_OPS and not name.endswith("_"):
-            row["activations"] += sum(t.numel for t in rec.outputs[:1])
-        return (name, cost.flops, cost.mult_adds, mac, mac_bytes, True, fused_mac, fused_bytes)
+        paper = mac if name in F.PAPER_MAC_OPS else 0
+        acts = rec.outputs[0].numel if rec.outputs and mac and name not in F.ALIASING_OPS \
+            and not name.endswith("_") else 0
+        return (name, cost.flops, cost.mult_adds, mac, mac_bytes, True, fused_mac, fused_bytes, paper, acts)
 
     def layer_rows(self) -> list[dict]:
         """One dict per module call: :data:`LAYER_COLUMNS`, ``path``, ``counted``, ``shared_params``."""
@@ -316,7 +310,23 @@ class Analysis:
 
     def op_rows(self) -> list[tuple]:
         """One tuple per aten op, in the order of :data:`OP_COLUMNS`."""
-        return [(display_name(call.path), call.call, *c) for call, _, costs in self.calls for c in costs]
+        return [(display_name(call.path), call.call, *c[:8]) for call, _, costs in self.calls for c in costs]
+
+
+def _column_sums(costs: list[tuple]) -> tuple:
+    """A layer's numeric columns after params (:data:`NUMERIC_COLUMNS`) from its ops' costs (:meth:`Analysis._op`)."""
+    mult_adds = flops = mac = mac_bytes = paper = acts = fused = fused_bytes = 0
+    for c in costs:
+        if c[5]:  # counted
+            flops += c[1]
+            mult_adds += c[2]
+            mac += c[3]
+            mac_bytes += c[4]
+            fused += c[6]
+            fused_bytes += c[7]
+            paper += c[8]
+            acts += c[9]
+    return mult_adds, flops, mac, mac_bytes, paper, acts, fused, fused_bytes
 
 
 def _summarise(names: list[str]) -> str:
