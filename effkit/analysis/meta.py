@@ -44,8 +44,14 @@ def _meta_maker(model: nn.Module) -> tuple[Callable, Callable]:
             return t
         key = (id(t), target)
         entry = old.get(key)
-        # The same tensor object can change under a stand-in (``param.data = ...``, ``Module.half()``).
-        if entry is None or entry[0]() is not t or not _fits(entry[1], t, target):
+        # The same tensor object can change under its stand-in (``param.data = ...``, ``Module.half()``):
+        # the stand-in is used again only while it is what _meta_as would make now.
+        if entry is not None:
+            ref, new = entry
+            if not (ref() is t and new.shape == t.shape and new.requires_grad == t.requires_grad
+                    and new.is_contiguous() and type(new) is (nn.Parameter if _is_parameter(t) else torch.Tensor)):
+                entry = None
+        if entry is None:
             entry = (weakref.ref(t), _meta_as(t, dtype))
         used[key] = entry
         return entry[1]
@@ -54,13 +60,6 @@ def _meta_maker(model: nn.Module) -> tuple[Callable, Callable]:
         _STAND_INS[model] = used
 
     return make, keep
-
-
-def _fits(new: torch.Tensor, t: torch.Tensor, target: torch.dtype) -> bool:
-    """Whether stand-in ``new`` is what :func:`_meta_as` would make for ``t`` now."""
-    return (new.dtype == target and new.shape == t.shape and new.is_contiguous()
-            and type(new) is (nn.Parameter if _is_parameter(t) else torch.Tensor)
-            and new.requires_grad == t.requires_grad)
 
 
 def _is_parameter(t: torch.Tensor) -> bool:

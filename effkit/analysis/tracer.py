@@ -148,7 +148,10 @@ class _ModuleStack:
         def forward(*args, **kwargs):
             n = counts.get(key, 0)
             counts[key] = n + 1
-            call = ModuleCall(path, kind, n, own if n == 0 else 0, shapes(args))
+            # Most calls take one tensor and return one: their shapes without the general walk of shapes().
+            x = args[0] if len(args) == 1 else None
+            call = ModuleCall(path, kind, n, own if n == 0 else 0,
+                              [tuple(x.shape)] if type(x) is _Tensor else shapes(args))
             if kwargs:
                 call.input_shapes += shapes(kwargs)
             calls.append(call)
@@ -161,7 +164,7 @@ class _ModuleStack:
                 else:
                     out, records = res
                     call.ops.extend(records)
-                call.output_shapes = shapes(out)
+                call.output_shapes = [tuple(out.shape)] if type(out) is _Tensor else shapes(out)
                 return out
             finally:
                 active.pop()
