@@ -188,6 +188,26 @@ def test_explicit_shipped_with_csv_is_refused(cli, tmp_path):
     _one_line_error(result)
 
 
+def test_roofline_of_shipped_data_draws_its_models(cli, tmp_path):
+    """The CPU file has no published peaks: the roofs come from the flags, the points from the file."""
+    out = tmp_path / "r.svg"
+    result = cli("plot", "roofline", "--shipped", "--peak-tflops", "1", "--bandwidth-gbs", "20", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert REAL.name in result.stderr and "--batch-size 1" in result.stderr
+    direct = pd.read_csv(REAL)  # the shipped file read with pandas, no effkit code
+    drawn = direct[(direct["status"] == "ok") & (direct["batch_size"] == 1)]["model"]
+    svg = out.read_text()
+    assert len(drawn) > 10 and all(m in svg for m in drawn)
+
+
+@pytest.mark.parametrize("argv", [["--shipped", "--csv", "x.csv"], ["--from-shipped", "a100"], ["--shipped"]])
+def test_roofline_of_shipped_data_refuses_bad_requests(cli, tmp_path, argv):
+    # both sources; no such file; a CPU file and no peaks to draw its roofs with
+    peaks = ["--peak-tflops", "1", "--bandwidth-gbs", "20"] if argv != ["--shipped"] else []
+    _one_line_error(cli("plot", "roofline", *argv, *peaks, "-o", str(tmp_path / "r.png")))
+    assert not (tmp_path / "r.png").exists()
+
+
 def test_results_shipped_lists_the_files(fake_dir, cli):
     result = cli("results", "shipped", "--format", "json")
     assert result.returncode == 0, result.stderr

@@ -115,9 +115,9 @@ def _default_store_is_empty() -> bool:
         return len(store) == 0
 
 
-def _shipped_setup(chosen, batch_size, dtype):
-    """(batch size, dtype) for a Figure 3 of shipped data: the filters given, else its one setup or its
-    smallest batch in float32 (named in a note)."""
+def _shipped_setup(chosen, batch_size, dtype, notes: list[str] | None = None):
+    """(batch size, dtype) for a figure of shipped data: the filters given, else its one setup or its
+    smallest batch in float32, named in a note (printed now, or added to ``notes`` to print later)."""
     picked = []
     if batch_size is None and len(chosen.batch_sizes) > 1:
         batch_size = chosen.batch_sizes[0]
@@ -126,8 +126,9 @@ def _shipped_setup(chosen, batch_size, dtype):
         dtype = "float32" if "float32" in chosen.dtypes else chosen.dtypes[0]
         picked.append(f"--dtype {dtype}")
     if picked:
-        note(f"{chosen.name} holds batch size(s) {', '.join(map(str, chosen.batch_sizes))} in "
-             f"{', '.join(chosen.dtypes)}: drawing {' '.join(picked)} (pick another with those options)")
+        text = (f"{chosen.name} holds batch size(s) {', '.join(map(str, chosen.batch_sizes))} in "
+                f"{', '.join(chosen.dtypes)}: drawing {' '.join(picked)} (pick another with those options)")
+        note(text) if notes is None else notes.append(text)
     return batch_size, dtype
 
 
@@ -263,6 +264,10 @@ def roofline_cmd(
                                              help=INPUT_SIZE_HELP + " With --per-layer and no measurements: "
                                              "the input side analysed."),
     allow_other_device: bool = typer.Option(False, "--any-device", help=ANY_DEVICE_HELP),
+    shipped: bool = typer.Option(False, "--shipped", help="Use the measurements shipped with effkit (the newest GPU "
+                                 "file, else the CPU one; see `effkit results shipped`). Roofs for a CPU file come "
+                                 "from --peak-tflops and --bandwidth-gbs."),
+    from_shipped: Optional[str] = FROM_SHIPPED,
 ) -> None:
     """Roofline: arithmetic intensity (FLOPs / MAC bytes) vs achieved FLOP/s, under the device's roofs.
 
@@ -277,11 +282,17 @@ def roofline_cmd(
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
-    results = _roofline_results(csv, db, per_layer)
-    rows = None
     notes: list[str] = []  # printed once the figure is written, so an error stays one line
+    if shipped or from_shipped is not None:
+        results, chosen = _measurements(csv, db, shipped, from_shipped)
+        notes.append(f"measurements shipped with effkit: {chosen.name} ({chosen.machine})")
+        batch_size, dtype = _shipped_setup(chosen, batch_size, dtype, notes)
+    else:
+        results = _roofline_results(csv, db, per_layer)
+    rows = None
     if results is not None:
-        rows, notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
+        rows, chosen_notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
+        notes += chosen_notes
     spec = spec_for_rows(rows, device_spec_name, dtype=dtype, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     if per_layer is not None:
         if rows is not None:
