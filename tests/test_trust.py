@@ -121,6 +121,16 @@ def test_compare_footer_and_status_show_a_busy_machine(tiny, cli, monkeypatch):
     assert ",ok," in res.stdout and "machine busy: load 99.0" in res.stdout  # csv: stored status + warnings column
 
 
+def test_results_list_footer_names_the_stored_rows_a_busy_machine_made(tiny, cli, monkeypatch, tmp_path):
+    db = tmp_path / "r.sqlite"
+    monkeypatch.setattr(os, "getloadavg", lambda: (99.0, 99.0, 99.0))
+    assert cli("compare", f"{tiny}:build", "-s", "16", "--db", str(db), *FAST_FLAGS).returncode == 0
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # listing later, on a quiet machine
+    res = cli("results", "list", "--db", str(db), "--format", "markdown")
+    assert res.returncode == 0, res.stderr
+    assert "- warning: " in res.stdout and "(id 1): machine busy: load 99.0 on" in res.stdout
+
+
 def test_half_precision_on_a_cpu_warns_once_on_stderr(tiny, cli):
     res = cli("compare", f"{tiny}:build", "-s", "16", "--no-store", "--dtype", "float16", "--format", "csv",
               *FAST_FLAGS)

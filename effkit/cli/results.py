@@ -66,8 +66,11 @@ def results_list(
         typer.echo(f"{what} in {where}{hint}", err=True)
         return
     known = list(dict.fromkeys([*result_columns(), *df.columns]))  # rows stored by another version may hold more
-    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None, notes=[],
-          chosen=chosen_columns(columns, known))
+    from effkit.trust import trust_notes
+
+    # The same footer as measure/compare: which stored numbers a busy or noisy machine made.
+    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None,
+          notes=[f"warning: {line}" for line in trust_notes(df)], chosen=chosen_columns(columns, known))
 
 
 @results_app.command("show")
