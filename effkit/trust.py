@@ -123,6 +123,32 @@ def trust_notes(rows: Iterable[Mapping[str, Any]] | Any) -> list[str]:
     return lines
 
 
+def untrusted(rows) -> list[bool]:
+    """Per row of ``rows`` (a DataFrame or an iterable of row mappings): whether it has a trust warning."""
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict(orient="records")
+    return [bool(_checks(row)) for row in rows]
+
+
+def trusted_rows(rows, *, include_untrusted: bool = False):
+    """``(rows kept, notes)``: ``rows`` (a DataFrame) without those :func:`trust_warnings` doubts, and a note
+    saying how many were left out and why; with ``include_untrusted`` every row is kept and the note says how
+    many doubtful ones are in. Failed rows are never judged here (they have nothing to doubt)."""
+    from effkit.errors import setting
+
+    flags = untrusted(rows)
+    n = sum(flags)
+    if not n:
+        return rows, []
+    tags = sorted({t for row, bad in zip(rows.to_dict(orient="records"), flags) if bad for t in trust_tags(row)})
+    why = ", ".join(tags)
+    if include_untrusted:
+        return rows, [f"kept {n} row(s) effkit does not trust ({why}), as asked"]
+    kept = rows[[not bad for bad in flags]]
+    return kept, [f"left out {n} of {len(flags)} row(s) effkit does not trust ({why}; see the status column); "
+                  f"keep them with {setting('include_untrusted')}"]
+
+
 def half_on_cpu_warning(dtype: str, device: str) -> Optional[str]:
     """The sentence for measuring ``dtype`` on ``device`` (``auto`` resolved here) when that is emulated
     half precision on a CPU, else ``None``. Never raises: a bad device is reported where it is used."""

@@ -210,3 +210,17 @@ def test_a_model_that_cannot_be_analysed_is_left_out():
     [cal] = calibrate(_results(), features=features, save=False)
     assert "model0" not in cal.models and len(cal.models) == 6
     assert any("left out model0" in n for n in cal.notes)
+
+
+def test_untrusted_rows_are_not_fitted_unless_asked():
+    df = _results()
+    df["latency_iqr_ratio"] = 0.02
+    df.loc[0, "latency_iqr_ratio"] = 0.5  # model0: IQR half the median, noisy
+    cal = calibrate(df, features=fake_features, save=False)[0]
+    assert "model0" not in cal.models and len(cal.models) == len(FEATS) - 1
+    assert any("left out 1 of 7" in n for n in cal.notes)
+    cal = calibrate(df, features=fake_features, save=False, include_untrusted=True)[0]
+    assert "model0" in cal.models
+    df["latency_iqr_ratio"] = 0.5
+    with pytest.raises(BadInputError, match="does not trust"):
+        calibrate(df, features=fake_features, save=False)

@@ -163,3 +163,19 @@ def test_predict_json_by_hand(cli, tmp_path):
     assert s["method"] == "roofline"
     assert_bad_input(cli("predict", f"{f}:build", "--input-shape", "1,4,8,8", "--peak-tflops", "1",
                          "--bandwidth-gbs", "1", "--launch-overhead-us", "-1"), "--launch-overhead-us")
+
+
+def test_proxies_leave_out_untrusted_rows_saying_so(cli, rows, tmp_path):
+    df = pd.DataFrame(rows)
+    df["latency_iqr_ratio"] = 0.01
+    df.loc[df["model"] == "resnet34", "latency_iqr_ratio"] = 0.4  # IQR 40 % of the median: noisy
+    path = tmp_path / "r.csv"
+    df.to_csv(path, index=False)
+    code, out, err = cli("proxies", "--csv", path, "--format", "csv")
+    assert code == 0, err
+    assert "left out 1 of 4 row(s) effkit does not trust (noisy" in err and "--include-untrusted" in err
+    scores = pd.read_csv(pd.io.common.StringIO(out))
+    assert set(scores["n_models"]) == {3} and "resnet34" not in scores["models"].iloc[0]
+    code, out, err = cli("proxies", "--csv", path, "--format", "csv", "--include-untrusted")
+    assert code == 0, err
+    assert set(pd.read_csv(pd.io.common.StringIO(out))["n_models"]) == {4}

@@ -128,3 +128,26 @@ def test_correlations_edge_cases():
     rho, r, n = correlations([1, 1, 1], [1, 2, 3])
     assert math.isnan(rho) and math.isnan(r) and n == 3
     assert correlations([1, np.nan, 3, 4], [1, 2, np.nan, 3])[2] == 2
+
+
+def test_untrusted_rows_left_out_unless_asked():
+    df = _table()
+    # model d of batch 1: load 4.0 on 2 CPUs (busy) -> left out by default
+    df["cpu_count"] = 2
+    df["load_1m_after"] = 0.5
+    df.loc[(df["model"] == "d") & (df["batch_size"] == 1), "load_1m_after"] = 4.0
+    scores = effkit.proxies(df)
+    row = _score(scores, "flops")
+    assert row["models"] == "a, b, c, e" and row["n_models"] == 4
+    # without d: flops 10,20,30,40 vs latency 1,2,3,5 rank perfectly
+    assert row["spearman"] == pytest.approx(1.0)
+    assert any("left out 1 of 8" in n for n in scores.attrs["notes"])
+    kept = effkit.proxies(df, include_untrusted=True)
+    assert _score(kept, "flops")["n_models"] == 5 and _score(kept, "flops")["spearman"] == pytest.approx(0.9)
+
+
+def test_only_untrusted_rows_is_bad_input():
+    df = _table()
+    df["latency_iqr_ratio"] = 0.5  # every row noisy
+    with pytest.raises(BadInputError, match="does not trust"):
+        effkit.proxies(df)

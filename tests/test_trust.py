@@ -258,3 +258,23 @@ def test_load_readers_without_an_os_load_average(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert machine.usable_cpus() == 3
     assert not math.isnan(machine.load_columns()["torch_threads"])
+
+
+# -------------------------------------------------------------------------------------- leaving rows out
+
+
+def test_trusted_rows_leaves_out_doubtful_rows_and_counts_them():
+    from effkit.trust import trusted_rows, untrusted
+
+    # b: IQR 5 ms of 10 ms (50 % > 10 %) is noisy; c: load 3.0 on 2 CPUs is busy; a is clean
+    df = pd.DataFrame([_row(model="a"), _row(model="b", latency_iqr_ratio=0.5),
+                       _row(model="c", load_1m_after=3.0)])
+    assert untrusted(df) == [False, True, True]
+    kept, notes = trusted_rows(df)
+    assert list(kept["model"]) == ["a"]
+    assert len(notes) == 1 and "left out 2 of 3" in notes[0] and "busy, noisy" in notes[0]
+    assert "include_untrusted" in notes[0]  # the setting that keeps them, named for the CLI to render
+    kept, notes = trusted_rows(df, include_untrusted=True)
+    assert list(kept["model"]) == ["a", "b", "c"] and "kept 2" in notes[0]
+    kept, notes = trusted_rows(df.iloc[:1])
+    assert len(kept) == 1 and notes == []

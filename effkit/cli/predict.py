@@ -16,6 +16,8 @@ PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for 
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
 LAUNCH_HELP = "The roofline's fixed cost per kernel, microseconds."
 MACHINE_HELP = "Use only measurements of this machine (its machine_id, or a unique prefix)."
+UNTRUSTED_HELP = ("Also use the rows effkit does not trust (status 'ok (busy, noisy)' ...: a busy machine, noisy "
+                  "timing); left out by default, with a note counting them.")
 
 
 def _say(text: str) -> None:
@@ -86,6 +88,7 @@ def proxies(
     device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " Default: the GPU measured."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    include_untrusted: bool = typer.Option(False, "--include-untrusted", help=UNTRUSTED_HELP),
     fmt: str = FMT,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
@@ -103,7 +106,8 @@ def proxies(
     cals = _present(_stored_calibrations(csv, db), results)
     with status("scoring the proxies"):
         scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
-                                device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+                                device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                                include_untrusted=include_untrusted)
     notes = list(scores.attrs.get("notes", []))
     if fmt in ("csv", "json"):
         emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
@@ -209,6 +213,7 @@ def calibrate(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Fit only this dtype (default: each one measured)."),
     layers: bool = typer.Option(True, "--layers/--no-layers",
                                 help="Also fit the per-layer timings of `effkit measure --per-layer` runs."),
+    include_untrusted: bool = typer.Option(False, "--include-untrusted", help=UNTRUSTED_HELP),
     fmt: str = FMT,
 ) -> None:
     """Fit this machine's achieved rates to its stored measurements (non-negative least squares) and store them.
@@ -227,7 +232,8 @@ def calibrate(
 
     path = db if db is not None else default_db_path()
     with status("fitting"):
-        cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers)
+        cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers,
+                                include_untrusted=include_untrusted)
     summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
     if fmt in ("csv", "json"):
         emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
@@ -272,6 +278,7 @@ def proxies_plot_cmd(
     device_spec: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " Default: the GPU measured."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
+    include_untrusted: bool = typer.Option(False, "--include-untrusted", help=UNTRUSTED_HELP),
 ) -> None:
     """One scatter panel per proxy against measured latency (or J/img), the correlations in each title.
 
@@ -290,7 +297,8 @@ def proxies_plot_cmd(
     cals = _present(_stored_calibrations(csv, db), results)
     with status("scoring the proxies"):
         groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
-                                     device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
+                                     device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                                     include_untrusted=include_untrusted)
     if len(groups) > 1:
         listed = "; ".join(f"machine {g['machine_id']} batch {g['batch_size']} {g['dtype']}" for g, _ in groups)
         raise fail(f"the measurements hold {len(groups)} groups ({listed}); pick one with --machine, "

@@ -391,7 +391,8 @@ def pick_machine(results, machine: str | None) -> str:
 
 
 def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str | None = None,
-              use_layers: bool = True, save: bool = True, features: Features | None = None) -> list[Calibration]:
+              use_layers: bool = True, save: bool = True, features: Features | None = None,
+              include_untrusted: bool = False) -> list[Calibration]:
     """Fit one machine's coefficients (one calibration per dtype measured) and store them.
 
     Args:
@@ -403,6 +404,8 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
         save: store the calibrations in ``db`` (table ``calibrations``), with the machine fingerprint; only
             when there is a ``db`` (given, or read because ``results`` was not given).
         features: ``(model, input_shape, dtype) -> features`` (default: from the static analysis).
+        include_untrusted: also fit the rows effkit does not trust (a busy machine, noisy timing ...; see
+            :mod:`effkit.trust`); by default they are left out and a note on each calibration counts them.
 
     Raises:
         BadInputError: several machines and none picked, fewer than two models, nothing successful.
@@ -420,7 +423,12 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
     rows = results[results["machine_id"].astype(str) == mid]
     if "status" in rows.columns:
         rows = rows[rows["status"].astype(str) == "ok"]
-    notes = []
+    from effkit.trust import trusted_rows
+
+    rows, notes = trusted_rows(rows, include_untrusted=include_untrusted)
+    if rows.empty and notes:
+        raise BadInputError(f"no measurement of machine {mid} to calibrate from: {notes[0]}",
+                            field="include_untrusted")
     if "cuda_graph" in rows.columns:
         graphed = rows["cuda_graph"].fillna(False).astype(bool)
         if graphed.any():

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from effkit.errors import BadInputError, EffkitError, setting
 from effkit.prediction.calibrate import Calibration
+from effkit.trust import trusted_rows
 
 #: Static proxies, scored when the column is present (``mac_fused`` once the analysis provides it).
 STATIC_PROXIES = ("params", "mult_adds", "flops", "paper_mac", "mac", "mac_fused", "activations")
@@ -60,8 +61,9 @@ def _num(series):
 
 
 def comparable_rows(results, *, machine: str | None = None, batch_size: int | None = None,
-                    dtype: str | None = None):
-    """Successful rows after the filters, the latest per (group, model); ``(rows, notes)``.
+                    dtype: str | None = None, include_untrusted: bool = False):
+    """Successful rows after the filters, the latest per (group, model), without the rows effkit does not
+    trust unless ``include_untrusted`` (see :func:`effkit.trust.trusted_rows`); ``(rows, notes)``.
 
     Raises:
         BadInputError: no ``model`` / ``latency_ms`` column, or nothing left after filtering.
@@ -107,6 +109,11 @@ def comparable_rows(results, *, machine: str | None = None, batch_size: int | No
     latest = df.drop_duplicates(keys, keep="last")
     if len(latest) < len(df):
         notes.append(f"{len(df) - len(latest)} older repeat measurement(s) left out (the latest per model is used)")
+    latest, doubts = trusted_rows(latest, include_untrusted=include_untrusted)
+    notes += doubts
+    if latest.empty:
+        raise BadInputError("every measurement left is one effkit does not trust (" + "; ".join(doubts) + ")",
+                            field="include_untrusted")
     return latest.reset_index(drop=True), notes
 
 
@@ -191,7 +198,8 @@ def add_predictions(group, *, peaks, calibration: Calibration | None, op_table: 
 def proxy_groups(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
                  calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
                  peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
-                 launch_overhead_us: float | None = None, op_table: OpTable | None = None):
+                 launch_overhead_us: float | None = None, op_table: OpTable | None = None,
+                 include_untrusted: bool = False):
     """The comparable groups of :func:`proxies`, each with its predicted-latency columns added.
 
     Returns:
@@ -201,7 +209,8 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
     from effkit.prediction.calibrate import cached
     from effkit.prediction.roofline import DEFAULT_LAUNCH_US
 
-    rows, notes = comparable_rows(results, machine=machine, batch_size=batch_size, dtype=dtype)
+    rows, notes = comparable_rows(results, machine=machine, batch_size=batch_size, dtype=dtype,
+                                  include_untrusted=include_untrusted)
     cals = [calibrations] if isinstance(calibrations, Calibration) else list(calibrations or [])
     machines = set(rows["machine_id"].astype(str))
     for cal in cals:
@@ -239,7 +248,8 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
 def proxies(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
             calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
             peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
-            launch_overhead_us: float | None = None, op_table: OpTable | None = None):
+            launch_overhead_us: float | None = None, op_table: OpTable | None = None,
+            include_untrusted: bool = False):
     """Score each proxy against the measurements: one row per (group, target, proxy).
 
     Args:
@@ -252,6 +262,8 @@ def proxies(results, *, machine: str | None = None, batch_size: int | None = Non
             table's entry for the GPU a group ran on; none for CPUs).
         launch_overhead_us: the roofline's cost per kernel.
         op_table: ``(model, input_shape, dtype) -> per-op features`` (default: the static analysis).
+        include_untrusted: keep the rows effkit does not trust (a busy machine, noisy timing ...; see
+            :mod:`effkit.trust`); by default they are left out and a note counts them.
 
     Returns:
         A DataFrame with :data:`SCORE_COLUMNS`; ``attrs["notes"]`` says what was left out. ``note`` flags
@@ -266,7 +278,7 @@ def proxies(results, *, machine: str | None = None, batch_size: int | None = Non
     groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype,
                                  calibrations=calibrations, device_spec=device_spec, peak_tflops=peak_tflops,
                                  bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us,
-                                 op_table=op_table)
+                                 op_table=op_table, include_untrusted=include_untrusted)
     scores = [s for label, group in groups for s in score_group(group, label)]
     out = pd.DataFrame(scores, columns=SCORE_COLUMNS)
     out.attrs["notes"] = notes
