@@ -58,7 +58,7 @@ _LAZY = {
     "proxies": ("effkit.prediction.proxies", "proxies"),
     "predict": ("effkit.prediction.api", "predict"),
     "calibrate": ("effkit.prediction.calibrate", "calibrate"),
-    "list_calibrations": ("effkit.prediction.storage", "list_calibrations"),
+    "list_calibrations": ("effkit.store.calibrations", "list_calibrations"),
 }
 
 __all__ = ["__version__", *_LAZY]

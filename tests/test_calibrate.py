@@ -12,7 +12,7 @@ import pytest
 import effkit
 from effkit.errors import BadInputError
 from effkit.prediction.calibrate import Calibration, TIME_FEATURES, calibrate, fit_calibration, fit_nnls
-from effkit.prediction.storage import list_calibrations, load_calibration, save_calibration
+from effkit.store.calibrations import list_calibrations, load_calibration, save_calibration
 from effkit.store import Store
 
 # Known coefficients: 1e-11 s per conv FLOP (100 GFLOP/s), 2e-11 per matmul FLOP, 5e-11 per vector FLOP,
@@ -164,6 +164,20 @@ def test_calibration_round_trip_through_the_store(tmp_path):
     net = 3e-10 * 4096 + 2e-9 * 3200
     assert pred.energy_j_per_img_net == pytest.approx(net, rel=1e-4)
     assert pred.energy_j_per_img == pytest.approx(net + 20.0 * (4096e-11 + 3200e-10 + 5e-6), rel=1e-4)
+
+
+def test_calibrate_without_db_reads_the_default_store_and_writes_nothing(tmp_path, monkeypatch):
+    # as measure(db=None) stores nothing: the default store is only read, byte for byte as it was
+    db = tmp_path / "default.db"
+    monkeypatch.setenv("EFFKIT_DB", str(db))
+    with Store(db) as store:
+        for rec in _results(machine="abcdef0123456789").to_dict(orient="records"):
+            store.add(rec)
+    before = db.read_bytes()
+    [cal] = calibrate(features=fake_features)
+    assert cal.machine_id == "abcdef0123456789"
+    assert db.read_bytes() == before
+    assert list_calibrations(db) == []
 
 
 def test_missing_calibrations(tmp_path):

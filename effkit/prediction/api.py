@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from effkit.errors import BadInputError, setting
-from effkit.prediction.calibrate import Calibration
+from effkit.prediction.calibration import Calibration
 from effkit.prediction.roofline import (
     DEFAULT_LAUNCH_US, OP_KINDS, Peaks, check_execution, device_peaks, kind_totals, layer_times, op_features,
     roofline_times,
@@ -150,7 +150,7 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
                              launch_overhead_us=launch_overhead_us)
     cal = calibration
     if isinstance(calibration, str):
-        from effkit.prediction.storage import load_calibration
+        from effkit.store.calibrations import load_calibration
 
         cal = load_calibration(calibration, dt, db)
     if cal is not None:

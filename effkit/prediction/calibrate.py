@@ -15,17 +15,13 @@ a model it has not seen.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from effkit.errors import BadInputError, EffkitError, setting
-from effkit.prediction.roofline import OP_KINDS, Peaks, layer_kind
+from effkit.prediction.calibration import TIME_FEATURES, Calibration  # noqa: F401 - Calibration: re-exported
+from effkit.prediction.roofline import OP_KINDS, layer_kind
 
-#: The time model's features, in coefficient order.
-TIME_FEATURES = (*(f"flops_{k}" for k in OP_KINDS), "bytes", "kernels")
 #: The energy model's features: seconds per batch, FLOPs, bytes.
 ENERGY_FEATURES = ("time_s", "flops", "bytes")
 #: Fewest distinct models a calibration is fitted from, and fewest for a leave-one-model-out error.
@@ -79,87 +75,6 @@ def nnls(A, b):
     from scipy.optimize import nnls as scipy_nnls
 
     return scipy_nnls(A, b)[0]
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Achieved rates of one machine at one dtype, fitted to its measurements.
-
-    Attributes:
-        machine_id: the machine fingerprint's id the measurements carry.
-        dtype: the dtype measured.
-        fingerprint: the rest of the fingerprint (gpu_name, cpu_model, hostname, torch_version, device).
-        s_per_flop: seconds per FLOP of each op kind (1 / achieved FLOP/s; 0 when the fit found no cost).
-        s_per_byte: seconds per byte moved (1 / achieved bandwidth).
-        s_per_kernel: seconds per kernel launched.
-        energy: ``{"idle_w", "j_per_flop", "j_per_byte"}``, or ``None`` with ``energy_note`` saying why.
-        models: the models fitted.
-        points: whole-model rows fitted; ``layer_points``: per-layer timings fitted.
-        loo: leave-one-model-out results, one dict per left-out row (model, batch_size, measured_ms,
-            predicted_ms, error = predicted / measured - 1).
-        loo_median_abs_error: median of ``|error|`` over ``loo`` (NaN with fewer than 3 models).
-        energy_loo_median_abs_error: the same for J/img, where energy was measured.
-    """
-
-    machine_id: str
-    dtype: str
-    fingerprint: Mapping[str, Any]
-    s_per_flop: Mapping[str, float]
-    s_per_byte: float
-    s_per_kernel: float
-    energy: Mapping[str, float] | None = None
-    energy_note: str = ""
-    models: tuple[str, ...] = ()
-    points: int = 0
-    layer_points: int = 0
-    loo: tuple[Mapping[str, Any], ...] = ()
-    loo_median_abs_error: float = math.nan
-    energy_loo_median_abs_error: float = math.nan
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    notes: tuple[str, ...] = ()
-
-    @property
-    def coefficients(self):
-        """The time coefficients in :data:`TIME_FEATURES` order."""
-        return [*(self.s_per_flop[k] for k in OP_KINDS), self.s_per_byte, self.s_per_kernel]
-
-    def achieved(self) -> dict[str, float]:
-        """Achieved rates: ``gflops_per_s_<kind>``, ``bandwidth_gbs`` and ``kernel_overhead_us``."""
-        out = {f"gflops_per_s_{k}": (1e-9 / v if v > 0 else math.inf) for k, v in self.s_per_flop.items()}
-        out["bandwidth_gbs"] = 1e-9 / self.s_per_byte if self.s_per_byte > 0 else math.inf
-        out["kernel_overhead_us"] = self.s_per_kernel * 1e6
-        return out
-
-    def fractions(self, peaks: Peaks) -> dict[str, float]:
-        """Achieved fraction of each peak (compute per op kind, bandwidth) of a device."""
-        rates = self.achieved()
-        out = {f"compute_{k}": rates[f"gflops_per_s_{k}"] / (peaks.tflops[k] * 1e3) for k in OP_KINDS}
-        out["bandwidth"] = rates["bandwidth_gbs"] / peaks.bandwidth_gbs
-        return out
-
-    def time_s(self, totals: Mapping[str, float]) -> float:
-        """Predicted seconds for features ``totals`` (:data:`TIME_FEATURES`)."""
-        return float(sum(c * float(totals.get(f, 0.0)) for c, f in zip(self.coefficients, TIME_FEATURES)))
-
-    def energy_j(self, time_s: float, flops: float, nbytes: float) -> tuple[float, float]:
-        """(net, gross) joules for one batch; NaN without an energy model."""
-        if not self.energy:
-            return math.nan, math.nan
-        net = self.energy["j_per_flop"] * flops + self.energy["j_per_byte"] * nbytes
-        return net, net + self.energy["idle_w"] * time_s
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Calibration":
-        d = dict(d)
-        for key in ("models", "loo", "notes"):
-            d[key] = tuple(d.get(key) or ())
-        for key in ("loo_median_abs_error", "energy_loo_median_abs_error"):
-            d[key] = math.nan if d.get(key) is None else float(d[key])
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 # ---------------------------------------------------------------------------------------------------- points
@@ -397,12 +312,13 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
 
     Args:
         results: measurements (a DataFrame with the results store's columns); default: read ``db``.
-        db: the results database read (when ``results`` is not given) and written (``save``).
+        db: the results database read (when ``results`` is not given) and written (``save``); without one
+            the default store is read and nothing is written, as :func:`effkit.measure` stores nothing.
         machine: the machine id (or a unique prefix); needed when the results hold several machines.
         dtype: fit only this dtype.
         use_layers: also fit the per-layer timings stored by per-layer measurements.
         save: store the calibrations in ``db`` (table ``calibrations``), with the machine fingerprint; only
-            when there is a ``db`` (given, or read because ``results`` was not given).
+            when ``db`` is given.
         features: ``(model, input_shape, dtype) -> features`` (default: from the static analysis).
         include_untrusted: also fit the rows effkit does not trust (a busy machine, noisy timing ...; see
             :mod:`effkit.trust`); by default they are left out and a note on each calibration counts them.
@@ -413,10 +329,9 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
     from effkit.units import dtype_name, parse_dtype
 
     if results is None:
-        from effkit.store import default_db_path, load_results
+        from effkit.store import load_results
 
-        db = db if db is not None else default_db_path()
-        results = load_results(db)
+        results = load_results(db)  # the default store when db is None
     if results is None or results.empty:
         raise BadInputError("no measurements to calibrate from", field="db")
     mid = pick_machine(results, machine)
@@ -453,7 +368,7 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
         raise BadInputError(f"no successful {want or ''} measurement on machine {mid} to calibrate from",
                             field="dtype" if want else "machine")
     if save and db is not None:
-        from effkit.prediction.storage import save_calibration
+        from effkit.store.calibrations import save_calibration
 
         for cal in out:
             save_calibration(cal, db)
@@ -465,10 +380,3 @@ def _first(df, column: str):
         return None
     vals = [v for v in df[column] if isinstance(v, str) and v.strip()]
     return vals[-1] if vals else None
-
-
-def calibration_json(cal: Calibration) -> str:
-    """The calibration as JSON (NaN as null)."""
-    from effkit.store import _plain
-
-    return json.dumps(_plain(cal.to_dict()), allow_nan=False)

@@ -1,4 +1,4 @@
-"""The results store: one SQLite row per measured configuration, committed the moment it is made.
+"""The results database: one SQLite row per measured configuration, committed the moment it is made.
 
 Every row keeps a few indexed columns (id, timestamp, model, status, device, batch size, machine id,
 config key) and the whole result as JSON, so new result columns need no migration. The file is marked
@@ -51,7 +51,7 @@ def default_db_path() -> Path:
     return user_data_path("effkit", appauthor=False) / "results.sqlite"
 
 
-def _plain(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
     """JSON-safe value: numpy scalars to Python, NaN to ``None`` (JSON has no NaN)."""
     if hasattr(v, "item") and not isinstance(v, (list, dict, str)):
         try:
@@ -61,11 +61,11 @@ def _plain(v: Any) -> Any:
     if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
         return None
     if isinstance(v, (tuple, set)):
-        return [_plain(x) for x in v]
+        return [json_safe(x) for x in v]
     if isinstance(v, list):
-        return [_plain(x) for x in v]
+        return [json_safe(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, Path):
         return str(v)
     return v
@@ -250,7 +250,7 @@ class Store:
         """
         if self.readonly:
             raise StoreError(f"results database {self.path} was opened read-only")
-        data = {k: _plain(v) for k, v in row.items()}
+        data = {k: json_safe(v) for k, v in row.items()}
         data.setdefault("timestamp", datetime.now(timezone.utc).isoformat(timespec="seconds"))
         try:
             text = json.dumps(data, allow_nan=False, default=str)

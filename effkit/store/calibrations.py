@@ -12,7 +12,8 @@ import os
 import sqlite3
 
 from effkit.errors import BadInputError, StoreError, setting
-from effkit.prediction.calibrate import Calibration, calibration_json
+from effkit.prediction.calibration import Calibration
+from effkit.store.db import Store, default_db_path, json_safe
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS calibrations (
@@ -23,10 +24,13 @@ CREATE TABLE IF NOT EXISTS calibrations (
 """
 
 
+def calibration_json(cal: Calibration) -> str:
+    """The calibration as JSON (NaN as null), as the table keeps it."""
+    return json.dumps(json_safe(cal.to_dict()), allow_nan=False)
+
+
 def save_calibration(cal: Calibration, db: str | os.PathLike) -> int:
     """Store ``cal`` in the results database ``db`` (created if missing); returns its id."""
-    from effkit.store import Store
-
     with Store(db) as store:
         try:
             store.conn.execute(_TABLE)
@@ -40,8 +44,6 @@ def save_calibration(cal: Calibration, db: str | os.PathLike) -> int:
 
 def list_calibrations(db: str | os.PathLike | None = None) -> list[Calibration]:
     """Every stored calibration, oldest first (none when the store has no calibrations table)."""
-    from effkit.store import Store, default_db_path
-
     with Store(db if db is not None else default_db_path(), create=False, readonly=True) as store:
         try:
             has = store.conn.execute(
