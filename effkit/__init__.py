@@ -44,6 +44,7 @@ _LAZY = {
     "SweepInterrupted": ("effkit.sweep", "SweepInterrupted"),
     "Store": ("effkit.store", "Store"),
     "load_results": ("effkit.store", "load_results"),
+    "read_results": ("effkit.store.sources", "read_results"),
     "default_db_path": ("effkit.store", "default_db_path"),
     "shipped_measurements": ("effkit.shipped", "shipped_measurements"),
     "load_shipped": ("effkit.shipped", "load_shipped"),

@@ -164,7 +164,7 @@ def _rows(path: Path):
     """The rows of a shipped file in today's column meanings (as the store reads its own rows)."""
     import pandas as pd
 
-    from effkit.store import upgrade_row
+    from effkit.store.db import upgrade_row
 
     df = _read(path)
     if "energy_j_per_img_gross" in df.columns and "energy_j_per_img_net" not in df.columns:

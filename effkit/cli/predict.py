@@ -9,7 +9,8 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import FMT, emit, note, status
-from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, _load_results, plot_app
+from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, plot_app
+from effkit.store.sources import read_results
 
 SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for a device not in it)."
@@ -102,7 +103,7 @@ def proxies(
     import effkit
 
     _check_output(fmt, output)
-    results = _load_results(csv, db)
+    results = read_results(db=db, csv=csv)
     cals = _present(_stored_calibrations(csv, db), results)
     with status("scoring the proxies"):
         scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
@@ -293,7 +294,7 @@ def proxies_plot_cmd(
     targets = {"latency": "latency_ms", "energy": "energy_j_per_img"}
     if target not in targets:
         raise fail(f"--target must be latency or energy, got {target!r}")
-    results = _load_results(csv, db)
+    results = read_results(db=db, csv=csv)
     cals = _present(_stored_calibrations(csv, db), results)
     with status("scoring the proxies"):
         groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,

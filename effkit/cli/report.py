@@ -10,6 +10,7 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import MODEL_HELP, note, status, with_options
+from effkit.store.sources import read_results
 
 plot_app = typer.Typer(
     help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",
@@ -54,65 +55,17 @@ READ_OPTIONS = (
 )
 
 
-def _load_results(csv: Optional[Path], db: Optional[Path], *, required: bool = True):
-    """Measurements from ``--csv`` or ``--db`` (default store when neither is given and ``required``)."""
-    from effkit.errors import BadInputError
-
-    if csv is not None and db is not None:
-        raise fail("give --csv or --db, not both")
-    if csv is not None:
-        from effkit.store import read_results_csv
-
-        return read_results_csv(csv, required=required)
-    if db is None and not required:
-        return None
-    from effkit import default_db_path, load_results
-
-    results = load_results(db)
-    if required and results.empty:
-        # Name the database read: with no --db the user may not know which one that was.
-        where = f"results database {db}" if db is not None else f"default results database {default_db_path()}"
-        raise BadInputError(f"the {where} holds no measurements; run `effkit measure` or `effkit compare` "
-                            "first, or read other results with --db FILE or --csv FILE")
-    return results
-
-
 def _measurements(csv: Optional[Path], db: Optional[Path], shipped: bool, from_shipped: Optional[str]):
     """(measurements, the shipped file they came from or ``None``) for `plot figure3` and `report`.
 
     With --shipped/--from-shipped: the shipped file. With neither, nor --csv/--db, and a default results
     database that is missing or empty: the default shipped file, said in one note.
     """
-    from effkit import load_shipped
-
     which = from_shipped if from_shipped is not None else ("auto" if shipped else None)
-    if which is not None:
-        if csv is not None or db is not None:
-            raise fail("--shipped/--from-shipped read effkit's shipped measurements; give them or --csv/--db, "
-                       "not both")
-        df = load_shipped(which)
-        return df, df.attrs["shipped"]
-    if csv is None and db is None and _default_store_is_empty():
-        from effkit import default_db_path, shipped_measurements
-
-        if shipped_measurements():
-            df = load_shipped()
-            chosen = df.attrs["shipped"]
-            note(f"no measurements in the default results database {default_db_path()}: using the measurements "
-                 f"shipped with effkit, from {chosen.machine} ({chosen.name}); measure your own with "
-                 "`effkit compare`")
-            return df, chosen
-    return _load_results(csv, db), None
-
-
-def _default_store_is_empty() -> bool:
-    from effkit import Store, default_db_path
-
-    path = default_db_path()
-    if not path.exists():
-        return True
-    with Store(path, create=False, readonly=True) as store:  # not an effkit store: its error, as before
-        return len(store) == 0
+    df = read_results(db=db, csv=csv, shipped=which, shipped_if_empty=True)
+    for text in df.attrs.get("notes", ()):
+        note(text)
+    return df, df.attrs.get("shipped")
 
 
 def _shipped_setup(chosen, batch_size, dtype, notes: list[str] | None = None):
@@ -227,7 +180,7 @@ def layers_cmd(
     check_figure_path(output)
     if group_depth is not None and group_depth < 1:
         raise fail(f"--group-depth must be a positive integer, got {group_depth}")
-    results = _load_results(csv, db, required=False)
+    results = read_results(db=db, csv=csv, required=False)
     names = [model] + ([compare] if compare else [])
     with status("analysing " + " and ".join(names)):
         profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
@@ -311,11 +264,11 @@ def roofline_cmd(
 
 def _roofline_results(csv, db, per_layer):
     """The measurements to plot; with ``--per-layer`` alone, the default store's rows of that model, if any."""
-    results = _load_results(csv, db, required=per_layer is None)
+    results = read_results(db=db, csv=csv, required=per_layer is None)
     if results is not None or per_layer is None:
         return results
-    from effkit import load_results
     from effkit.errors import StoreError
+    from effkit.store import load_results
 
     try:
         results = load_results()
