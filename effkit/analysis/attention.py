@@ -4,19 +4,16 @@
 and on the meta device that is the math path, so a dispatch mode sees its pieces (scale, two
 ``bmm``, ``_safe_softmax``, and fp32 upcasts of fp16 inputs) rather than the attention a GPU runs
 as one fused kernel. For the length of a trace ``torch.nn.functional.scaled_dot_product_attention``
-is replaced by a function that makes the meta output itself and writes a single
-``aten.scaled_dot_product_attention`` record (inputs q, k, v and the mask), costed by
-:func:`effkit.analysis.formulas.attention_cost`. ``nn.MultiheadAttention`` and most model libraries
+is replaced (by :mod:`effkit.analysis.patches`) by a function that calls :func:`attention`, which
+makes the meta output itself and writes a single ``aten.scaled_dot_product_attention`` record
+(inputs q, k, v and the mask), costed by :func:`effkit.analysis.formulas.attention_cost`. ``nn.MultiheadAttention`` and most model libraries
 call it through the module attribute, so they are covered; anything unusual (real tensors, mixed
 dtypes, shapes PyTorch would reject) goes to the original function and its decomposition.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import torch
-import torch.nn.functional as nnf
 
 from effkit.analysis.records import OpRecord, arg_ids, flow, info
 
@@ -43,35 +40,22 @@ def _shape_ok(q, k, v, mask, enable_gqa: bool) -> bool:
     return True
 
 
-def _recording(original, calls: list):
-    def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
-                                     scale=None, enable_gqa=False):
-        ts = (query, key, value)
-        plain = all(isinstance(t, torch.Tensor) and t.is_meta and t.dtype == query.dtype for t in ts)
-        if attn_mask is not None:  # a mask with is_causal is PyTorch's own error
-            plain = plain and isinstance(attn_mask, torch.Tensor) and attn_mask.is_meta and not is_causal
-        if not plain or not calls or not _shape_ok(query, key, value, attn_mask, enable_gqa):
-            return original(query, key, value, attn_mask, dropout_p, is_causal, scale=scale,
-                            enable_gqa=enable_gqa)
-        with torch._C._DisableTorchDispatch():  # the allocation is not an op of the model
-            out = torch.empty((*query.shape[:-1], value.shape[-1]), dtype=query.dtype, device=_META)
-        infos = tuple(info(t) for t in (*ts, attn_mask) if t is not None)
-        args = (query, key, value, attn_mask, dropout_p, is_causal)
-        kwargs = {"scale": scale, "enable_gqa": enable_gqa}
-        # the tensor ids let the fused-MAC pass follow attention's inputs and output like any other op's
-        calls[-1].ops.append(OpRecord(aten.scaled_dot_product_attention.default, infos, (info(out),), args, kwargs,
-                                      flow(arg_ids(args, {}), (id(out),))))
-        return out
-
-    return scaled_dot_product_attention
-
-
-@contextmanager
-def recorded_attention(calls: list):
-    """Within the block, meta attention calls become single records on ``calls[-1]`` (the tracer's stack)."""
-    original = nnf.scaled_dot_product_attention
-    nnf.scaled_dot_product_attention = _recording(original, calls)
-    try:
-        yield
-    finally:
-        nnf.scaled_dot_product_attention = original
+def attention(calls: list, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+              enable_gqa=False):
+    """Make the meta output and write one ``aten.scaled_dot_product_attention`` record on ``calls[-1]``
+    (the tracer's stack); ``NotImplemented`` for anything unusual, which the original function handles."""
+    ts = (query, key, value)
+    plain = all(isinstance(t, torch.Tensor) and t.is_meta and t.dtype == query.dtype for t in ts)
+    if attn_mask is not None:  # a mask with is_causal is PyTorch's own error
+        plain = plain and isinstance(attn_mask, torch.Tensor) and attn_mask.is_meta and not is_causal
+    if not plain or not calls or not _shape_ok(query, key, value, attn_mask, enable_gqa):
+        return NotImplemented
+    with torch._C._DisableTorchDispatch():  # the allocation is not an op of the model
+        out = torch.empty((*query.shape[:-1], value.shape[-1]), dtype=query.dtype, device=_META)
+    infos = tuple(info(t) for t in (*ts, attn_mask) if t is not None)
+    args = (query, key, value, attn_mask, dropout_p, is_causal)
+    kwargs = {"scale": scale, "enable_gqa": enable_gqa}
+    # the tensor ids let the fused-MAC pass follow attention's inputs and output like any other op's
+    calls[-1].ops.append(OpRecord(aten.scaled_dot_product_attention.default, infos, (info(out),), args, kwargs,
+                                  flow(arg_ids(args, {}), (id(out),))))
+    return out

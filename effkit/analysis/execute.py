@@ -23,10 +23,10 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from effkit.analysis import inputs as I
 from effkit.analysis.meta import on_device
+from effkit.analysis.patches import QuietMode
 from effkit.analysis.tracer import Trace, trace
 from effkit.units import human_bytes
 from effkit.errors import BadInputError, EffkitError, setting
@@ -76,7 +76,7 @@ def _channels_last(t) -> bool:
             and t.is_contiguous(memory_format=torch.channels_last))
 
 
-class _Watch(TorchDispatchMode):
+class _Watch(QuietMode):
     """Below the recorder: a value read raises :class:`ValueRead`, or, ``lenient``, returns zeros.
 
     ``channels_last``: the meta kernels of conv, batch norm and the like make contiguous outputs
@@ -89,10 +89,6 @@ class _Watch(TorchDispatchMode):
         super().__init__()
         self.lenient = lenient
         self.channels_last = channels_last
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False  # as the recorder: no torch._dynamo import for a mode that compiles nothing
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

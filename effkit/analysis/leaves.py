@@ -7,15 +7,14 @@ writes the op records the dispatcher would have produced (same ops, same tensors
 formulas read), without the round trip through the dispatch mode. Anything else (a subclass, an
 unusual input, a dtype or device mix) returns ``NotImplemented`` and runs the module's own forward.
 ``torch.cat``, the one functional op a DenseNet or VoVNet calls at every block, gets the same kind of
-shortcut for the length of a trace (:func:`recorded_cat`).
+shortcut for the length of a trace (:func:`cat`, put in place by :mod:`effkit.analysis.patches`).
 
 ``tests/test_fast_path.py`` checks that both paths give identical rows on every zoo model.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
@@ -190,24 +189,3 @@ def cat(tensors, dim=0):
     ts = list(tensors)  # the dispatcher hands over a list, and leaves out dim at its default
     return out, [OpRecord(aten.cat.default, tuple(infos), (info(out),), (ts, dim) if dim else (ts,),
                           {}, flow(tuple(id(t) for t in ts), (id(out),)))]
-
-
-@contextmanager
-def recorded_cat(calls: list) -> Iterator[None]:
-    """Within the block, ``torch.cat`` of meta tensors writes its record on ``calls[-1]`` (the tracer's
-    stack) itself; anything :func:`cat` declines, and any call outside a module, goes to PyTorch."""
-    original = torch.cat
-
-    def recording(tensors, dim=0, *, out=None):
-        res = cat(tensors, dim) if out is None and calls else NotImplemented
-        if res is NotImplemented:
-            return original(tensors, dim, out=out)
-        made, records = res
-        calls[-1].ops.extend(records)
-        return made
-
-    torch.cat = recording
-    try:
-        yield
-    finally:
-        torch.cat = original

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import warnings
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Sequence
@@ -16,7 +14,7 @@ import torch
 from torch import nn
 
 from effkit.analysis import formulas as F
-from effkit.analysis import fused
+from effkit.analysis import fused, patches
 from effkit.analysis.tracer import Trace
 from effkit.errors import BadInputError, setting
 from effkit.units import dtype_name, parse_dtype, parse_shape
@@ -362,31 +360,6 @@ def _resolve_model(model_or_name, weights):
     return model, name, size
 
 
-@contextmanager
-def _gc_paused():
-    """No cyclic garbage collection inside the block; the collector's previous state comes back after.
-
-    A trace allocates many small objects (records, meta tensors, rows) and holds them all until it
-    ends, so collections triggered on the way find nothing to free: they cost about a third of a
-    call on a deep model and reclaim nothing.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            # The collector still counted every allocation of the block, so the first one after it would
-            # start a young collection that scans all of them (the records the Profile keeps: a tenth of a
-            # DenseNet-201 call) and frees nothing. freeze() + unfreeze() hands them, and whatever else is
-            # tracked, to the oldest generation in O(1), with the count reset: the next full collection
-            # sees them. Skipped when the program froze objects itself (unfreeze would undo that).
-            gc.freeze()
-            gc.unfreeze()
-        if was_enabled:
-            gc.enable()
-
-
 def profile(
     model_or_name: nn.Module | str,
     input_shape: Sequence[int] | str | None = None,
@@ -436,7 +409,8 @@ def profile(
     if inputs is None:
         inputs = [parse_shape(input_shape if input_shape is not None else (1, 3, size or 224, size or 224))]
     specs = I.split(inputs)
-    with _gc_paused():
+    # One analysis at a time in the process, the collector paused: see effkit.analysis.patches.
+    with patches.exclusive():
         tr, shown, first = run.run(model, name, specs, tdtype, execute=execute, channels_last=channels_last, log=log)
         analysis = Analysis(tr, formulas)
     uncounted = analysis.uncounted

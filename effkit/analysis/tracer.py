@@ -20,17 +20,15 @@ written directly, the same records the dispatcher would have produced.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from effkit.analysis.leaves import LEAVES, recorded_cat
+from effkit.analysis.leaves import LEAVES
 from effkit.analysis.meta import walk
-from effkit.analysis.attention import recorded_attention
+from effkit.analysis.patches import QuietMode, recording
 from effkit.analysis.records import OpRecord, arg_ids, arg_infos, flow, out_ids, out_infos, shapes
 from effkit.analysis.shapes import SHORTCUTS
 
@@ -73,18 +71,11 @@ def _all_meta(args: tuple) -> bool:
     return True
 
 
-class _Recorder(TorchDispatchMode):
+class _Recorder(QuietMode):
     def __init__(self, stack: "_ModuleStack", shortcuts: dict = SHORTCUTS):
         super().__init__()
         self.calls = stack.stack  # the live stack of module calls
         self.shortcuts = shortcuts
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # By default TorchDispatchMode wraps __torch_dispatch__ in torch._disable_dynamo, whose first
-        # call imports torch._dynamo (and sympy): about a second in a cold process. Nothing here is
-        # compiled, so there is nothing for Dynamo to skip.
-        return False
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -230,22 +221,22 @@ def trace(model: nn.Module, inputs: Iterable[torch.Tensor], *, kwargs: dict | No
     """
     stack = _ModuleStack(model)
     own_forward: list[tuple[nn.Module, object]] = []  # (module, its instance forward or _NONE), to restore
-    try:
-        for _, _, _, mod in stack.modules.values():
-            had = mod.__dict__.get("forward", _NONE)
-            # A known leaf with an instance forward of its own (a library's patch) keeps it: no shortcut.
-            shortcut = LEAVES.get(type(mod)) if shortcuts and had is _NONE else None
-            own_forward.append((mod, had))
-            mod.__dict__["forward"] = stack.wrap(mod, shortcut)
-        with torch.no_grad(), recorded_attention(stack.stack), \
-                (recorded_cat(stack.stack) if shortcuts else nullcontext()), \
-                _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
-            model(*inputs, **(kwargs or {}))
-    finally:
-        for mod, had in own_forward:
-            if had is _NONE:
-                mod.__dict__.pop("forward", None)
-            else:
-                mod.__dict__["forward"] = had
+    # recording() holds the analysis lock: no other thread's trace runs (or changes this model) meanwhile.
+    with recording(stack.stack, cat=shortcuts):
+        try:
+            for _, _, _, mod in stack.modules.values():
+                had = mod.__dict__.get("forward", _NONE)
+                # A known leaf with an instance forward of its own (a library's patch) keeps it: no shortcut.
+                shortcut = LEAVES.get(type(mod)) if shortcuts and had is _NONE else None
+                own_forward.append((mod, had))
+                mod.__dict__["forward"] = stack.wrap(mod, shortcut)
+            with torch.no_grad(), _Recorder(stack, SHORTCUTS if shape_shortcuts else {}):
+                model(*inputs, **(kwargs or {}))
+        finally:
+            for mod, had in own_forward:
+                if had is _NONE:
+                    mod.__dict__.pop("forward", None)
+                else:
+                    mod.__dict__["forward"] = had
     read = stack.attribute_params()
     return Trace(calls=stack.calls, module_types=stack.types, uncalled=stack.uncalled(read), params=stack.params)
