@@ -329,7 +329,7 @@ def test_sweep_after_a_lost_gpu_skips_that_device_and_keeps_every_row(tmp_path):
     cuda:0 is stored failed without being measured, cuda:1 goes on, and rows stored before stay."""
     from effkit.measurement.energy.meter import measure_energy
     from effkit.store import Store
-    from effkit.sweep.run import run_configs
+    from effkit.measurement.run import run_configs
 
     clock = Clock(t=0.0)
     board = Board("GPU-aaaa", lambda t: 300.0)
@@ -379,7 +379,7 @@ def test_sweep_after_a_lost_gpu_skips_that_device_and_keeps_every_row(tmp_path):
     ("RuntimeError: shapes cannot be multiplied", None),
 ])
 def test_a_sticky_cuda_error_in_a_failed_row_skips_that_device_an_oom_does_not(tmp_path, error, lost):
-    from effkit.sweep.run import run_configs
+    from effkit.measurement.run import run_configs
 
     called = []
 
@@ -404,7 +404,7 @@ def test_a_sticky_cuda_error_in_a_failed_row_skips_that_device_an_oom_does_not(t
 
 def test_a_lost_gpu_raised_by_the_measurement_becomes_the_reason(tmp_path):
     from effkit.measurement.device_lost import GpuLostError
-    from effkit.sweep.run import measure_one
+    from effkit.measurement.run import measure_one
 
     config = _lost_configs(tmp_path)[0]
 
@@ -418,7 +418,7 @@ def test_a_lost_gpu_raised_by_the_measurement_becomes_the_reason(tmp_path):
 
 def test_a_cpu_row_is_never_a_lost_gpu(tmp_path):
     from effkit.measurement.api import MeasureConfig
-    from effkit.sweep.run import run_configs
+    from effkit.measurement.run import run_configs
 
     configs = [MeasureConfig("resnet18", device="cpu", batch_size=b, energy=False) for b in (1, 2)]
     called = []

@@ -14,8 +14,9 @@ from effkit.cli._progress import RunProgress
 from effkit.measurement.config import MeasureConfig
 from effkit.measurement.energy.base import EnergyReading, MeterStatus
 from effkit.measurement.estimate import run_estimate
-from effkit.sweep import SweepEvent, run_sweep
-from effkit.sweep.progress import Heartbeat, RunTracker
+from effkit.measurement.run import SweepEvent
+from effkit.sweep import run_sweep
+from effkit.measurement.progress import Heartbeat, RunTracker
 
 FAST = dict(device="cpu", warmup_s=0, warmup_iters=1, min_iters=2, min_time_s=0, energy=False, idle_s=0)
 FAST_FLAGS = ["--device", "cpu", "--warmup", "0", "--warmup-iters", "1", "--min-iters", "3", "--min-time", "0",

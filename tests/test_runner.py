@@ -1,4 +1,4 @@
-"""measure() runs through the one runner (effkit.sweep.run.run_configs): progress shape, ids, failed rows."""
+"""measure() runs through the one runner (effkit.measurement.run.run_configs): progress shape, ids, failed rows."""
 
 from torch import nn
 
@@ -38,3 +38,36 @@ def test_rows_stored_with_ids_and_a_failed_configuration_does_not_stop_the_other
 def test_db_none_stores_nothing():
     df = effkit.measure(Tiny(), input_size=4, batch_sizes=[1], **FAST)
     assert "id" not in df.columns and df["status"].tolist() == ["ok"]
+
+
+def test_measure_and_a_sweep_give_the_same_table(tmp_path, tiny):
+    # Both go through the one runner: the same configuration gives the same columns in the same order,
+    # id and ROW_COLUMNS first (the documented order of a result row).
+    from effkit.measurement.config import ROW_COLUMNS
+    from effkit.sweep import run_sweep, sweep_spec
+
+    measured = effkit.measure(f"{tiny}:build", batch_sizes=[1], db=tmp_path / "m.sqlite", **FAST)
+    swept = run_sweep(sweep_spec(models=[f"{tiny}:build"], **FAST), db=tmp_path / "s.sqlite")
+    assert list(swept.columns) == list(measured.columns)
+    assert list(swept.columns[:len(ROW_COLUMNS) + 1]) == ["id", *ROW_COLUMNS]
+
+
+def test_a_failed_row_says_why_in_one_wording():
+    # A failure inside the measurement and a measure function that raises read the same: an effkit error
+    # by its own message, any other exception as "Type: message" on one line.
+    from effkit.errors import BadInputError
+    from effkit.measurement.config import MeasureConfig
+    from effkit.measurement.row import measure_row
+    from effkit.measurement.run import measure_one
+
+    config = MeasureConfig("resnet18", **FAST)
+    for error, text in [(BadInputError("input 1x3x8x8 is too small"), "input 1x3x8x8 is too small"),
+                        (RuntimeError("first line\n  second line"), "RuntimeError: first line second line")]:
+        inside = measure_row(config, analysis=error)
+
+        def raising(config, error=error):
+            raise error
+
+        raised = measure_one(config, raising)
+        assert inside["status"] == raised["status"] == "failed"
+        assert inside["error"] == raised["error"] == text

@@ -60,9 +60,9 @@ class Recorder:
 @pytest.fixture
 def fake_machine(monkeypatch):
     """Resume looks up this machine's id; pin it to the one fake rows carry."""
-    from effkit.sweep import run as sw  # the local engine looks the machine up there
+    from effkit.measurement import run as sw  # the runner looks the machine up there
 
-    monkeypatch.setattr(sw, "_machine_id", lambda device: "fake-machine")
+    monkeypatch.setattr(sw, "machine_id", lambda device: "fake-machine")
 
 
 # -- parsing and expansion -----------------------------------------------------------------------
@@ -278,12 +278,12 @@ def test_resume_skips_stored_configs_and_retries_failed_ones(tmp_path, tiny, fak
 
 
 def test_resume_is_per_machine(tmp_path, tiny, monkeypatch):
-    from effkit.sweep import run as sw
+    from effkit.measurement import run as sw
 
     spec = sweep_spec(models=[f"{tiny}:build"], device="cpu")
     db = tmp_path / "r.sqlite"
     run_sweep(spec, db=db, measure_fn=Recorder())
-    monkeypatch.setattr(sw, "_machine_id", lambda device: "another-machine")
+    monkeypatch.setattr(sw, "machine_id", lambda device: "another-machine")
     rec = Recorder()
     run_sweep(spec, db=db, resume=True, measure_fn=rec)
     assert len(rec.calls) == 1
@@ -682,7 +682,7 @@ def test_cli_sweep_without_db_uses_the_default_store(tmp_path, tiny, cli, monkey
 def test_failed_row_is_the_measured_rows_start():
     # A configuration that fails before it is measured carries the same columns as one that was measured.
     from effkit.measurement.config import MeasureConfig, base_row
-    from effkit.sweep import failed_row
+    from effkit.measurement.failed import failed_row
 
     config = MeasureConfig(model="resnet18", batch_size=2, device="cpu", warmup_s=0.5)
     row = failed_row(config, "boom", {"machine_id": "m"})

@@ -77,7 +77,7 @@ class RunProgress:
 
     def __init__(self, title: str, *, stream: Optional[TextIO] = None, terminal: Optional[bool] = None,
                  heartbeat_s: float = HEARTBEAT_S, clock: Callable[[], float] = time.monotonic):
-        from effkit.sweep.progress import Heartbeat, RunTracker
+        from effkit.measurement.progress import Heartbeat, RunTracker
 
         self.title = title
         self.stream = stream if stream is not None else sys.stderr

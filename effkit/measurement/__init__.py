@@ -1,6 +1,7 @@
 """Measurement: latency/FPS and achieved FLOP/s (:mod:`.timing`), memory (:mod:`.memory`), energy
 (:mod:`.energy`), the machine fingerprint (:mod:`.machine`), when a row cannot be trusted (:mod:`.trust`), and
-the entry points (:mod:`.api`):
+the one runner every run goes through (:mod:`.run`, failed rows in :mod:`.failed`) and the entry points
+(:mod:`.api`):
 ``measure``, ``compare``, ``measure_config``, ``measure_layers``, ``MeasureConfig``.
 """
 

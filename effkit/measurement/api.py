@@ -17,7 +17,7 @@ from effkit.errors import BadInputError
 # MeasureConfig, ROW_COLUMNS, validate and check_weights live in .config, layers_frame in .row; named here too,
 # where callers have always found them.
 from effkit.measurement.config import ROW_COLUMNS, MeasureConfig, check_weights, validate  # noqa: F401
-from effkit.measurement.row import layers_frame, measure_row
+from effkit.measurement.row import layers_frame, measure_row, run_idle_baselines
 from effkit.measurement.settings import MeasureSettings
 
 #: The paper's backbones (Table 4), what ``compare`` measures by default.
@@ -42,9 +42,7 @@ def measure_config(config: MeasureConfig, *, idle=None) -> dict:
 
 def run_measurer(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
     """:func:`measure_config` for one run of ``configs`` in this process: one idle baseline per device."""
-    from effkit.measurement.energy.idle import IdleBaselines
-
-    idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))
+    idle = run_idle_baselines(configs)
     return lambda config: measure_config(config, idle=idle)
 
 
@@ -92,51 +90,15 @@ def _batch_list(batch_sizes, input_shape) -> list[int]:
     return out
 
 
-def _open_store(db):
-    from effkit.store import Store
-
-    if db is None:
-        return None, False
-    if isinstance(db, Store):
-        return db, False
-    return Store(db), True
-
-
-def _frame(rows: list[dict]):
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    front = [c for c in ["id", *ROW_COLUMNS] if c in df.columns]
-    return df[front + [c for c in df.columns if c not in front]]
-
-
-def _sweep(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress],
+def _run_jobs(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress],
            events: Optional[Callable[[Any], None]] = None):
-    from effkit.measurement.energy.idle import IdleBaselines
-    from effkit.measurement.machine import fingerprint
-    from effkit.sweep.run import run_configs
+    from effkit.measurement.preflight import checked_measure_fn
+    from effkit.measurement.run import run_local
 
     # Every name, setting and weights file is checked, and every configuration analysed, before the
     # database is opened: bad input leaves no file and no "failed" row behind.
-    from effkit.measurement.preflight import preflight
-
-    devices, analyses = preflight(jobs)
-    store, owned = _open_store(db)  # a bad database is refused before anything is measured
-    try:
-        prints = {d: fingerprint(dev) for d, dev in devices.items()}
-        modules = {id(config): module for config, module in jobs}
-        idle = IdleBaselines(max(c.idle_s for c, _ in jobs) if jobs else None)  # one baseline per device per run
-
-        def one(config: MeasureConfig) -> dict:
-            return measure_row(config, module=modules[id(config)], fp=prints[config.device], device=devices[config.device],
-                        idle=idle, analysis=analyses.get(id(config)))
-
-        rows = run_configs([config for config, _ in jobs], store, one, _progress_events(progress, events),
-                           label=str(db) if db is not None else None)
-    finally:
-        if owned:
-            store.close()
-    return _frame(rows)
+    measure_fn = checked_measure_fn(jobs)
+    return run_local([config for config, _ in jobs], db, measure_fn, _progress_events(progress, events))
 
 
 def _progress_events(progress: Optional[Progress], events: Optional[Callable[[Any], None]] = None):
@@ -186,7 +148,7 @@ def measure(
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing (as everywhere in effkit's API).
         progress: ``progress(done, total, label)`` called before each configuration and at the end.
-        events: called with every :class:`~effkit.sweep.run.SweepEvent` of the run, as ``run_sweep``'s
+        events: called with every :class:`~effkit.measurement.run.SweepEvent` of the run, as ``run_sweep``'s
             ``progress`` is: ``start``, then per configuration ``begin``, a ``phase`` event as each step
             begins (analysis, set-up, warm-up, timing, memory, energy windows, per-layer; see
             :data:`effkit.measurement.phases.PHASES`) and ``done`` with its row.
@@ -222,7 +184,7 @@ def measure(
     chosen = MeasureSettings.merged(settings, "measure", **setting_values)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), chosen, input_size=input_size,
                        input_shape=shape, weights=weights)
-    return _sweep([(c, module) for c in configs], db, progress, events)
+    return _run_jobs([(c, module) for c in configs], db, progress, events)
 
 
 def compare(
@@ -257,7 +219,7 @@ def compare(
     shape = _shape_arg(input_shape)
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, chosen, input_size=input_size, input_shape=shape)]
-    return _sweep(jobs, db, progress, events)
+    return _run_jobs(jobs, db, progress, events)
 
 
 def _shape_arg(input_shape):

@@ -156,7 +156,7 @@ def base_row(config: MeasureConfig, *, device: Any = None, machine: Optional[Map
 
     The one place a row is started: :func:`effkit.measurement.row.measure_row` fills in the measured
     columns and sets ``status="ok"``; a configuration that could not be measured at all is this row with its
-    ``error`` (see :func:`effkit.sweep.run.failed_row`).
+    ``error`` (see :func:`effkit.measurement.failed.failed_row`).
 
     Args:
         config: the configuration.

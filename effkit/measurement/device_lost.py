@@ -11,7 +11,7 @@ Two signs say a CUDA device is gone or unusable for the rest of the process:
 An out-of-memory error is neither: the next (smaller) configuration may well run.
 
 The energy meter raises :class:`GpuLostError` for the first; the sweep runner
-(:func:`effkit.sweep.run.run_configs`) recognises both in a failed row, says so in its ``error`` and
+(:func:`effkit.measurement.run.run_configs`) recognises both in a failed row, says so in its ``error`` and
 stores the later configurations on that device as failed rows without touching it again.
 """
 

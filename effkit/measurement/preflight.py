@@ -11,7 +11,7 @@ from torch import nn
 
 from effkit.errors import EffkitError
 from effkit.measurement.config import MeasureConfig, check_weights, validate
-from effkit.measurement.row import measure_row
+from effkit.measurement.row import measure_row, run_idle_baselines
 
 
 def analyse_configs(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]) -> dict[int, Any]:
@@ -71,16 +71,23 @@ def preflight(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]):
     return devices, analyse_configs(jobs)
 
 
-def checked_measure_fn(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
-    """Check and analyse every configuration now (bad input raises before anything runs) and return the
-    ``config -> row`` function that measures them, reusing those analyses (what a local sweep runs)."""
-    from effkit.measurement.energy.idle import IdleBaselines
+def checked_measure_fn(jobs: Sequence[tuple[MeasureConfig, Optional[nn.Module]]]) -> Callable[[MeasureConfig], dict]:
+    """Check and analyse every job now (bad input raises before anything runs or any store opens) and return
+    the ``config -> row`` function that measures them: each job's module (``None``: ``config.model`` by
+    name), the analyses made here, one fingerprint per device and one idle baseline per device for the run.
 
-    _, analyses = preflight([(c, None) for c in configs])
-    idle = IdleBaselines(max((c.idle_s for c in configs), default=0.0))  # one baseline per device per run
+    What ``measure()``, ``compare()`` and a local sweep hand to :func:`effkit.measurement.run.run_configs`.
+    """
+    from effkit.measurement.machine import fingerprint
+
+    devices, analyses = preflight(jobs)
+    prints = {name: fingerprint(device) for name, device in devices.items()}
+    modules = {id(config): module for config, module in jobs}
+    idle = run_idle_baselines([config for config, _ in jobs])
 
     def measure_checked(config: MeasureConfig) -> dict:
-        return measure_row(config, idle=idle, analysis=analyses.get(id(config)))
+        return measure_row(config, module=modules.get(id(config)), fp=prints[config.device],
+                           device=devices[config.device], idle=idle, analysis=analyses.get(id(config)))
 
     return measure_checked
 

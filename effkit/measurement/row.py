@@ -18,13 +18,8 @@ from torch import nn
 
 from effkit.errors import BackendUnavailableError
 from effkit.measurement.config import MeasureConfig, base_row, validate
+from effkit.measurement.failed import error_text, out_of_memory_text
 from effkit.measurement.phases import report
-
-
-def one_line(e: BaseException) -> str:
-    """An exception as ``Type: first line of its message``."""
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 @dataclass
@@ -49,6 +44,15 @@ class _Rig:
                 torch.cuda.empty_cache()  # give a failed large batch's memory back before the next one
             except RuntimeError:  # a lost device: the row already says why it failed; keep that row
                 pass
+
+
+def run_idle_baselines(configs) -> "Any":
+    """The idle baselines one run of ``configs`` shares: each device's measured once, by its first row (at the
+    longest ``idle_s`` of the run), and reused by the others
+    (:class:`~effkit.measurement.energy.idle.IdleBaselines`)."""
+    from effkit.measurement.energy.idle import IdleBaselines
+
+    return IdleBaselines(max((c.idle_s for c in configs), default=0.0))
 
 
 def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp: Optional[dict] = None,
@@ -81,7 +85,7 @@ def measure_row(config: MeasureConfig, *, module: Optional[nn.Module] = None, fp
         raise
     except Exception as e:  # one configuration failing (OOM, a model that raises) never stops a sweep
         row["status"] = "failed"
-        row["error"] = _out_of_memory_message(e, config) or one_line(e)
+        row["error"] = out_of_memory_text(e, config.batch_size) or error_text(e)
         if row["energy_status"] in ("pending", "not measured"):
             row["energy_status"] = "not measured (configuration failed)"
     finally:
@@ -127,7 +131,6 @@ def _analyse(config: MeasureConfig, module, analysis, row: dict):
 def _set_up(config: MeasureConfig, module, device: torch.device, idle, rig: _Rig, row: dict) -> None:
     """The model and input on the device, the runner, the clocks reader, the energy meter and the idle baseline."""
     from effkit.measurement.energy.base import NullMeter
-    from effkit.measurement.energy.idle import IdleBaselines
     from effkit.measurement.energy.meter import open_meter
     from effkit.measurement.timing import Runner, prepare
     from effkit.models.resolve import build_model
@@ -143,7 +146,7 @@ def _set_up(config: MeasureConfig, module, device: torch.device, idle, rig: _Rig
     rig.meter = open_meter(device, allow_mig=config.mig_energy)
     row["energy_status"] = rig.meter.probe().row_status()
     if rig.meter.probe().available and config.idle_s > 0:
-        idle = idle if idle is not None else IdleBaselines(config.idle_s)
+        idle = idle if idle is not None else run_idle_baselines([config])
         try:  # once per device per run: the first row measures it, later rows reuse it
             baseline = idle.get(device, rig.meter, sync=rig.runner.sync)
         except BackendUnavailableError as e:
@@ -258,13 +261,6 @@ def _state(gpu) -> Optional[dict]:
         return gpu.state()
     except Exception:
         return None
-
-
-def _out_of_memory_message(e: BaseException, config: MeasureConfig) -> Optional[str]:
-    oom = getattr(torch.cuda, "OutOfMemoryError", ())
-    if (oom and isinstance(e, oom)) or isinstance(e, MemoryError) or "out of memory" in str(e).lower():
-        return f"out of memory at batch size {config.batch_size} ({one_line(e)})"
-    return None
 
 
 def layers_frame(prof, times: dict) -> "Any":

@@ -11,12 +11,14 @@ measured ``repeats`` times with the same timing settings. Three steps, each usab
    interrupted sweep keeps what it finished and ``resume=True`` picks up where it stopped.
 """
 
+from effkit.measurement.failed import failed_row
+from effkit.measurement.run import SweepEvent, SweepInterrupted, measure_one
 from effkit.sweep.ray import gpu_remote
-from effkit.sweep.run import SweepEvent, SweepInterrupted, check_run_options, failed_row, measure_one, run_sweep
+from effkit.sweep.run import check_run_options, run_sweep
 from effkit.sweep.spec import (
     ENGINES, GRID_KEYS, SETTING_KEYS, SWEEP_KEYS, SweepSpec, configs_table, load_sweep, read_sweep_file, sweep_spec,
 )
 
 __all__ = ["ENGINES", "GRID_KEYS", "SETTING_KEYS", "SWEEP_KEYS", "SweepEvent", "SweepInterrupted", "SweepSpec",
-           "check_run_options", "configs_table", "failed_row", "gpu_remote", "load_sweep", "measure_one", "read_sweep_file", "run_sweep",
-           "sweep_spec"]
+           "check_run_options", "configs_table", "failed_row", "gpu_remote", "load_sweep", "measure_one",
+           "read_sweep_file", "run_sweep", "sweep_spec"]

@@ -1,4 +1,5 @@
-"""The Ray engine of :func:`effkit.sweep.run.run_sweep`: one Ray task per configuration, rows stored as they come back.
+"""The Ray engine of :func:`effkit.sweep.run.run_sweep`: one Ray task per configuration (each runs
+:func:`effkit.measurement.run.measure_one`), rows stored as they come back.
 
 An address is checked before ``ray.init`` (which retries for a long time on an address nothing Ray listens on).
 """
@@ -9,8 +10,9 @@ import socket
 from typing import Optional
 
 from effkit.errors import BackendUnavailableError, BadInputError, setting
-from effkit.sweep import run as local
-from effkit.sweep.run import SweepEvent, SweepInterrupted, failed_row
+from effkit.measurement import run as local
+from effkit.measurement.failed import error_text, failed_row
+from effkit.measurement.run import SweepEvent, SweepInterrupted
 
 #: Seconds to wait for a TCP connection to a Ray head before calling it unreachable.
 RAY_CONNECT_TIMEOUT_S = 5.0
@@ -160,7 +162,7 @@ def _connect(ray, address: Optional[str]) -> bool:
                  **({"configure_logging": False} if address is None else {}))
     except Exception as e:  # Ray raises many types here (ConnectionError, RuntimeError, its own); all mean "no cluster"
         where = f"at {target}" if target else "(local)"
-        raise BackendUnavailableError(f"cannot start or join the Ray cluster {where}: {local.error_text(e)}") from e
+        raise BackendUnavailableError(f"cannot start or join the Ray cluster {where}: {error_text(e)}") from e
     return True
 
 
@@ -204,15 +206,14 @@ def gpu_remote(ray, fn):
 
 def _node_machine_ids(gpu: bool) -> list[str]:
     if not gpu:
-        return [local._machine_id("cpu")]
+        return [local.machine_id("cpu")]
     import torch
 
-    return [local._machine_id(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+    return [local.machine_id(f"cuda:{i}") for i in range(torch.cuda.device_count())]
 
 
 def run_ray(ray, configs, db, resume, address, measure_fn, emit, ray_num_cpus):
     started = _connect(ray, address)
-    store = None
     try:
         cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
         devices = {c.device for c in configs}
@@ -222,52 +223,56 @@ def run_ray(ray, configs, db, resume, address, measure_fn, emit, ray_num_cpus):
         if cluster_gpus == 0 and "cuda" in devices:
             raise BadInputError("the sweep asks for device cuda but the Ray cluster has no GPUs; "
                                 "use device: cpu (or auto)")
-        store, owned, label = local.open_store(db)
-        todo = configs
-        if resume:
-            ids: set[str] = set()
-            for dev in devices:
-                ids |= _cluster_machine_ids(ray, "cpu" if dev == "cpu" or not cluster_gpus else dev)
-            todo = local.pending_configs(configs, local.stored_counts(store, ids))
-        skipped = len(configs) - len(todo)
-        cpu_task, gpu_task = ray.remote(_ray_task), gpu_remote(ray, _ray_task)
-        pending: dict = {}
-        for c in todo:
-            if cluster_gpus and c.device != "cpu":
-                remote, opts = gpu_task, {"num_cpus": 1}
-            else:
-                remote, opts = cpu_task, {"num_cpus": ray_num_cpus or 1}
-            # Failures are recorded, never retried: a retry would hide flaky configurations.
-            pending[remote.options(max_retries=0, **opts).remote(c, measure_fn)] = c
-        rows: list[dict] = []
-        emit(SweepEvent("start", 0, len(todo), skipped))
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    c = pending.pop(ref)
-                    try:
-                        row = ray.get(ref)
-                    except Exception as e:  # the task itself died (worker crash, node lost, OOM)
-                        row = failed_row(c, f"Ray task failed: {local.error_text(e)}"[:2000])
-                    if store is not None:
-                        row["id"] = store.add(row)
-                    rows.append(row)
-                    emit(SweepEvent("done", len(rows), len(todo), skipped, config=c, row=row))
-        except KeyboardInterrupt:
-            for ref in pending:
-                try:
-                    ray.cancel(ref, force=True)
-                except Exception:
-                    pass
-            raise SweepInterrupted(local.rows_frame(rows), len(todo), label) from None
-        finally:
-            if owned:
-                store.close()
-        return local.rows_frame(rows)
+        with local.open_store(db) as (store, label):
+            rows = _run_tasks(ray, configs, store, label, resume, devices, cluster_gpus, measure_fn, emit,
+                              ray_num_cpus)
+        return local.results_frame(rows)
     finally:
         if started:
             ray.shutdown()
+
+
+def _run_tasks(ray, configs, store, label, resume, devices, cluster_gpus, measure_fn, emit, ray_num_cpus):
+    """One task per configuration still to run, each row stored as its task returns; the rows, in that order."""
+    todo = configs
+    if resume:
+        ids: set[str] = set()
+        for dev in devices:
+            ids |= _cluster_machine_ids(ray, "cpu" if dev == "cpu" or not cluster_gpus else dev)
+        todo = local.pending_configs(configs, local.stored_counts(store, ids))
+    skipped = len(configs) - len(todo)
+    cpu_task, gpu_task = ray.remote(_ray_task), gpu_remote(ray, _ray_task)
+    pending: dict = {}
+    for c in todo:
+        if cluster_gpus and c.device != "cpu":
+            remote, opts = gpu_task, {"num_cpus": 1}
+        else:
+            remote, opts = cpu_task, {"num_cpus": ray_num_cpus or 1}
+        # Failures are recorded, never retried: a retry would hide flaky configurations.
+        pending[remote.options(max_retries=0, **opts).remote(c, measure_fn)] = c
+    rows: list[dict] = []
+    emit(SweepEvent("start", 0, len(todo), skipped))
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                c = pending.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except Exception as e:  # the task itself died (worker crash, node lost, OOM)
+                    row = failed_row(c, f"Ray task failed: {error_text(e)}"[:2000])
+                if store is not None:
+                    row["id"] = store.add(row)
+                rows.append(row)
+                emit(SweepEvent("done", len(rows), len(todo), skipped, config=c, row=row))
+    except KeyboardInterrupt:
+        for ref in pending:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        raise SweepInterrupted(local.results_frame(rows), len(todo), label) from None
+    return rows
 
 
 def _ray_task(config, measure_fn):

@@ -1,207 +1,19 @@
-"""The sweep runner: every configuration measured where it is run, each row committed to the store as it finishes.
+"""A sweep run: a spec's configurations measured by the one runner here (:func:`effkit.measurement.run.run_local`)
+or on a Ray cluster (:mod:`effkit.sweep.ray`).
 
-:func:`run_sweep` picks an engine: ``"local"`` (in this process, one configuration at a time, below) or
-``"ray"`` (:mod:`effkit.sweep.ray`, one Ray task per configuration). Both build failed rows with
-:func:`failed_row`, report progress as :class:`SweepEvent` objects and resume the same way.
+Both engines build failed rows the same way (:mod:`effkit.measurement.failed`), report progress as
+:class:`~effkit.measurement.run.SweepEvent` objects and resume the same way.
 """
 
 from __future__ import annotations
 
 import math
-import traceback
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Callable, Optional
 
-from effkit.errors import BadInputError, EffkitError, setting
-from effkit.measurement.phases import reporting
+from effkit.errors import BadInputError, setting
+from effkit.measurement.run import SweepEvent
 from effkit.sweep.spec import ENGINES, SweepSpec
-
-
-@dataclass(frozen=True)
-class SweepEvent:
-    """What a sweep reports to its ``progress`` callback.
-
-    Attributes:
-        kind: ``"start"`` (once, when the number to run is known), ``"begin"`` (a configuration starts;
-            local engine only — on Ray many run at once), ``"phase"`` (a step of the running configuration
-            begins: ``phase`` names it, one of :data:`effkit.measurement.phases.PHASES`; local engine only)
-            or ``"done"`` (a row was stored).
-        done: configurations finished in this run so far.
-        total: configurations this run will measure (after resume skips).
-        skipped: configurations skipped because they were already stored (``resume=True``).
-        config: the configuration that began or finished (``None`` for ``"start"``).
-        row: the stored row (``"done"`` only).
-        phase / detail: the step that begins and its detail, e.g. ``"energy"`` and ``"window 2 of 3"``
-            (``"phase"`` only).
-    """
-
-    kind: str
-    done: int
-    total: int
-    skipped: int = 0
-    config: Any = None
-    row: Optional[dict] = None
-    phase: Optional[str] = None
-    detail: Optional[str] = None
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep. Finished rows are already in the store; ``rows`` holds them.
-
-    It is a :class:`KeyboardInterrupt`, so code that does not know about sweeps still stops as usual.
-    """
-
-    def __init__(self, rows, total: int, db: Optional[str]):
-        self.rows = rows
-        self.finished = len(rows)
-        self.total = total
-        self.db = db
-        super().__init__(f"sweep interrupted: {self.finished} of {total} configurations finished and stored")
-
-
-def failed_row(config, error: str, machine: Optional[Mapping[str, Any]] = None) -> dict:
-    """A result row for a configuration that could not be measured (``status="failed"``, ``error`` set).
-
-    The same row a measured configuration starts from (:func:`effkit.measurement.config.base_row`).
-    """
-    from effkit.measurement.config import base_row
-
-    return base_row(config, machine=machine, error=error)
-
-
-def error_text(e: BaseException) -> str:
-    msg = " ".join(str(e).split())
-    return f"{type(e).__name__}: {msg}" if not isinstance(e, EffkitError) else msg
-
-
-def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
-    """Measure one configuration, never raising for a failure of the configuration itself.
-
-    Runs where it is called (this process, or the Ray node a task landed on), so the row carries that
-    machine's fingerprint either way.
-
-    Args:
-        config: a ``MeasureConfig``.
-        measure_fn: ``config -> row dict``; default :func:`effkit.measurement.api.measure_config`.
-
-    Returns:
-        The row; when ``measure_fn`` raised, a :func:`failed_row` with the error text and this
-        machine's fingerprint.
-    """
-    if measure_fn is None:
-        from effkit.measurement.api import measure_config as measure_fn
-    try:
-        row = dict(measure_fn(config))
-    except KeyboardInterrupt:
-        raise
-    except Exception as e:  # one bad configuration must not stop the sweep
-        row = failed_row(config, error_text(e), _machine(config))
-        row["traceback"] = traceback.format_exc(limit=20)
-        return _name_lost(row)
-    row.setdefault("status", "ok")
-    row.setdefault("config_key", config.key())
-    return _name_lost(row)
-
-
-def _name_lost(row: dict) -> dict:
-    """A failed row whose error says its GPU is gone (NVML's "GPU is lost", a sticky CUDA error) says so first."""
-    from effkit.measurement.device_lost import LOST_PREFIX, device_key, lost_cause
-
-    device = device_key(row.get("device"))
-    cause = lost_cause(row.get("error")) if row.get("status") != "ok" and device.startswith("cuda") else None
-    if cause is not None and not str(row["error"]).startswith(LOST_PREFIX):
-        row["error"] = f"{LOST_PREFIX} ({cause}) on {device}"
-    return row
-
-
-class LostDevices:
-    """The CUDA devices lost during this run: later configurations on them are stored failed, not measured.
-
-    A lost GPU (or a CUDA context a sticky error has corrupted) fails every later call on it, some only
-    after a long driver timeout; touching it again for each remaining configuration only adds failures.
-    Other devices go on. Failed rows are retried by a later ``resume`` run, once the device is back.
-    """
-
-    def __init__(self) -> None:
-        self._lost: dict[str, tuple[str, dict]] = {}  # device -> (its failed row's error, machine columns)
-
-    def skip(self, config) -> Optional[dict]:
-        """The failed row for ``config`` when its device was lost earlier in this run; else ``None``."""
-        from effkit.measurement.device_lost import device_key
-
-        key = device_key(config.device)
-        if key not in self._lost:
-            return None
-        error, machine = self._lost[key]
-        return failed_row(config, f"skipped: {error.split(';')[0]} in an earlier configuration of this run",
-                          machine)
-
-    def note(self, row: dict) -> None:
-        """Remember the device of ``row`` if the row says it was lost (and say in the row what follows)."""
-        from effkit.measurement.device_lost import LOST_PREFIX, device_key
-        from effkit.measurement.machine import FINGERPRINT_FIELDS
-
-        key = device_key(row.get("device"))
-        error = str(row.get("error") or "")
-        if row.get("status") == "ok" or key in self._lost or not error.startswith(LOST_PREFIX):
-            return
-        row["error"] = f"{error}; later configurations on that device are skipped"
-        self._lost[key] = (error, {k: row.get(k) for k in FINGERPRINT_FIELDS if k in row})
-
-
-def _machine(config) -> dict:
-    try:
-        from effkit.measurement.machine import fingerprint
-
-        return fingerprint(config.device)
-    except Exception:  # e.g. the device itself is unusable; the failed row still needs writing
-        try:
-            from effkit.measurement.machine import fingerprint
-
-            return fingerprint("cpu")
-        except Exception:
-            return {}
-
-
-def open_store(db):
-    """(store, owned, label): a path opens an effkit Store, a store-like object is used as given, and ``None``
-    stores nothing (``(None, False, None)``), as everywhere in effkit's API."""
-    if db is None:
-        return None, False, None
-    if isinstance(db, (str, Path)):
-        from effkit.store import Store
-
-        return Store(Path(db)), True, str(db)
-    if not all(hasattr(db, a) for a in ("add", "rows")):
-        raise BadInputError(f"db must be a path or a store with add() and rows(), got {type(db).__name__}")
-    return db, False, str(getattr(db, "path", "the store"))
-
-
-def stored_counts(store, machine_ids: Iterable[str]) -> Counter:
-    """{config_key: successful rows} over the given machines."""
-    counts: Counter = Counter()
-    for mid in set(machine_ids):
-        df = store.rows(machine_id=mid)
-        if len(df) and "config_key" in df.columns:
-            if "status" in df.columns:
-                df = df[df["status"] == "ok"]
-            counts.update(df["config_key"].dropna().tolist())
-    return counts
-
-
-def pending_configs(configs: list, stored: Counter) -> list:
-    """Drop as many copies of each configuration as are already stored (repeats count one each)."""
-    left = Counter(stored)
-    out = []
-    for c in configs:
-        k = c.key()
-        if left[k] > 0:
-            left[k] -= 1
-        else:
-            out.append(c)
-    return out
 
 
 def check_run_options(*, engine: str = "local", address: Optional[str] = None,
@@ -294,8 +106,10 @@ def run_sweep(
             # that fails at all of its configurations is refused; one failing at some is stored failed there.
             from effkit.measurement.preflight import checked_measure_fn
 
-            measure_fn = checked_measure_fn(configs)
-        return _run_local(configs, db, resume, measure_fn, emit)
+            measure_fn = checked_measure_fn([(c, None) for c in configs])
+        from effkit.measurement.run import run_local
+
+        return run_local(configs, db, measure_fn, emit, resume=resume)
     from effkit.sweep.ray import import_ray, run_ray
 
     return run_ray(import_ray(), configs, db, resume, address, measure_fn, emit, ray_num_cpus)
@@ -313,71 +127,3 @@ def _spec_configs(spec: SweepSpec, engine: str) -> list:
     return split.run
 
 
-def rows_frame(rows: list[dict]):
-    import pandas as pd
-
-    return pd.DataFrame(rows)
-
-
-def _run_local(configs, db, resume, measure_fn, emit):
-    store, owned, label = open_store(db)
-    try:
-        todo = configs
-        if resume:
-            machine_ids = {dev: _machine_id(dev) for dev in {c.device for c in configs}}
-            stored = stored_counts(store, machine_ids.values())
-            todo = pending_configs(configs, stored)
-        if measure_fn is None:  # one idle baseline per device for the whole run
-            from effkit.measurement.api import run_measurer
-
-            measure_fn = run_measurer(todo)
-        rows = run_configs(todo, store, measure_fn, emit, skipped=len(configs) - len(todo), label=label)
-    finally:
-        if owned:
-            store.close()
-    return rows_frame(rows)
-
-
-def run_configs(configs: list, store, measure_fn: Optional[Callable], emit: Callable[[SweepEvent], None], *,
-                skipped: int = 0, label: Optional[str] = None) -> list[dict]:
-    """The one measuring loop, here in this process: ``measure()``, ``compare()`` and the local engine run it.
-
-    Each configuration is measured by :func:`measure_one` (a failure becomes a failed row), committed to
-    ``store`` at once (``store=None``: nothing is stored, rows get no ``id``) and reported to ``emit`` as
-    :class:`SweepEvent` objects (``start``, then ``begin``, its ``phase`` events and ``done`` per configuration).
-    After a row that lost its GPU (:mod:`effkit.measurement.device_lost`), the later configurations on that
-    device are stored as failed rows with the reason, without touching it (:class:`LostDevices`); others still run.
-
-    Raises:
-        SweepInterrupted: Ctrl-C; the rows finished so far (stored already) are attached.
-    """
-    rows: list[dict] = []
-    lost = LostDevices()
-    emit(SweepEvent("start", 0, len(configs), skipped))
-    try:
-        for c in configs:
-            emit(SweepEvent("begin", len(rows), len(configs), skipped, config=c))
-            row = lost.skip(c)
-            if row is None:
-                with reporting(_phase_events(emit, c, len(rows), len(configs), skipped)):
-                    row = measure_one(c, measure_fn)
-            lost.note(row)
-            if store is not None:
-                row["id"] = store.add(row)
-            rows.append(row)
-            emit(SweepEvent("done", len(rows), len(configs), skipped, config=c, row=row))
-    except KeyboardInterrupt:
-        raise SweepInterrupted(rows_frame(rows), len(configs), label) from None
-    return rows
-
-
-def _phase_events(emit, config, done: int, total: int, skipped: int):
-    """The phases :func:`effkit.measurement.phases.report` announces, as ``SweepEvent("phase")`` of ``config``."""
-    return lambda phase, detail: emit(SweepEvent("phase", done, total, skipped, config=config, phase=phase,
-                                                 detail=detail))
-
-
-def _machine_id(device: str) -> str:
-    from effkit.measurement.machine import fingerprint
-
-    return fingerprint(device)["machine_id"]

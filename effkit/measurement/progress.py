@@ -1,4 +1,4 @@
-"""What a progress display needs from a run's :class:`~effkit.sweep.run.SweepEvent` stream: the configuration
+"""What a progress display needs from a run's :class:`~effkit.measurement.run.SweepEvent` stream: the configuration
 and phase now running, elapsed time and an estimate of the time left (:class:`RunTracker`), and a
 :class:`Heartbeat` thread for logs, which would otherwise be silent through a long configuration.
 
@@ -18,7 +18,7 @@ from effkit.measurement.estimate import config_estimate, idle_estimate
 
 
 class RunTracker:
-    """Follows one run's events; call it with each :class:`~effkit.sweep.run.SweepEvent`.
+    """Follows one run's events; call it with each :class:`~effkit.measurement.run.SweepEvent`.
 
     Args:
         clock: seconds, monotonic (injected for tests).
