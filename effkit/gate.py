@@ -182,19 +182,6 @@ def _records(df) -> list[dict[str, Any]]:
     return rows
 
 
-def pair_text(base, cur) -> tuple[str, str]:
-    """Human units for both, unless that would print two different numbers the same (76M -> 76M)."""
-    from effkit.report.tables import human
-
-    def exact(v):
-        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{int(v):,}"
-
-    hb, hc = human(base), human(cur)
-    if hb == hc and exact(base) != exact(cur):
-        return exact(base), exact(cur)
-    return hb, hc
-
-
 def _delta_pct(baseline: float, delta: float) -> float:
     if baseline:
         return 100.0 * delta / baseline
@@ -202,6 +189,7 @@ def _delta_pct(baseline: float, delta: float) -> float:
 
 
 def _describe(metric: str, base: int, cur: int) -> str:
+    from effkit.report.check_render import pair_text
     from effkit.report.tables import human
 
     delta = cur - base

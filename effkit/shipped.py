@@ -234,7 +234,7 @@ def compare_shipped(models: Optional[Sequence[str]] = None, *, which: Optional[s
     """The rows :func:`effkit.compare` would measure, read from a shipped file instead of measured.
 
     Args:
-        models: the models to show; default :data:`~effkit.measurement.api.DEFAULT_MODELS` (or
+        models: the models to show; default :data:`~effkit.models.registry.DEFAULT_MODELS` (or
             ``SMALL_MODELS`` with ``small``) that the file holds, or all of its models if it holds none.
         which / batch_sizes / dtype / input_size: as :func:`load_shipped`.
 
@@ -248,7 +248,7 @@ def compare_shipped(models: Optional[Sequence[str]] = None, *, which: Optional[s
     if models:
         names = list(dict.fromkeys(models))
     else:
-        from effkit.measurement.api import DEFAULT_MODELS, SMALL_MODELS
+        from effkit.models.registry import DEFAULT_MODELS, SMALL_MODELS
 
         wanted = SMALL_MODELS if small else DEFAULT_MODELS
         names = [m for m in wanted if m in chosen.models] or list(chosen.models)

@@ -60,3 +60,47 @@ def test_the_rules_can_fail(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from effkit.report.tables import human\n    from effkit import profile\n")
     assert _offenders([bad], ("effkit.report",)) and _imports(bad) >= {"effkit.__root__"}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """effkit module -> the effkit modules it imports (``from pkg import name`` counts as ``pkg`` and ``pkg.name``)."""
+    names = {}
+    for f in _files("."):
+        parts = ("effkit", *f.relative_to(ROOT).with_suffix("").parts)
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph = {}
+    for name, f in names.items():
+        found = set()
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.update([node.module, *(f"{node.module}.{a.name}" for a in node.names)])
+        graph[name] = {m for m in found if m in names and m not in (name, "effkit")}
+    return graph
+
+
+def _cycle_through(graph: dict[str, set[str]], start: str) -> list[str]:
+    """An import path from ``start`` back to itself, or ``[]`` (depth-first search)."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == start:
+                return path + [start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [nxt]))
+    return []
+
+
+@pytest.mark.parametrize("module", ["effkit.gate", "effkit.report.check_render", "effkit.prediction.calibrate",
+                                    "effkit.prediction.calibration", "effkit.store", "effkit.store.calibrations",
+                                    "effkit.store.sources", "effkit.shipped"])
+def test_no_import_cycle_through(module):
+    assert _cycle_through(_module_graph(), module) == []
+
+
+def test_a_cycle_is_found():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert _cycle_through(graph, "a") == ["a", "b", "c", "a"] and _cycle_through(graph, "d") == []

@@ -19,11 +19,8 @@ from effkit.errors import BadInputError
 from effkit.measurement.config import ROW_COLUMNS, MeasureConfig, check_weights, validate  # noqa: F401
 from effkit.measurement.row import layers_frame, measure_row, run_idle_baselines
 from effkit.measurement.settings import MeasureSettings
-
-#: The paper's backbones (Table 4), what ``compare`` measures by default.
-DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
-#: ``compare(small=True)``: VoVNet-27-slim (the paper's Table 2 backbone) beside the smallest zoo ResNet and DenseNet.
-SMALL_MODELS = ("vovnet27_slim", "resnet18", "densenet121")
+# compare's default models live with the zoo (the shipped rows are picked by them too); named here as before.
+from effkit.models.registry import DEFAULT_MODELS, SMALL_MODELS  # noqa: F401
 
 Progress = Callable[[int, int, str], None]
 

@@ -16,6 +16,10 @@ from torch import nn
 
 from effkit.errors import UnknownModelError
 
+#: The paper's backbones (Table 4), what ``compare`` measures by default.
+DEFAULT_MODELS = ("vovnet39", "vovnet57", "densenet121", "densenet161", "densenet201", "resnet50", "resnet101")
+#: ``compare(small=True)``: VoVNet-27-slim (the paper's Table 2 backbone) beside the smallest zoo ResNet and DenseNet.
+SMALL_MODELS = ("vovnet27_slim", "resnet18", "densenet121")
 
 @dataclass(frozen=True)
 class ModelEntry:

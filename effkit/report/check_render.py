@@ -1,7 +1,8 @@
 """Rendering of regression-check results (:class:`effkit.gate.CheckResult`): tables, markdown, JSON.
 
 Tables for people show signed deltas in human units; JSON carries the raw numbers
-(:meth:`CheckResult.to_dict`).
+(:meth:`CheckResult.to_dict`). The gate imports this module (``CheckResult.format``, the lines of a
+regression), never the other way round: a result is read here only through its attributes.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ import math
 from typing import Sequence
 
 from effkit.errors import BadInputError
-from effkit.gate import CheckResult, pair_text
 from effkit.report.tables import human, markdown_table, render_text, rich_table
 
 CHECK_FORMATS = ("table", "json", "markdown")
 
 
-def check_text(result: CheckResult, fmt: str = "table") -> str:
-    """One result as text: ``"table"`` (plain-text tables), ``"json"`` or ``"markdown"``."""
+def pair_text(base, cur) -> tuple[str, str]:
+    """Human units for both, unless that would print two different numbers the same (76M -> 76M)."""
+
+    def exact(v):
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{int(v):,}"
+
+    hb, hc = human(base), human(cur)
+    if hb == hc and exact(base) != exact(cur):
+        return exact(base), exact(cur)
+    return hb, hc
+
+
+def check_text(result, fmt: str = "table") -> str:
+    """One :class:`~effkit.gate.CheckResult` as text: ``"table"`` (plain-text tables), ``"json"`` or ``"markdown"``."""
     if fmt not in CHECK_FORMATS:
         raise BadInputError(f"unknown format {fmt!r}; use one of {', '.join(CHECK_FORMATS)}")
     if fmt == "json":
@@ -28,7 +40,7 @@ def check_text(result: CheckResult, fmt: str = "table") -> str:
     return "".join(render_text(r) for r in check_renderables(result))
 
 
-def check_renderables(result: CheckResult) -> list:
+def check_renderables(result) -> list:
     """Rich renderables (title, totals table, per-layer table, notes) for a terminal."""
     from rich.text import Text
 
@@ -46,14 +58,14 @@ def check_renderables(result: CheckResult) -> list:
     return out
 
 
-def check_summary(results: Sequence[CheckResult]) -> str:
+def check_summary(results: Sequence) -> str:
     """One line: how many models passed, and which failed."""
     failed = [r.model for r in results if not r.passed]
     return (f"{len(results) - len(failed)} of {len(results)} model{'s' if len(results) != 1 else ''} passed"
             + (f"; FAILED: {', '.join(failed)}" if failed else ""))
 
 
-def checks_text(results: Sequence[CheckResult], fmt: str, baseline: str) -> str:
+def checks_text(results: Sequence, fmt: str, baseline: str) -> str:
     """Several results as one document: every result, then the summary (JSON: one object)."""
     if fmt == "json":
         return json.dumps({"passed": all(r.passed for r in results), "baseline": baseline,
@@ -63,7 +75,7 @@ def checks_text(results: Sequence[CheckResult], fmt: str, baseline: str) -> str:
         f"**{summary}**\n" if fmt == "markdown" else f"{summary}\n")
 
 
-def _markdown(result: CheckResult) -> str:
+def _markdown(result) -> str:
     parts = [f"**{result.title}**\n"]
     parts += [f"- {line}" for line in (*result.regressions, *result.improvements)]
     if result.regressions or result.improvements:
