@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -17,19 +18,52 @@ from effkit.errors import BackendUnavailableError, BadInputError, setting
 from effkit.units import dtype_name, parse_dtype
 
 
+#: The device types effkit measures on.
+MEASURED_TYPES = ("cpu", "cuda")
+
+
+def parse_device(device: str | torch.device, *, measured: bool = True) -> Optional[torch.device]:
+    """What a device setting names, read without looking at this machine (the one parser of device strings).
+
+    ``"auto"`` (any case, spaces around it ignored) is ``None``: which device it means depends on the machine
+    (:func:`resolve_device`). Anything else is what torch reads it as, the index kept as written.
+
+    Args:
+        measured: refuse device types effkit does not measure on (anything but ``cpu`` and ``cuda``).
+
+    Raises:
+        BadInputError: not a device string torch understands, or (``measured``) a type effkit cannot time.
+    """
+    if isinstance(device, torch.device):
+        dev = device
+    else:
+        text = device.strip().lower() if isinstance(device, str) else None
+        if text == "auto":
+            return None
+        try:
+            dev = torch.device(text) if text else None
+        except (RuntimeError, TypeError, ValueError):
+            dev = None
+        if dev is None:
+            raise BadInputError(f"unknown {setting('device')} {device!r}; use auto, cpu, cuda or cuda:N",
+                                field="device")
+    if measured and dev.type not in MEASURED_TYPES:
+        raise BadInputError(f"{setting('device')} type {dev.type!r} is not supported for measurement; use cpu or "
+                            "cuda:N", field="device")
+    return dev
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` -> ``cuda`` when available, else ``cpu``; ``"cuda"``/``"cuda:N"`` checked against this machine.
 
     Raises:
         BackendUnavailableError: CUDA asked for but not available, or no such GPU index.
-        BadInputError: a device string torch does not understand, or a type effkit cannot time.
+        BadInputError: a device string torch does not understand, or a type effkit cannot time
+            (see :func:`parse_device`).
     """
-    if isinstance(device, str) and device.strip().lower() == "auto":
+    dev = parse_device(device)
+    if dev is None:
         return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise BadInputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise BackendUnavailableError(
@@ -42,8 +76,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         if index >= n:
             raise BackendUnavailableError(f"device {device!r} asked for, but only {n} CUDA device(s) are visible")
         return torch.device("cuda", index)
-    if dev.type != "cpu":
-        raise BadInputError(f"device type {dev.type!r} is not supported for measurement; use cpu or cuda:N")
     return dev
 
 

@@ -528,7 +528,7 @@ def test_bad_flag_value_is_blamed_on_the_flag_not_the_file(tmp_path):
     ("--repeats", "0", "--repeats: expected a positive integer"),
     ("--min-iters", "0", "--min-iters: expected a positive integer"),
     ("--warmup-s", "-1", "--warmup-s: expected a number of seconds"),
-    ("--device", "tpu", "--device: expected auto, cpu, cuda"),
+    ("--device", "tpu", "unknown --device 'tpu'; use auto, cpu, cuda or cuda:N"),
 ])
 def test_cli_bad_flag_is_named_by_its_flag_with_or_without_a_file(tmp_path, tiny, cli, flag, value, needle):
     f = tmp_path / "s.yaml"

@@ -102,13 +102,12 @@ def _device_and_sync(device) -> tuple[str, str, Callable[[], None]]:
     """(device name, why it cannot be metered or "", a function waiting for its queued work)."""
     import torch
 
-    if isinstance(device, str) and device.strip().lower() == "auto":
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = device if isinstance(device, torch.device) else torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise BadInputError(f"unknown {setting('device')} {device!r}; use auto, cpu, cuda or cuda:N",
-                            field="device") from None
+    from effkit.devices import parse_device
+
+    # Any device torch knows is accepted: the window meters the code it brackets, whatever that runs on.
+    dev = parse_device(device, measured=False)
+    if dev is None:  # auto
+        dev = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     if dev.type == "cuda":
         dev = torch.device("cuda", dev.index if dev.index is not None else 0)
         if not torch.cuda.is_available():

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from effkit.errors import BackendUnavailableError, BadInputError
+from effkit.errors import BackendUnavailableError, BadInputError, render_settings, setting
 
 
 class _Where:
@@ -30,17 +30,19 @@ class _Where:
         return f"{self.source}:{line}: " if line else f"{self.source}: "
 
     def error(self, path: tuple, message: str) -> BadInputError:
-        flag = self.given_by.get(path[0]) if path else None
+        """The error about the value at ``path`` (its key first), ``field`` set to that key.
+
+        ``message`` names the key as ``setting(key)``. A value that came from a flag is named by that flag,
+        with no file position, so neither the file nor the Python key is blamed for it (a message that does
+        not name its key is put after the flag); a value from the file or a mapping is named by its key,
+        after the file position. Other settings a message names are left for the caller to render.
+        """
+        key = str(path[0]) if path else None
+        flag = self.given_by.get(key) if key is not None else None
+        named = render_settings(message, lambda n: (flag or key) if n == key else setting(n))
         if flag is not None:
-            # The value came from a flag: name the flag instead of the file and of the Python key
-            # (the flag, not "s.yaml: repeats: expected ...").
-            key = str(path[0])
-            if message.startswith(f"{key}: "):
-                return BadInputError(f"{flag}: {message[len(key) + 2:]}")
-            if message.startswith(f"{key} "):
-                return BadInputError(f"{flag}{message[len(key):]}")
-            return BadInputError(f"{flag}: {message}")
-        return BadInputError(f"{self.at(*path)}{message}")
+            return BadInputError(named if setting(key) in message else f"{flag}: {named}", field=key)
+        return BadInputError(f"{self.at(*path)}{named}", field=key)
 
 
 def _yaml_mapping(text: str, source: str) -> tuple[dict, dict]:

@@ -7,7 +7,6 @@ Nothing runs until the whole sweep is known to be well-formed; :meth:`SweepSpec.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -41,9 +40,6 @@ def _setting_kinds() -> dict[str, str]:
 SETTING_KEYS: dict[str, str] = _setting_kinds()
 #: Every key a sweep file may hold.
 SWEEP_KEYS = (*GRID_KEYS, "repeats", "device", "cpu_half", *SETTING_KEYS)
-
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
-
 
 # -- the spec ------------------------------------------------------------------------------------
 
@@ -190,7 +186,8 @@ def _is_int(v) -> bool:
 def _as_list(where: _Where, key: str, value) -> list:
     if isinstance(value, (list, tuple)):
         if not value:
-            raise where.error((key,), f"{key} is an empty list; give at least one value or leave the key out")
+            raise where.error((key,), f"{setting(key)} is an empty list; give at least one value or leave the key "
+                              "out")
         return list(value)
     return [value]
 
@@ -201,7 +198,7 @@ def _positive_ints(where: _Where, key: str, value) -> tuple[int, ...]:
         if isinstance(v, str) and v.strip().isdigit():
             v = int(v)
         if not _is_int(v) or v <= 0:
-            raise where.error((key, i), f"{key}: expected a positive integer, got {v!r}")
+            raise where.error((key, i), f"{setting(key)}: expected a positive integer, got {v!r}")
         out.append(v)
     return _unique(where, key, out)
 
@@ -211,7 +208,7 @@ def _unique(where: _Where, key: str, values: list) -> tuple:
     for i, v in enumerate(values):
         if v in seen:
             hint = f" (to measure a configuration several times set {setting('repeats')})" if key == "models" else ""
-            raise where.error((key, i), f"{key} lists {v!r} twice{hint}")
+            raise where.error((key, i), f"{setting(key)} lists {v!r} twice{hint}")
         seen[v] = i
     return tuple(values)
 
@@ -225,7 +222,7 @@ def _bool(where: _Where, path: tuple, v) -> bool:
         return v
     if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
         return v.strip().lower() in _TRUE
-    raise where.error(path, f"{path[0]}: expected true or false, got {v!r}")
+    raise where.error(path, f"{setting(path[0])}: expected true or false, got {v!r}")
 
 
 def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
@@ -261,7 +258,8 @@ def _models(data: Mapping[str, Any], where: _Where, base_dir: Path) -> tuple:
     models = []
     for i, m in enumerate(_as_list(where, "models", data["models"])):
         if not isinstance(m, str) or not m.strip():
-            raise where.error(("models", i), f"models: expected a model name or spec string, got {m!r}")
+            raise where.error(("models", i),
+                              f"{setting('models')}: expected a model name or spec string, got {m!r}")
         models.append(_check_model(where, i, m.strip(), base_dir))
     return _unique(where, "models", models)
 
@@ -286,8 +284,8 @@ def _inputs(data: Mapping[str, Any], where: _Where) -> tuple[tuple, tuple]:
             try:
                 parsed.append(parse_shape(s if isinstance(s, str) else [int(d) for d in s]))
             except (BadInputError, TypeError, ValueError):
-                raise where.error(("input_shapes", i), f"input_shapes: malformed shape {s!r}; write N,C,H,W "
-                                  "such as '1,3,224,224'") from None
+                raise where.error(("input_shapes", i), f"{setting('input_shapes')}: malformed shape {s!r}; "
+                                  "write N,C,H,W such as '1,3,224,224'") from None
         shapes = _unique(where, "input_shapes", parsed)
     return sizes, shapes
 
@@ -302,9 +300,9 @@ def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
         try:
             names.append(dtype_name(parse_dtype(str(d))))
         except BadInputError as e:
-            raise where.error(("dtypes", i), f"dtypes: {e}") from None
+            raise where.error(("dtypes", i), f"{setting('dtypes')}: {e._message()}") from None
         if names[-1] not in MEASURE_DTYPES:  # float64 is a dtype, but not one a measurement runs in
-            raise where.error(("dtypes", i), f"dtypes: {d!r} cannot be measured; use "
+            raise where.error(("dtypes", i), f"{setting('dtypes')}: {d!r} cannot be measured; use "
                               f"{', '.join(MEASURE_DTYPES)}")
     return _unique(where, "dtypes", names)
 
@@ -321,7 +319,7 @@ def _repeats(data: Mapping[str, Any], where: _Where) -> int:
     if r is None:
         return 1
     if not _is_int(r) or r <= 0:
-        raise where.error(("repeats",), f"repeats: expected a positive integer, got {r!r}")
+        raise where.error(("repeats",), f"{setting('repeats')}: expected a positive integer, got {r!r}")
     return r
 
 
@@ -329,9 +327,13 @@ def _device(data: Mapping[str, Any], where: _Where) -> Optional[str]:
     d = data.get("device")
     if d is None:
         return None
-    if not isinstance(d, str) or not _DEVICE_RE.match(d.strip().lower()):
-        raise where.error(("device",), f"device: expected auto, cpu, cuda or cuda:N, got {d!r}")
-    return d.strip().lower()
+    from effkit.devices import parse_device
+
+    try:
+        parse_device(d)
+    except BadInputError as e:
+        raise where.error(("device",), e._message()) from None
+    return str(d).strip().lower()
 
 
 def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
@@ -347,11 +349,11 @@ def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
             low = 1 if kind == "count" else 0
             if not _is_int(v) or v < low:
                 what = "a positive integer" if low else "an integer >= 0"
-                raise where.error((key,), f"{key}: expected {what}, got {v!r}")
+                raise where.error((key,), f"{setting(key)}: expected {what}, got {v!r}")
             settings[key] = v
         else:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise where.error((key,), f"{key}: expected a number of seconds >= 0, got {v!r}")
+                raise where.error((key,), f"{setting(key)}: expected a number of seconds >= 0, got {v!r}")
             settings[key] = float(v)
     return settings
 
