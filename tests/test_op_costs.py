@@ -82,6 +82,29 @@ CASES = [
     ("unsafe_split", Fn(lambda m, x: torch.ops.aten.unsafe_split(x, 1)[0]), (2, 3), "unsafe_split", 0, 0, 0),
     ("unsafe_split_with_sizes", Fn(lambda m, x: torch.ops.aten.unsafe_split_with_sizes(x, [1, 1])[0]), (2, 3),
      "unsafe_split_with_sizes", 0, 0, 0),
+    # sine and cosine (rotary embeddings) of 2x3: one evaluation per element (6); reads 6, writes 6
+    ("sin", Fn(lambda m, x: torch.sin(x)), (2, 3), "sin", 6, 0, 12),
+    ("cos", Fn(lambda m, x: torch.cos(x)), (2, 3), "cos", 6, 0, 12),
+    # mirror padding of 1x1x3x3 by 1 on every side: a copy into 1x1x5x5; reads 9, writes 25
+    ("reflection_pad2d", Fn(lambda m, x: nnf.pad(x, (1, 1, 1, 1), mode="reflect")), (1, 1, 3, 3),
+     "reflection_pad2d", 0, 0, 34),
+    # edge padding of 1x2x3 by 2 on the left: 1x2x5; reads 6, writes 10
+    ("replication_pad1d", Fn(lambda m, x: nnf.pad(x, (2, 0), mode="replicate")), (1, 2, 3),
+     "replication_pad1d", 0, 0, 16),
+    # running sum along the rows of 2x3: one add per element (6); reads 6, writes 6
+    ("cumsum", Fn(lambda m, x: torch.cumsum(x, 1)), (2, 3), "cumsum", 6, 0, 12),
+    # linear x2 of 1x2x3 to 1x2x6: 12 outputs x (2 multiplies + 1 add) = 36; reads 6, writes 12
+    ("linear1d", Fn(lambda m, x: nnf.interpolate(x, scale_factor=2, mode="linear")), (1, 2, 3),
+     "upsample_linear1d", 36, 0, 18),
+    # adaptive max pool of 1x2x5x5 to 3x3: windows over 5 positions [0,2) [1,4) [3,5) sum to 7 per axis,
+    # so 2 channels x 7 x 7 = 98 compares; reads 50, writes 18 values (the indices are not counted)
+    ("adaptive_max_pool2d", Fn(lambda m, x: nnf.adaptive_max_pool2d(x, 3)), (1, 2, 5, 5),
+     "adaptive_max_pool2d", 98, 0, 68),
+    # 7 over 7 positions: windows of 1, a plain copy of 1x1x7x7: 49 compares; reads 49, writes 49
+    ("adaptive_max_pool2d_same", Fn(lambda m, x: nnf.adaptive_max_pool2d(x, 7)), (1, 1, 7, 7),
+     "adaptive_max_pool2d", 49, 0, 98),
+    # a 3x3 identity: 9 elements written, nothing read
+    ("eye", Fn(lambda m, x: x + torch.eye(3, device=x.device)), (3, 3), "eye", 0, 0, 9),
 ]
 CASES[0][1].emb = nn.Embedding(10, 4)
 

@@ -145,6 +145,8 @@ _ELEMENTWISE = [
     "maximum", "minimum", "where", "addcmul", "lerp", "erf", "sign", "floor", "round",
     "eq", "ne", "lt", "le", "gt", "ge", "logical_not", "bitwise_not", "masked_fill", "masked_fill_",
     "logical_and", "logical_or", "bitwise_and", "bitwise_or",
+    # sine and cosine (the rotary position embeddings of ViTs), one evaluation per element as exp and log
+    "sin", "cos",
 ]
 
 
@@ -229,6 +231,41 @@ def reduction_cost(inputs, outputs, args, kwargs) -> OpCost:
     return OpCost(flops=inputs[0].numel if inputs else 0)
 
 
+def _adaptive_windows(n_in: int, n_out: int) -> int:
+    """Summed length of the ``n_out`` windows adaptive pooling lays over ``n_in`` positions.
+
+    Window i spans [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out)), PyTorch's rule: n_in when n_out
+    divides it, more when windows overlap (3 windows over 5 positions: [0,2) [1,4) [3,5), 2+3+2 = 7).
+    """
+    return sum(-(-((i + 1) * n_in) // n_out) - (i * n_in) // n_out for i in range(n_out))
+
+
+@register_formula(aten.adaptive_max_pool2d)
+def adaptive_max_pool2d_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Adaptive max pooling: one compare per element of each window, the windows' lengths summed per axis.
+
+    Derivation: output (h', w') of an input (..., h, w) takes the max over a window of len_h x len_w;
+    summed over the outputs that is N*C * sum(len_h) * sum(len_w) compares (:func:`_adaptive_windows`).
+    MAC counts the pooled values only, as :func:`pool2d_cost`: the int64 indices are not inference traffic.
+    """
+    x, out = inputs[0], outputs[0]
+    *lead, h, w = x.shape
+    oh, ow = out.shape[-2:]
+    flops = math.prod(lead) * _adaptive_windows(h, oh) * _adaptive_windows(w, ow)
+    elems, nbytes = default_mac(inputs, outputs[:1])
+    return OpCost(flops=flops, mac=elems, mac_bytes=nbytes)
+
+
+@register_formula(aten.cumsum, aten.cumprod)
+def scan_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Running sum (product) along a dim: one add (multiply) per element; MAC by the default rule.
+
+    Derivation: out[i] = out[i-1] + x[i], one op per element after the first of each line; the first
+    is a copy, counted alike for simplicity (an n-element line is n flops, not n - 1).
+    """
+    return OpCost(flops=inputs[0].numel if inputs else 0)
+
+
 @register_formula(aten._local_scalar_dense)
 def scalar_read_cost(inputs, outputs, args, kwargs) -> OpCost:
     """A one-element tensor read into Python (``.item()``, ``bool(t)``): one element read, nothing written.
@@ -267,6 +304,12 @@ def upsample_bilinear_cost(inputs, outputs, args, kwargs) -> OpCost:
     return OpCost(flops=7 * _out_numel(outputs))
 
 
+@register_formula(aten.upsample_linear1d)
+def upsample_linear_cost(inputs, outputs, args, kwargs) -> OpCost:
+    """Linear upsampling along one axis: two multiplies and one add per output element (x0*(1-t) + x1*t)."""
+    return OpCost(flops=3 * _out_numel(outputs))
+
+
 @register_formula(aten.upsample_bicubic2d, aten._upsample_bicubic2d_aa)
 def upsample_bicubic_cost(inputs, outputs, args, kwargs) -> OpCost:
     """Bicubic upsampling: a 4x4 window, 16 multiplies and 15 adds per output element."""
@@ -285,6 +328,12 @@ def copy_cost(inputs, outputs, args, kwargs) -> OpCost:
     return OpCost(flops=0)
 
 
+# Mirror and edge padding copy the input and its borders into a bigger tensor: data movement as
+# constant padding (reads the input once, writes the padded output once).
+register_formula(aten.reflection_pad1d, aten.reflection_pad2d, aten.reflection_pad3d,
+                 aten.replication_pad1d, aten.replication_pad2d, aten.replication_pad3d)(copy_cost)
+
+
 @register_formula(aten.col2im)
 def col2im_cost(inputs, outputs, args, kwargs) -> OpCost:
     """Folding patches back: each column element is added into its output place, one flop each."""
@@ -300,6 +349,10 @@ def _bytes(ts: Sequence[TensorInfo]) -> int:
 def write_only_cost(inputs, outputs, args, kwargs) -> OpCost:
     """Fills: write every output element and read nothing (the tensor given only lends its shape)."""
     return OpCost(flops=0, mac=sum(t.numel for t in outputs), mac_bytes=_bytes(outputs))
+
+
+# An identity matrix (``torch.eye``) is a fill: every element written, nothing read.
+register_formula(aten.eye)(write_only_cost)
 
 
 @register_formula(aten.copy_)
