@@ -1,12 +1,35 @@
-"""Saving figures: the file format from the suffix, byte-stable SVG/PDF, PNG bytes for HTML reports."""
+"""Making and saving figures: a new figure, the notes it carries, the file format from the suffix, byte-stable
+SVG/PDF, PNG bytes for HTML reports."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from effkit.errors import BadInputError
 
 FIGURE_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def new_figure(nrows: int, ncols: int, figsize, **kw):
+    """A figure (object-oriented API, constrained layout) and its ``nrows`` x ``ncols`` axes, always 2-D."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def attach_notes(fig, notes: list[str]) -> None:
+    """Keep ``notes`` in ``fig.effkit_notes`` and write them under the figure."""
+    fig.effkit_notes = list(notes)
+    if notes:
+        # Notes go in the figure itself, so a saved PNG still says what it left out; as the figure's
+        # x super-label they get their own space from the constrained layout.
+        width = max(60, int(fig.get_figwidth() * 15))
+        lines = [textwrap.fill(n, width, subsequent_indent="    ") for n in notes]
+        fig.supxlabel("\n".join(lines), fontsize=7, color="#444444", x=0.005, ha="left",
+                      multialignment="left")
 
 
 def check_figure_path(path: str | Path) -> str:

@@ -13,10 +13,9 @@ the figure itself and listed in ``fig.effkit_notes``; Figure 3 also sets ``fig.m
 
 from __future__ import annotations
 
-import textwrap
-
 from effkit.devices import DeviceSpec, check_peaks, device_spec, load_device_specs  # noqa: F401 (re-exported)
 from effkit.report.chart_data import as_layers, figure3_data, layer_rows, layers_setup, measured_frame
+from effkit.report.figures import attach_notes, new_figure
 from effkit.report.select import numeric, setup_label
 
 #: Colour and marker of each family, so a family looks the same in every chart.
@@ -35,29 +34,6 @@ ACCURACY_LABEL = "ImageNet top-1 accuracy [%]"
 TIME_LABEL = "inference time [ms / image]"
 GFLOPS_LABEL = "achieved computation [GFLOP/s]"
 ENERGY_LABEL = "energy [J / image]"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# shared drawing helpers
-
-
-def _new_figure(nrows: int, ncols: int, figsize, **kw):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
-    return fig, axes
-
-
-def _attach_notes(fig, notes: list[str]) -> None:
-    fig.effkit_notes = list(notes)
-    if notes:
-        # Notes go in the figure itself, so a saved PNG still says what it left out; as the figure's
-        # x super-label they get their own space from the constrained layout.
-        width = max(60, int(fig.get_figwidth() * 15))
-        lines = [textwrap.fill(n, width, subsequent_indent="    ") for n in notes]
-        fig.supxlabel("\n".join(lines), fontsize=7, color="#444444", x=0.005, ha="left",
-                      multialignment="left")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,20 +113,20 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
     shown = [p for p in FIGURE3_PANELS if not data.dropna(subset=[p[1], p[2]]).empty] or list(FIGURE3_PANELS[:1])
     empty = [p[0] for p in FIGURE3_PANELS if p not in shown]
     nrows, ncols = (2, 2) if len(shown) == 4 else (1, len(shown))
-    fig, axes = _new_figure(nrows, ncols, figsize or (11, 8.5 if nrows == 2 else 4.6))
+    fig, axes = new_figure(nrows, ncols, figsize or (11, 8.5 if nrows == 2 else 4.6))
     fig.panels = {}
     for ax, (letter, x, y, xlabel, ylabel, panel_title) in zip(axes.flat, shown):
         _scatter_families(ax, data, x, y)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
         fig.panels[letter] = ax
     notes.extend(_figure3_notes(data, empty))
-    handles = [_legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any()]
+    handles = [legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any()]
     if any(p in fig.panels for p in "abc") and (data.dropna(subset=["top1"])["accuracy_caveat"] != "").any():
-        handles.append(_legend_handle("other", hollow=True))
+        handles.append(legend_handle("other", hollow=True))
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
                title_fontsize=8)
     fig.suptitle(title or f"Figure 3 — {setup_label(data.attrs['setup'])}", fontsize=11)
-    _attach_notes(fig, notes)
+    attach_notes(fig, notes)
     fig.missing_accuracy = data.loc[data["top1"].isna(), "model"].tolist()
     fig.missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     fig.data = data
@@ -181,7 +157,8 @@ def _figure3_notes(data, empty: list[str]) -> list[str]:
     return notes
 
 
-def _legend_handle(family: str, *, hollow: bool = False):
+def legend_handle(family: str, *, hollow: bool = False):
+    """The legend entry of a family (its colour and marker), or of the hollow points drawn with a caveat."""
     from matplotlib.lines import Line2D
 
     colour, marker = FAMILY_STYLES[family]
@@ -272,7 +249,7 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     any_meas = any(m is not None for m in meas)
     kinds = ["mac", "flops", *(["latency_ms", "flops_per_s"] if any_meas else []), "mac_min"]
     ncols = len(models)
-    fig, axes = _new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
+    fig, axes = new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
     notes: list[str] = []
     setups = [layers_setup(obj) for obj in ([profile_or_layers] + ([compare] if compare is not None else []))]
     legend: list = []
@@ -297,7 +274,7 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
                title_fontsize=7, ncols=1 if len(legend) <= 24 else 2)
     fig.suptitle("Per-layer memory access cost (MAC) and FLOPs along the depth"
                  + (" — " + " vs ".join(n for _, n in models) if ncols > 1 else ""), fontsize=11)
-    _attach_notes(fig, notes)
+    attach_notes(fig, notes)
     return fig
 
 

@@ -37,7 +37,8 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
 
     from effkit.prediction.proxies import MIN_MODELS, PROXIES, correlations
     from effkit.report.chart_data import family_of
-    from effkit.report.plots import FAMILY_STYLES, _attach_notes, _legend_handle, _new_figure
+    from effkit.report.figures import attach_notes, new_figure
+    from effkit.report.plots import FAMILY_STYLES, legend_handle
 
     if not isinstance(rows, pd.DataFrame) or rows.empty or "model" not in rows.columns:
         raise BadInputError("no measurements to draw the proxies of")
@@ -50,7 +51,7 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         raise BadInputError(f"none of the proxies {', '.join(wanted)} has values for two models")
     ncols = min(3, len(shown))
     nrows = math.ceil(len(shown) / ncols)
-    fig, axes = _new_figure(nrows, ncols, (panel_size[0] * ncols, panel_size[1] * nrows))
+    fig, axes = new_figure(nrows, ncols, (panel_size[0] * ncols, panel_size[1] * nrows))
     fams = rows["family"] if "family" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
     family = [family_of(str(m), f) for m, f in zip(rows["model"], fams)]
     for ax, proxy in zip(axes.flat, shown):
@@ -71,7 +72,7 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
-    handles = [_legend_handle(f) for f in FAMILY_STYLES if f in family]
+    handles = [legend_handle(f) for f in FAMILY_STYLES if f in family]
     if handles:
         fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False, title="family",
                    title_fontsize=7)
@@ -79,6 +80,6 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         fig.suptitle(title, fontsize=10)
     n_models = int(y.notna().sum())
     notes = [f"only {n_models} models: the correlations mean little"] if n_models < MIN_MODELS else []
-    _attach_notes(fig, notes)
+    attach_notes(fig, notes)
     fig.effkit_panels = shown
     return fig

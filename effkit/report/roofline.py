@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 from effkit.devices import DeviceSpec, load_device_specs
 from effkit.errors import BadInputError, setting
-from effkit.report.plots import FAMILY_STYLES, _attach_notes, _new_figure
+from effkit.report.figures import attach_notes, new_figure
+from effkit.report.plots import FAMILY_STYLES
 from effkit.report.chart_data import family_of
 from effkit.report.select import numeric, require_columns
 
@@ -122,7 +123,7 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         group_column = "type" if (label_column == "name" and "type" in df.columns) else "family"
     styles = _group_points(data, df, group_column)
 
-    fig, axes = _new_figure(1, 1, figsize)
+    fig, axes = new_figure(1, 1, figsize)
     ax = axes[0][0]
     _draw_roofs(ax, spec, data["intensity_flop_per_byte"])
     _draw_points(ax, data, styles, len(data) <= 25 if label_points is None else label_points)
@@ -141,7 +142,7 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
                  f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
     if spec.source:
         notes.append(f"peaks of {spec.name}: {spec.source}")
-    _attach_notes(fig, notes)
+    attach_notes(fig, notes)
     fig.data = data
     return fig
 
