@@ -174,3 +174,12 @@ def test_corrupt_db_refused_before_measuring(tmp_path):
     with pytest.raises(StoreError):
         measure(nn.Conv2d(3, 4, 1), db=path, **FAST)
     assert path.read_text() == "garbage"
+
+
+def test_input_shape_of_a_stored_row():
+    from effkit.store import input_shape_of
+
+    assert input_shape_of({"input_shape": "2x3x32x32", "batch_size": 2}) == (2, 3, 32, 32)
+    # older rows and shipped CSVs: batch x RGB x the square input size, 224 when not even that was kept
+    assert input_shape_of({"batch_size": 4, "input_size": 160}) == (4, 3, 160, 160)
+    assert input_shape_of({"batch_size": 1, "input_shape": "", "input_size": float("nan")}) == (1, 3, 224, 224)

@@ -107,30 +107,19 @@ def cached(features: Features) -> Features:
     return get
 
 
-def _shape_of(row) -> tuple[int, ...]:
-    from effkit.units import parse_shape
-
-    text = row.get("input_shape")
-    if isinstance(text, str) and text.strip():
-        return parse_shape(text)
-    size = row.get("input_size")
-    size = int(size) if isinstance(size, (int, float)) and not math.isnan(size) else 224
-    return (int(row["batch_size"]), 3, size, size)
-
-
 def model_points(rows, features: Features, notes: list[str] | None = None) -> list[dict]:
     """One point per whole-model measurement: its features, measured seconds and (where measured) J per batch.
 
     A model this effkit cannot analyse (a file from another machine, say) is left out and named in ``notes``.
     """
-    from effkit.store import upgrade_row
+    from effkit.store import input_shape_of, upgrade_row
 
     pts = []
     for rec in map(upgrade_row, rows.to_dict(orient="records")):
         lat = _float(rec.get("latency_ms"))
         if not lat or lat <= 0:
             continue
-        shape = _shape_of(rec)
+        shape = input_shape_of(rec)
         try:
             feats = features(str(rec["model"]), shape, str(rec.get("dtype") or "float32"))
         except EffkitError as e:

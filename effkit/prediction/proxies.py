@@ -162,23 +162,18 @@ def _calibration_for(group, calibrations: Sequence[Calibration]) -> Calibration 
     return mine[-1] if mine else None
 
 
-def _shape(row) -> tuple[int, ...]:
-    from effkit.prediction.calibrate import _shape_of
-
-    return _shape_of(row)
-
-
 def add_predictions(group, *, peaks, calibration: Calibration | None, op_table: OpTable):
     """``group`` with ``roofline_latency_ms`` / ``calibrated_latency_ms`` per model where they can be predicted."""
     from effkit.prediction.api import calibrated_times
     from effkit.prediction.roofline import roofline_times
+    from effkit.store import input_shape_of
 
     roof, calib, failed = [], [], []
     for rec in group.to_dict(orient="records"):
         r = c = math.nan
         if peaks is not None or calibration is not None:
             try:
-                feats = op_table(str(rec["model"]), _shape(rec), str(rec["dtype"]))
+                feats = op_table(str(rec["model"]), input_shape_of(rec), str(rec["dtype"]))
             except EffkitError:
                 feats = None  # a model this effkit cannot build (another machine's file, say): its cells stay empty
                 failed.append(str(rec["model"]))

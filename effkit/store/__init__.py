@@ -6,11 +6,12 @@ measurements are read from (:func:`read_results`: a database, a CSV of its rows,
 """
 
 from effkit.store.calibrations import list_calibrations, load_calibration, save_calibration
-from effkit.store.db import (INDEXED, SCHEMA_VERSION, Store, check_store_path, default_db_path, json_safe,
-                             load_results, read_results_csv, upgrade_row)
+from effkit.store.db import (INDEXED, SCHEMA_VERSION, Store, check_store_path, default_db_path, input_shape_of,
+                             json_safe, load_results, read_results_csv, upgrade_row)
 from effkit.store.sources import read_results
 
 __all__ = [
-    "INDEXED", "SCHEMA_VERSION", "Store", "check_store_path", "default_db_path", "json_safe", "list_calibrations",
-    "load_calibration", "load_results", "read_results", "read_results_csv", "save_calibration", "upgrade_row",
+    "INDEXED", "SCHEMA_VERSION", "Store", "check_store_path", "default_db_path", "input_shape_of", "json_safe",
+    "list_calibrations", "load_calibration", "load_results", "read_results", "read_results_csv", "save_calibration",
+    "upgrade_row",
 ]

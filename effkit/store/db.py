@@ -84,6 +84,19 @@ def upgrade_row(rec: dict) -> dict:
     return rec
 
 
+def input_shape_of(row) -> tuple[int, ...]:
+    """The input shape a stored row was measured at: its ``input_shape``, else ``batch_size`` x 3 x
+    ``input_size`` squared (224 when the row has no size either)."""
+    from effkit.units import parse_shape
+
+    text = row.get("input_shape")
+    if isinstance(text, str) and text.strip():
+        return parse_shape(text)
+    size = row.get("input_size")
+    size = int(size) if isinstance(size, (int, float)) and not math.isnan(size) else 224
+    return (int(row["batch_size"]), 3, size, size)
+
+
 def _check_writable(p: Path, exists: bool) -> None:
     """Refuse a store that could be read but not written, when it is opened (before any measuring).
 
