@@ -104,3 +104,17 @@ def test_no_import_cycle_through(module):
 def test_a_cycle_is_found():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
     assert _cycle_through(graph, "a") == ["a", "b", "c", "a"] and _cycle_through(graph, "d") == []
+
+
+def _private_imports(files) -> list[str]:
+    """``from effkit.x import _name``: one module reaching into another's private names."""
+    return [f"{f.name} imports {node.module}.{a.name}" for f in files for node in ast.walk(ast.parse(f.read_text()))
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("effkit")
+            for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+
+
+def test_no_module_imports_another_modules_private_names(tmp_path):
+    assert _private_imports(_files(".")) == []
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from effkit.store.db import _check_writable, Store\n")
+    assert _private_imports([bad]) == ["bad.py imports effkit.store.db._check_writable"]

@@ -108,8 +108,8 @@ def _notes(df) -> list[str]:
     return notes
 
 
-def _emit(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str], extra=None,
-          keep=(), chosen=None) -> None:
+def emit_measurements(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str],
+                      extra=None, keep=(), chosen=None) -> None:
     """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all.
 
     ``chosen``: what ``--columns`` asked for (see :func:`chosen_columns`): those columns in every format."""
@@ -223,8 +223,9 @@ def _finish(df, *, columns, title: str, store, options: dict) -> None:
 
     watts = options["tdp_estimate_w"]
     notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
-    _emit(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
-          extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,), chosen=options["chosen_columns"])
+    emit_measurements(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
+                      extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,),
+                      chosen=options["chosen_columns"])
     _stored_note(df, store)
     _report_failures(df)
 
@@ -318,5 +319,5 @@ def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
     chosen = df.attrs["shipped"]
     title = (f"effkit compare  {options['dtype']}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
              "not measured here)")
-    _emit(df, columns=COMPARE_COLUMNS, title=title, fmt=options["fmt"], output=options["output"],
-          notes=_notes(df), chosen=chosen_cols)
+    emit_measurements(df, columns=COMPARE_COLUMNS, title=title, fmt=options["fmt"], output=options["output"],
+                      notes=_notes(df), chosen=chosen_cols)

@@ -11,7 +11,7 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._shared import COLUMNS, FMT, OUTPUT, chosen_columns
-from effkit.cli.measure import LIST_COLUMNS, _emit
+from effkit.cli.measure import LIST_COLUMNS, emit_measurements
 
 
 results_app = typer.Typer(help="List, show and export stored measurements; list the ones shipped with effkit.",
@@ -69,8 +69,8 @@ def results_list(
     from effkit.trust import trust_notes
 
     # The same footer as measure/compare: which stored numbers a busy or noisy machine made.
-    _emit(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None,
-          notes=[f"warning: {line}" for line in trust_notes(df)], chosen=chosen_columns(columns, known))
+    emit_measurements(df, columns=LIST_COLUMNS, title=f"results in {where}", fmt=fmt, output=None,
+                      notes=[f"warning: {line}" for line in trust_notes(df)], chosen=chosen_columns(columns, known))
 
 
 @results_app.command("show")

@@ -11,7 +11,7 @@ from typing import Optional
 from effkit.errors import BackendUnavailableError, BadInputError, render_settings, setting
 
 
-class _Where:
+class Where:
     """Line numbers of a sweep file's keys and list items, for messages like ``sweep.yaml:7: ...``."""
 
     def __init__(self, source: Optional[str], lines: Optional[dict] = None):

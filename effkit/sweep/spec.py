@@ -14,7 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from effkit.errors import BadInputError, EffkitError, setting
 from effkit.measurement.settings import MEASURE_DTYPES, MeasureSettings
-from effkit.sweep.source import _Where, read_sweep_file
+from effkit.sweep.source import Where, read_sweep_file
 
 ENGINES = ("local", "ray")
 
@@ -144,7 +144,7 @@ def load_sweep(path: str | Path, overrides: Optional[Mapping[str, Any]] = None,
             unknown models (with suggestions) — all before anything runs.
     """
     data, lines = read_sweep_file(path)
-    where = _Where(str(path), lines)
+    where = Where(str(path), lines)
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
@@ -174,7 +174,7 @@ def sweep_spec(mapping: Optional[Mapping[str, Any]] = None, *,
     """
     data = dict(mapping or {})
     data.update({k: v for k, v in kwargs.items() if v is not None})
-    where = _Where(None)
+    where = Where(None)
     where.given_by = {k: n for k, n in (override_names or {}).items() if data.get(k) is not None}
     return _build(data, where, base_dir=Path.cwd())
 
@@ -183,7 +183,7 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _as_list(where: _Where, key: str, value) -> list:
+def _as_list(where: Where, key: str, value) -> list:
     if isinstance(value, (list, tuple)):
         if not value:
             raise where.error((key,), f"{setting(key)} is an empty list; give at least one value or leave the key "
@@ -192,7 +192,7 @@ def _as_list(where: _Where, key: str, value) -> list:
     return [value]
 
 
-def _positive_ints(where: _Where, key: str, value) -> tuple[int, ...]:
+def _positive_ints(where: Where, key: str, value) -> tuple[int, ...]:
     out = []
     for i, v in enumerate(_as_list(where, key, value)):
         if isinstance(v, str) and v.strip().isdigit():
@@ -203,7 +203,7 @@ def _positive_ints(where: _Where, key: str, value) -> tuple[int, ...]:
     return _unique(where, key, out)
 
 
-def _unique(where: _Where, key: str, values: list) -> tuple:
+def _unique(where: Where, key: str, values: list) -> tuple:
     seen: dict = {}
     for i, v in enumerate(values):
         if v in seen:
@@ -217,7 +217,7 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
-def _bool(where: _Where, path: tuple, v) -> bool:
+def _bool(where: Where, path: tuple, v) -> bool:
     if isinstance(v, bool):
         return v
     if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
@@ -225,7 +225,7 @@ def _bool(where: _Where, path: tuple, v) -> bool:
     raise where.error(path, f"{setting(path[0])}: expected true or false, got {v!r}")
 
 
-def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
+def _build(data: Mapping[str, Any], where: Where, base_dir: Path) -> SweepSpec:
     """The spec a sweep mapping describes, each key checked by its own validator (errors point at the key)."""
     _check_keys(data, where)
     models = _models(data, where, base_dir)  # checked in this order: the first bad key is the one reported
@@ -241,7 +241,7 @@ def _build(data: Mapping[str, Any], where: _Where, base_dir: Path) -> SweepSpec:
                      else False)
 
 
-def _check_keys(data: Mapping[str, Any], where: _Where) -> None:
+def _check_keys(data: Mapping[str, Any], where: Where) -> None:
     import difflib
 
     unknown = [k for k in data if k not in SWEEP_KEYS]
@@ -252,7 +252,7 @@ def _check_keys(data: Mapping[str, Any], where: _Where) -> None:
         raise where.error((k,), f"unknown key {k!r}{hint}")
 
 
-def _models(data: Mapping[str, Any], where: _Where, base_dir: Path) -> tuple:
+def _models(data: Mapping[str, Any], where: Where, base_dir: Path) -> tuple:
     if "models" not in data or data["models"] is None:
         raise where.error((), f"no models to sweep; list them under 'models:' or pass {setting('models')}")
     models = []
@@ -264,7 +264,7 @@ def _models(data: Mapping[str, Any], where: _Where, base_dir: Path) -> tuple:
     return _unique(where, "models", models)
 
 
-def _inputs(data: Mapping[str, Any], where: _Where) -> tuple[tuple, tuple]:
+def _inputs(data: Mapping[str, Any], where: Where) -> tuple[tuple, tuple]:
     """(input_sizes, input_shapes): one of them given, or neither (the models' own sizes)."""
     from effkit.units import parse_shape
 
@@ -290,7 +290,7 @@ def _inputs(data: Mapping[str, Any], where: _Where) -> tuple[tuple, tuple]:
     return sizes, shapes
 
 
-def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
+def _dtypes(data: Mapping[str, Any], where: Where) -> tuple[str, ...]:
     from effkit.units import dtype_name, parse_dtype
 
     if data.get("dtypes") is None:
@@ -307,14 +307,14 @@ def _dtypes(data: Mapping[str, Any], where: _Where) -> tuple[str, ...]:
     return _unique(where, "dtypes", names)
 
 
-def _channels_last(data: Mapping[str, Any], where: _Where) -> tuple[bool, ...]:
+def _channels_last(data: Mapping[str, Any], where: Where) -> tuple[bool, ...]:
     if data.get("channels_last") is None:
         return (False,)
     values = _as_list(where, "channels_last", data["channels_last"])
     return _unique(where, "channels_last", [_bool(where, ("channels_last", i), v) for i, v in enumerate(values)])
 
 
-def _repeats(data: Mapping[str, Any], where: _Where) -> int:
+def _repeats(data: Mapping[str, Any], where: Where) -> int:
     r = data.get("repeats")
     if r is None:
         return 1
@@ -323,7 +323,7 @@ def _repeats(data: Mapping[str, Any], where: _Where) -> int:
     return r
 
 
-def _device(data: Mapping[str, Any], where: _Where) -> Optional[str]:
+def _device(data: Mapping[str, Any], where: Where) -> Optional[str]:
     d = data.get("device")
     if d is None:
         return None
@@ -336,7 +336,7 @@ def _device(data: Mapping[str, Any], where: _Where) -> Optional[str]:
     return str(d).strip().lower()
 
 
-def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+def _settings(data: Mapping[str, Any], where: Where) -> dict[str, Any]:
     """The MeasureSettings keys given, each checked against its kind (its bounds in MeasureSettings)."""
     settings = {}
     for key, kind in SETTING_KEYS.items():
@@ -358,7 +358,7 @@ def _settings(data: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     return settings
 
 
-def _check_model(where: _Where, i: int, spec: str, base_dir: Path) -> str:
+def _check_model(where: Where, i: int, spec: str, base_dir: Path) -> str:
     """Check that a model can be found without building (or executing) it; returns its canonical spec."""
     import importlib.util
 
