@@ -89,18 +89,19 @@ def versions() -> dict[str, str]:
 
 
 def _named_models(models) -> list[tuple[str, str | nn.Module]]:
+    from effkit.models.resolve import model_name
+
     if isinstance(models, (str, nn.Module)):
         models = [models]
     if isinstance(models, Mapping):
         pairs = [(str(k), v) for k, v in models.items()]
     else:
-        pairs = [(m if isinstance(m, str) else type(m).__name__, m) for m in models]
+        pairs = [(model_name(m), m) for m in models]
     if not pairs:
         raise BadInputError("no model given; name at least one model to put in the baseline")
     seen: set[str] = set()
     for name, m in pairs:
-        if not isinstance(m, (str, nn.Module)):
-            raise BadInputError(f"expected a model name or an nn.Module, got {type(m).__name__}")
+        model_name(m)  # refuses anything but a module or a string (a dict's values too)
         if name in seen:
             raise BadInputError(
                 f"model {name!r} is given twice; pass a dict {{name: model}} to name models of the same class apart")

@@ -173,14 +173,10 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: Sequence[int] =
 
 
 def _build(model, weights) -> tuple[nn.Module, str]:
-    if isinstance(model, nn.Module):
-        net, name = model, type(model).__name__
-    elif isinstance(model, str):
-        from effkit.models import create_model
+    from effkit.models.resolve import resolve
 
-        net, name = create_model(model), model
-    else:
-        raise BadInputError(f"expected a model name or an nn.Module, got {type(model).__name__}")
+    resolved = resolve(model)
+    net, name = resolved.build(copy=False), resolved.name  # the caller's module itself is evaluated
     if weights is not None:
         from effkit.models.external import load_weights
 

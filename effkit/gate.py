@@ -200,13 +200,9 @@ def _describe(metric: str, base: int, cur: int) -> str:
 
 
 def _model_name(model_or_name, name: str | None) -> str:
-    if name is not None:
-        return name
-    if isinstance(model_or_name, str):
-        return model_or_name
-    if isinstance(model_or_name, nn.Module):
-        return type(model_or_name).__name__
-    raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    from effkit.models.resolve import model_name
+
+    return name if name is not None else model_name(model_or_name)
 
 
 def check(

@@ -248,15 +248,12 @@ def _fvcore_own_counts(model: nn.Module, x, name: str):
 
 
 def _resolve(model_or_name) -> tuple[nn.Module, str]:
-    if isinstance(model_or_name, nn.Module):
-        return _cpu_copy(model_or_name), type(model_or_name).__name__
-    if not isinstance(model_or_name, str):
-        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
-    from effkit.models import create_model
+    from effkit.models.resolve import resolve
 
+    resolved = resolve(model_or_name)
     # A freshly built model is private already; the copy only normalises device and dtype and
     # shares CPU float32 tensors, so it costs no weight memory.
-    return _cpu_copy(create_model(model_or_name)), model_or_name
+    return _cpu_copy(resolved.build(copy=False)), resolved.name
 
 
 def _pct(diff: int, ref: int) -> float:

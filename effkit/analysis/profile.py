@@ -334,30 +334,24 @@ def _summarise(names: list[str]) -> str:
 
 def _resolve_model(model_or_name, weights):
     """(model, display name, default input size); :func:`on_meta` puts it on meta for the trace."""
-    from effkit.models import create_model, get_entry
+    from effkit.models.resolve import resolve
 
-    if isinstance(model_or_name, nn.Module):
+    resolved = resolve(model_or_name)
+    if resolved.module is not None:
         if weights is not None:
             from effkit.models.external import load_weights
 
-            load_weights(model_or_name, weights)
-        return model_or_name, type(model_or_name).__name__, None
-    if not isinstance(model_or_name, str):
-        raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
-    name = model_or_name
-    size = None
-    if ":" not in name:
-        size = get_entry(name).default_input_size
+            load_weights(resolved.module, weights)
+        return resolved.module, resolved.name, None
+    size = resolved.default_input_size
     if weights is not None:
         # Weights need real tensors: build on the CPU and check the file against it.
-        model = create_model(name)
+        model = resolved.build()
         from effkit.models.external import load_weights
 
         load_weights(model, weights)
-        return model, name, size
-    with torch.device("meta"):
-        model = create_model(name)
-    return model, name, size
+        return model, resolved.name, size
+    return resolved.build(device="meta"), resolved.name, size
 
 
 def profile(

@@ -171,10 +171,10 @@ def measure(
             count; see :func:`~effkit.measurement.preflight.analyse_configs`) and a store that cannot be
             written, all raised before anything is measured or stored.
     """
-    from effkit.models.resolve import model_name
+    from effkit.models.resolve import resolve
 
-    name = model_name(model_or_name)  # refuses anything but a module or a string
-    module = model_or_name if isinstance(model_or_name, nn.Module) else None
+    resolved = resolve(model_or_name)  # refuses anything but a module or a string
+    name, module = resolved.name, resolved.module
     shape = _shape_arg(input_shape)
     if module is not None and input_shape is None and input_size is None:
         input_size = 224

@@ -127,15 +127,10 @@ def check_weights(model_or_name: nn.Module | str, weights: str | Path) -> None:
         ModelLoadError: the file is missing, not a ``weights_only`` checkpoint, or does not fit the model.
         EffkitError: the model name does not resolve.
     """
-    from effkit.models import create_model
     from effkit.models.external import load_weights
+    from effkit.models.resolve import resolve
 
-    if isinstance(model_or_name, nn.Module):
-        model = copy.deepcopy(model_or_name).to("meta")
-    else:
-        with torch.device("meta"):
-            model = create_model(model_or_name)
-    load_weights(model, weights)
+    load_weights(resolve(model_or_name).build(device="meta"), weights)
 
 
 def model_family(model: str) -> str:

@@ -7,10 +7,13 @@ names a file when it ends in ``.py`` or holds a path separator (:func:`is_file_t
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import copy as _copy
 import os
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
+import torch
 from torch import nn
 
 from effkit.errors import BadInputError, setting
@@ -44,33 +47,74 @@ def is_file_spec(spec: object) -> bool:
     return target not in BACKENDS and is_file_target(target)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """What "a model, a zoo name or an external spec" names, read once by :func:`resolve`.
+
+    Attributes:
+        name: what rows and tables call it: the class name of a module, the name or spec itself otherwise.
+        module: the caller's module, or ``None`` when a name or spec was given.
+        spec: the zoo name or external spec, or ``None`` when a module was given.
+    """
+
+    name: str
+    module: Optional[nn.Module] = None
+    spec: Optional[str] = None
+
+    @property
+    def default_input_size(self) -> Optional[int]:
+        """A zoo model's own input side (224, or 32 for CIFAR models); ``None`` for modules and external specs."""
+        if self.spec is None or is_spec(self.spec):
+            return None
+        from effkit.models.registry import get_entry
+
+        return get_entry(self.spec).default_input_size
+
+    def build(self, *, copy: bool = True, device: Any = None) -> nn.Module:
+        """The module to run: the caller's module (a deep copy unless ``copy=False``), or the zoo/external model
+        built by name. ``device`` (``"meta"``, say) puts it there: a name is built under that device, a
+        module's copy moved to it (the caller's module is never moved)."""
+        if self.module is not None:
+            if device is not None and not copy:
+                raise ValueError("a module is moved to another device only as a copy")
+            model = _copy.deepcopy(self.module) if copy else self.module
+            return model.to(device) if device is not None else model
+        from effkit.models import create_model  # looked up on the package, as analysis does
+
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            return create_model(self.spec)
+
+
+def resolve(model_or_name: object) -> Resolved:
+    """The one reading of "a model or its name": an ``nn.Module`` stays the caller's, a string is a zoo name or
+    an external spec (nothing is built yet; :meth:`Resolved.build` builds).
+
+    Raises:
+        BadInputError: anything but a module or a string.
+    """
+    if isinstance(model_or_name, nn.Module):
+        return Resolved(type(model_or_name).__name__, module=model_or_name)
+    if isinstance(model_or_name, str):
+        return Resolved(model_or_name, spec=model_or_name)
+    raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+
+
 def model_name(model_or_name: object) -> str:
     """The name rows and tables use: the class name of a module, the name or spec itself otherwise."""
-    if isinstance(model_or_name, nn.Module):
-        return type(model_or_name).__name__
-    if isinstance(model_or_name, str):
-        return model_or_name
-    raise BadInputError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    return resolve(model_or_name).name
 
 
 def default_input_size(model_or_name: object) -> Optional[int]:
     """A zoo model's own input side (224, or 32 for CIFAR models); ``None`` for modules and external specs."""
-    if not isinstance(model_or_name, str) or is_spec(model_or_name):
+    if not isinstance(model_or_name, str):
         return None
-    from effkit.models.registry import get_entry
-
-    return get_entry(model_or_name).default_input_size
+    return resolve(model_or_name).default_input_size
 
 
 def build_model(model_or_name: nn.Module | str, *, weights: Optional[str] = None) -> nn.Module:
     """A module to run: a deep copy of a given module (the caller's stays as it was), or a zoo/external model
     built by name; ``weights`` (a local state_dict file) is loaded into it after checking that it fits."""
-    if isinstance(model_or_name, nn.Module):
-        model = copy.deepcopy(model_or_name)
-    else:
-        from effkit.models import create_model  # looked up on the package, as analysis does
-
-        model = create_model(model_name(model_or_name))
+    model = resolve(model_or_name).build()
     if weights is not None:
         from effkit.models.external import load_weights
 
