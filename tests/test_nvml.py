@@ -15,7 +15,7 @@ from effkit.measurement.energy.nvml import (
     MIG_NOT_ATTRIBUTABLE, MIG_WHOLE_BOARD, NvmlGpu, NvmlMeter, clocks_dropped_any, field_value, reason_names,
 )
 
-NOT_SUPPORTED, NO_PERMISSION, FUNCTION_NOT_FOUND, GPU_IS_LOST = 3, 4, 13, 15
+NOT_SUPPORTED, NO_PERMISSION, FUNCTION_NOT_FOUND, GPU_IS_LOST, RESET_REQUIRED = 3, 4, 13, 15, 16
 
 
 class NVMLError(Exception):
@@ -23,7 +23,8 @@ class NVMLError(Exception):
 
     def __new__(cls, value):
         sub = {NOT_SUPPORTED: NVMLError_NotSupported, FUNCTION_NOT_FOUND: NVMLError_FunctionNotFound,
-               GPU_IS_LOST: NVMLError_GpuIsLost, NO_PERMISSION: NVMLError_NoPermission}.get(value, cls)
+               GPU_IS_LOST: NVMLError_GpuIsLost, NO_PERMISSION: NVMLError_NoPermission,
+               RESET_REQUIRED: NVMLError_ResetRequired}.get(value, cls)
         return Exception.__new__(sub)
 
     def __init__(self, value):
@@ -32,7 +33,8 @@ class NVMLError(Exception):
 
     def __str__(self):
         return {NOT_SUPPORTED: "Not Supported", FUNCTION_NOT_FOUND: "Function Not Found",
-                GPU_IS_LOST: "GPU is lost", NO_PERMISSION: "Insufficient Permissions"}.get(self.value, "Unknown")
+                GPU_IS_LOST: "GPU is lost", NO_PERMISSION: "Insufficient Permissions",
+                RESET_REQUIRED: "GPU requires restart"}.get(self.value, "Unknown")
 
 
 class NVMLError_NotSupported(NVMLError):
@@ -48,6 +50,10 @@ class NVMLError_GpuIsLost(NVMLError):
 
 
 class NVMLError_NoPermission(NVMLError):
+    pass
+
+
+class NVMLError_ResetRequired(NVMLError):
     pass
 
 
@@ -429,3 +435,61 @@ def test_a_cpu_row_is_never_a_lost_gpu(tmp_path):
 
     rows = run_configs(configs, None, measure, lambda event: None)
     assert called == [1, 2] and rows[0]["error"] == "RuntimeError: device-side assert triggered"
+
+
+@pytest.mark.parametrize("raised, lost", [
+    (NVMLError(RESET_REQUIRED), "NVML: GPU requires a reset"),  # pynvml's words: "GPU requires restart"
+    (NVMLError(GPU_IS_LOST), "NVML: GPU is lost"),
+    (NVMLError(NOT_SUPPORTED), None),
+])
+def test_an_nvml_error_raised_by_the_measurement_is_judged_by_its_code(tmp_path, monkeypatch, raised, lost):
+    from effkit.measurement.run import run_configs
+
+    called = []
+
+    def measure(config):
+        called.append((config.device, config.batch_size))
+        if (config.device, config.batch_size) == ("cuda:0", 1):
+            raise raised
+        return _fake_row(config)
+
+    rows = run_configs(_lost_configs(tmp_path), None, measure, lambda event: None)
+    if lost is None:
+        assert rows[0]["error"] == "NVMLError_NotSupported: Not Supported" and len(called) == 6
+        return
+    assert rows[0]["error"] == f"GPU lost during measurement ({lost}) on cuda:0; later configurations on that " \
+                               "device are skipped"
+    assert [r["status"] for r in rows if r["device"] == "cuda:0"] == ["failed"] * 3 and len(called) == 4
+    # the code decides, whatever the words: the same codes with text that names nothing
+    monkeypatch.setattr(NVMLError, "__str__", lambda self: "Unknown")
+    from effkit.measurement.device_lost import lost_cause
+
+    assert lost_cause(type(raised)(raised.value)) == lost
+
+
+@pytest.mark.parametrize("text, lost", [
+    ("NVMLError_ResetRequired: GPU requires restart", "NVML: GPU requires a reset"),  # pynvml 12/13's wording
+    ("NVMLError_GpuIsLost: GPU is lost", "NVML: GPU is lost"),
+    ("NVMLError: NVML Error with code 16", "NVML: GPU requires a reset"),  # pynvml when the library has no name
+    ("NVMLError: NVML Error with code 160", None),
+    ("GPU lost during measurement (NVML: GPU requires a reset) on cuda:0", "NVML: GPU requires a reset"),
+    ("NVMLError_NotSupported: Not Supported", None),
+])
+def test_a_failed_rows_text_names_an_nvml_lost_gpu(text, lost):
+    from effkit.measurement.device_lost import lost_cause
+
+    assert lost_cause(text) == lost
+
+
+def test_the_lost_gpu_codes_and_words_are_pynvmls():
+    pynvml = pytest.importorskip("pynvml")
+    from effkit.measurement import device_lost
+    from effkit.measurement.device_lost import lost_cause
+    from effkit.measurement.failed import error_text
+
+    assert (device_lost.NVML_ERROR_GPU_IS_LOST, device_lost.NVML_ERROR_RESET_REQUIRED) == (
+        pynvml.NVML_ERROR_GPU_IS_LOST, pynvml.NVML_ERROR_RESET_REQUIRED)
+    for cls, lost in ((pynvml.NVMLError_ResetRequired, "NVML: GPU requires a reset"),
+                      (pynvml.NVMLError_GpuIsLost, "NVML: GPU is lost"), (pynvml.NVMLError_NotSupported, None)):
+        e = cls()  # no driver needed: these codes' messages are pynvml's own table
+        assert lost_cause(e) == lost and lost_cause(error_text(e)) == lost

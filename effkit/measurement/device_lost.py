@@ -22,10 +22,16 @@ from typing import Any, Optional
 
 from effkit.errors import EffkitError
 
-#: nvmlReturn_t codes after which the board answers nothing (nvml.h).
+#: nvmlReturn_t codes after which the board answers nothing (nvml.h; pynvml names them the same).
 NVML_ERROR_GPU_IS_LOST = 15
 NVML_ERROR_RESET_REQUIRED = 16
 _NVML_LOST = {NVML_ERROR_GPU_IS_LOST: "GPU is lost", NVML_ERROR_RESET_REQUIRED: "GPU requires a reset"}
+# The same two errors in a failed row's text, where only the words are left (lower case): pynvml's messages
+# ("GPU is lost", "GPU requires restart"), its class names (``NVMLError_GpuIsLost: ...``), its wording when the
+# library cannot name the code ("NVML Error with code 16"), and the cause as effkit words it.
+_NVML_LOST_TEXT = re.compile(
+    r"gpu is lost|nvmlerror_gpuislost|nvml error with code 15\b"
+    r"|(?P<reset>gpu requires (?:a )?(?:restart|reset)|nvmlerror_resetrequired|nvml error with code 16\b)")
 
 #: Texts of CUDA errors that leave the device's context unusable (as torch words them, lower case).
 CUDA_STICKY = (
@@ -64,7 +70,8 @@ class GpuLostError(EffkitError):
 
 
 def nvml_lost_cause(e: BaseException) -> Optional[str]:
-    """``"NVML: GPU is lost"`` when ``e`` (or an error it was raised from) is NVML's lost-GPU error; else ``None``."""
+    """``"NVML: GPU is lost"`` (or ``"NVML: GPU requires a reset"``) when ``e`` (or an error it was raised from)
+    is NVML's error of that code; else ``None``. The code decides, not the message's words."""
     seen = 0
     while e is not None and seen < 8:
         if isinstance(e, GpuLostError):
@@ -87,7 +94,8 @@ def lost_cause(error: Any) -> Optional[str]:
     """What says the device is gone, from an exception or a failed row's ``error`` text; ``None`` otherwise.
 
     ``"NVML: GPU is lost"``, ``"CUDA error: unspecified launch failure"`` ...; an out-of-memory error is
-    never one.
+    never one. An exception is judged by its NVML error code first (:func:`nvml_lost_cause`), by its text
+    second; a row's ``error`` has only its text.
     """
     if isinstance(error, BaseException):
         cause = nvml_lost_cause(error)
@@ -102,9 +110,9 @@ def lost_cause(error: Any) -> Optional[str]:
     text = error.lower()
     if "out of memory" in text:
         return None
-    for name in ("gpu is lost", "gpu requires a reset"):
-        if name in text:
-            return f"NVML: {name.replace('gpu', 'GPU')}"
+    nvml = _NVML_LOST_TEXT.search(text)
+    if nvml:
+        return f"NVML: {_NVML_LOST[NVML_ERROR_RESET_REQUIRED if nvml.group('reset') else NVML_ERROR_GPU_IS_LOST]}"
     for sticky in CUDA_STICKY:
         if sticky in text:
             return "CUDA error: " + sticky.removeprefix("cuda error: ")

@@ -40,12 +40,16 @@ def out_of_memory_text(e: BaseException, batch_size: int) -> Optional[str]:
     return None
 
 
-def name_lost(row: dict) -> dict:
-    """A failed row whose error says its GPU is gone (NVML's "GPU is lost", a sticky CUDA error) says so first."""
+def name_lost(row: dict, error: Optional[BaseException] = None) -> dict:
+    """A failed row whose error says its GPU is gone (NVML's "GPU is lost", a sticky CUDA error) says so first.
+
+    ``error``: the exception the row's ``error`` was worded from, when there is one: its NVML code is read
+    before the words."""
     from effkit.measurement.device_lost import LOST_PREFIX, device_key, lost_cause
 
     device = device_key(row.get("device"))
-    cause = lost_cause(row.get("error")) if row.get("status") != "ok" and device.startswith("cuda") else None
+    said = error if error is not None else row.get("error")
+    cause = lost_cause(said) if row.get("status") != "ok" and device.startswith("cuda") else None
     if cause is not None and not str(row["error"]).startswith(LOST_PREFIX):
         row["error"] = f"{LOST_PREFIX} ({cause}) on {device}"
     return row

@@ -86,7 +86,7 @@ def measure_one(config, measure_fn: Optional[Callable] = None) -> dict:
     except Exception as e:  # one bad configuration must not stop the run
         row = failed_row(config, error_text(e), machine_columns(config.device))
         row["traceback"] = traceback.format_exc(limit=20)
-        return name_lost(row)
+        return name_lost(row, e)
     row.setdefault("status", "ok")
     row.setdefault("config_key", config.key())
     return name_lost(row)
