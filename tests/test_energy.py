@@ -494,7 +494,8 @@ def test_old_store_rows_read_with_gross_headline(tmp_path):
 def test_sweep_runner_measures_idle_once_for_the_run(monkeypatch):
     import effkit.measurement.energy.idle as idle_mod
     import effkit.measurement.energy.meter as meter_mod
-    from effkit.measurement.api import MeasureConfig, run_measurer
+    from effkit.measurement.api import MeasureConfig
+    from effkit.measurement.preflight import checked_measure_fn
 
     monkeypatch.setattr(idle_mod, "REST_S", 0.0)
     monkeypatch.setattr(idle_mod, "MIN_WINDOW_S", 0.0)
@@ -509,7 +510,7 @@ def test_sweep_runner_measures_idle_once_for_the_run(monkeypatch):
     configs = [MeasureConfig("resnet18", input_size=32, batch_size=b, device="cpu", warmup_s=0, warmup_iters=1,
                              min_iters=2, min_time_s=0, energy_trials=1, energy_window_s=0.0,
                              energy_window_iters=1, idle_s=0.01) for b in (1, 2)]
-    run = run_measurer(configs)
+    run = checked_measure_fn([(c, None) for c in configs])  # what measure(), compare() and a local sweep run
     rows = [run(c) for c in configs]
     assert [r["idle_power_w"] for r in rows] == [3.0, 3.0]  # the first window is the only idle one
     assert len(windows) == 1 + 2

@@ -17,7 +17,7 @@ from effkit.errors import BadInputError
 # MeasureConfig, ROW_COLUMNS, validate and check_weights live in .config, layers_frame in .row; named here too,
 # where callers have always found them.
 from effkit.measurement.config import ROW_COLUMNS, MeasureConfig, check_weights, validate  # noqa: F401
-from effkit.measurement.row import layers_frame, measure_row, run_idle_baselines
+from effkit.measurement.row import layers_frame, measure_row
 from effkit.measurement.settings import MeasureSettings
 # compare's default models live with the zoo (the shipped rows are picked by them too); named here as before.
 from effkit.models.registry import DEFAULT_MODELS, SMALL_MODELS  # noqa: F401
@@ -29,18 +29,13 @@ def measure_config(config: MeasureConfig, *, idle=None) -> dict:
     """Measure exactly one configuration and return its result row (see :data:`ROW_COLUMNS`).
 
     ``idle``: the run's :class:`~effkit.measurement.energy.idle.IdleBaselines`, shared by every configuration
-    of one run (see :func:`run_measurer`); without it this configuration measures its own idle baseline.
+    of one run (see :func:`~effkit.measurement.preflight.checked_measure_fn`); without it this configuration
+    measures its own idle baseline.
 
     Bad settings (device, dtype, batch size, shape, unknown model) raise :class:`EffkitError`; a failure
     while measuring (out of memory, the model raising) comes back as ``status="failed"`` with ``error``.
     """
     return measure_row(config, idle=idle)
-
-
-def run_measurer(configs: Sequence[MeasureConfig]) -> Callable[[MeasureConfig], dict]:
-    """:func:`measure_config` for one run of ``configs`` in this process: one idle baseline per device."""
-    idle = run_idle_baselines(configs)
-    return lambda config: measure_config(config, idle=idle)
 
 
 def measure_layers(model_or_name: nn.Module | str, input_shape: Sequence[int] | str | None = None, *,
