@@ -41,7 +41,7 @@ _LAZY = {
     "run_sweep": ("effkit.sweep", "run_sweep"),
     "load_sweep": ("effkit.sweep", "load_sweep"),
     "sweep_spec": ("effkit.sweep", "sweep_spec"),
-    "SweepInterrupted": ("effkit.sweep", "SweepInterrupted"),
+    "SweepInterrupted": ("effkit.measurement.run", "SweepInterrupted"),
     "Store": ("effkit.store", "Store"),
     "load_results": ("effkit.store", "load_results"),
     "read_results": ("effkit.store.sources", "read_results"),

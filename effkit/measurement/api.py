@@ -83,7 +83,7 @@ def _batch_list(batch_sizes, input_shape) -> list[int]:
 
 
 def _run_jobs(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress],
-           events: Optional[Callable[[Any], None]] = None):
+              events: Optional[Callable[[Any], None]] = None):
     from effkit.measurement.preflight import checked_measure_fn
     from effkit.measurement.run import run_local
 
