@@ -186,11 +186,11 @@ def test_mig_instance_is_not_attributable_without_opt_in():
 
 
 def test_open_meter_carries_the_mig_status_verbatim(monkeypatch):
-    import effkit.measurement.energy.nvml as nvml_mod
+    import effkit.measurement.energy.nvml.device as nvml_device
 
     clock = Clock()
     nv = fake_pynvml([Board("GPU-parent", lambda t: 400.0, mig=1)], clock)
-    monkeypatch.setattr(nvml_mod, "_cuda_identity", lambda i: ("mig-1234", (0, 0x3B, 0)))
+    monkeypatch.setattr(nvml_device, "_cuda_identity", lambda i: ("mig-1234", (0, 0x3B, 0)))
     m = open_meter("cuda:0", nvml=nv)
     assert isinstance(m, NullMeter) and m.probe().row_status() == MIG_NOT_ATTRIBUTABLE
     other = open_meter("cuda:0", nvml=fake_pynvml([], clock, init_error=NO_PERMISSION))
@@ -493,3 +493,70 @@ def test_the_lost_gpu_codes_and_words_are_pynvmls():
                       (pynvml.NVMLError_GpuIsLost, "NVML: GPU is lost"), (pynvml.NVMLError_NotSupported, None)):
         e = cls()  # no driver needed: these codes' messages are pynvml's own table
         assert lost_cause(e) == lost and lost_cause(error_text(e)) == lost
+
+
+# -- the one NVML error mapper -------------------------------------------------------------------------------
+
+
+def _errors(device="cuda:1"):
+    from effkit.measurement.energy.nvml.errors import NvmlErrors
+
+    return NvmlErrors(fake_pynvml([], Clock()), device)
+
+
+@pytest.mark.parametrize("code, cause", [(GPU_IS_LOST, "NVML: GPU is lost"),
+                                         (RESET_REQUIRED, "NVML: GPU requires a reset")])
+def test_the_mapper_turns_a_lost_board_into_a_failed_measurement(code, cause):
+    from effkit.measurement.device_lost import GpuLostError
+
+    errors = _errors()
+    with pytest.raises(GpuLostError) as info:
+        with errors.unavailable("NVML error while reading energy: {}"):
+            raise NVMLError(code)
+    assert (info.value.device, info.value.cause) == ("cuda:1", cause)
+    assert isinstance(info.value.__cause__, NVMLError)
+    with pytest.raises(GpuLostError):
+        errors.answer(lambda: (_ for _ in ()).throw(NVMLError(code)))
+    # context such as clocks is read with lost=False: the meter, not that read, reports the board
+    assert errors.answer(lambda: (_ for _ in ()).throw(NVMLError(code)), lost=False) is None
+
+
+def test_the_mapper_words_other_nvml_errors_as_the_caller_asks_and_leaves_the_rest_alone():
+    from effkit.measurement.energy.nvml.errors import error_code
+
+    errors = _errors()
+    with pytest.raises(BackendUnavailableError) as info:
+        with errors.unavailable("NVML error while reading energy: {}"):
+            raise NVMLError(NO_PERMISSION)
+    assert str(info.value) == "NVML error while reading energy: Insufficient Permissions"
+    assert isinstance(info.value.__cause__, NVMLError_NoPermission)
+    with pytest.raises(ValueError):  # not NVML's: not the mapper's business
+        with errors.unavailable("{}"):
+            raise ValueError("a bug")
+    other = RuntimeError("another library's error")
+    other.value = GPU_IS_LOST  # the same attribute, another class: caught only as the module's NVMLError
+    with pytest.raises(RuntimeError):
+        with errors.unavailable("{}"):
+            raise other
+    assert errors.answer(lambda: 42) == 42
+    assert errors.answer(lambda: (_ for _ in ()).throw(NVMLError(NOT_SUPPORTED))) is None
+    assert errors.answer(lambda: errors.no_such_function()) is None  # a binding without the function
+    assert [errors.not_offered(NVMLError(c)) for c in (NOT_SUPPORTED, FUNCTION_NOT_FOUND, NO_PERMISSION)] == [
+        True, True, False]
+    assert error_code(NVMLError(RESET_REQUIRED)) == 16 and error_code(ValueError("x")) is None
+
+
+@pytest.mark.parametrize("code, raised, message", [
+    (NO_PERMISSION, BackendUnavailableError,
+     "NVML could not start (Insufficient Permissions); is the NVIDIA driver loaded?"),
+    (RESET_REQUIRED, "lost", "GPU lost during measurement (NVML: GPU requires a reset) on cuda:0"),
+])
+def test_nvml_failing_to_start_goes_through_the_mapper(code, raised, message):
+    from effkit.measurement.device_lost import GpuLostError
+
+    nv = fake_pynvml([Board("GPU-aaaa", lambda t: 1.0)], Clock(), init_error=code)
+    with pytest.raises(GpuLostError if raised == "lost" else raised) as info:
+        NvmlGpu(0, nvml=nv, device_uuid="GPU-aaaa")
+    assert str(info.value) == message
+    status = NvmlMeter(0, nvml=nv, device_uuid="GPU-aaaa").probe() if raised != "lost" else None
+    assert status is None or (not status.available and status.reason == message)
