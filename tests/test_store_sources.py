@@ -110,3 +110,15 @@ def test_the_command_line_says_which_empty_store_it_read(cli, default_db):
     assert result.stderr.strip() == (
         f"effkit: error: the default results database {default_db} holds no measurements; run `effkit measure` "
         "or `effkit compare` first, or read other results with --db FILE or --csv FILE")
+
+
+def test_the_default_store_adds_to_a_figure_only_when_it_holds_the_model(default_db, db, tmp_path):
+    assert read_results(required=False, default_if_it_holds="vovnet39") is None  # no default store at all
+    default_db.write_bytes(b"not a database")
+    assert read_results(required=False, default_if_it_holds="vovnet39") is None  # unreadable: drawn without
+    default_db.unlink()
+    with Store(default_db) as store:
+        store.add(ROWS[0])  # resnet50 only
+    assert read_results(required=False, default_if_it_holds="vovnet39") is None
+    assert read_results(required=False, default_if_it_holds="resnet50")["model"].tolist() == ["resnet50"]
+    assert read_results(db=db, required=False, default_if_it_holds="resnet50")["latency_ms"].tolist() == [10.0, 12.5]

@@ -241,7 +241,8 @@ def roofline_cmd(
         notes.append(f"measurements shipped with effkit: {chosen.name} ({chosen.machine})")
         batch_size, dtype = _shipped_setup(chosen, batch_size, dtype, notes)
     else:
-        results = _roofline_results(csv, db, per_layer)
+        # with --per-layer alone, the default store's rows of that model, if it holds any
+        results = read_results(db=db, csv=csv, required=per_layer is None, default_if_it_holds=per_layer)
     rows = None
     if results is not None:
         rows, chosen_notes = _select_setup(results, "roofline", device, batch_size, dtype, input_size)
@@ -260,23 +261,6 @@ def roofline_cmd(
     for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
         note(n)
     typer.echo(f"wrote {output}", err=True)
-
-
-def _roofline_results(csv, db, per_layer):
-    """The measurements to plot; with ``--per-layer`` alone, the default store's rows of that model, if any."""
-    results = read_results(db=db, csv=csv, required=per_layer is None)
-    if results is not None or per_layer is None:
-        return results
-    from effkit.errors import StoreError
-    from effkit.store import load_results
-
-    try:
-        results = load_results()
-    except StoreError:
-        return None
-    if results.empty or "model" not in results.columns or not (results["model"] == per_layer).any():
-        return None
-    return results
 
 
 def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: list[str]):

@@ -16,7 +16,7 @@ Source = Union[str, os.PathLike]
 
 def read_results(*, db: Optional[Source] = None, csv: Optional[Source] = None,
                  shipped: Union[bool, str, None] = None, required: bool = True,
-                 shipped_if_empty: bool = False) -> Any:
+                 shipped_if_empty: bool = False, default_if_it_holds: Optional[str] = None) -> Any:
     """Measurements from exactly one source, as a DataFrame with the results store's columns.
 
     Args:
@@ -28,6 +28,9 @@ def read_results(*, db: Optional[Source] = None, csv: Optional[Source] = None,
             instead of reading anything, and accept a CSV without rows.
         shipped_if_empty: with no source given and a default store that is missing or empty, read the
             default shipped file (when effkit ships any), saying so in ``df.attrs["notes"]``.
+        default_if_it_holds: with no source given and not ``required``, the default store's rows when it
+            holds this model, else ``None`` (a missing, empty or unreadable default store too): measurements
+            that add to a figure drawn without them.
 
     Returns:
         The rows (``None`` only when nothing is given and not ``required``). Rows from a shipped file carry
@@ -61,7 +64,7 @@ def read_results(*, db: Optional[Source] = None, csv: Optional[Source] = None,
     if csv is not None:
         return read_results_csv(csv, required=required)
     if db is None and not required:
-        return None
+        return None if default_if_it_holds is None else _default_store_if_it_holds(default_if_it_holds)
     results = load_results(db)
     if required and results.empty:
         # Name the database read: with none given the user may not know which one that was.
@@ -78,3 +81,15 @@ def _default_store_is_empty() -> bool:
         return True
     with Store(path, create=False, readonly=True) as store:  # not an effkit store: its error, as before
         return len(store) == 0
+
+
+def _default_store_if_it_holds(model: str) -> Any:
+    from effkit.errors import StoreError
+
+    try:
+        results = load_results()
+    except StoreError:
+        return None
+    if results.empty or "model" not in results.columns or not (results["model"] == model).any():
+        return None
+    return results
