@@ -37,11 +37,33 @@ def _read(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.fixture(scope="module")
+def features() -> dict[tuple, dict]:
+    return {(r["model"], int(r["img_size"]), int(r["batch_size"]), r["dtype"]): r for r in _read(FEATURES)}
+
+
 def _published(model: str, size: int = 224) -> dict:
     rows = [r for r in _read(PUBLIC / "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv")
             if r["model"] == model and int(r["infer_img_size"]) == size]
     assert len(rows) == 1
     return rows[0]
+
+
+def test_features_cover_every_row_of_every_benchmark_file(features):
+    wanted = set()
+    for name, dtype in BENCHMARKS.items():
+        for r in _read(PUBLIC / name):
+            wanted.add((r["model"], int(r["infer_img_size"]), int(r["infer_batch_size"]), dtype))
+    assert len(wanted) > 3000
+    assert wanted - set(features) == set()
+    assert set(features) - wanted == set()  # and nothing else
+
+
+def test_features_columns_are_complete(features):
+    row = next(iter(features.values()))
+    for c in ("params", "mult_adds_per_batch", "mac_bytes_per_batch", "mac_fused_bytes_per_batch",
+              "activations_per_batch", "kernels", "kernels_fused", *KIND_COLUMNS, "effkit_version", "timm_version"):
+        assert c in row, c
 
 
 # --- twins: effkit zoo models against timm's published numbers ----------------------------------------
@@ -63,6 +85,42 @@ def test_zoo_twin_matches_timm_published_gmacs_and_params(zoo, timm_name):
     # timm publishes millions and billions to two decimals: agreement within half the last digit
     assert abs(p.totals.params / 1e6 - float(pub["param_count"])) <= 0.005 + 1e-9
     assert abs(_fvcore_convention(p) / 1e9 - float(pub["infer_gmacs"])) <= 0.005 + 1e-9
+
+
+@pytest.mark.parametrize("zoo, timm_name", TWINS.items())
+def test_shipped_rows_match_a_fresh_analysis_of_the_zoo_twin(features, zoo, timm_name):
+    """The CPU file's batch-1 float32 row and the RTX 4090 file's float16 row at its batch, both at 224."""
+    one = profile(zoo, (1, 3, 224, 224), "float32")
+    row = features[(timm_name, 224, 1, "float32")]
+    for c in ("params",):
+        assert int(row[c]) == getattr(one.totals, c)
+    for c in ("mult_adds", "flops", "paper_mac", "mac", "mac_bytes"):
+        assert int(row[f"{c}_per_batch"]) == getattr(one.totals, c), c
+    batch = int(_published(timm_name)["infer_batch_size"])
+    big = profile(zoo, (batch, 3, 224, 224), "float16")
+    row = features[(timm_name, 224, batch, "float16")]
+    for c in ("mult_adds", "flops", "paper_mac", "mac", "mac_bytes"):
+        assert int(row[f"{c}_per_batch"]) == getattr(big.totals, c), c
+    # weights are read once per call: the fixed bytes are the float16 weights, not scaled by the batch
+    assert int(row["mac_bytes_per_batch"]) < batch * int(row["mac_bytes_per_image"]) + 4 * one.totals.params
+
+
+@pytest.mark.parametrize("zoo, timm_name", TWINS.items())
+def test_shipped_mult_adds_match_flop_counter_mode(features, zoo, timm_name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from effkit.models import create_model
+
+    with torch.device("meta"):
+        model = create_model(zoo).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.empty(1, 3, 224, 224, device="meta"))
+    flops = counter.get_total_flops()  # 2 per multiply-add of conv and matmul ops
+    assert 2 * int(features[(timm_name, 224, 1, "float32")]["mult_adds_per_batch"]) == flops
+    batch = int(_published(timm_name)["infer_batch_size"])
+    # conv and matmul work grows linearly with the batch
+    assert 2 * int(features[(timm_name, 224, batch, "float16")]["mult_adds_per_batch"]) == batch * flops
 
 
 # --- batch scaling and op kinds, worked by hand -------------------------------------------------------
@@ -114,3 +172,11 @@ def test_every_formula_has_a_kind():
     names = {op.__name__ for op in F._FORMULAS}
     assert {n for n in names if op_kind(n) == "other"} == set()
     assert {op_kind(n) for n in names} <= {*KINDS, "view"}
+
+
+def test_kind_columns_add_up_to_the_totals(features):
+    for key, r in features.items():
+        for total, part in (("flops_per_batch", "flops"), ("mac_bytes_per_batch", "bytes"),
+                            ("mac_fused_bytes_per_batch", "fused_bytes"), ("kernels", "kernels"),
+                            ("kernels_fused", "kernels_fused")):
+            assert sum(int(r[f"{k}_{part}"]) for k in KINDS) == int(r[total]), (key, total)
