@@ -62,11 +62,27 @@ def setups() -> dict[tuple, set[str]]:
     return found
 
 
-def _build(name: str, **kwargs):
-    import timm
+#: Models that re-parameterisation changed (their multi-branch training form folded for inference).
+REPARAMETERISED: set[str] = set()
 
-    with torch.device("meta"):
-        model = timm.create_model(name, pretrained=False, **kwargs)
+
+def _build(name: str, **kwargs):
+    """The model as timm's benchmark runs it: built without weights, in eval mode, re-parameterised.
+
+    timm's benchmark re-parameterises models for inference (RepVGG's, MobileOne's and GhostNetV3's
+    branches folded into one conv, conv + batch norm fused in LeViT, RepViT...): its published parameter
+    counts and GMACs are those of the folded form. For most models this changes nothing.
+    """
+    import timm
+    from timm.utils.model import reparameterize_model
+
+    with torch.device("meta"):  # modules made while folding land on meta too
+        model = timm.create_model(name, pretrained=False, **kwargs).eval()
+        before = sum(p.numel() for p in model.parameters())
+        n_modules = len(list(model.modules()))
+        model = reparameterize_model(model, inplace=True)
+    if sum(p.numel() for p in model.parameters()) != before or len(list(model.modules())) != n_modules:
+        REPARAMETERISED.add(name)
     return model.eval()
 
 
@@ -106,12 +122,13 @@ def analyse(name: str, size: int, dtype: str, batch_one: bool, need_pair: bool,
     fresh = key not in cache
     model = cache[key] if not fresh else cache.setdefault(key, _build(name))
     try:
-        return (*traces(model, fresh), "")
+        return (*traces(model, fresh), "reparameterised" if name in REPARAMETERISED else "")
     except Exception:  # noqa: BLE001 - a fixed-size model at another size: build it for that size
         key = (name, dtype, size)
         fresh = key not in cache
         model = cache[key] if not fresh else cache.setdefault(key, _build(name, img_size=size))
-        return (*traces(model, fresh), f"img_size={size}")
+        return (*traces(model, fresh), ";".join([*(["reparameterised"] if name in REPARAMETERISED else []),
+                                                 f"img_size={size}"]))
 
 
 def _uncounted_text(d: dict) -> str:
@@ -175,7 +192,7 @@ def run(keys: dict[tuple, set[str]], check_linearity: int) -> tuple[list[dict], 
 
 def _check_linearity(model, size, batch, dtype, pair, cache, built_with) -> None:
     """Trace at the real batch (at most 64, to stay quick) and compare with the scaled numbers."""
-    m = cache[(model, dtype, size)] if built_with else cache[(model, dtype)]
+    m = cache[(model, dtype, size)] if "img_size" in built_with else cache[(model, dtype)]
     batch = min(batch, 64)
     scaled, direct = at_batch(pair, batch), trace_sums(m, size, batch, dtype)
     cols = [*(f"{k}_per_batch" for k in TOTALS), *KIND_COLUMNS]
