@@ -1,7 +1,9 @@
-"""Helpers shared by the test files: the in-process CLI runner and a tiny model factory file."""
+"""Helpers shared by the test files: the in-process CLI runner, the one-line-error check and a tiny model factory
+file."""
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import pytest
@@ -37,26 +39,48 @@ class CliResult(NamedTuple):
 
 
 @pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run ``effkit ARGS`` through its real entry point (one-line errors, exit codes) in this process: fast.
+def cli(monkeypatch):
+    """Run ``effkit ARGS`` through :func:`effkit.cli.main` (one-line errors, exit codes) in this process, its
+    stdout and stderr captured apart by typer's test runner: no interpreter start per command.
 
-    ``cli(*args, cwd=None)`` -> :class:`CliResult`; ``cwd`` runs the command from that folder.
+    ``cli(*args, cwd=None, env=None)`` -> :class:`CliResult`; ``cwd`` runs the command from that folder, ``env``
+    sets (or, with ``None`` values, unsets) environment variables for the command only. An exception that
+    :func:`main` lets through (an internal error) propagates to the test.
     """
+    from typer.testing import CliRunner
+
     from effkit.cli import main
 
-    def run(*args, cwd=None) -> CliResult:
+    runner = CliRunner()
+
+    def run(*args, cwd=None, env=None) -> CliResult:
         if cwd is not None:
             monkeypatch.chdir(cwd)
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
+        with runner.isolation(env=env) as (stdout, stderr, _):
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            return CliResult(code, stdout.getvalue().decode(), stderr.getvalue().decode())
 
     return run
+
+
+def assert_bad_input(res, *needles, code: int = 2) -> None:
+    """``res`` (a :class:`CliResult`, an ``(code, out, err)`` tuple or a finished subprocess) is a refusal: exit
+    ``code``, no traceback, and one line on stderr, ``effkit: error: ...``, that holds every one of ``needles``."""
+    returncode, out, err = (res.returncode, res.stdout, res.stderr) if hasattr(res, "returncode") else res
+    assert returncode == code, (returncode, out, err)
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("effkit: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
 
 
 @pytest.fixture

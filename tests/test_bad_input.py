@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_bad_input
 from torch import nn
 
 from effkit.store import Store
@@ -185,19 +186,6 @@ CASES = [
 ]
 
 
-def _run_cli(args, capsys) -> tuple[int, str, str]:
-    from effkit.cli import main
-
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def _run_process(args, cwd) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     res = subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd, env=env)
@@ -205,35 +193,29 @@ def _run_process(args, cwd) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input(case, ws, capsys):
+def test_bad_input(case, ws, cli):
     name, args, expected, needles = case
     before = _hashes(ws)
-    code, out, err = _run_process(args, ws) if name.endswith("!") else _run_cli(args, capsys)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == expected, (code, out, err)
-    assert len(lines) == 1, err
-    assert lines[0].startswith("effkit: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert "weights_only=False" not in err and "Traceback" not in err
+    code, out, err = _run_process(args, ws) if name.endswith("!") else cli(*args)
+    assert_bad_input((code, out, err), *needles, code=expected)
+    assert "weights_only=False" not in err
     assert _hashes(ws) == before  # nothing changed, nothing created
 
 
-def test_check_passes_only_when_every_model_was_compared(ws, capsys):
+def test_check_passes_only_when_every_model_was_compared(ws, cli):
     """The control for the cases above: without the EXIT file the same baseline passes with exit 0."""
     (ws / "EXIT").unlink()
-    code, out, err = _run_cli(["check", "--baseline", "base.json", "-f", "json"], capsys)
+    code, out, err = cli("check", "--baseline", "base.json", "-f", "json")
     assert code == 0, err
     assert [m["model"] for m in json.loads(out)["models"]] == ["net.py:build", "net.py:flips"]
 
 
-def test_factory_sees_a_clean_argv(ws, capsys):
+def test_factory_sees_a_clean_argv(ws, cli):
     # pytest's own arguments are in sys.argv here; the factory must not see them, and they come back after.
     argv = list(sys.argv)
     sys.argv = [*argv, "--not-a-factory-flag"]
     try:
-        code, out, err = _run_cli(["profile", "net.py:parses_defaults", "--input-shape", "1,3,8,8", "-f", "json"],
-                                  capsys)
+        code, out, err = cli("profile", "net.py:parses_defaults", "--input-shape", "1,3,8,8", "-f", "json")
         assert code == 0, err
         assert sys.argv == [*argv, "--not-a-factory-flag"]
     finally:

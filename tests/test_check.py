@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_bad_input
 from torch import nn
 
 import effkit
@@ -297,34 +298,6 @@ def effkit_cli(*args, cwd):
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     res = subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd, env=env)
     return res.returncode, res.stdout, res.stderr
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """The command's entry point in this process (fast); returns (exit code, stdout, stderr)."""
-    from effkit.cli import main
-
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-
-    def run(*args, cwd):
-        monkeypatch.chdir(cwd)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return info.value.code, out, err
-
-    return run
-
-
-def assert_bad_input(res, *needles):
-    code, out, err = res
-    assert code == 2, (out, err)
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 @pytest.fixture

@@ -1,33 +1,22 @@
-"""`effkit profile` / `effkit models` end to end: outputs and every bad-input path (exit 2, one line)."""
+"""`effkit profile` / `effkit models` end to end, in this process: outputs and every bad-input path (exit 2, one
+line). The real console script and ``python -m effkit`` are run in tests/test_cli_entry.py."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_bad_input
+
+from effkit.errors import UnknownModelError
 
 
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd)
-
-
-def assert_bad_input(res, *needles):
-    assert res.returncode == 2, res.stderr
-    assert "Traceback" not in res.stderr
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-
-
-def test_profile_csv_is_raw_and_matches_hand_count(tiny):
-    res = run("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
+def test_profile_csv_is_raw_and_matches_hand_count(tiny, cli):
+    res = cli("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
     conv = next(r for r in rows if r["name"] == "0")
@@ -35,40 +24,40 @@ def test_profile_csv_is_raw_and_matches_hand_count(tiny):
     assert int(conv["mac"]) == 920 and int(conv["mult_adds"]) == 13824
 
 
-def test_profile_csv_and_json_show_fused_mac(tiny):
-    res = run("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
+def test_profile_csv_and_json_show_fused_mac(tiny, cli):
+    res = cli("profile", f"{tiny}:build", "--input-shape", "1,3,8,8", "--format", "csv")
     rows = {r["name"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
     # conv reads 192 + 216 and (BN folded, ReLU as epilogue) the ReLU writes the 512 outputs once.
     assert [int(rows[n]["mac_fused"]) for n in ("0", "1", "2")] == [408, 0, 512]
     assert int(rows["0"]["mac_fused_bytes"]) == 4 * 408
-    res = run("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
+    res = cli("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
     totals = json.loads(res.stdout)["totals"]
     # + mean 512 + 8, + addmm 4 + 8 + 32 + 4 (the pool's output has no conv to join)
     assert totals["mac_fused"] == 408 + 512 + 520 + 48
     assert totals["mac"] == 920 + 1056 + 1024 + 520 + 48
-    res = run("profile", f"{tiny}:build", "--input-size", "8")
+    res = cli("profile", f"{tiny}:build", "--input-size", "8")
     assert "fused MAC 1.49K" in res.stdout
 
 
-def test_profile_json_depth_and_table(tiny, tmp_path):
-    res = run("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
+def test_profile_json_depth_and_table(tiny, tmp_path, cli):
+    res = cli("profile", f"{tiny}:build", "--input-size", "8", "--format", "json")
     data = json.loads(res.stdout)
     assert data["input_shape"] == [1, 3, 8, 8]
     assert data["totals"]["params"] == 216 + 16 + 36
     out = tmp_path / "t.txt"
-    res = run("profile", f"{tiny}:build", "--input-size", "8", "--sort", "mac", "--top", "2", "--output", str(out))
+    res = cli("profile", f"{tiny}:build", "--input-size", "8", "--sort", "mac", "--top", "2", "--output", str(out))
     assert res.returncode == 0, res.stderr
     text = out.read_text()
     assert "MAC =" in text and "total" in text
 
 
-def test_profile_markdown_depth(tiny):
-    res = run("profile", f"{tiny}:build", "--input-size", "8", "--depth", "0", "--format", "markdown")
+def test_profile_markdown_depth(tiny, cli):
+    res = cli("profile", f"{tiny}:build", "--input-size", "8", "--depth", "0", "--format", "markdown")
     assert res.returncode == 0, res.stderr
     assert "| name |" in res.stdout and "(model)" in res.stdout
 
 
-def test_weights_round_trip(tiny, tmp_path):
+def test_weights_round_trip(tiny, tmp_path, cli):
     sys.path.insert(0, str(tiny.parent))
     try:
         import tiny as mod  # noqa: PLC0415
@@ -76,19 +65,19 @@ def test_weights_round_trip(tiny, tmp_path):
         sys.path.pop(0)
     good = tmp_path / "good.pt"
     torch.save(mod.build().state_dict(), good)
-    res = run("profile", f"{tiny}:build", "--input-size", "8", "--weights", str(good), "--format", "csv")
+    res = cli("profile", f"{tiny}:build", "--input-size", "8", "--weights", str(good), "--format", "csv")
     assert res.returncode == 0, res.stderr
     bad = tmp_path / "bad.pt"
     torch.save({"0.weight": torch.zeros(1)}, bad)
-    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(bad)), "0.weight")
+    assert_bad_input(cli("profile", f"{tiny}:build", "--weights", str(bad)), "0.weight")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(corrupt)))
-    assert_bad_input(run("profile", f"{tiny}:build", "--weights", str(tmp_path / "missing.pt")), "missing.pt")
+    assert_bad_input(cli("profile", f"{tiny}:build", "--weights", str(corrupt)))
+    assert_bad_input(cli("profile", f"{tiny}:build", "--weights", str(tmp_path / "missing.pt")), "missing.pt")
 
 
-def test_unknown_model_suggests():
-    assert_bad_input(run("profile", "vovnet40"), "vovnet39")
+def test_unknown_model_suggests(cli):
+    assert_bad_input(cli("profile", "vovnet40"), "vovnet39")
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -100,61 +89,51 @@ def test_unknown_model_suggests():
     (["--sort", "nonsense"], "--sort"),
     (["--output", "/nonexistent-dir/x.csv", "--format", "csv"], "cannot write"),
 ])
-def test_bad_options(tiny, args, needle):
-    assert_bad_input(run("profile", f"{tiny}:build", "--input-size", "8", *args), needle)
+def test_bad_options(tiny, args, needle, cli):
+    assert_bad_input(cli("profile", f"{tiny}:build", "--input-size", "8", *args), needle)
 
 
-def test_bad_user_models(tiny, tmp_path):
-    assert_bad_input(run("profile", f"{tmp_path / 'nope.py'}:build"), "nope.py")
-    assert_bad_input(run("profile", f"{tiny}:broken"), "factory exploded")
-    assert_bad_input(run("profile", f"{tiny}:missing"))
-    assert_bad_input(run("profile", f"{tiny}:not_a_model"))
+def test_bad_user_models(tiny, tmp_path, cli):
+    assert_bad_input(cli("profile", f"{tmp_path / 'nope.py'}:build"), "nope.py")
+    assert_bad_input(cli("profile", f"{tiny}:broken"), "factory exploded")
+    assert_bad_input(cli("profile", f"{tiny}:missing"))
+    assert_bad_input(cli("profile", f"{tiny}:not_a_model"))
     syntax = tmp_path / "syntax.py"
     syntax.write_text("def build(:\n")
-    assert_bad_input(run("profile", f"{syntax}:build"))
+    assert_bad_input(cli("profile", f"{syntax}:build"))
 
 
-def test_debug_shows_traceback():
-    res = run("--debug", "profile", "vovnet40")
-    assert res.returncode != 0 and "Traceback" in res.stderr
+def test_debug_lets_the_error_through(cli):
+    # --debug, before or after the command: the error itself, not the one line (a process prints its traceback)
+    for args in (("--debug", "profile", "vovnet40"), ("profile", "vovnet40", "--debug")):
+        with pytest.raises(UnknownModelError, match="vovnet39"):
+            cli(*args)
 
 
-def test_models_lists_zoo():
-    res = run("models", "vovnet*", "--format", "csv")
+def test_models_lists_zoo(cli):
+    res = cli("models", "vovnet*", "--format", "csv")
     assert res.returncode == 0, res.stderr
     rows = {r["name"]: int(r["params"]) for r in csv.DictReader(io.StringIO(res.stdout))}
     expected = {"vovnet27_slim": 3525736, "vovnet39": 22600296, "vovnet57": 36640296}  # the issue's counts
     assert {k: rows[k] for k in expected} == expected
     assert all(name.startswith("vovnet") for name in rows)
-    assert_bad_input(run("models", "nothing*"), "no model")
+    assert_bad_input(cli("models", "nothing*"), "no model")
 
 
-def test_default_profile_vovnet39_runs():
-    res = run("profile", "vovnet39", "--depth", "1")
+def test_default_profile_vovnet39_runs(cli):
+    res = cli("profile", "vovnet39", "--depth", "1")
     assert res.returncode == 0, res.stderr
     for stage in ("stem", "stage2", "stage5", "classifier"):
         assert stage in res.stdout
 
 
-def test_version():
+def test_version(cli):
     from effkit import __version__
 
-    res = run("--version")
+    res = cli("--version")
     assert res.returncode == 0 and res.stdout.strip() == f"effkit {__version__}"
 
 
-@pytest.mark.parametrize("argv, code", [(["profile", "vovnet40"], 2), (["profile"], 2), (["--version"], 0)])
-def test_cli_works_without_the_click_package(argv, code):
-    # typer >= 0.2x vendors click; a fresh install of effkit may have no click package at all.
-    prog = ("import sys; sys.modules['click'] = None; from effkit.cli import main; "
-            f"main({argv!r})")
-    res = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True)
-    assert res.returncode == code, res.stderr
-    assert "Traceback" not in res.stderr
-
-
-def test_debug_after_the_command_and_batch_disagreement():
-    res = run("profile", "vovnet40", "--debug")
-    assert res.returncode != 0 and "Traceback" in res.stderr
-    assert_bad_input(run("profile", "resnet18", "--input-shape", "1,3,32,32", "-b", "4"), "disagrees")
-    assert_bad_input(run("profile", "resnet18", "--input-shape", "1,3,32"), "N,C,H,W")
+def test_batch_disagreement(cli):
+    assert_bad_input(cli("profile", "resnet18", "--input-shape", "1,3,32,32", "-b", "4"), "disagrees")
+    assert_bad_input(cli("profile", "resnet18", "--input-shape", "1,3,32"), "N,C,H,W")

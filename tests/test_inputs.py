@@ -3,12 +3,11 @@ plain tensor attributes, tensors made inside forward, channels-last inputs; thei
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 
 import pytest
 import torch
+from conftest import assert_bad_input
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -65,18 +64,6 @@ def models(tmp_path_factory):
     exec(compile(MODELS, str(path), "exec"), ns)
     return path, ns
 
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True)
-
-
-def assert_bad_input(res, *needles):
-    assert res.returncode == 2, res.stderr
-    assert "Traceback" not in res.stderr
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def _profile(*args, **kwargs):
@@ -210,9 +197,9 @@ def test_channels_last_reshape_copy_is_counted():
 # --- the command line --------------------------------------------------------------------------
 
 
-def test_cli_named_inputs(models):
+def test_cli_named_inputs(models, cli):
     path, _ = models
-    res = run("profile", f"{path}:text_encoder", "--input", "input_ids=2x8:int64",
+    res = cli("profile", f"{path}:text_encoder", "--input", "input_ids=2x8:int64",
               "--input", "attention_mask=2x8:int64", "--format", "json")
     assert res.returncode == 0, res.stderr
     import json
@@ -222,9 +209,9 @@ def test_cli_named_inputs(models):
     assert data["inputs"] == ["input_ids=2x8 int64", "attention_mask=2x8 int64"]
 
 
-def test_cli_execute_cpu_states_its_memory(models):
+def test_cli_execute_cpu_states_its_memory(models, cli):
     path, _ = models
-    res = run("profile", f"{path}:reads_values", "--input", "2x3x8x8", "--execute", "cpu", "--format", "csv")
+    res = cli("profile", f"{path}:reads_values", "--input", "2x3x8x8", "--execute", "cpu", "--format", "csv")
     assert res.returncode == 0, res.stderr
     assert "memory" in res.stderr and "running" in res.stderr
 
@@ -241,17 +228,17 @@ def test_cli_execute_cpu_states_its_memory(models):
      ["check the dtype of each input", "input_ids=2x8 float32"]),
     (["--input", "=2x8"], ["malformed input '=2x8'"]),
 ])
-def test_cli_bad_inputs(models, args, needles):
+def test_cli_bad_inputs(models, args, needles, cli):
     path, _ = models
-    assert_bad_input(run("profile", f"{path}:text_encoder", *args), *needles)
+    assert_bad_input(cli("profile", f"{path}:text_encoder", *args), *needles)
 
 
-def test_cli_value_reads_and_memory_refusal(models):
+def test_cli_value_reads_and_memory_refusal(models, cli):
     path, _ = models
-    assert_bad_input(run("profile", f"{path}:reads_values", "--input-shape", "1,3,8,8"),
+    assert_bad_input(cli("profile", f"{path}:reads_values", "--input-shape", "1,3,8,8"),
                      "reads tensor values", "--execute=cpu", "if y.mean() > -1e30")
     # 1x3x300000x300000 float32 is about a terabyte of input alone
-    assert_bad_input(run("profile", f"{path}:reads_values", "--input-shape", "1,3,300000,300000",
+    assert_bad_input(cli("profile", f"{path}:reads_values", "--input-shape", "1,3,300000,300000",
                          "--execute", "cpu"), "--execute=cpu", "needs about", "use smaller inputs")
 
 

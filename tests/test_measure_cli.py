@@ -6,11 +6,10 @@ import csv
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 import torch
+from conftest import assert_bad_input
 
 from effkit.store import Store
 
@@ -28,23 +27,9 @@ FAST = ["--device", "cpu", "--warmup", "0", "--warmup-iters", "1", "--min-iters"
         "--no-energy"]
 
 
-def run(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env)
-
-
-def assert_bad_input(res, *needles):
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    assert "Traceback" not in res.stderr
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
-
 
 def test_batch_size_zero(tmp_path, cli):
-    # once through a real process, the rest in-process
-    assert_bad_input(run("measure", "anything", "--batch-size", "0", "--db", str(tmp_path / "r.db")),
+    assert_bad_input(cli("measure", "anything", "--batch-size", "0", "--db", str(tmp_path / "r.db")),
                      "batch size must be a positive integer")
     assert_bad_input(cli("measure", "anything", "--batch-size", "1,x", "--no-store"), "malformed batch size")
     assert_bad_input(cli("compare", "--batch-size", "-4", "--no-store"), "positive integer")
@@ -110,10 +95,10 @@ def test_results_list_show_export(tmp_path, cli):
     assert res.returncode == 0 and "vovnet39" in res.stdout and "resnet50" in res.stdout
 
 
-def test_measure_and_compare_end_to_end(tmp_path):
+def test_measure_and_compare_end_to_end(tmp_path, cli):
     (tmp_path / "tiny.py").write_text(TINY)
     db = tmp_path / "r.db"
-    res = run("measure", "tiny.py:build", "--input-size", "8", "--batch-size", "1,2", *FAST, "--db", str(db),
+    res = cli("measure", "tiny.py:build", "--input-size", "8", "--batch-size", "1,2", *FAST, "--db", str(db),
               "--format", "csv", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
@@ -129,7 +114,7 @@ def test_measure_and_compare_end_to_end(tmp_path):
         assert len(s) == 2
 
     out = tmp_path / "table4.md"
-    res = run("compare", "tiny.py:build", "tiny.py:other", "--input-size", "8", *FAST, "--no-store",
+    res = cli("compare", "tiny.py:build", "tiny.py:other", "--input-size", "8", *FAST, "--no-store",
               "--format", "markdown", "--output", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     text = out.read_text()
@@ -272,17 +257,17 @@ def test_dtype_help_and_validation_agree(tmp_path, cli):
     assert next(csv.DictReader(io.StringIO(res.stdout)))["dtype"] == "bfloat16"  # alias stored by its name
 
 
-def test_pipes_get_wide_tables_and_no_blank_stderr_lines(tmp_path):
+def test_pipes_get_wide_tables_and_no_blank_stderr_lines(tmp_path, cli):
     (tmp_path / "tiny.py").write_text(TINY)
-    res = run("measure", "tiny.py:build", "-s", "8", *FAST, "--no-store", cwd=tmp_path)
+    res = cli("measure", "tiny.py:build", "-s", "8", *FAST, "--no-store", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     # stderr is a pipe: no transient progress bar, so no empty lines
     assert all(line.strip() for line in res.stderr.splitlines()), repr(res.stderr)
     # stdout is a pipe: the title (model, shape, totals) stays on one line, wider than 80 columns
     title = [line for line in res.stdout.splitlines() if "tiny.py:build" in line]
     assert title and "paper MAC" in title[0] and len(title[0].rstrip()) > 80
-    # a bad input through a real process: exactly one stderr line
-    res = run("measure", "tiny.py:build", "--min-iters", "0", "--no-store", cwd=tmp_path)
+    # a bad input: exactly one stderr line
+    res = cli("measure", "tiny.py:build", "--min-iters", "0", "--no-store", cwd=tmp_path)
     assert_bad_input(res, "--min-iters")
 
 

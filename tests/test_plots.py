@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_bad_input
 from torch import nn
 
 from effkit.devices import DeviceSpec, check_peaks, device_spec, load_device_specs
@@ -433,14 +434,14 @@ def test_roofline_refuses_the_peaks_of_a_device_not_measured_on():
     assert roofline(rows.drop(columns=["gpu_name", "device"]), device_spec("titan x pascal"), figsize=SMALL)
 
 
-def test_cli_roofline_refuses_another_devices_peaks_unless_asked(tmp_path, results_csv, capsys):
+def test_cli_roofline_refuses_another_devices_peaks_unless_asked(tmp_path, results_csv, cli):
     out = tmp_path / "r.png"
-    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
-                         "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    assert "--any-device" in err and "--device-spec" in err and not out.exists()
-    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
-                         "--any-device", "-o", str(out)], capsys)
+    res = cli("plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+              "-o", str(out))
+    assert_bad_input(res)
+    assert "--any-device" in res.stderr and "--device-spec" in res.stderr and not out.exists()
+    code, _, err = cli("plot", "roofline", "--csv", str(results_csv), "--device-spec", "titan x pascal",
+                       "--any-device", "-o", str(out))
     assert code == 0, err
 
 
@@ -501,23 +502,6 @@ def test_save_figure_bad_paths(tmp_path):
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def _cli(argv, capsys):
-    """Run the effkit CLI in-process; (exit code, stdout, stderr)."""
-    from effkit.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def _one_line_error(code, err):
-    assert code == 2
-    assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1, err
-    assert err.startswith("effkit: error: ")
-
-
 @pytest.fixture
 def results_csv(tmp_path):
     p = tmp_path / "results.csv"
@@ -525,25 +509,25 @@ def results_csv(tmp_path):
     return p
 
 
-def test_cli_figure3_writes_and_notes(tmp_path, results_csv, capsys):
+def test_cli_figure3_writes_and_notes(tmp_path, results_csv, cli):
     out = tmp_path / "fig3.png"
-    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "--batch-size", "2", "--dtype",
-                         "float32", "--device", "cuda", "--output", str(out)], capsys)
+    code, _, err = cli("plot", "figure3", "--csv", str(results_csv), "--batch-size", "2", "--dtype",
+                       "float32", "--device", "cuda", "--output", str(out))
     assert code == 0, err
     assert out.read_bytes().startswith(b"\x89PNG")
     assert "no accuracy for mystery" in err  # reference table has no "mystery"
 
 
-def test_cli_figure3_user_accuracy(tmp_path, results_csv, capsys):
+def test_cli_figure3_user_accuracy(tmp_path, results_csv, cli):
     acc = tmp_path / "acc.csv"
     acc.write_text("model,top1\nmystery,70.5\n")
-    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "--accuracy", str(acc),
-                         "-o", str(tmp_path / "f.svg")], capsys)
+    code, _, err = cli("plot", "figure3", "--csv", str(results_csv), "--accuracy", str(acc),
+                       "-o", str(tmp_path / "f.svg"))
     assert code == 0 and "no accuracy" not in err
 
 
 @pytest.mark.parametrize("case", ["empty", "columns", "format", "unwritable", "no-accuracy", "filter", "missing"])
-def test_cli_figure3_bad_input(tmp_path, results_csv, capsys, case):
+def test_cli_figure3_bad_input(tmp_path, results_csv, cli, case):
     out = tmp_path / "f.png"
     csv = results_csv
     extra = []
@@ -564,44 +548,32 @@ def test_cli_figure3_bad_input(tmp_path, results_csv, capsys, case):
         extra = ["--batch-size", "64"]
     elif case == "missing":
         csv = tmp_path / "nope.csv"
-    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), *extra, "-o", str(out)], capsys)
-    _one_line_error(code, err)
+    assert_bad_input(cli("plot", "figure3", "--csv", str(csv), *extra, "-o", str(out)),
+                     *(["does not exist"] if case == "missing" else []))
     assert not out.exists()
 
 
-def test_cli_figure3_mixed_setups_is_one_line_naming_the_flags(tmp_path, capsys):
+def test_cli_figure3_mixed_setups_is_one_line_naming_the_flags(tmp_path, cli):
     csv = tmp_path / "mixed.csv"
     _mixed_batches().to_csv(csv, index=False)
-    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-o", str(tmp_path / "f.png")], capsys)
-    _one_line_error(code, err)
-    assert "batch size 2" in err and "batch size 32" in err and "--batch-size" in err
-    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-b", "2", "-o", str(tmp_path / "f.png")], capsys)
+    res = cli("plot", "figure3", "--csv", str(csv), "-o", str(tmp_path / "f.png"))
+    assert_bad_input(res, "batch size 2", "batch size 32", "--batch-size")
+    code, _, err = cli("plot", "figure3", "--csv", str(csv), "-b", "2", "-o", str(tmp_path / "f.png"))
     assert code == 0 and (tmp_path / "f.png").exists()
 
 
-def test_cli_roofline_and_layers(tmp_path, results_csv, capsys):
+def test_cli_roofline_and_layers(tmp_path, results_csv, cli):
     out = tmp_path / "roof.pdf"
-    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "-o", str(out)], capsys)
+    code, _, err = cli("plot", "roofline", "--csv", str(results_csv), "-o", str(out))
     assert code == 0, err  # H100 peaks found from the recorded GPU name
     assert out.read_bytes().startswith(b"%PDF")
-    code, _, err = _cli(["plot", "roofline", "--csv", str(results_csv), "--device-spec", "a100", "-o", str(out)],
-                        capsys)
-    _one_line_error(code, err)
-    code, _, err = _cli(["plot", "roofline", "--per-layer", "nosuchmodel", "--peak-tflops", "1",
-                         "--bandwidth-gbs", "10", "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    code, _, err = _cli(["plot", "layers", "nosuchmodel", "-o", str(tmp_path / "l.png")], capsys)
-    _one_line_error(code, err)
-
-
-def test_cli_subprocess_one_line_error(tmp_path):
-    import subprocess
-
-    proc = subprocess.run([sys.executable, "-m", "effkit", "plot", "figure3", "--csv", str(tmp_path / "none.csv"),
-                           "--output", str(tmp_path / "f.png")], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert "does not exist" in proc.stderr
+    res = cli("plot", "roofline", "--csv", str(results_csv), "--device-spec", "a100", "-o", str(out))
+    assert_bad_input(res)
+    res = cli("plot", "roofline", "--per-layer", "nosuchmodel", "--peak-tflops", "1",
+              "--bandwidth-gbs", "10", "-o", str(out))
+    assert_bad_input(res)
+    res = cli("plot", "layers", "nosuchmodel", "-o", str(tmp_path / "l.png"))
+    assert_bad_input(res)
 
 
 def test_plots_leave_pyplot_alone():
@@ -631,12 +603,12 @@ def test_measured_layers_takes_the_latest_ok_row():
     assert select.measured_layers(pd.DataFrame({"model": ["m"]}), "m") is None
 
 
-def test_cli_roofline_per_layer_from_measurements(tmp_path, capsys):
+def test_cli_roofline_per_layer_from_measurements(tmp_path, cli):
     csv = tmp_path / "r.csv"
     _with_layers_json().to_csv(csv, index=False)
     out = tmp_path / "r.svg"
-    code, _, err = _cli(["plot", "roofline", "--csv", str(csv), "--per-layer", "m", "--peak-tflops", "1",
-                         "--bandwidth-gbs", "10", "-o", str(out)], capsys)
+    code, _, err = cli("plot", "roofline", "--csv", str(csv), "--per-layer", "m", "--peak-tflops", "1",
+                       "--bandwidth-gbs", "10", "-o", str(out))
     assert code == 0, err
     assert "not measured" not in err  # the layer's own timing was used
     assert out.read_text().lstrip().startswith("<?xml")
@@ -685,18 +657,19 @@ def test_check_figure_path_refuses_a_directory(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["abc", "-3", "0"])
-def test_cli_figure3_bad_latency_values(tmp_path, capsys, value):
+def test_cli_figure3_bad_latency_values(tmp_path, cli, value):
     df = _results().astype({"latency_ms": object})
     df.loc[2, "latency_ms"] = value  # resnet50
     csv = tmp_path / "r.csv"
     df.to_csv(csv, index=False)
     out = tmp_path / "f.png"
-    code, _, err = _cli(["plot", "figure3", "--csv", str(csv), "-o", str(out)], capsys)
+    res = cli("plot", "figure3", "--csv", str(csv), "-o", str(out))
     if value == "abc":
-        _one_line_error(code, err)
-        assert "latency_ms" in err and not out.exists()
+        assert_bad_input(res, "latency_ms")
+        assert not out.exists()
     else:
-        assert code == 0, err
+        assert res.returncode == 0, res.stderr
+        err = res.stderr
         assert "left out resnet50: latency_ms is missing, zero or negative" in err
 
 
@@ -714,27 +687,23 @@ def empty_default_db(tmp_path, monkeypatch):
 # (tests/test_shipped.py), but not with --db given.
 @pytest.mark.parametrize("argv", [["plot", "roofline", "--device-spec", "h100-sxm", "-o"],
                                   ["plot", "figure3", "--db", "DB", "-o"]])
-def test_cli_empty_default_db_names_it(tmp_path, capsys, empty_default_db, argv):
+def test_cli_empty_default_db_names_it(tmp_path, cli, empty_default_db, argv):
     out = tmp_path / "f.png"
     argv = [str(empty_default_db) if a == "DB" else a for a in argv]
-    code, _, err = _cli([*argv, str(out)], capsys)
-    _one_line_error(code, err)
-    assert str(empty_default_db) in err and "--db" in err and "--csv" in err and "effkit measure" in err
+    assert_bad_input(cli(*argv, str(out)), str(empty_default_db), "--db", "--csv", "effkit measure")
     assert not out.exists()
 
 
 @pytest.mark.parametrize("flag, value", [("--peak-tflops", "-1"), ("--bandwidth-gbs", "0")])
-def test_cli_roofline_rejects_non_positive_peaks_before_reading(tmp_path, capsys, flag, value):
+def test_cli_roofline_rejects_non_positive_peaks_before_reading(tmp_path, cli, flag, value):
     out = tmp_path / "r.png"
     # the CSV does not exist: the peak is refused first, so the message is about the peak
-    code, _, err = _cli(["plot", "roofline", "--csv", str(tmp_path / "none.csv"), "--device-spec", "h100 sxm",
-                         flag, value, "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    assert flag in err and not out.exists()
+    res = cli("plot", "roofline", "--csv", str(tmp_path / "none.csv"), "--device-spec", "h100 sxm",
+              flag, value, "-o", str(out))
+    assert_bad_input(res, flag)
+    assert not out.exists()
 
 
-def test_cli_plot_output_is_a_directory(tmp_path, results_csv, capsys):
+def test_cli_plot_output_is_a_directory(tmp_path, results_csv, cli):
     (tmp_path / "d.png").mkdir()
-    code, _, err = _cli(["plot", "figure3", "--csv", str(results_csv), "-o", str(tmp_path / "d.png")], capsys)
-    _one_line_error(code, err)
-    assert "directory" in err
+    assert_bad_input(cli("plot", "figure3", "--csv", str(results_csv), "-o", str(tmp_path / "d.png")), "directory")

@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import assert_bad_input
 
 from effkit.store import Store
 
@@ -42,33 +43,6 @@ def db(tmp_path, rows):
         for r in rows:
             store.add(r)
     return path
-
-
-@pytest.fixture
-def cli(capsys):
-    from effkit.cli import main
-
-    def call(*args):
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else 1
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
-
-
-def assert_bad_input(res, *needles):
-    code, out, err = res
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_calibrate_then_predict_and_proxies(cli, db):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_bad_input
 
 from effkit.store import Store
 
@@ -125,14 +126,7 @@ CASES = [
 def test_refused_before_measuring(case, ws, cli):
     name, args, expected, needles = case
     before = _hashes(ws)
-    code, out, err = cli(*args)
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert code == expected, (code, out, err)
-    assert len(lines) == 1, err
-    assert lines[0].startswith("effkit: error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert "Traceback" not in err
+    assert_bad_input(cli(*args), *needles, code=expected)
     assert not (ws / "MEASURED").exists()  # refused before the first real forward pass
     assert _hashes(ws) == before  # nothing changed, nothing created
 
@@ -224,13 +218,9 @@ def web_server():
 def test_a_web_server_is_not_a_ray_head(ws, web_server, cli):
     pytest.importorskip("ray")
     start = time.monotonic()
-    code, out, err = cli("sweep", "-m", "net.py:build", *SWEEP_FAST, "--engine", "ray", "--address", web_server,
-                         "--db", "r.db")
-    lines = [ln for ln in err.splitlines() if ln.strip()]
+    res = cli("sweep", "-m", "net.py:build", *SWEEP_FAST, "--engine", "ray", "--address", web_server, "--db", "r.db")
     assert time.monotonic() - start < 15
-    assert code == 2, err
-    assert len(lines) == 1 and f"{web_server} answers but is not a Ray node" in lines[0], err
-    assert "web server" in lines[0], lines[0]
+    assert_bad_input(res, f"{web_server} answers but is not a Ray node", "web server")
     assert not (ws / "r.db").exists()
 
 
@@ -244,9 +234,7 @@ def test_a_silent_listener_is_not_a_ray_head(ws, cli, monkeypatch):
         listener.listen(4)
         address = f"127.0.0.1:{listener.getsockname()[1]}"
         start = time.monotonic()
-        code, out, err = cli("sweep", "-m", "net.py:build", *SWEEP_FAST, "--engine", "ray", "--address", address,
-                             "--db", "r.db")
+        res = cli("sweep", "-m", "net.py:build", *SWEEP_FAST, "--engine", "ray", "--address", address, "--db", "r.db")
     assert time.monotonic() - start < 15
-    assert code == 2, err
-    assert "no reply to a gRPC greeting within 1 s" in err and len(err.strip().splitlines()) == 1, err
+    assert_bad_input(res, "no reply to a gRPC greeting within 1 s")
     assert not (ws / "r.db").exists()

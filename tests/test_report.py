@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_bad_input
 
 from effkit.errors import BadInputError
 from effkit.report.accuracy import accuracy_of, append_accuracy, load_accuracy, reference_path
@@ -222,35 +223,25 @@ def test_report_bad_input(tmp_path):
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def _cli(argv, capsys):
-    from effkit.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def test_cli_report(tmp_path, capsys):
+def test_cli_report(tmp_path, cli):
     csv = tmp_path / "results.csv"
     _results().to_csv(csv, index=False)
     out = tmp_path / "r.html"
-    code, _, err = _cli(["report", "--csv", str(csv), "--title", "PR 42", "-o", str(out)], capsys)
+    code, _, err = cli("report", "--csv", str(csv), "--title", "PR 42", "-o", str(out))
     assert code == 0, err
     assert "<h1>PR 42</h1>" in out.read_text()
-    code, _, err = _cli(["report", "--csv", str(csv), "--device-spec", "titan x pascal", "-o",
-                         str(tmp_path / "r.md")], capsys)
     # measured on an H100: another device's roofs are one line naming the flag that allows them
-    _one_line_error(code, err)
-    assert "TITAN X (Pascal)" in err and "--any-device" in err and not (tmp_path / "r.md").exists()
-    code, _, err = _cli(["report", "--csv", str(csv), "--device-spec", "titan x pascal", "--any-device", "-o",
-                         str(tmp_path / "r.md")], capsys)
+    assert_bad_input(cli("report", "--csv", str(csv), "--device-spec", "titan x pascal", "-o", str(tmp_path / "r.md")),
+                     "TITAN X (Pascal)", "--any-device")
+    assert not (tmp_path / "r.md").exists()
+    code, _, err = cli("report", "--csv", str(csv), "--device-spec", "titan x pascal", "--any-device", "-o",
+                       str(tmp_path / "r.md"))
     assert code == 0, err
     assert (tmp_path / "r_roofline.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("case", ["format", "unwritable", "empty", "columns", "accuracy"])
-def test_cli_report_bad_input(tmp_path, capsys, case):
+def test_cli_report_bad_input(tmp_path, cli, case):
     csv = tmp_path / "results.csv"
     _results().to_csv(csv, index=False)
     out = tmp_path / "r.md"
@@ -267,7 +258,7 @@ def test_cli_report_bad_input(tmp_path, capsys, case):
         bad = tmp_path / "acc.csv"
         bad.write_text("name,accuracy\nx,1\n")
         extra = ["--accuracy", str(bad)]
-    code, _, err = _cli(["report", "--csv", str(csv), *extra, "-o", str(out)], capsys)
+    code, _, err = cli("report", "--csv", str(csv), *extra, "-o", str(out))
     assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
@@ -309,28 +300,21 @@ def test_build_report_checks_like_figure3(df, match):
         figure3(df, {})
 
 
-def _one_line_error(code, err):
-    assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-
-
-def test_cli_report_refuses_to_overwrite_side_files(tmp_path, capsys):
+def test_cli_report_refuses_to_overwrite_side_files(tmp_path, cli):
     csv = tmp_path / "results.csv"
     _results().to_csv(csv, index=False)
     out = tmp_path / "rep.md"
     mine = tmp_path / "rep_figure3.png"
     mine.write_bytes(b"my own figure")
-    code, _, err = _cli(["report", "--csv", str(csv), "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    assert str(mine) in err and "--force" in err
+    assert_bad_input(cli("report", "--csv", str(csv), "-o", str(out)), str(mine), "--force")
     assert mine.read_bytes() == b"my own figure" and not out.exists()
-    code, _, err = _cli(["report", "--csv", str(csv), "-o", str(out), "--force"], capsys)
+    code, _, err = cli("report", "--csv", str(csv), "-o", str(out), "--force")
     assert code == 0, err
     assert mine.read_bytes().startswith(b"\x89PNG") and out.exists()
 
 
 @pytest.mark.parametrize("case", ["peak", "bandwidth", "only-model-foo", "latency-text", "output-dir"])
-def test_cli_report_more_bad_input(tmp_path, capsys, case):
+def test_cli_report_more_bad_input(tmp_path, cli, case):
     csv = tmp_path / "results.csv"
     _results().to_csv(csv, index=False)
     out = tmp_path / "r.html"
@@ -345,30 +329,30 @@ def test_cli_report_more_bad_input(tmp_path, capsys, case):
         _results().astype({"latency_ms": object}).assign(latency_ms=["4", "abc", "1"]).to_csv(csv, index=False)
     elif case == "output-dir":
         out.mkdir()
-    code, _, err = _cli(["report", "--csv", str(csv), *extra, "-o", str(out)], capsys)
-    _one_line_error(code, err)
+    res = cli("report", "--csv", str(csv), *extra, "-o", str(out))
+    assert_bad_input(res)
     expected = {"peak": "--peak-tflops", "bandwidth": "--bandwidth-gbs", "only-model-foo": "latency_ms",
                 "latency-text": "latency_ms", "output-dir": "directory"}[case]
-    assert expected in err
+    assert expected in res.stderr
     assert out.is_dir() if case == "output-dir" else not out.exists()
 
 
-def test_cli_report_does_not_ignore_a_lone_peak(tmp_path, capsys):
+def test_cli_report_does_not_ignore_a_lone_peak(tmp_path, cli):
     # An unknown GPU and only --peak-tflops: no bandwidth to draw the roofline with, so the option cannot
     # be honoured; that is bad input, not a report that silently drops it.
     csv = tmp_path / "results.csv"
     _results().assign(gpu_name="Mystery GPU").to_csv(csv, index=False)
     out = tmp_path / "r.md"
-    code, _, err = _cli(["report", "--csv", str(csv), "--peak-tflops", "5", "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    assert "Mystery GPU" in err and "--bandwidth-gbs" in err and not out.exists()
-    code, _, err = _cli(["report", "--csv", str(csv), "--peak-tflops", "5", "--bandwidth-gbs", "50",
-                         "-o", str(out)], capsys)
+    res = cli("report", "--csv", str(csv), "--peak-tflops", "5", "-o", str(out))
+    assert_bad_input(res, "Mystery GPU", "--bandwidth-gbs")
+    assert not out.exists()
+    code, _, err = cli("report", "--csv", str(csv), "--peak-tflops", "5", "--bandwidth-gbs", "50",
+                       "-o", str(out))
     assert code == 0, err
     assert "r_roofline.png" in out.read_text()
 
 
-def test_cli_report_empty_db_names_it(tmp_path, capsys, monkeypatch):
+def test_cli_report_empty_db_names_it(tmp_path, cli, monkeypatch):
     # An empty database given with --db is an error naming it; an empty default one falls back to the
     # shipped measurements (tests/test_shipped.py).
     from effkit.store import Store
@@ -376,9 +360,7 @@ def test_cli_report_empty_db_names_it(tmp_path, capsys, monkeypatch):
     db = tmp_path / "empty.sqlite"
     Store(db).close()
     out = tmp_path / "r.html"
-    code, _, err = _cli(["report", "--db", str(db), "-o", str(out)], capsys)
-    _one_line_error(code, err)
-    assert str(db) in err and "--db" in err and "--csv" in err and "effkit measure" in err
+    assert_bad_input(cli("report", "--db", str(db), "-o", str(out)), str(db), "--db", "--csv", "effkit measure")
     assert not out.exists()
 
 
@@ -435,10 +417,10 @@ def test_markdown_report_of_two_setups_has_a_section_and_figures_each(tmp_path):
     assert html_out.read_text().count("<img ") == 4
 
 
-def test_cli_report_of_two_setups_and_a_filter(tmp_path, capsys):
+def test_cli_report_of_two_setups_and_a_filter(tmp_path, cli):
     csv = tmp_path / "results.csv"
     _mixed_results().to_csv(csv, index=False)
-    code, _, err = _cli(["report", "--csv", str(csv), "-b", "32", "-o", str(tmp_path / "r.md")], capsys)
+    code, _, err = cli("report", "--csv", str(csv), "-b", "32", "-o", str(tmp_path / "r.md"))
     assert code == 0, err
     text = (tmp_path / "r.md").read_text()
     assert "## Comparison" in text and "batch size 32" in text and "| densenet201 |" not in text

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import assert_bad_input
 
 import effkit
 from effkit import shipped
@@ -51,13 +52,6 @@ def empty_default_db(tmp_path, monkeypatch):
     monkeypatch.setenv("EFFKIT_DB", str(db))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     return db
-
-
-def _one_line_error(result):
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("effkit: error: ")
 
 
 # -- discovery and choice -------------------------------------------------------------------------------------
@@ -120,7 +114,7 @@ def test_loader_returns_the_rows_and_names_the_file(fake_dir):
 def test_cli_bad_name_is_one_line_exit_2_listing_the_files(fake_dir, cli):
     for argv in (["compare", "--from-shipped", "a100"], ["report", "--from-shipped", "a100", "-o", "r.md"]):
         result = cli(*argv)
-        _one_line_error(result)
+        assert_bad_input(result)
         assert CPU_NAME in result.stderr and GPU_NAME in result.stderr
 
 
@@ -145,7 +139,7 @@ def test_cli_compare_shipped_title_names_the_machine_and_file(fake_dir, cli, mon
 
 def test_cli_compare_shipped_refuses_measuring_options(cli):
     result = cli("compare", "--shipped", "--min-iters", "5")
-    _one_line_error(result)
+    assert_bad_input(result)
     assert "--min-iters" in result.stderr
 
 
@@ -185,7 +179,7 @@ def test_report_from_shipped_data_names_machine_and_file(cli, empty_default_db, 
 
 def test_explicit_shipped_with_csv_is_refused(cli, tmp_path):
     result = cli("plot", "figure3", "--shipped", "--csv", str(tmp_path / "x.csv"), "-o", str(tmp_path / "f.png"))
-    _one_line_error(result)
+    assert_bad_input(result)
 
 
 def test_roofline_of_shipped_data_draws_its_models(cli, tmp_path):
@@ -204,7 +198,7 @@ def test_roofline_of_shipped_data_draws_its_models(cli, tmp_path):
 def test_roofline_of_shipped_data_refuses_bad_requests(cli, tmp_path, argv):
     # both sources; no such file; a CPU file and no peaks to draw its roofs with
     peaks = ["--peak-tflops", "1", "--bandwidth-gbs", "20"] if argv != ["--shipped"] else []
-    _one_line_error(cli("plot", "roofline", *argv, *peaks, "-o", str(tmp_path / "r.png")))
+    assert_bad_input(cli("plot", "roofline", *argv, *peaks, "-o", str(tmp_path / "r.png")))
     assert not (tmp_path / "r.png").exists()
 
 

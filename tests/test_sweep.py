@@ -7,12 +7,12 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import assert_bad_input
 
 from effkit.errors import BackendUnavailableError, BadInputError
 from effkit.store import Store
@@ -435,26 +435,10 @@ def test_ray_engine_matches_local_engine(tmp_path, tiny, local_ray):
 # -- the command ---------------------------------------------------------------------------------
 
 
-def run_cli(*args, cwd=None):
-    env = {**os.environ, "COLUMNS": "200"}  # rich tables fold cells at the default 80 columns
-    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env)
-
-
-@pytest.fixture
-def cli(cli, monkeypatch):
-    """The shared in-process runner (conftest), with tables wide enough to read cell by cell."""
+@pytest.fixture(autouse=True)
+def _wide_tables(monkeypatch):
+    """Tables wide enough to read cell by cell."""
     monkeypatch.setenv("COLUMNS", "200")
-    return cli
-
-
-def assert_one_line_error(res, *needles):
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    assert "Traceback" not in res.stderr
-    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def test_cli_dry_run_lists_configurations(tmp_path, tiny, cli):
@@ -475,18 +459,17 @@ def test_cli_dry_run_lists_configurations(tmp_path, tiny, cli):
 def test_cli_bad_input_is_one_line_exit_2(tmp_path, tiny, cli):
     f = tmp_path / "s.yaml"
     f.write_text("models: [tiny.py:build]\nbatch_sizes: [1, 2\n")
-    # Once through a real process: no traceback, one line, exit 2.
-    assert_one_line_error(run_cli("sweep", str(f), "--dry-run"), f"{f}:", "malformed YAML")
+    assert_bad_input(cli("sweep", str(f), "--dry-run"), f"{f}:", "malformed YAML")
     f.write_text("models: [tiny.py:build]\nbatch_sizes: [0]\n")
-    assert_one_line_error(cli("sweep", str(f)), f"{f}:2:", "positive integer")
-    assert_one_line_error(cli("sweep", "--model", f"{tiny}:build", "--batch-size", "x"), "--batch-size")
-    assert_one_line_error(cli("sweep"), "--model")
-    assert_one_line_error(cli("sweep", "--model", "vovnet93", "--dry-run"), "unknown model 'vovnet93'")
+    assert_bad_input(cli("sweep", str(f)), f"{f}:2:", "positive integer")
+    assert_bad_input(cli("sweep", "--model", f"{tiny}:build", "--batch-size", "x"), "--batch-size")
+    assert_bad_input(cli("sweep"), "--model")
+    assert_bad_input(cli("sweep", "--model", "vovnet93", "--dry-run"), "unknown model 'vovnet93'")
     import importlib.util
 
     # Without the ray extra the same command is refused for the missing package: one line, exit 2 either way.
     why = "cannot reach the Ray cluster" if importlib.util.find_spec("ray") else "needs Ray, which is not installed"
-    assert_one_line_error(cli("sweep", "--model", f"{tiny}:build", "--engine", "ray", "--address",
+    assert_bad_input(cli("sweep", "--model", f"{tiny}:build", "--engine", "ray", "--address",
                               f"127.0.0.1:{_closed_port()}", "--db", str(tmp_path / "r.sqlite")), why)
     assert not (tmp_path / "r.sqlite").exists()
 
@@ -535,7 +518,7 @@ def test_cli_bad_flag_is_named_by_its_flag_with_or_without_a_file(tmp_path, tiny
     f.write_text("models: [tiny.py:build]\n")
     for source in ([str(f)], ["--model", f"{tiny}:build"]):
         res = cli("sweep", *source, flag, value, "--dry-run")
-        assert_one_line_error(res, needle)
+        assert_bad_input(res, needle)
         # Neither the file nor the Python key is blamed for a flag's value.
         key = flag.lstrip("-").replace("-", "_")
         assert str(f) not in res.stderr and not re.search(rf"(?<![-\w]){key}:", res.stderr), res.stderr
@@ -544,9 +527,9 @@ def test_cli_bad_flag_is_named_by_its_flag_with_or_without_a_file(tmp_path, tiny
 def test_cli_bad_model_flag_names_the_flag(tmp_path, tiny, cli):
     f = tmp_path / "s.yaml"
     f.write_text("models: [tiny.py:build]\n")
-    assert_one_line_error(cli("sweep", str(f), "--model", "vovnet93", "--dry-run"),
+    assert_bad_input(cli("sweep", str(f), "--model", "vovnet93", "--dry-run"),
                           "--model: ", "unknown model 'vovnet93'")
-    assert_one_line_error(cli("sweep", "--model", f"{tiny}:build,{tiny}:build", "--dry-run"), "--model lists")
+    assert_bad_input(cli("sweep", "--model", f"{tiny}:build,{tiny}:build", "--dry-run"), "--model lists")
 
 
 def test_sweep_spec_names_overridden_keys_as_told():
@@ -563,7 +546,7 @@ def test_sweep_spec_names_overridden_keys_as_told():
 def test_cli_ray_cpus_is_named_by_its_flag(tmp_path, tiny, cli, value):
     db = tmp_path / "r.sqlite"
     res = cli("sweep", "--model", f"{tiny}:build", "--ray-cpus", value, "--db", str(db))
-    assert_one_line_error(res, "--ray-cpus must be a positive number")
+    assert_bad_input(res, "--ray-cpus must be a positive number")
     assert "ray_num_cpus" not in res.stderr
     assert not db.exists()
 
@@ -578,24 +561,23 @@ def test_cli_db_is_checked_before_anything_runs(tmp_path, tiny, cli, monkeypatch
     text = tmp_path / "textdb.txt"
     text.write_text("not a database\n")
     model = ["--model", f"{tiny}:build", "--device", "cpu"]
-    assert_one_line_error(cli("sweep", *model, "--db", str(text)), "--db", "not an SQLite database")
+    assert_bad_input(cli("sweep", *model, "--db", str(text)), "--db", "not an SQLite database")
     assert text.read_text() == "not a database\n"  # left untouched
-    assert_one_line_error(cli("sweep", *model, "--db", str(tmp_path)), "--db", "is a folder")
+    assert_bad_input(cli("sweep", *model, "--db", str(tmp_path)), "--db", "is a folder")
     missing = tmp_path / "nope" / "r.sqlite"
-    assert_one_line_error(cli("sweep", *model, "--db", str(missing)), "--db", "does not exist")
+    assert_bad_input(cli("sweep", *model, "--db", str(missing)), "--db", "does not exist")
     assert not missing.parent.exists()
     # Even a dry run, so the command that is about to be run for real is known to be right.
-    assert_one_line_error(cli("sweep", *model, "--db", str(text), "--dry-run"), "--db")
+    assert_bad_input(cli("sweep", *model, "--db", str(text), "--dry-run"), "--db")
     # A bad --db is reported before a bad sweep file is even read.
-    assert_one_line_error(cli("sweep", str(tmp_path / "missing.yaml"), "--db", str(text)), "--db")
+    assert_bad_input(cli("sweep", str(tmp_path / "missing.yaml"), "--db", str(text)), "--db")
 
 
-def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, tiny):
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
+def test_cli_in_a_pipe_prints_no_blank_progress_line_and_wide_tables(tmp_path, tiny, cli):
     db = tmp_path / "r.sqlite"
-    res = subprocess.run([sys.executable, "-m", "effkit", "sweep", "--model", f"{tiny}:build", "--input-size",
-                          "16", "--device", "cpu", "--warmup-s", "0", "--min-iters", "1", "--min-time-s", "0",
-                          "--no-energy", "--db", str(db)], capture_output=True, text=True, env=env)
+    res = cli("sweep", "--model", f"{tiny}:build", "--input-size", "16", "--device", "cpu", "--warmup-s", "0",
+              "--min-iters", "1", "--min-time-s", "0", "--no-energy", "--db", str(db),
+              env={"COLUMNS": None, "LINES": None})  # no terminal size, as in a CI log
     assert res.returncode == 0, res.stderr
     # One plain line for the configuration, then the summary line; no empty line a transient bar would leave.
     lines = res.stderr.splitlines()
