@@ -379,7 +379,10 @@ def test_roofline_points_and_roofs():
     low = x < 10
     assert np.allclose(y[low], 1000 * x[low])  # the bandwidth roof: GB/s x FLOP/byte = GFLOP/s
     assert ax.get_xscale() == ax.get_yscale() == "log"
-    assert "FLOP / byte" in ax.get_xlabel() and "GFLOP/s" in ax.get_ylabel()
+    assert "FLOP / byte" in ax.get_xlabel() and "[FLOP/s]" in ax.get_ylabel()
+    # points are in GFLOP/s; the ticks say it with a prefix: 1000 GFLOP/s is 1T, 10 FLOP/byte is 10 (not 10^1)
+    assert ax.yaxis.get_major_formatter()(1000, 0) == "1T" and ax.yaxis.get_major_formatter()(50, 0) == "50G"
+    assert ax.xaxis.get_major_formatter()(10, 0) == "10"
     assert any("not measured" in n for n in fig.effkit_notes)
     assert spec.ridge_flop_per_byte == pytest.approx(10)
 
@@ -390,7 +393,7 @@ def test_roofline_per_layer_groups_by_type():
                         "flops_per_s": [1e9, 1e8, 2e9]})
     fig = roofline(pts, {"name": "toy", "peak_tflops": 1.0, "bandwidth_gbs": 100.0}, figsize=SMALL)
     labels = {c.get_label() for c in fig.axes[0].collections}
-    assert labels == {"Conv2d (measured)", "BatchNorm2d (measured)"}
+    assert labels == {"Conv2d", "BatchNorm2d"}
     assert _offsets(fig.axes[0]) == _pts((10, 1), (0.5, 0.1), (10, 2))
 
 
@@ -707,3 +710,89 @@ def test_cli_roofline_rejects_non_positive_peaks_before_reading(tmp_path, cli, f
 def test_cli_plot_output_is_a_directory(tmp_path, results_csv, cli):
     (tmp_path / "d.png").mkdir()
     assert_bad_input(cli("plot", "figure3", "--csv", str(results_csv), "-o", str(tmp_path / "d.png")), "directory")
+
+
+# ------------------------------------------------------------------------------------------------ what a PNG says
+
+
+def _noisy_results() -> pd.DataFrame:
+    df = _results()
+    df["torch_threads"] = 4
+    df["input_shape"] = "2x3x224x224"
+    # resnet50: IQR 50 % of its median (noisy, above the 10 % limit); the others 2 %
+    df["latency_iqr_ratio"] = [0.02, 0.02, 0.5, 0.02, 0.02, 0.02]
+    return df
+
+
+def _footer(fig) -> str:
+    """The text under the figure, its wrapping undone."""
+    return " ".join(fig._supxlabel.get_text().split()) if fig._supxlabel is not None else ""
+
+
+def test_figure3_marks_untrusted_rows_grey_and_names_its_data():
+    from effkit.report.chart_marks import UNTRUSTED_FACE, UNTRUSTED_LABEL
+
+    fig = figure3(_noisy_results(), ACC, figsize=SMALL, source="CSV results.csv")
+    a = fig.panels["a"]
+    grey = [c for c in a.collections if np.allclose(c.get_facecolor()[0][:3], matplotlib_rgb(UNTRUSTED_FACE))]
+    # resnet50 alone is grey: 24 ms per batch of 2 -> 12 ms/img at 75 %
+    assert len(grey) == 1 and _pts(*np.asarray(grey[0].get_offsets())) == _pts((12, 75))
+    footer = _footer(fig)
+    assert f"{UNTRUSTED_LABEL} " in footer and "resnet50 (noisy)" in footer
+    assert UNTRUSTED_LABEL in fig.legend_labels
+    # the machine (GPU, threads), batch, dtype, input size and source, in the figure itself
+    assert ("data: NVIDIA H100 80GB HBM3, 4 torch threads, batch 2, float32, input 3x224x224 — CSV results.csv"
+            in footer)
+
+
+def matplotlib_rgb(colour):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(colour)
+
+
+def test_roofline_untrusted_grey_no_user_values_and_provenance():
+    df = _noisy_results()
+    fig = roofline(df[df["status"] == "ok"].drop_duplicates("model", keep="last"),
+                   {"name": "user values", "peak_tflops": 1.0, "bandwidth_gbs": 100.0, "source": "user values"},
+                   figsize=SMALL, source="results database r.db", allow_other_device=True)
+    title, footer = fig.axes[0].get_title(), _footer(fig)
+    assert "user values" not in title and "user values" not in footer
+    assert "1 TFLOP/s" in title and "100 GB/s" in title
+    assert "results database r.db" in footer and "resnet50 (noisy)" in footer
+    # 600 and 800 GFLOP/s points are above a 1 TFLOP/s roof? no: but the bandwidth roof at their intensity is
+    # 100 GB/s x 53 (resnet50: 16e9 / 3e8) = 5.3 TFLOP/s capped at 1 TFLOP/s: all below; nothing flagged
+    assert not any("above the roofs" in n for n in fig.effkit_notes)
+    low = roofline(df.iloc[:1], {"name": "user values", "peak_tflops": 0.1, "bandwidth_gbs": 100.0},
+                   figsize=SMALL, allow_other_device=True)
+    # vovnet39's first row reached 500 GFLOP/s, above a 0.1 TFLOP/s roof: the roofs cannot be its peaks
+    assert any("1 point(s) above the roofs" in n for n in low.effkit_notes)
+
+
+def test_figure3_legend_lists_only_what_is_drawn():
+    # no energy anywhere: (c) and (d) are not drawn, so "mystery" (no accuracy, only in (d)) has no point
+    df = _results().assign(energy_j_per_img=np.nan)
+    fig = figure3(df, ACC, figsize=SMALL)
+    assert set(fig.panels) == {"a", "b"}
+    assert "other" not in fig.legend_labels  # mystery's family: drawn nowhere
+    assert set(fig.legend_labels) == {"VoVNet", "DenseNet", "ResNet"}
+
+
+def test_labels_do_not_overprint():
+    from effkit.report.chart_marks import labels_overlap
+
+    # six models on nearly the same spot: their names must still be readable
+    n = 6
+    pts = pd.DataFrame({"model": [f"model_number_{i}" for i in range(n)],
+                        "flops": [1e9 * (1 + i / 100) for i in range(n)],
+                        "mac_bytes": [1e8] * n, "flops_per_s": [1e11 * (1 + i / 200) for i in range(n)]})
+    fig = roofline(pts, DeviceSpec("toy", 10.0, 1000.0), figsize=(6, 5))
+    assert labels_overlap(fig) == []
+
+
+def test_layers_legend_has_no_more_entries_than_colours():
+    groups = [f"stage{i:02d}" for i in range(14) for _ in range(2)]
+    fig = layers_figure(_layers("m", [1] * 28, [1] * 28, groups), figsize=(6, 4))
+    assert len(fig.legend_labels) == plots.GROUP_COLOURS  # 14 groups, 10 colours: groups 0 and 10 share one
+    assert fig.legend_labels[0].replace("\n", " ") == "stage00, stage10"
+    assert "static analysis" in _footer(fig)

@@ -189,9 +189,10 @@ def test_markdown_report_links_pngs_written_beside_it(tmp_path):
     assert sorted(links) == ["report_figure3.png", "report_roofline.png"]
     for link in links:
         assert (tmp_path / link).read_bytes().startswith(b"\x89PNG")
-    assert "| model | family | batch | params (M) | FLOPs (G) |" in text
+    assert "| model | status | family | batch | params (M) | FLOPs (G) |" in text
     # VoVNet-39 row: 22.6M params, 16 GFLOPs, 4 ms, 250 FPS, 150 MB, 0.4 J, 4000 GFLOP/s, 76.77 %
-    assert re.search(r"\| vovnet39 \| VoVNet \| 1 \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| 150\.0 \| "
+    assert re.search(r"\| vovnet39 \| ok \| VoVNet \| 1 \| 22\.60 \| 16\.00 \| 100\.0 \| 300\.0 \| 4\.00 \| 250\.0 \| "
+                     r"150\.0 \| "
                      r"0\.400 \| 4,000\.0 \| 76\.77 \|", text), text
     assert "| mystery |" in text and "–" in text  # missing values shown as missing, never 0
     for heading in ("## Machine", "## Method", "## Accuracy sources", "## Notes"):
@@ -409,7 +410,7 @@ def test_markdown_report_of_two_setups_has_a_section_and_figures_each(tmp_path):
     text = out.read_text()
     assert "## Setup 1: NVIDIA H100 80GB HBM3, batch size 1" in text
     assert "## Setup 2: NVIDIA H100 80GB HBM3, batch size 32" in text
-    assert text.count("| model | family | batch |") == 2
+    assert text.count("| model | status | family | batch |") == 2
     assert sorted(p.name for p in written[1:]) == ["r_setup1_figure3.png", "r_setup1_roofline.png",
                                                    "r_setup2_figure3.png", "r_setup2_roofline.png"]
     html_out = tmp_path / "r.html"
@@ -424,3 +425,23 @@ def test_cli_report_of_two_setups_and_a_filter(tmp_path, cli):
     assert code == 0, err
     text = (tmp_path / "r.md").read_text()
     assert "## Comparison" in text and "batch size 32" in text and "| densenet201 |" not in text
+
+
+def test_report_table_carries_status_and_captions_follow_the_panels_drawn():
+    from effkit.report.report import render_html
+
+    df = _results().assign(energy_j_per_img=np.nan, energy_status="off")
+    # densenet201: IQR 3 ms of its 10 ms median (30 %, above the 10 % limit) -> noisy
+    df["latency_iqr_ratio"] = [0.01, 0.3, 0.01]
+    df.attrs["source"] = "results database r.db"
+    rep = build_report(df)
+    table = rep.sections[0].table.set_index("model")
+    assert table.loc["densenet201", "status"] == "ok (noisy)" and table.loc["vovnet39", "status"] == "ok"
+    html = render_html(rep)
+    assert "<td>ok (noisy)</td>" in html
+    caption = re.search(r"<figcaption>(Figure 3[^<]*)</figcaption>", html).group(1)
+    # no energy: only (a) and (b) drawn, and the caption says so instead of describing (c) and (d)
+    assert "(a) accuracy vs inference time" in caption and "(b)" in caption
+    assert "(c) accuracy vs energy" not in caption and "(c), (d) not drawn" in caption
+    assert "Grey: effkit does not trust the timing" in caption
+    assert "NVIDIA H100 80GB HBM3" in caption and "batch 1" in caption and "results database r.db" in caption

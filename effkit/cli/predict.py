@@ -306,7 +306,9 @@ def proxies_plot_cmd(
                    "--batch-size and --dtype")
     label, rows = groups[0]
     title = f"what predicts {target}: machine {label['machine_id']}, batch {label['batch_size']}, {label['dtype']}"
-    fig = proxies_figure(rows, target=targets[target], title=title)
+    from effkit.report.chart_marks import data_source
+
+    fig = proxies_figure(rows, target=targets[target], title=title, source=data_source(results))
     save_figure(fig, output)
     for n in [*notes, *fig.effkit_notes]:
         _say(n)

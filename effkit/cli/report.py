@@ -192,7 +192,8 @@ def layers_cmd(
     with status("drawing"):
         fig = layers_figure(profs[0], profs[1] if compare else None,
                             measured if measured and any(x is not None for x in measured) else None,
-                            group_depth=group_depth)
+                            group_depth=group_depth,
+                            source=results.attrs.get("source") if results is not None else None)
     save_figure(fig, output)
     for n in [*notes, *fig.effkit_notes]:
         note(n)
@@ -231,7 +232,8 @@ def roofline_cmd(
     """
     from effkit import check_peaks
     from effkit.report.figures import check_figure_path, save_figure
-    from effkit.report.roofline import check_measured_on, roofline, spec_for_rows
+    from effkit.report.chart_marks import data_source
+    from effkit.report.roofline import check_measured_on, roofline, roofs_title, spec_for_rows
 
     check_figure_path(output)
     check_peaks(peak_tflops, bandwidth_gbs)
@@ -252,28 +254,36 @@ def roofline_cmd(
         if rows is not None:
             check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
                               allow_other_device=allow_other_device)
-        points = _layer_points(rows, per_layer, input_size, batch_size, spec.dtype, notes)
-        title = f"Roofline of {per_layer}'s layers — {spec.name} ({spec.dtype})"
-        fig = roofline(points, spec, label_column="name", title=title)
+        points, setup, source = _layer_points(rows, per_layer, input_size, batch_size, spec.dtype, notes)
+        title = f"Roofline of {per_layer}'s layers — {roofs_title(spec)}"
+        fig = roofline(points, spec, label_column="name", title=title, setup=setup,
+                       source=source or data_source(results))
     else:
-        fig = roofline(rows, spec, allow_other_device=allow_other_device)
+        fig = roofline(rows, spec, allow_other_device=allow_other_device, source=data_source(results))
     save_figure(fig, output)
-    for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith("peaks of"))]:
+    for n in [*notes, *(n for n in fig.effkit_notes if not n.startswith(("peaks of", "roofs")))]:
         note(n)
     typer.echo(f"wrote {output}", err=True)
 
 
 def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: list[str]):
-    """The model's measured per-layer points, else its analysed layers (drawn at their bound)."""
+    """(points, the setup they were measured or analysed in, their source or ``None``): the model's measured
+    per-layer points, else its analysed layers (drawn at their bound)."""
+    import pandas as pd
+
     from effkit.report.select import measured_layers
 
     points = measured_layers(rows, model) if rows is not None else None
     if points is not None:
-        return points
+        return points, rows[rows["model"].astype(str) == model].tail(1), None
     if rows is not None:
         notes.append(f"no per-layer measurement of {model}: layers drawn at their roofline bound")
     with status(f"analysing {model}"):
-        return _profile_for(model, input_size, None, batch_size, dtype).layers
+        prof = _profile_for(model, input_size, None, batch_size, dtype)
+    shape = tuple(prof.input_shape)
+    setup = pd.DataFrame([{"device": "not timed (static analysis)", "batch_size": shape[0], "dtype": dtype,
+                           "input_shape": "x".join(map(str, shape))}])
+    return prof.layers, setup, f"effkit static analysis of {model}"
 
 
 @app.command()

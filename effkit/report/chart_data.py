@@ -60,15 +60,20 @@ def _accuracy_map(accuracy) -> tuple[dict[str, float], dict[str, str]]:
     return dict(zip(models, numeric(acc["top1"]).astype(float))), caveats
 
 
-def figure3_data(results, accuracy=None, **filters):
+def figure3_data(results, accuracy=None, *, source: str | None = None, **filters):
     """The numbers Figure 3 plots, one row per model (the latest successful measurement of each).
 
     Columns: ``model, family, time_ms_per_img, gflops_per_s, energy_j_per_img, top1, accuracy_caveat``
-    (``""`` or why the top-1 is not an ImageNet val number); missing values are NaN (never 0). Also returns
+    (``""`` or why the top-1 is not an ImageNet val number), ``untrusted`` (the :func:`effkit.trust.trust_tags`
+    of the row: ``[]`` or ``["busy", "noisy"]``); missing values are NaN (never 0). Also returns
     the selection notes. ``filters`` (``device``, ``batch_size``, ``dtype``, ``input_size``) pick one setup
-    when the results hold several (see :func:`effkit.report.select.select_setup`).
+    when the results hold several (see :func:`effkit.report.select.select_setup`). ``attrs["provenance"]``
+    says in one line which machine, batch, dtype, input and ``source`` (see
+    :func:`effkit.report.chart_marks.data_source`) the rows are.
     """
     import numpy as np
+
+    from effkit.report.chart_marks import data_source, provenance_line
     import pandas as pd
 
     check_measurements(results, "Figure 3")
@@ -107,7 +112,12 @@ def figure3_data(results, accuracy=None, **filters):
         "top1": [acc.get(m, np.nan) for m in df["model"].astype(str)],
         "accuracy_caveat": [caveats.get(m, "") if m in acc else "" for m in df["model"].astype(str)],
     })
+    from effkit.trust import trust_tags
+
+    # Why effkit doubts each row's timing ([] when it does not): such points are drawn grey and named.
+    data["untrusted"] = [trust_tags(rec) for rec in df.to_dict(orient="records")]
     data.attrs["setup"] = chosen.key
+    data.attrs["provenance"] = provenance_line(df, data_source(results, source))
     if "energy_status" in df.columns:
         data["energy_status"] = df["energy_status"].astype(str).where(df["energy_status"].notna(), "")
     return data.reset_index(drop=True), notes

@@ -20,16 +20,23 @@ def new_figure(nrows: int, ncols: int, figsize, **kw):
     return fig, axes
 
 
-def attach_notes(fig, notes: list[str]) -> None:
-    """Keep ``notes`` in ``fig.effkit_notes`` and write them under the figure."""
+def attach_notes(fig, notes: list[str], provenance: str | None = None) -> None:
+    """Keep ``notes`` in ``fig.effkit_notes`` and write ``provenance`` (which data the figure shows: see
+    :func:`effkit.report.chart_marks.provenance_line`) and the notes under the figure; then place the point
+    labels queued with :func:`effkit.report.chart_marks.add_label`."""
+    from effkit.report.chart_marks import place_labels
+
     fig.effkit_notes = list(notes)
-    if notes:
-        # Notes go in the figure itself, so a saved PNG still says what it left out; as the figure's
-        # x super-label they get their own space from the constrained layout.
+    fig.effkit_provenance = provenance
+    lines_in = ([provenance] if provenance else []) + list(notes)
+    if lines_in:
+        # Notes go in the figure itself, so a saved PNG still says what it shows and what it left out; as the
+        # figure's x super-label they get their own space from the constrained layout.
         width = max(60, int(fig.get_figwidth() * 15))
-        lines = [textwrap.fill(n, width, subsequent_indent="    ") for n in notes]
+        lines = [textwrap.fill(n, width, subsequent_indent="    ") for n in lines_in]
         fig.supxlabel("\n".join(lines), fontsize=7, color="#444444", x=0.005, ha="left",
                       multialignment="left")
+    place_labels(fig)
 
 
 def check_figure_path(path: str | Path) -> str:

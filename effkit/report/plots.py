@@ -40,24 +40,33 @@ ENERGY_LABEL = "energy [J / image]"
 # Figure 3
 
 
-def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) -> None:
+def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) -> set[str]:
+    """Draw each family's points of ``data`` (columns ``x``, ``y``); returns the families drawn.
+
+    A top-1 from a small or non-ImageNet folder is drawn hollow (not comparable to the published ones); a row
+    effkit does not trust (busy machine, noisy timing) is drawn grey with its family's colour on the edge."""
+    from effkit.report.chart_marks import UNTRUSTED_FACE, add_label
+
     rows = data.dropna(subset=[x, y])
-    # A top-1 from a small or non-ImageNet folder is drawn hollow: it is not comparable to the published ones.
     caveat = (rows["accuracy_caveat"] != "") if ("top1" in (x, y) and "accuracy_caveat" in rows.columns) \
         else rows["model"].map(lambda _: False)
+    doubt = rows["untrusted"].map(bool) if "untrusted" in rows.columns else rows["model"].map(lambda _: False)
+    drawn: set[str] = set()
     for fam, (colour, marker) in FAMILY_STYLES.items():
         for hollow in (False, True):
-            part = rows[(rows["family"] == fam) & (caveat == hollow)]
-            if part.empty:
-                continue
-            ax.scatter(part[x], part[y], marker=marker, s=36, zorder=3, linewidths=0.4 if not hollow else 1.2,
-                       label=fam + (f" ({CAVEAT_LABEL})" if hollow else ""),
-                       **({"facecolors": "none", "edgecolors": colour} if hollow
-                          else {"c": colour, "edgecolors": "black"}))
-            if label_points:
-                for name, xv, yv in zip(part["model"], part[x], part[y]):
-                    ax.annotate(name + (" *" if hollow else ""), (xv, yv), xytext=(4, 3),
-                                textcoords="offset points", fontsize=7)
+            for grey in (False, True):
+                part = rows[(rows["family"] == fam) & (caveat == hollow) & (doubt == grey)]
+                if part.empty:
+                    continue
+                face = "none" if hollow else UNTRUSTED_FACE if grey else colour
+                edge = colour if (hollow or grey) else "black"
+                ax.scatter(part[x], part[y], marker=marker, s=36, zorder=3,
+                           linewidths=1.2 if (hollow or grey) else 0.4, facecolors=face, edgecolors=edge,
+                           label=fam + (f" ({CAVEAT_LABEL})" if hollow else "") + (" (not trusted)" if grey else ""))
+                drawn.add(fam)
+                if label_points:
+                    for name, xv, yv in zip(part["model"], part[x], part[y]):
+                        add_label(ax, xv, yv, name + (" *" if hollow else ""))
     ax.grid(True, alpha=0.3)
     ax.margins(x=0.15, y=0.1)  # room for the labels of the outermost points
     if rows.empty:
@@ -65,6 +74,7 @@ def _scatter_families(ax, data, x: str, y: str, *, label_points: bool = True) ->
                 ha="center", va="center", fontsize=9, color="#666666")
         ax.set_xticks([])  # an empty panel's default -0.06..0.06 range would read as data
         ax.set_yticks([])
+    return drawn
 
 
 #: The four panels of Figure 3: (letter, x column, y column, x label, y label, title).
@@ -80,7 +90,8 @@ CAVEAT_LABEL = "accuracy not from ImageNet val"
 
 
 def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, device: str | None = None,
-            batch_size: int | None = None, dtype: str | None = None, input_size: int | None = None):
+            batch_size: int | None = None, dtype: str | None = None, input_size: int | None = None,
+            source: str | None = None):
     """The paper's Figure 3 from measurements: accuracy, speed, computation efficiency and energy.
 
     Panels: (a) top-1 accuracy vs inference time per image, (b) accuracy vs achieved GFLOP/s,
@@ -98,6 +109,8 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
         title: figure title; default names the machine, batch size, dtype and input size.
         figsize: size in inches; default 11 wide, 8.5 high for four panels and 4.6 for one row.
         device, batch_size, dtype, input_size: pick one setup (see :func:`effkit.report.select.select_setup`).
+        source: where the rows came from, written under the figure with the machine, batch, dtype and input
+            (default: what ``results.attrs`` say; see :func:`effkit.report.chart_marks.data_source`).
 
     Returns:
         The Figure, with ``missing_accuracy`` (models left out of (a)-(c)), ``missing_energy`` (left out
@@ -109,50 +122,85 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
             setups (machine, batch size, dtype, input size) without a filter picking one.
     """
     data, notes = figure3_data(results, accuracy, device=device, batch_size=batch_size, dtype=dtype,
-                               input_size=input_size)
+                               input_size=input_size, source=source)
     shown = [p for p in FIGURE3_PANELS if not data.dropna(subset=[p[1], p[2]]).empty] or list(FIGURE3_PANELS[:1])
     empty = [p[0] for p in FIGURE3_PANELS if p not in shown]
     nrows, ncols = (2, 2) if len(shown) == 4 else (1, len(shown))
     fig, axes = new_figure(nrows, ncols, figsize or (11, 8.5 if nrows == 2 else 4.6))
     fig.panels = {}
+    drawn: set[str] = set()
     for ax, (letter, x, y, xlabel, ylabel, panel_title) in zip(axes.flat, shown):
-        _scatter_families(ax, data, x, y)
+        drawn |= _scatter_families(ax, data, x, y)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
         fig.panels[letter] = ax
-    notes.extend(_figure3_notes(data, empty))
-    handles = [legend_handle(fam) for fam in FAMILY_STYLES if (data["family"] == fam).any()]
-    if any(p in fig.panels for p in "abc") and (data.dropna(subset=["top1"])["accuracy_caveat"] != "").any():
+    notes.extend(_figure3_notes(data, empty, list(fig.panels)))
+    # The legend lists what is drawn: families with a point in a panel shown, the hollow and grey styles
+    # only when a point shown has them.
+    handles = [legend_handle(fam) for fam in FAMILY_STYLES if fam in drawn]
+    in_panels = _points_shown(data, shown)
+    if any(p in fig.panels for p in "abc") and (in_panels.dropna(subset=["top1"])["accuracy_caveat"] != "").any():
         handles.append(legend_handle("other", hollow=True))
+    if in_panels["untrusted"].map(bool).any():
+        from effkit.report.chart_marks import untrusted_handle
+
+        handles.append(untrusted_handle())
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False, title="family",
                title_fontsize=8)
     fig.suptitle(title or f"Figure 3 — {setup_label(data.attrs['setup'])}", fontsize=11)
-    attach_notes(fig, notes)
+    fig.legend_labels = [h.get_label() for h in handles]
+    attach_notes(fig, notes, data.attrs.get("provenance"))
     fig.missing_accuracy = data.loc[data["top1"].isna(), "model"].tolist()
     fig.missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     fig.data = data
     return fig
 
 
-def _figure3_notes(data, empty: list[str]) -> list[str]:
-    """What Figure 3 left out or marks: models without accuracy or energy, caveated accuracy, empty panels."""
+def _points_shown(data, shown):
+    """The rows of ``data`` with a point in at least one of the ``shown`` panels."""
+    keep = data["model"].map(lambda _: False)
+    for _, x, y, *_rest in shown:
+        keep |= data[x].notna() & data[y].notna()
+    return data[keep]
+
+
+def _figure3_notes(data, empty: list[str], drawn: list[str] = ("a", "b", "c", "d")) -> list[str]:
+    """What Figure 3 left out or marks: models without accuracy or energy, caveated accuracy, rows effkit
+    does not trust, empty panels; each in terms of the panels ``drawn``."""
+    from effkit.report.chart_marks import untrusted_note
+
+    def panels(letters: str) -> str:
+        got = [p for p in letters if p in drawn]
+        if len(got) > 2 and got == list("abc"):
+            return "(a)-(c)"
+        return " and ".join(f"({p})" for p in got)
+
     notes = []
     missing_acc = data.loc[data["top1"].isna(), "model"].tolist()
     missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     if missing_acc:
+        where = panels("abc")
         notes.append("no accuracy for " + ", ".join(missing_acc)
-                     + ": left out of (a)-(c) (give it with an accuracy CSV); still in (d)")
+                     + (f": left out of {where}" if where else ": not drawn")
+                     + " (give it with an accuracy CSV)" + ("; still in (d)" if "d" in drawn else ""))
     if missing_energy:
         why = ""
         if "energy_status" in data.columns:
             reasons = sorted({s for s in data.loc[data["energy_j_per_img"].isna(), "energy_status"] if s
                               and s.lower() not in ("nan", "none", "ok")})
             why = f" ({'; '.join(reasons)[:120]})" if reasons else ""
-        notes.append("no energy measurement for " + ", ".join(missing_energy) + why + ": left out of (c) and (d)")
+        where = panels("cd")
+        if where or len(missing_energy) < len(data):
+            notes.append("no energy measurement for " + ", ".join(missing_energy) + why
+                         + (f": left out of {where}" if where else ""))
+        else:
+            notes.append(f"no energy measured{why}: panel(s) (c), (d) left out (they plot energy per image)")
     for model, caveat in zip(data["model"], data["accuracy_caveat"]):
         if caveat:
             notes.append(f"accuracy of {model} * from {caveat}: drawn hollow, not comparable to published top-1")
-    if empty:
-        notes.append("panel(s) " + ", ".join(f"({p})" for p in empty) + " left out: no model has the numbers "
+    notes += untrusted_note(data["model"], data["untrusted"])
+    empty_rest = [p for p in empty if not (p in "cd" and missing_energy and len(missing_energy) == len(data))]
+    if empty_rest:
+        notes.append("panel(s) " + ", ".join(f"({p})" for p in empty_rest) + " left out: no model has the numbers "
                      "they plot (see above)")
     return notes
 
@@ -217,7 +265,7 @@ def _group_colours(rows) -> list:
 
 
 def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth: int | None = None,
-                  figsize=None):
+                  figsize=None, source: str | None = None):
     """MAC, FLOPs and (when measured) latency / achieved FLOP/s per layer along the depth.
 
     One column per model (``compare`` adds a second, side by side, on shared y axes so DenseNet's MAC growing
@@ -233,9 +281,10 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
             model, or a pair ``(first, second)``; adds the latency and achieved FLOP/s rows.
         group_depth: module depth that names a group; default chosen per model (see :func:`layer_rows`).
         figsize: size in inches; default grows with the number of rows and columns.
+        source: where the per-layer measurements came from (a store path, a CSV), written under the figure.
 
     Returns:
-        The Figure, with ``effkit_notes`` attached.
+        The Figure, with ``effkit_notes`` and ``legend_labels`` (one entry per colour) attached.
     """
     models = [as_layers(profile_or_layers, "model")]
     if compare is not None:
@@ -252,7 +301,7 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
     fig, axes = new_figure(len(kinds), ncols, figsize or (6.5 * ncols, 2.3 * len(kinds)), sharey="row")
     notes: list[str] = []
     setups = [layers_setup(obj) for obj in ([profile_or_layers] + ([compare] if compare is not None else []))]
-    legend: list = []
+    legend: list = []  # (model, its chart rows) for the colour legend
     for j, ((_, name), r, m) in enumerate(zip(models, rows, meas)):
         colours = _group_colours(r)
         for i, kind in enumerate(kinds):
@@ -269,29 +318,55 @@ def layers_figure(profile_or_layers, compare=None, measured=None, *, group_depth
         axes[0][j].set_title(f"{name}: input {setups[j]['input_shape']}, {setups[j]['dtype']}, {where}",
                              fontsize=9)
         axes[-1][j].set_xlabel("layers in execution order, grouped by stage / block", fontsize=8)
-        legend += _group_legend(r, name if ncols > 1 else None)
-    fig.legend(handles=legend, loc="outside right upper", fontsize=6, frameon=False, title="stage / block",
-               title_fontsize=7, ncols=1 if len(legend) <= 24 else 2)
+        legend.append((name, r))
+    handles = _group_legend(legend)
+    fig.legend(handles=handles, loc="outside right upper", fontsize=6, frameon=False, title="stage / block",
+               title_fontsize=7)
+    fig.legend_labels = [h.get_label() for h in handles]
     fig.suptitle("Per-layer memory access cost (MAC) and FLOPs along the depth"
                  + (" — " + " vs ".join(n for _, n in models) if ncols > 1 else ""), fontsize=11)
-    attach_notes(fig, notes)
+    attach_notes(fig, notes, _layers_provenance(models, setups, meas, source))
     return fig
 
 
-#: Groups listed per model in a per-layer chart's colour legend; the rest are counted.
-LEGEND_GROUPS = 20
+def _layers_provenance(models, setups, meas, source: str | None) -> str:
+    """Which data a per-layer chart shows: the static analysis (input, dtype), and where layers were timed."""
+    shapes = " / ".join(dict.fromkeys(s["input_shape"] for s in setups))
+    dtypes = " / ".join(dict.fromkeys(s["dtype"] for s in setups))
+    batch = " / ".join(dict.fromkeys(s["input_shape"].split("x")[0] for s in setups))
+    names = " and ".join(n for _, n in models)
+    timed = [m.attrs["device"] for m in meas if m is not None and m.attrs.get("device")]
+    where = (f"layers timed on {', '.join(dict.fromkeys(timed))} — {source or 'source not recorded'}" if timed
+             else "not timed: MAC and FLOPs need no machine")
+    return (f"data: effkit static analysis of {names} on the meta device, batch {batch}, {dtypes}, input "
+            f"{shapes}; {where}")
 
 
-def _group_legend(rows, model: str | None) -> list:
-    """Legend handles: each group's colour and name (``model: group`` when models are compared)."""
-    from matplotlib.lines import Line2D
+#: Colours a per-layer chart cycles through (matplotlib's tab10); the legend has one entry per colour.
+GROUP_COLOURS = 10
+
+
+def _group_legend(models) -> list:
+    """Legend handles, one per colour drawn (never more entries than colours): each names the groups that
+    colour marks, per model when two are compared (``vovnet39: stage2 | densenet121: features.denseblock1``)."""
+    import textwrap
+
     from matplotlib.patches import Patch
 
-    groups = list(dict.fromkeys(rows["group"]))
-    colours = dict(zip(rows["group"], _group_colours(rows)))
-    handles = [Patch(facecolor=colours[g], label=f"{model}: {g}" if model else g) for g in groups[:LEGEND_GROUPS]]
-    if len(groups) > LEGEND_GROUPS:
-        handles.append(Line2D([], [], linestyle="", label=f"... {len(groups) - LEGEND_GROUPS} more groups"))
+    by_colour: dict[int, dict[str, list[str]]] = {}
+    for name, rows in models:
+        for i, g in enumerate(dict.fromkeys(rows["group"])):
+            by_colour.setdefault(i % GROUP_COLOURS, {}).setdefault(name, []).append(g)
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    handles = []
+    for idx in sorted(by_colour):
+        parts = by_colour[idx]
+        text = " | ".join((f"{m}: " if len(models) > 1 else "") + ", ".join(gs) for m, gs in parts.items())
+        # wrapped, not widened: a wide legend would take the width the layer bars need
+        label = textwrap.fill(textwrap.shorten(text, 66, placeholder=" ..."), 22)
+        handles.append(Patch(facecolor=cmap(idx), label=label))
     return handles
 
 

@@ -17,7 +17,7 @@ LABELS = {
 
 
 def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str | None = None,
-                   panel_size=(3.4, 2.9)):
+                   panel_size=(3.4, 2.9), source: str | None = None):
     """One panel per proxy: proxy (x) against the measured ``target`` (y), points labelled by model.
 
     Points take their family's colour and marker (as in Figure 3); each panel's title gives the Spearman
@@ -29,6 +29,10 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         target: ``latency_ms`` or ``energy_j_per_img``.
         proxies: the proxies to draw (default: every one of :data:`~effkit.prediction.proxies.PROXIES`
             with at least two values).
+        source: where the rows came from, written under the figure with the machine, batch, dtype and input
+            (default: what ``rows.attrs`` say; see :func:`effkit.report.chart_marks.data_source`).
+
+    Rows effkit does not trust (see :mod:`effkit.trust`) are drawn grey and named in a note.
 
     Raises:
         BadInputError: no rows, no target values, or no proxy with two values.
@@ -54,25 +58,37 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
     fig, axes = new_figure(nrows, ncols, (panel_size[0] * ncols, panel_size[1] * nrows))
     fams = rows["family"] if "family" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
     family = [family_of(str(m), f) for m, f in zip(rows["model"], fams)]
+    from effkit.report.chart_marks import (
+        UNTRUSTED_FACE, add_label, data_source, eng_axes, provenance_line, untrusted_handle, untrusted_note,
+    )
+    from effkit.trust import trust_tags
+
+    doubt = [trust_tags(rec) for rec in rows.to_dict(orient="records")]
     for ax, proxy in zip(axes.flat, shown):
         x = pd.to_numeric(rows[proxy], errors="coerce")
         rho, r, n = correlations(x, y)
         for fam, (colour, marker) in FAMILY_STYLES.items():
-            sel = [i for i, f in enumerate(family) if f == fam and x.iloc[i] == x.iloc[i] and y.iloc[i] == y.iloc[i]]
-            if sel:
-                ax.scatter(x.iloc[sel], y.iloc[sel], c=colour, marker=marker, s=28, edgecolors="black",
-                           linewidths=0.4, zorder=3)
+            for grey in (False, True):
+                sel = [i for i, f in enumerate(family) if f == fam and bool(doubt[i]) == grey
+                       and x.iloc[i] == x.iloc[i] and y.iloc[i] == y.iloc[i]]
+                if sel:
+                    ax.scatter(x.iloc[sel], y.iloc[sel], marker=marker, s=28, zorder=3,
+                               facecolors=UNTRUSTED_FACE if grey else colour,
+                               edgecolors=colour if grey else "black", linewidths=1.0 if grey else 0.4)
         for xi, yi, m in zip(x, y, rows["model"].astype(str)):
             if xi == xi and yi == yi:
-                ax.annotate(m, (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=6)
+                add_label(ax, xi, yi, m, fontsize=6)
         ax.set_title(f"{proxy}\nSpearman {rho:.2f}, Pearson {r:.2f} (n={n})", fontsize=8)
         ax.set_xlabel(LABELS.get(proxy, proxy), fontsize=8)
         ax.set_ylabel(LABELS.get(target, target), fontsize=8)
+        eng_axes(ax)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
     handles = [legend_handle(f) for f in FAMILY_STYLES if f in family]
+    if any(doubt):
+        handles.append(untrusted_handle())
     if handles:
         fig.legend(handles=handles, loc="outside right upper", fontsize=7, frameon=False, title="family",
                    title_fontsize=7)
@@ -80,6 +96,7 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
         fig.suptitle(title, fontsize=10)
     n_models = int(y.notna().sum())
     notes = [f"only {n_models} models: the correlations mean little"] if n_models < MIN_MODELS else []
-    attach_notes(fig, notes)
+    notes += untrusted_note(rows["model"].astype(str), doubt)
+    attach_notes(fig, notes, provenance_line(rows, data_source(rows, source)))
     fig.effkit_panels = shown
     return fig

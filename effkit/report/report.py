@@ -30,6 +30,7 @@ FIGURE_NAMES = ("figure3", "roofline")
 #: are the terminal tables' (:mod:`effkit.report.columns`), with the report's fixed units.
 TABLE_COLUMNS = [
     ("model", header("model"), None, None),
+    ("status", header("status"), None, None),
     ("family", header("family"), None, None),
     ("batch_size", header("batch_size"), None, None),
     ("params", header("params", "M"), 1e6, 2),
@@ -64,8 +65,9 @@ _MACHINE_COLUMNS = [
 def report_table(results, accuracy=None, **filters):
     """The Table-4-style comparison of one setup, one row per model, raw numbers in vocabulary units.
 
-    Columns (those the results allow): ``model, family, batch_size, params, flops, paper_mac, mac, latency_ms,
-    fps, peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
+    Columns (those the results allow): ``model, status`` (``ok``, or ``ok (busy, noisy)`` when effkit does not
+    trust the row; see :func:`effkit.trust.shown_status`), ``family, batch_size, params, flops, paper_mac, mac,
+    latency_ms, fps, peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
     achieved computation (flops / latency), ``top1`` the ImageNet accuracy of the reference or user table.
     ``filters`` (``device``, ``batch_size``, ``dtype``, ``input_size``) pick the setup when the results hold
     several (see :func:`effkit.report.select.select_setup`); mixed setups are refused.
@@ -83,7 +85,11 @@ def _setup_table(df, accuracy):
     from effkit.report.chart_data import family_of
     from effkit.report.select import setup_key
 
+    from effkit.trust import shown_status
+
     out = pd.DataFrame({"model": df["model"].astype(str)})
+    # "ok (busy, noisy)" for a row effkit does not trust: the report says it as the terminal tables do
+    out["status"] = [shown_status(rec) or "ok" for rec in df.to_dict(orient="records")]
     fam = df["family"] if "family" in df.columns else pd.Series([None] * len(df), index=df.index)
     out["family"] = [family_of(m, f) for m, f in zip(out["model"], fam)]
     out["batch_size"] = [setup_key(rec)["batch_size"] for rec in df.to_dict(orient="records")]
@@ -121,6 +127,10 @@ def _accuracy_table(accuracy):
     raise BadInputError(f"accuracy: expected a table or a CSV path, got {type(accuracy).__name__}")
 
 
+#: Headers of the text (left-aligned) columns; the others hold numbers.
+_TEXT_HEADERS = (header("model"), header("status"), header("family"))
+
+
 def _fmt(value: Any, scale, digits) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -131,7 +141,7 @@ def _fmt(value: Any, scale, digits) -> str:
 
 def _table_cells(table) -> tuple[list[str], list[list[str]]]:
     cols = [(c, h, s, d) for c, h, s, d in TABLE_COLUMNS
-            if c in table.columns and (c in ("model", "family", "batch_size") or table[c].notna().any())]
+            if c in table.columns and (c in ("model", "status", "family", "batch_size") or table[c].notna().any())]
     headers = [h for _, h, _, _ in cols]
     rows = [[_fmt(rec[c], s, d) for c, _, s, d in cols] for rec in table.to_dict(orient="records")]
     return headers, rows
@@ -237,7 +247,10 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
     # Same checks as `plot figure3`, so a file that cannot make Figure 3 cannot make an almost empty report.
     select.check_measurements(results, "report")
     setups = select.select_setups(results, **filters)
-    sections = [_section(s, acc, device_spec, allow_other_device) for s in setups]
+    from effkit.report.chart_marks import data_source
+
+    source = data_source(results)
+    sections = [_section(s, acc, device_spec, allow_other_device, source) for s in setups]
     notes: list[str] = []
     if len(sections) > 1:
         notes.append(f"the results hold {len(sections)} setups that cannot be compared: each has its own "
@@ -255,7 +268,7 @@ def build_report(results, *, accuracy=None, title: str | None = None, device_spe
     return Report(title=title, sections=sections, machine=machine, method=method, notes=notes)
 
 
-def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSection:
+def _section(chosen, acc, device_spec, allow_other_device: bool, source: str | None = None) -> ReportSection:
     """The table, Figure 3 and (when the device's peaks are known) the roofline of one setup."""
     from effkit.report import plots
     from effkit.report import roofline as roofline_chart
@@ -266,7 +279,7 @@ def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSectio
     notes += [f"warning: {line}: its numbers may be off" for line in trust_notes(rows)]
     table = _setup_table(rows, acc)
     figures: dict[str, Any] = {}
-    fig = plots.figure3(rows, acc)
+    fig = plots.figure3(rows, acc, source=source)
     figures["figure3"] = fig
     notes.extend(n for n in fig.effkit_notes if n not in notes)
     spec = device_spec
@@ -281,7 +294,8 @@ def _section(chosen, acc, device_spec, allow_other_device: bool) -> ReportSectio
     else:
         notes.append("no roofline: no GPU recorded with these rows")
     if spec is not None and {"flops", "mac_bytes"} <= set(rows.columns):
-        figures["roofline"] = roofline_chart.roofline(rows, spec, allow_other_device=allow_other_device)
+        figures["roofline"] = roofline_chart.roofline(rows, spec, allow_other_device=allow_other_device,
+                                                      source=source)
     return ReportSection(chosen.label, dict(chosen.key), table, figures, notes)
 
 
@@ -310,12 +324,32 @@ def _machine_and_method(selected) -> tuple[list[tuple[str, str]], list[tuple[str
     return machine, method
 
 
-_FIGURE_CAPTIONS = {
-    "figure3": "Figure 3 (after the VoVNet paper): (a) accuracy vs inference time, (b) accuracy vs achieved "
-               "GFLOP/s, (c) accuracy vs energy per image, (d) energy per image vs GFLOP/s.",
-    "roofline": "Roofline: arithmetic intensity (FLOPs / MAC bytes) against achieved FLOP/s, under the "
-                "device's peak compute and memory bandwidth.",
-}
+_ROOFLINE_CAPTION = ("Roofline: arithmetic intensity (FLOPs / MAC bytes) against achieved FLOP/s, under the "
+                     "device's peak compute and memory bandwidth.")
+
+
+def figure_caption(kind: str, fig) -> str:
+    """The caption of a report figure, built from what the figure draws: Figure 3's panels shown (not all
+    four), the grey points when there are any, and the data it shows (machine, batch, dtype, input, source)."""
+    if kind == "figure3":
+        from effkit.report.plots import FIGURE3_PANELS
+
+        drawn = getattr(fig, "panels", {})
+        panels = [title for letter, *_rest, title in FIGURE3_PANELS if letter in drawn]
+        text = "Figure 3 (after the VoVNet paper): " + ", ".join(panels) + "."
+        left = [f"({letter})" for letter, *_ in FIGURE3_PANELS if letter not in drawn]
+        if left:
+            text += f" Panel{'s' if len(left) > 1 else ''} {', '.join(left)} not drawn (see the notes)."
+    elif kind == "roofline":
+        text = _ROOFLINE_CAPTION
+    else:
+        text = kind
+    from effkit.report.chart_marks import UNTRUSTED_LABEL
+
+    if any(UNTRUSTED_LABEL in n for n in getattr(fig, "effkit_notes", ())):
+        text += f" {UNTRUSTED_LABEL[0].upper()}{UNTRUSTED_LABEL[1:]} (see the status column)."
+    provenance = getattr(fig, "effkit_provenance", None)
+    return text + (f" {provenance[0].upper()}{provenance[1:]}." if provenance else "")
 
 
 def _accuracy_sources(report: Report) -> list[str]:
@@ -349,12 +383,12 @@ def render_markdown(report: Report, figure_links: dict[str, str]) -> str:
         measured_on = [f"_Measured on {sec.label}._", ""] if len(report.sections) == 1 else []
         lines += ["", f"## {_section_heading(report, i)}", "", *measured_on,
                   "| " + " | ".join(headers) + " |",
-                  "| " + " | ".join("---" if h in ("model", "family") else "---:" for h in headers) + " |"]
+                  "| " + " | ".join("---" if h in _TEXT_HEADERS else "---:" for h in headers) + " |"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         lines += ["", "– = not measured or not known (never zero)."]
         for name, kind, _ in _section_figures(report, i):
             if name in figure_links:
-                lines += ["", f"![{name}]({figure_links[name]})", "", f"_{_FIGURE_CAPTIONS.get(kind, kind)}_"]
+                lines += ["", f"![{name}]({figure_links[name]})", "", f"_{figure_caption(kind, report.figures[name])}_"]
     lines += ["", "## Machine", ""] + [f"- **{k}**: {v}" for k, v in report.machine]
     lines += ["", "## Method", ""] + [f"- **{k}**: {v}" for k, v in report.method]
     sources = _accuracy_sources(report)
@@ -386,13 +420,13 @@ def render_html(report: Report) -> str:
                      "<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
         for row in rows:
             parts.append("<tr>" + "".join(
-                f"<td>{e(c)}</td>" if h in ("model", "family") else f"<td class=\"num\">{e(c)}</td>"
+                f"<td>{e(c)}</td>" if h in _TEXT_HEADERS else f"<td class=\"num\">{e(c)}</td>"
                 for h, c in zip(headers, row)) + "</tr>")
         parts.append("</tbody></table><p>– = not measured or not known (never zero).</p>")
         for name, kind, fig in _section_figures(report, i):
             data = base64.b64encode(figure_png_bytes(fig)).decode("ascii")
             parts.append(f"<figure><img alt=\"{e(name)}\" src=\"data:image/png;base64,{data}\">"
-                         f"<figcaption>{e(_FIGURE_CAPTIONS.get(kind, kind))}</figcaption></figure>")
+                         f"<figcaption>{e(figure_caption(kind, fig))}</figcaption></figure>")
     for heading, facts in (("Machine", report.machine), ("Method", report.method)):
         parts.append(f"<h2>{heading}</h2><ul>" + "".join(
             f"<li><strong>{e(k)}</strong>: {e(v)}</li>" for k, v in facts) + "</ul>")

@@ -14,7 +14,11 @@ from effkit.errors import BadInputError, setting
 from effkit.report.figures import attach_notes, new_figure
 from effkit.report.plots import FAMILY_STYLES
 from effkit.report.chart_data import family_of
+from effkit.report.chart_marks import add_label, data_source, provenance_line, untrusted_handle, untrusted_note
 from effkit.report.select import numeric, require_columns
+
+#: The name and source :func:`effkit.devices.device_spec` gives peaks typed in by the user.
+USER_VALUES = "user values"
 
 
 def check_measured_on(rows, spec: DeviceSpec, *, allow_other_device: bool = False) -> None:
@@ -82,7 +86,7 @@ def spec_for_rows(rows=None, name: str | None = None, *, dtype: str | None = Non
 
 def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_column: str | None = None,
              group_column: str | None = None, label_points: bool | None = None, title: str | None = None,
-             figsize=(7.5, 5.5), allow_other_device: bool = False):
+             figsize=(7.5, 5.5), allow_other_device: bool = False, source: str | None = None, setup=None):
     """Arithmetic intensity (flops / mac_bytes) against achieved FLOP/s, under the device's two roofs.
 
     Measured points are filled; points without a measured ``flops_per_s`` (static per-layer analysis, say)
@@ -104,6 +108,10 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
         figsize: size in inches.
         allow_other_device: draw the roofs even when ``points`` record another device (see
             :func:`check_measured_on`).
+        source: where the points came from, written under the figure with the machine, batch, dtype and input
+            (default: what ``points.attrs`` say; see :func:`effkit.report.chart_marks.data_source`).
+        setup: the measurement row(s) the points come from when they are layers (machine, batch size, dtype,
+            input shape); default: the points themselves.
 
     Returns:
         The Figure, with ``effkit_notes`` and ``data`` (intensity and GFLOP/s per point) attached.
@@ -131,20 +139,84 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     if bound:
         notes.append(f"{bound} point(s) not measured: drawn hollow at the roofline bound "
                      "min(peak, bandwidth x intensity)")
+    above = data[data["measured"] & (data["gflops_per_s"] > data["bound_gflops_per_s"] * 1.0001)]
+    if len(above):
+        notes.append(f"{len(above)} point(s) above the roofs ({', '.join(above['label'][:6])}): the peaks drawn "
+                     "are lower than this device reached, so they are not its peaks")
+    notes += untrusted_note(data["label"], data["untrusted"])
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity = FLOPs / MAC bytes [FLOP / byte]")
-    ax.set_ylabel("achieved computation [GFLOP/s]")
+    ax.set_ylabel("achieved computation [FLOP/s]")  # points in GFLOP/s, ticks say 10G, 100G, 1T
+    _flops_axis(ax)
     ax.grid(True, which="both", alpha=0.25)
     # Outside the axes, so it never covers a roof or a point; the constrained layout makes room for it.
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    ax.set_title(title or f"Roofline — {spec.name} ({spec.dtype}); ridge at "
-                 f"{spec.ridge_flop_per_byte:.0f} FLOP/byte", fontsize=10)
-    if spec.source:
-        notes.append(f"peaks of {spec.name}: {spec.source}")
-    attach_notes(fig, notes)
+    handles, _ = ax.get_legend_handles_labels()
+    if data["measured"].any():  # families drawn only hollow still need their colour named
+        named = {h.get_label() for h in handles}
+        handles += [_style_handle(styles[g], g) for g in dict.fromkeys(data.loc[~data["measured"], "group"])
+                    if g not in named]
+    if data["untrusted"].map(bool).any():
+        handles.append(untrusted_handle())
+    if data["measured"].any() and (~data["measured"]).any():
+        handles.append(_style_handle(("#444444", "o"), "hollow: not measured, at its bound", hollow=True))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    ax.set_title(title or f"Roofline — {roofs_title(spec)}", fontsize=10)
+    notes.append(_peaks_note(spec, df))
+    attach_notes(fig, notes, provenance_line(df if setup is None else setup, data_source(points, source)))
     fig.data = data
     return fig
+
+
+def _style_handle(style, label: str, *, hollow: bool = False):
+    from matplotlib.lines import Line2D
+
+    colour, marker = style
+    return Line2D([], [], color=colour, marker=marker, linestyle="", markerfacecolor="none" if hollow else colour,
+                  markeredgecolor=colour if hollow else "black", markeredgewidth=0.8, label=label)
+
+
+def roofs_title(spec: DeviceSpec) -> str:
+    """Whose roofs: the device's name, or the two numbers when the user gave them (no device name to show)."""
+    ridge = f"ridge at {spec.ridge_flop_per_byte:.3g} FLOP/byte"
+    if spec.name == USER_VALUES:
+        return f"roofs given by hand ({spec.peak_tflops:g} TFLOP/s {spec.dtype}, {spec.bandwidth_gbs:g} GB/s); {ridge}"
+    return f"{spec.name} ({spec.dtype}); {ridge}"
+
+
+def _peaks_note(spec: DeviceSpec, rows) -> str:
+    """Where the roofs come from, in words a reader of the PNG understands."""
+    if spec.source == USER_VALUES or spec.name == USER_VALUES:
+        text = (f"roofs: {spec.peak_tflops:g} TFLOP/s and {spec.bandwidth_gbs:g} GB/s as given by the user, not "
+                "from a datasheet")
+        if _runs_on_cpu(rows):
+            text += ("; a CPU's compute roof is threads x clock x FLOP per cycle per core (32 float32 FLOP per "
+                     "cycle for two 256-bit FMA units), for the threads that ran")
+        return text
+    if spec.source.startswith(USER_VALUES):
+        return f"roofs of {spec.name}: {spec.source.replace(USER_VALUES, 'given by the user', 1)}"
+    return f"roofs of {spec.name}: {spec.source}" if spec.source else f"roofs of {spec.name}"
+
+
+def _runs_on_cpu(rows) -> bool:
+    from effkit.report.select import setup_key
+
+    if rows is None or not hasattr(rows, "to_dict") or not len(rows):
+        return False
+    gpus = [setup_key(r)["machine"] for r in rows.to_dict(orient="records")]
+    names = set(rows["gpu_name"].dropna().astype(str)) if "gpu_name" in rows.columns else set()
+    return not any(g in names for g in gpus)
+
+
+def _flops_axis(ax) -> None:
+    """Ticks in K/M/G/T on both log axes: FLOP/s as 10G, 1T (the points are in GFLOP/s), intensity as 1, 10, 100."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter, NullFormatter
+
+    eng = EngFormatter(sep="")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: eng(v * 1e9)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: eng(v)))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
 
 
 def _as_device_spec(spec: DeviceSpec | Mapping[str, Any]) -> DeviceSpec:
@@ -179,6 +251,9 @@ def _roofline_points(points, spec: DeviceSpec, label_column: str):
     data = pd.DataFrame({"label": df[label_column].astype(str).values, "intensity_flop_per_byte": ai.values,
                          "gflops_per_s": (achieved / 1e9).values, "bound_gflops_per_s": (roof / 1e9).values,
                          "measured": achieved.notna().values})
+    from effkit.trust import trust_tags
+
+    data["untrusted"] = [trust_tags(rec) for rec in df.to_dict(orient="records")]
     return data, df, notes
 
 
@@ -219,23 +294,31 @@ def _draw_roofs(ax, spec: DeviceSpec, ai) -> None:
 
 
 def _draw_points(ax, data, styles: dict, label_points: bool) -> None:
-    """Measured points filled, the others hollow at their bound; labels beside them when asked."""
+    """Measured points filled (grey with their colour on the edge when effkit does not trust them), the others
+    hollow at their bound; labels beside them, placed not to overprint, when asked."""
+    from effkit.report.chart_marks import UNTRUSTED_FACE
+
+    doubt = data["untrusted"].map(bool)
     measured = data[data["measured"]]
     bound = data[~data["measured"]]
     for group, (colour, marker) in styles.items():
-        part = measured[measured["group"] == group]
-        if len(part):
-            ax.scatter(part["intensity_flop_per_byte"], part["gflops_per_s"], color=colour, marker=marker, s=30,
-                       edgecolors="black", linewidths=0.4, zorder=3, label=f"{group} (measured)")
+        for grey in (False, True):
+            part = measured[(measured["group"] == group) & (doubt[measured.index] == grey)]
+            if len(part):
+                ax.scatter(part["intensity_flop_per_byte"], part["gflops_per_s"], marker=marker, s=30, zorder=3,
+                           facecolors=UNTRUSTED_FACE if grey else [colour], edgecolors=[colour] if grey else "black",
+                           linewidths=1.0 if grey else 0.4,
+                           # one legend entry per colour: the grey and hollow styles get one entry each
+                           label=f"{group}" if not grey else f"_{group} (not trusted)")
         part = bound[bound["group"] == group]
         if len(part):
             ax.scatter(part["intensity_flop_per_byte"], part["bound_gflops_per_s"], facecolors="none",
-                       edgecolors=[colour], marker=marker, s=30, zorder=3, label=f"{group} (bound, not measured)")
+                       edgecolors=[colour], marker=marker, s=30, zorder=3,
+                       label=f"_{group} (bound)" if len(measured) else group)
     if label_points:
         for rec in data.itertuples(index=False):
             y = rec.gflops_per_s if rec.measured else rec.bound_gflops_per_s
-            ax.annotate(rec.label, (rec.intensity_flop_per_byte, y), xytext=(4, 3), textcoords="offset points",
-                        fontsize=7)
+            add_label(ax, rec.intensity_flop_per_byte, y, rec.label)
 
 
-__all__ = ["check_measured_on", "roofline"]
+__all__ = ["check_measured_on", "roofline", "roofs_title"]

@@ -34,7 +34,8 @@ def read_results(*, db: Optional[Source] = None, csv: Optional[Source] = None,
 
     Returns:
         The rows (``None`` only when nothing is given and not ``required``). Rows from a shipped file carry
-        ``df.attrs["shipped"]``, the :class:`~effkit.shipped.ShippedFile` they came from.
+        ``df.attrs["shipped"]``, the :class:`~effkit.shipped.ShippedFile` they came from; rows of a CSV or a
+        database ``df.attrs["source"]`` (``"CSV results.csv"``, ``"results database results.db"``).
 
     Raises:
         BadInputError: two sources at once, an unreadable CSV, a store without measurements.
@@ -62,10 +63,13 @@ def read_results(*, db: Optional[Source] = None, csv: Optional[Source] = None,
     if csv is not None and db is not None:
         raise BadInputError(f"give {setting('csv')} or {setting('db')}, not both", field="csv")
     if csv is not None:
-        return read_results_csv(csv, required=required)
+        results = read_results_csv(csv, required=required)
+        results.attrs["source"] = f"CSV {os.fspath(csv)}"  # charts write where their numbers came from
+        return results
     if db is None and not required:
         return None if default_if_it_holds is None else _default_store_if_it_holds(default_if_it_holds)
     results = load_results(db)
+    results.attrs["source"] = f"results database {os.fspath(db) if db is not None else default_db_path()}"
     if required and results.empty:
         # Name the database read: with none given the user may not know which one that was.
         where = f"results database {db}" if db is not None else f"default results database {default_db_path()}"
