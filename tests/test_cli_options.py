@@ -10,7 +10,6 @@ import re
 
 import pytest
 
-import effkit
 from effkit.errors import BadInputError
 from effkit.measurement.energy.estimate import (ESTIMATE_COLUMN, energy_estimate, parse_tdp, tdp_of_device,
                                                 tdp_of_gpu)
@@ -71,8 +70,9 @@ def captured(monkeypatch):
         seen.update(args[0] if args and isinstance(args[0], dict) else kwargs)
         raise _Stop
 
-    for name in ("measure", "compare", "sweep_spec"):
-        monkeypatch.setattr(effkit, name, fake)
+    monkeypatch.setattr("effkit.measurement.api.measure", fake)
+    monkeypatch.setattr("effkit.measurement.api.compare", fake)
+    monkeypatch.setattr("effkit.sweep.spec.sweep_spec", fake)
     return seen
 
 

@@ -191,7 +191,7 @@ def emit(df, *, fmt: str, title: str, columns=None, notes: Sequence[str] = (), e
     fits the terminal's width (200 characters in a file or a pipe), leaving out the columns last in
     ``importance`` (default: ``columns``' order) first.
     """
-    from effkit import files
+    import effkit.files as files
     from effkit.report import tables
 
     exported = None if export_all else columns

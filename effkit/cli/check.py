@@ -65,7 +65,7 @@ def baseline_save(
 
     Refuses to overwrite an existing file unless --force is given (or use `effkit baseline update`).
     """
-    from effkit import save_baseline
+    from effkit.baseline import save_baseline
 
     with _progress(len(models), "analysing") as advance:
         data = save_baseline(models, output, input_shape=input_shape, input_size=input_size,
@@ -89,7 +89,7 @@ def baseline_update(
     Other models in the file are kept; with no MODEL, every model in the file is re-analysed at the
     input shape and dtype it already has. Creates the file if it does not exist.
     """
-    from effkit import update_baseline
+    from effkit.baseline import update_baseline
     from effkit.baseline import baseline_models
 
     count = len(models) if models else (len(baseline_models(output)) if output.exists() else 0)
@@ -129,7 +129,9 @@ def check_command(
     Reports which totals moved (absolute and %), and per layer what changed, was added or was removed.
     Improvements are reported but fail only with --strict.
     """
-    from effkit import check, files, load_baseline
+    import effkit.files as files
+    from effkit.gate import check
+    from effkit.baseline import load_baseline
     from effkit.gate import parse_metrics, parse_tolerance
     from effkit.report import tables
     from effkit.report.check_render import CHECK_FORMATS
@@ -160,7 +162,7 @@ def check_command(
 
 def _render_checks(results, fmt: str, output: Optional[Path], baseline: Path) -> None:
     """The results on the terminal (rich) or as text in ``fmt``, also written to ``output`` when given."""
-    from effkit import files
+    import effkit.files as files
     from effkit.report import tables
     from effkit.report.check_render import check_renderables, check_summary, checks_text
 

@@ -34,7 +34,7 @@ def evaluate(
     ImageNet mean/std. Class indices are the sorted sub-folder names (ImageFolder's convention).
     """
     from effkit.evaluate import evaluate as run_evaluate
-    from effkit import resolve_device
+    from effkit.devices import resolve_device
     from effkit.report.tables import check_format
 
     check_format(fmt, ("table", "json"))

@@ -39,7 +39,7 @@ def _db_arg(db: Optional[Path], no_store: bool):
     if db is not None:
         return db
     from effkit.errors import StoreError
-    from effkit import default_db_path
+    from effkit.store import default_db_path
 
     path = default_db_path()
     try:
@@ -55,7 +55,7 @@ def _options(**kw) -> dict:
     The shared setting options not given take ``MeasureSettings``' defaults. ``tdp_estimate_w`` (``None``
     unless ``--tdp-estimate`` was given) is among them: each row then carries the estimate.
     """
-    from effkit import MeasureSettings
+    from effkit.measurement.settings import MeasureSettings
     from effkit.errors import BadInputError
     from effkit.units import parse_batch_sizes  # torch: imported by the commands, not by `effkit --help`
 
@@ -163,7 +163,7 @@ class _Interruptible:
         return self
 
     def __exit__(self, kind, e, tb):
-        from effkit import SweepInterrupted
+        from effkit.measurement.run import SweepInterrupted
 
         if kind is None or not issubclass(kind, KeyboardInterrupt):
             return False
@@ -186,7 +186,7 @@ def _stored_note(df, db) -> None:
 
 def _prepare(models: list[str], options: dict):
     """The API's keyword arguments and the store, every option checked before any measuring."""
-    from effkit import files
+    import effkit.files as files
     from effkit.models.registry import check_model_names
     from effkit.report import tables
 
@@ -243,7 +243,7 @@ def measure(
     One row per batch size, stored in the results database as each is measured. A batch size that fails
     (out of memory, say) is recorded as failed and the others still run.
     """
-    from effkit import measure as run_measure
+    from effkit.measurement.api import measure as run_measure
     from effkit.units import human
 
     opts, store = _prepare([model], options)
@@ -280,7 +280,7 @@ def compare(
     --from-shipped nothing is measured: the table shows the measurements shipped with effkit (-b, --dtype
     and --input-size pick their rows; without models, the default set the file holds).
     """
-    from effkit import compare as run_compare
+    from effkit.measurement.api import compare as run_compare
 
     if shipped or from_shipped is not None:
         return _compare_shipped(models or None, small, from_shipped or "auto", options)
@@ -297,7 +297,8 @@ _SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output", "colum
 
 def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
     """`compare --shipped`: the shipped rows of ``models`` as the compare table; measuring options are refused."""
-    from effkit import compare_shipped, files
+    import effkit.files as files
+    from effkit.shipped import compare_shipped
     from effkit.cli._shared import MEASURE_OPTIONS
     from effkit.report import tables
 

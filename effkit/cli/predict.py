@@ -33,7 +33,7 @@ def _stored_calibrations(csv: Optional[Path], db: Optional[Path]):
     """Calibrations stored beside the measurements read (none for a CSV)."""
     if csv is not None:
         return []
-    from effkit import list_calibrations
+    from effkit.store.calibrations import list_calibrations
 
     return list_calibrations(db)
 
@@ -47,7 +47,7 @@ def _present(cals, results):
 
 
 def _check_output(fmt: str, output: Optional[Path]) -> None:
-    from effkit import files
+    import effkit.files as files
     from effkit.report import tables
 
     tables.check_format(fmt)
@@ -100,15 +100,15 @@ def proxies(
     prediction (GPUs in the device table, or --peak-tflops/--bandwidth-gbs) and the calibrated prediction
     (when the database holds a calibration of that machine). Groups of fewer than 4 models are flagged.
     """
-    import effkit
+    from effkit.prediction.proxies import proxies as score_proxies
 
     _check_output(fmt, output)
     results = read_results(db=db, csv=csv)
     cals = _present(_stored_calibrations(csv, db), results)
     with status("scoring the proxies"):
-        scores = effkit.proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
-                                device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
-                                include_untrusted=include_untrusted)
+        scores = score_proxies(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
+                               device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                               include_untrusted=include_untrusted)
     notes = list(scores.attrs.get("notes", []))
     if fmt in ("csv", "json"):
         emit(scores, title="proxies", fmt=fmt, output=output, notes=notes)
@@ -117,7 +117,7 @@ def proxies(
         return
     parts, columns = _group_tables(scores)
     if output is not None or fmt == "markdown":
-        from effkit import files
+        import effkit.files as files
         from effkit.report import tables
 
         text = ""
@@ -171,16 +171,16 @@ def predict(
     Each layer is marked compute-, memory- or launch-bound. With --calibration the prediction uses the
     fitted rates of that machine (and predicts J/img when its energy was measured).
     """
-    import effkit
+    from effkit.prediction.api import predict as run_predict
 
     _check_output(fmt, output)
     if top < 0:
         raise fail(f"--top must be 0 or a positive integer, got {top}")
     with status(f"analysing {model}"):
-        pred = effkit.predict(model, device_spec, batch_size=batch_size, dtype=dtype, input_size=input_size,
-                              input_shape=input_shape, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
-                              launch_overhead_us=launch_overhead_us, calibration=calibration, db=db,
-                              execution=execution)
+        pred = run_predict(model, device_spec, batch_size=batch_size, dtype=dtype, input_size=input_size,
+                           input_shape=input_shape, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,
+                           launch_overhead_us=launch_overhead_us, calibration=calibration, db=db,
+                           execution=execution)
     s = pred.summary()
     if fmt in ("csv", "json"):
         import pandas as pd
@@ -225,15 +225,15 @@ def calibrate(
     """
     import pandas as pd
 
-    import effkit
+    from effkit.prediction.calibrate import calibrate as fit_calibrations
     from effkit.report import tables
 
     tables.check_format(fmt)
-    from effkit import default_db_path
+    from effkit.store import default_db_path
 
     path = db if db is not None else default_db_path()
     with status("fitting"):
-        cals = effkit.calibrate(db=path, machine=machine, dtype=dtype, use_layers=layers,
+        cals = fit_calibrations(db=path, machine=machine, dtype=dtype, use_layers=layers,
                                 include_untrusted=include_untrusted)
     summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
     if fmt in ("csv", "json"):

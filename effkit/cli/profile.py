@@ -62,7 +62,7 @@ def profile(
 
     The model runs once on PyTorch's meta device: no real compute or memory, whatever the input size.
     """
-    from effkit import files
+    import effkit.files as files
     from effkit.report import tables
 
     tables.check_format(fmt)
@@ -96,7 +96,7 @@ def _analyse(model: str, *, input_size, input_shape, batch_size, input, channels
     """The profile, the inputs given in full (or None) and the input shape (or None)."""
     import warnings
 
-    from effkit import UncountedOpsWarning, profile as run_profile
+    from effkit.analysis.profile import UncountedOpsWarning, profile as run_profile
     from effkit.models.resolve import resolve_input_shape
 
     inputs = None
@@ -234,7 +234,7 @@ def _notes(prof) -> list:
 
 def _show(prof, view: _View, *, title: str, fmt: str, output: Optional[Path], terminal: bool) -> bool:
     """Print or write the table; True when stdout holds machine-readable output (the cross-check goes to stderr)."""
-    from effkit import files
+    import effkit.files as files
     from effkit.report import plain, tables
 
     columns = view.columns

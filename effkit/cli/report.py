@@ -142,7 +142,7 @@ def figure3_cmd(
 
 
 def _profile_for(model: str, input_size, input_shape, batch_size, dtype):
-    from effkit import UncountedOpsWarning, profile
+    from effkit.analysis.profile import UncountedOpsWarning, profile
     from effkit.models.resolve import resolve_input_shape
 
     shape = resolve_input_shape(model, input_size, input_shape, batch_size)
@@ -230,7 +230,7 @@ def roofline_cmd(
     Measurements of several setups (machine, batch size, dtype, input size) are refused: pick one with
     the filters. Points not measured are drawn hollow at the bound they could reach at most.
     """
-    from effkit import check_peaks
+    from effkit.devices import check_peaks
     from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.chart_marks import data_source
     from effkit.report.roofline import check_measured_on, roofline, roofs_title, spec_for_rows
@@ -309,7 +309,7 @@ def report(
     (warm-up, iterations, energy method). With --shipped (or when you have measured nothing yet) it reports
     the measurements shipped with effkit, their machine and file in the title.
     """
-    from effkit import check_peaks
+    from effkit.devices import check_peaks
     from effkit.report.accuracy import load_accuracy
     from effkit.report.report import check_report_path, write_report
     from effkit.report.roofline import spec_for_rows

@@ -22,13 +22,13 @@ RESULTS_DB = typer.Option(None, "--db", help="Results database file (default: ef
 
 
 def _db_path(db: Optional[Path]) -> Path:
-    from effkit import default_db_path
+    from effkit.store import default_db_path
 
     return db if db is not None else default_db_path()
 
 
 def _open_db(db: Optional[Path]):
-    from effkit import Store
+    from effkit.store import Store
 
     return Store(_db_path(db), create=False, readonly=True)
 
@@ -118,7 +118,7 @@ def results_export(
     status: Optional[str] = typer.Option(None, "--status", help="Only rows with this status (ok or failed)."),
 ) -> None:
     """Export stored measurements with every column (raw numbers) as CSV or JSON."""
-    from effkit import files
+    import effkit.files as files
     from effkit.report import tables
 
     suffix = output.suffix.lower().lstrip(".") if output is not None else ""
@@ -155,7 +155,7 @@ def results_shipped(fmt: str = FMT) -> None:
     """
     import pandas as pd
 
-    from effkit import shipped_measurements
+    from effkit.shipped import shipped_measurements
     from effkit.cli._shared import emit
     from effkit.report import tables
     from effkit.shipped import DATA_DIR

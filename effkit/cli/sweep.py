@@ -132,7 +132,7 @@ def sweep(
 def _spec(file: Optional[Path], overrides: dict, names: dict):
     """The sweep of the file with the flags' values over it, or of the flags alone; a bad value is named by
     the flag typed (an old spelling included)."""
-    from effkit import load_sweep, sweep_spec
+    from effkit.sweep.spec import load_sweep, sweep_spec
 
     if file is not None:
         return load_sweep(file, overrides, override_names=names)
@@ -210,7 +210,7 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
 def _default_db() -> str:
     """The default store's path, its folder made if missing (the first sweep on a machine creates it)."""
-    from effkit import default_db_path
+    from effkit.store import default_db_path
 
     path = default_db_path()
     path.parent.mkdir(parents=True, exist_ok=True)
