@@ -269,7 +269,6 @@ def test_tiny_bert_with_an_attention_mask():
 
 
 def test_fvcore_is_fed_the_same_inputs(models):
-    pytest.importorskip("fvcore")
     from effkit.analysis.crosscheck import fvcore_crosscheck
 
     with warnings.catch_warnings():
