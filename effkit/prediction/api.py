@@ -62,6 +62,13 @@ class Prediction:
             return f"machine {self.calibration.machine_id}" + (f" ({where})" if where else "")
         return self.peaks.name if self.peaks else "?"
 
+    @property
+    def regime(self) -> str:
+        """What dominates the predicted time: ``launch``, ``memory`` or ``compute`` (the bound holding the
+        largest share of it), or ``""`` when nothing was timed."""
+        shares = {b: v for b, v in self.bound_share.items() if v == v}
+        return max(shares, key=shares.get) if shares and max(shares.values()) > 0 else ""
+
     def summary(self) -> dict[str, Any]:
         """The totals as one flat dict (what a table row or JSON shows)."""
         return {
@@ -70,6 +77,7 @@ class Prediction:
             "roofline_latency_ms": self.roofline_latency_ms, "calibrated_latency_ms": self.calibrated_latency_ms,
             "energy_j_per_img": self.energy_j_per_img, "energy_j_per_img_net": self.energy_j_per_img_net,
             **{f"{b}_bound_share": self.bound_share.get(b, 0.0) for b in ("compute", "memory", "launch")},
+            "regime": self.regime,
         }
 
 
@@ -77,19 +85,61 @@ def calibrated_times(features, cal: Calibration):
     """Per-op times under a calibration: the same columns as :func:`roofline_times`, the terms added.
 
     A calibrated op's time is the sum of its compute, traffic and launch terms (the model fitted); its
-    ``bound`` is the largest of the three.
+    ``bound`` is the largest of the three. A benchmark calibration prices each op by its op class
+    (:mod:`effkit.prediction.opclasses`); a class the fit left free costs nothing and has no ``bound``.
     """
     import numpy as np
 
     df = features.copy()
-    df["compute_s"] = df["flops"] * df["kind"].map(dict(cal.s_per_flop)).astype(float)
-    df["memory_s"] = df["bytes"] * cal.s_per_byte
+    if cal.class_rates:
+        cls = op_kinds_of(df)
+        free = {"s_per_flop": 0.0, "s_per_byte": 0.0}  # views, and kinds the calibration never saw
+        df["compute_s"] = df["flops"] * np.array([cal.class_rates.get(c, free)["s_per_flop"] for c in cls], dtype=float)
+        df["memory_s"] = df["bytes"] * np.array([cal.class_rates.get(c, free)["s_per_byte"] for c in cls], dtype=float)
+    else:
+        df["compute_s"] = df["flops"] * df["kind"].map(dict(cal.s_per_flop)).astype(float)
+        df["memory_s"] = df["bytes"] * cal.s_per_byte
     df["launch_s"] = df["kernels"] * cal.s_per_kernel
     df["time_s"] = df["compute_s"] + df["memory_s"] + df["launch_s"]
     terms = df[["compute_s", "memory_s", "launch_s"]].to_numpy()
     df["bound"] = np.array(["compute", "memory", "launch"])[terms.argmax(axis=1)]
-    df.loc[df["kernels"] == 0, "bound"] = ""
+    df.loc[(df["kernels"] == 0) | (df["time_s"] <= 0), "bound"] = ""
     return df
+
+
+def op_kinds_of(features) -> list[str]:
+    """Each op's kind (:mod:`effkit.analysis.op_kinds`): the ``cls`` column where the analysis recorded it
+    (convolutions told apart by their groups), else from the op's name (every convolution counted dense)."""
+    if "cls" in features.columns:
+        return list(features["cls"])
+    from effkit.analysis.op_kinds import op_kind
+
+    return ["conv" if o in ("convolution", "_convolution") else op_kind(str(o)) for o in features["op"]]
+
+
+def outside_range(cal: Calibration, ops, flops_per_image: float, batch: int, input_size: int | None) -> list[str]:
+    """What about a model lies outside what ``cal`` was fitted on, one warning each (none without a range)."""
+    rng = cal.valid_range or {}
+    out = []
+    lo, hi = (rng.get("flops_per_image") or (None, None))[:2]
+    if lo is not None and not lo <= flops_per_image <= hi:
+        out.append(f"outside the calibration's range: {flops_per_image:.3g} FLOPs per image, the models it was "
+                   f"fitted on have {lo:.3g} to {hi:.3g}; the prediction extrapolates")
+    seen = rng.get("classes")
+    if seen is not None:
+        have = {c for c, k in zip(op_kinds_of(ops), ops["kernels"]) if k and c != "view"}
+        new = sorted(have - set(seen))
+        if new:
+            out.append(f"outside the calibration's range: {', '.join(new)} ops, which no model it was fitted on "
+                       "has, are priced at zero")
+    sizes = rng.get("batch_sizes")
+    if sizes and batch not in sizes:
+        out.append(f"outside the calibration's range: batch {batch}, fitted at batch {', '.join(map(str, sizes))}; "
+                   "per-batch costs (kernel starts) do not carry over between batch sizes")
+    side = rng.get("input_sizes")
+    if side and input_size is not None and not side[0] <= input_size <= side[1]:
+        out.append(f"outside the calibration's range: input {input_size} px, fitted on {side[0]} to {side[1]} px")
+    return out
 
 
 def check_same_machine(cal: Calibration, peaks: Peaks | None, spec_name: str | None) -> None:
@@ -157,6 +207,7 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         if cal.dtype != dt:
             raise BadInputError(f"calibration {cal.machine_id} is for {cal.dtype}, not {dt}", field="calibration")
         check_same_machine(cal, peaks, device_spec)
+    kinds = None
     if profile is None:
         import warnings
 
@@ -164,15 +215,25 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         from effkit.analysis.profile import profile as run_profile
 
         shape = resolve_input_shape(model, input_size, input_shape, batch_size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UncountedOpsWarning)
-            profile = run_profile(model, shape, dt, warn=False)
-    return predict_profile(profile, peaks, cal, execution=execution)
+        if cal is not None and cal.class_rates:
+            from effkit.prediction.opclasses import profile_with_kinds
+
+            profile, kinds = profile_with_kinds(model, shape, dt)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UncountedOpsWarning)
+                profile = run_profile(model, shape, dt, warn=False)
+    return predict_profile(profile, peaks, cal, execution=execution, kinds=kinds)
 
 
-def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None, *, execution: str = "eager") -> Prediction:
-    """:func:`predict` for an analysed model: the roofline under ``peaks``, the calibrated model under ``cal``."""
+def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None, *, execution: str = "eager",
+                    kinds: Sequence[str] | None = None) -> Prediction:
+    """:func:`predict` for an analysed model: the roofline under ``peaks``, the calibrated model under ``cal``;
+    ``kinds``: each op's kind (:func:`effkit.prediction.opclasses.profile_with_kinds`), where known."""
     feats, uncounted = op_features(prof.ops, execution)
+    if kinds is not None:
+        counted = prof.ops["counted"].astype(bool) if "counted" in prof.ops.columns else [True] * len(kinds)
+        feats["cls"] = [k for k, c in zip(kinds, counted) if c]
     roof = roofline_times(feats, peaks) if peaks is not None else None
     calib = calibrated_times(feats, cal) if cal is not None else None
     ops = calib if calib is not None else roof
@@ -190,6 +251,10 @@ def predict_profile(prof, peaks: Peaks | None, cal: Calibration | None, *, execu
     share = {b: float(timed.loc[timed["bound"] == b, "time_s"].sum() / total) if total > 0 else math.nan
              for b in ("compute", "memory", "launch")}
     notes = list(peaks.notes) if peaks is not None else []
+    if cal is not None:
+        shape = tuple(prof.input_shape)
+        side = shape[-1] if len(shape) == 4 and shape[-1] == shape[-2] else None
+        notes += outside_range(cal, feats, float(feats["flops"].sum()) / batch, batch, side)
     if uncounted:
         notes.append("ops without a formula are left out of the prediction: "
                      + ", ".join(f"{k} ({v})" for k, v in sorted(uncounted.items())))

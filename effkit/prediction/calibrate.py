@@ -296,8 +296,16 @@ def pick_machine(results, machine: str | None) -> str:
 
 def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str | None = None,
               use_layers: bool = True, save: bool = True, features: Features | None = None,
-              include_untrusted: bool = False) -> list[Calibration]:
+              include_untrusted: bool = False, benchmark=None, features_table=None, transfer_from=None,
+              device: str | None = None) -> list[Calibration]:
     """Fit one machine's coefficients (one calibration per dtype measured) and store them.
+
+    With ``benchmark`` (a throughput file: timm's, generic or effkit's export; see
+    :mod:`effkit.prediction.benchmark`) the op-class predictor is fitted to that file instead
+    (:func:`effkit.prediction.scoreboard.benchmark_calibration`): the one calibration returned carries its
+    out-of-sample errors and baselines in ``scores``; ``features_table`` (default: the shipped one),
+    ``transfer_from`` (another device's file, scored here through the device table's peaks), ``dtype`` and
+    ``device`` (where the file does not say) go with it, and it is stored only in a ``db`` given.
 
     Args:
         results: measurements (a DataFrame with the results store's columns); default: read ``db``.
@@ -317,6 +325,12 @@ def calibrate(results=None, *, db=None, machine: str | None = None, dtype: str |
     """
     from effkit.units import dtype_name, parse_dtype
 
+    if benchmark is not None:
+        from effkit.prediction.scoreboard import benchmark_calibration
+
+        cal, _ = benchmark_calibration(benchmark, features=features_table, dtype=dtype, device=device,
+                                       transfer_from=transfer_from, db=db if save else None)
+        return [cal]
     if results is None:
         from effkit.store import load_results
 

@@ -35,6 +35,13 @@ class Calibration:
             predicted_ms, error = predicted / measured - 1).
         loo_median_abs_error: median of ``|error|`` over ``loo`` (NaN with fewer than 3 models).
         energy_loo_median_abs_error: the same for J/img, where energy was measured.
+        class_rates: for a calibration fitted to a benchmark file, seconds per FLOP and per byte of each op
+            class (``{class: {"s_per_flop", "s_per_byte"}}``, :mod:`effkit.prediction.opclasses`), which
+            replace ``s_per_flop`` and ``s_per_byte``; ``None`` otherwise.
+        valid_range: what the fit saw (``flops_per_image`` [min, max], ``batch_sizes``, ``input_sizes``,
+            ``classes``); a prediction outside it says so.
+        scores: the fit's out-of-sample errors and the baselines beside them (benchmark calibrations).
+        source: the benchmark file fitted, where there was one.
     """
 
     machine_id: str
@@ -53,6 +60,10 @@ class Calibration:
     energy_loo_median_abs_error: float = math.nan
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     notes: tuple[str, ...] = ()
+    class_rates: Mapping[str, Mapping[str, float]] | None = None
+    valid_range: Mapping[str, Any] | None = None
+    scores: Mapping[str, Any] | None = None
+    source: str = ""
 
     @property
     def coefficients(self):

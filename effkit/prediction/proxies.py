@@ -240,12 +240,17 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
     return groups, notes
 
 
-def proxies(results, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
+def proxies(results=None, *, machine: str | None = None, batch_size: int | None = None, dtype: str | None = None,
             calibrations: Calibration | Sequence[Calibration] | None = None, device_spec: str | None = None,
             peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
             launch_overhead_us: float | None = None, op_table: OpTable | None = None,
-            include_untrusted: bool = False):
+            include_untrusted: bool = False, benchmark=None, features_table=None, device: str | None = None):
     """Score each proxy against the measurements: one row per (group, target, proxy).
+
+    With ``benchmark`` (a throughput file, see :mod:`effkit.prediction.benchmark`) instead of ``results``:
+    each proxy and the predictor's leave-one-model-out prediction against the file's time per image, over
+    all rows and per model family (:func:`effkit.prediction.scoreboard.benchmark_proxies`; ``features_table``,
+    ``dtype`` and ``device`` go with it).
 
     Args:
         results: measurements with the results store's columns (``model``, ``latency_ms``, proxy columns,
@@ -270,6 +275,10 @@ def proxies(results, *, machine: str | None = None, batch_size: int | None = Non
     """
     import pandas as pd
 
+    if benchmark is not None:
+        from effkit.prediction.scoreboard import benchmark_proxies
+
+        return benchmark_proxies(benchmark, features=features_table, dtype=dtype, device=device)
     groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype,
                                  calibrations=calibrations, device_spec=device_spec, peak_tflops=peak_tflops,
                                  bandwidth_gbs=bandwidth_gbs, launch_overhead_us=launch_overhead_us,

@@ -1,0 +1,162 @@
+"""The shipped public benchmarks and their features: each benchmark row joined to effkit's analysis of it.
+
+``effkit/data/public/`` holds timm's published throughput files and ``features.csv[.gz]``: one row per
+(model, input size, batch size, dtype) with effkit's totals and per-op-class numbers at that setup
+(:func:`effkit.analysis.op_kinds.setup_features`). A benchmark row whose setup is not in the table is
+analysed on the fly when timm can be imported here (``timm:NAME`` on the meta device); otherwise it is
+left out and named.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Mapping
+
+from effkit.errors import BackendUnavailableError, BadInputError, EffkitError, setting
+
+PUBLIC_DIR = Path(__file__).resolve().parent.parent / "data" / "public"
+#: Short names of the shipped benchmark files (``figure3 --public rtx4090``).
+PUBLIC_FILES = {
+    "rtx4090": "timm-benchmark-infer-amp-nchw-pt291-cu128-4090.csv",
+    "rtx3090": "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv",
+    "cpu": "timm-benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv",
+}
+ACCURACY_FILE = "timm-results-imagenet.csv"
+KEYS = ["model", "input_size", "batch_size", "dtype"]
+#: The whole-model proxies of a features row.
+PROXY_COLUMNS = ("params", "mult_adds", "flops", "paper_mac", "mac", "mac_bytes", "mac_fused_bytes", "activations")
+
+RowFeatures = Callable[[str, int, int, str], Mapping[str, float]]
+
+
+def public_path(name: str) -> Path:
+    """The shipped benchmark file called ``name`` (``rtx4090``, ``rtx3090``, ``cpu``, or its file name).
+
+    Raises:
+        BadInputError: no such shipped file.
+    """
+    file = PUBLIC_FILES.get(str(name).lower().replace(" ", "").replace("-", ""), str(name))
+    path = PUBLIC_DIR / file
+    if not path.is_file():
+        raise BadInputError(f"no shipped public benchmark {name!r}; choose one of {', '.join(PUBLIC_FILES)}",
+                            field="public")
+    return path
+
+
+def features_path() -> Path | None:
+    """The shipped features table (``features.csv.gz`` or ``features.csv``), or ``None`` when none is shipped."""
+    for name in ("features.csv.gz", "features.csv"):
+        if (PUBLIC_DIR / name).is_file():
+            return PUBLIC_DIR / name
+    return None
+
+
+def load_features(path: str | os.PathLike | None = None):
+    """The features table (default: the shipped one; an empty table when none is shipped).
+
+    Raises:
+        BadInputError: the file cannot be read or lacks the key columns.
+    """
+    import pandas as pd
+
+    p = Path(path) if path is not None else features_path()
+    if p is None:
+        return pd.DataFrame(columns=KEYS)
+    try:
+        df = pd.read_csv(p)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise BadInputError(f"features table {p} is not a readable CSV ({e})", field="features") from e
+    df = normalised(df)
+    missing = [k for k in KEYS if k not in df.columns]
+    if missing:
+        raise BadInputError(f"features table {p} lacks column(s) {', '.join(missing)}", field="features")
+    if "error" in df.columns:  # rows the generator could not analyse carry their error, no numbers
+        df = df[df["error"].isna() | (df["error"].astype(str).str.strip() == "")]
+    return with_totals(df.drop_duplicates(KEYS, keep="last").reset_index(drop=True))
+
+
+def normalised(df):
+    """A features table with the key columns named as here (``img_size`` -> ``input_size``) and plain totals."""
+    alias = {"img_size": "input_size", "infer_img_size": "input_size", "batch": "batch_size"}
+    return with_totals(df.rename(columns={k: v for k, v in alias.items() if k in df.columns and v not in df.columns}))
+
+
+def with_totals(df):
+    """``df`` with a plain column per whole-call total (``flops`` = ``flops_per_batch``...), where it has none."""
+    from effkit.analysis.op_kinds import TOTALS
+
+    add = {t: df[f"{t}_per_batch"] for t in TOTALS if t not in df.columns and f"{t}_per_batch" in df.columns}
+    return df.assign(**add) if add else df
+
+
+def timm_row(model: str, input_size: int, batch_size: int, dtype: str) -> dict:
+    """A features row analysed here: ``timm:MODEL`` on the meta device at the given setup.
+
+    Raises:
+        EffkitError: timm is not installed, does not know the model, or the analysis failed.
+    """
+    from effkit.prediction.opclasses import timm_features
+
+    row = timm_features(model, input_size, batch_size, dtype)
+    return {k: v for k, v in row.items() if not isinstance(v, (dict, list))}
+
+
+def attach_features(bench, table=None, *, analyse: RowFeatures | None = timm_row):
+    """``bench`` rows joined to their features; rows that have none are left out.
+
+    Args:
+        bench: a benchmark table (:func:`effkit.prediction.benchmark.read_benchmark`).
+        table: a features table (default: the shipped one).
+        analyse: how to get a missing row's features (default: timm on the fly); ``None``: never.
+
+    Returns:
+        ``(rows, notes, left_out)``: the joined rows, what to tell the user, the models left out.
+
+    Raises:
+        BadInputError: no row has features (what to do is in the message).
+    """
+    import pandas as pd
+
+    table = load_features() if table is None else table
+    table = normalised(table.copy()) if isinstance(table, pd.DataFrame) else load_features(table)
+    right = table.drop(columns=[c for c in ("device", "images_per_s", "time_per_img_s") if c in table.columns])
+    right = right.assign(input_size=pd.to_numeric(right["input_size"]).astype(int),
+                         batch_size=pd.to_numeric(right["batch_size"]).astype(int)).copy()
+    rows = bench.merge(right, on=KEYS, how="left", indicator=True)
+    missing = rows[rows["_merge"] == "left_only"]
+    notes: list[str] = []
+    left_out: list[str] = []
+    found = []
+    why = ""
+    if len(missing) and analyse is not None:
+        unavailable = False
+        for rec in missing[KEYS].to_dict(orient="records"):
+            if unavailable:  # timm is not importable: no point trying the next rows
+                left_out.append(rec["model"])
+                continue
+            try:
+                found.append({**rec, **analyse(rec["model"], rec["input_size"], rec["batch_size"], rec["dtype"])})
+            except EffkitError as e:
+                unavailable = isinstance(e, BackendUnavailableError)
+                why = why or str(e).splitlines()[0]
+                left_out.append(rec["model"])
+        if found:
+            notes.append(f"analysed {len(found)} row(s) missing from the features table here (timm)")
+    else:
+        left_out = list(missing["model"])
+    have = rows[rows["_merge"] == "both"].drop(columns="_merge")
+    if found:
+        extra = bench.merge(with_totals(pd.DataFrame(found)), on=KEYS, how="inner")
+        have = pd.concat([have, extra], ignore_index=True)
+    if left_out:
+        names = sorted(set(left_out))
+        shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+        notes.append(f"left out {len(left_out)} of {len(bench)} row(s): no features for {shown}"
+                     + (f" ({why})" if why else " (install timm to analyse them here)"))
+    if have.empty:
+        raise BadInputError(
+            f"no row of the benchmark has features: none of its models is in the features table and none "
+            f"could be analysed here ({why or 'timm is not installed'}); check the model names are timm's, or "
+            f"give a features table with {setting('features')}", field="benchmark")
+    return have.reset_index(drop=True), notes, sorted(set(left_out))
