@@ -9,7 +9,11 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._progress import RunProgress
-from effkit.cli._shared import MODEL_HELP, emit, settings_given, with_measure_options
+from effkit.cli._options import (BatchSizes, ChannelsLast, Columns, CudaGraph, Db, Device, Dtype, Energy,
+                                 EnergyTrials, EnergyWindowS, Format, IdleS, InputShape, InputSize, MeasureOptions,
+                                 MigEnergy, MinIters, MinTimeS, NoCudnnBenchmark, NoStore, OldEnergyWindow, OldIdle,
+                                 OldMinTime, OldWarmup, Output, PerLayer, TdpEstimate, Tf32, WarmupIters, WarmupS)
+from effkit.cli._shared import MODEL_HELP, emit
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
@@ -49,7 +53,7 @@ def _db_arg(db: Optional[Path], no_store: bool):
     return path
 
 
-def _options(**kw) -> dict:
+def _api_kwargs(options: MeasureOptions) -> dict:
     """The API's keyword arguments from the command's options, checked once by ``MeasureSettings.validate``.
 
     The shared setting options not given take ``MeasureSettings``' defaults. ``tdp_estimate_w`` (``None``
@@ -59,17 +63,17 @@ def _options(**kw) -> dict:
     from effkit.errors import BadInputError
     from effkit.units import parse_batch_sizes  # torch: imported by the commands, not by `effkit --help`
 
-    given = settings_given(kw)
-    if kw["tdp_estimate"] is not None:
-        given["tdp_estimate_w"] = _tdp_watts(kw["tdp_estimate"], given.get("device", "auto"))
-    settings = MeasureSettings(dtype=kw["dtype"], channels_last=kw["channels_last"], **given)
+    given = options.settings.given()
+    if options.tdp_estimate is not None:
+        given["tdp_estimate_w"] = _tdp_watts(options.tdp_estimate, given.get("device", "auto"))
+    settings = MeasureSettings(dtype=options.dtype, channels_last=options.channels_last, **given)
     settings.validate()
-    if kw["input_size"] is not None and kw["input_size"] <= 0:
-        raise BadInputError(f"--input-size must be a positive integer, got {kw['input_size']}")
+    if options.input_size is not None and options.input_size <= 0:
+        raise BadInputError(f"--input-size must be a positive integer, got {options.input_size}")
     opts = settings.as_dict()
     opts["dtype"] = settings.canonical_dtype()  # aliases such as fp16 are fine, stored by their full name
-    return dict(input_size=kw["input_size"], input_shape=kw["input_shape"],
-                batch_sizes=parse_batch_sizes(kw["batch_size"]) if kw["batch_size"] is not None else None, **opts)
+    batch_sizes = parse_batch_sizes(options.batch_size) if options.batch_size is not None else None
+    return dict(input_size=options.input_size, input_shape=options.input_shape, batch_sizes=batch_sizes, **opts)
 
 
 def _tdp_watts(text: Optional[str], device: str) -> Optional[float]:
@@ -184,22 +188,22 @@ def _stored_note(df, db) -> None:
         typer.echo(f"stored {len(df)} row(s) in {db} (ids {', '.join(str(i) for i in df['id'])})", err=True)
 
 
-def _prepare(models: list[str], options: dict):
-    """The API's keyword arguments and the store, every option checked before any measuring."""
+def _prepare(models: list[str], options: MeasureOptions):
+    """The API's keyword arguments, the store and the columns asked for, every option checked before any
+    measuring."""
     import effkit.files as files
     from effkit.models.registry import check_model_names
     from effkit.report import tables
 
-    tables.check_format(options["fmt"])
-    options["chosen_columns"] = _chosen(options["columns"])
-    opts = _options(**options)
-    options["tdp_estimate_w"] = opts["tdp_estimate_w"]  # the rows carry the estimate; the note names the watts
+    tables.check_format(options.fmt)
+    chosen = _chosen(options.columns)
+    opts = _api_kwargs(options)
     check_model_names(models)
     _warn_half_on_cpu(opts)
-    store = _db_arg(options["db"], options["no_store"])
-    if options["output"] is not None:
-        files.check_output(options["output"], keep=(store,))  # before minutes of measuring, not after
-    return opts, store
+    store = _db_arg(options.db, options.no_store)
+    if options.output is not None:
+        files.check_output(options.output, keep=(store,))  # before minutes of measuring, not after
+    return opts, store, chosen
 
 
 def _chosen(text: Optional[str]):
@@ -218,25 +222,52 @@ def _warn_half_on_cpu(opts: dict) -> None:
         typer.echo(f"effkit: warning: {message} (measured anyway; every row says so)", err=True)
 
 
-def _finish(df, *, columns, title: str, store, options: dict) -> None:
+def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: dict, chosen) -> None:
+    """Print the rows made with ``opts`` (the API's arguments), ``chosen``: the columns --columns asked for."""
     from effkit.measurement.energy.estimate import ESTIMATE_NOTE
 
-    watts = options["tdp_estimate_w"]
+    watts = opts["tdp_estimate_w"]  # the rows carry the estimate; the note names the watts
     notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
-    emit_measurements(df, columns=columns, title=title, fmt=options["fmt"], output=options["output"], notes=notes,
-                      extra=_layer_tables(df) if options["per_layer"] else None, keep=(store,),
-                      chosen=options["chosen_columns"])
+    emit_measurements(df, columns=columns, title=title, fmt=options.fmt, output=options.output, notes=notes,
+                      extra=_layer_tables(df) if options.settings.per_layer else None, keep=(store,),
+                      chosen=chosen)
     _stored_note(df, store)
     _report_failures(df)
 
 
 @app.command()
-@with_measure_options
 def measure(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    *,
+    batch_size: BatchSizes = None,
+    input_size: InputSize = None,
+    input_shape: InputShape = None,
+    dtype: Dtype = "float32",
+    channels_last: ChannelsLast = False,
+    device: Device = None,
+    cuda_graph: CudaGraph = None,
+    cudnn_benchmark: NoCudnnBenchmark = None,
+    warmup_s: WarmupS = None,
+    warmup_iters: WarmupIters = None,
+    min_iters: MinIters = None,
+    min_time_s: MinTimeS = None,
+    energy: Energy = None,
+    energy_trials: EnergyTrials = None,
+    energy_window_s: EnergyWindowS = None,
+    idle_s: IdleS = None,
+    tf32: Tf32 = None,
+    mig_energy: MigEnergy = None,
+    per_layer: PerLayer = None,
+    tdp_estimate: TdpEstimate = None,
+    db: Db = None,
+    no_store: NoStore = False,
+    fmt: Format = "table",
+    columns: Columns = None,
+    output: Output = None,
+    old_warmup_s: OldWarmup = None,
+    old_min_time_s: OldMinTime = None,
+    old_energy_window_s: OldEnergyWindow = None,
+    old_idle_s: OldIdle = None,
     weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict file to load first."),
-    **options,
 ) -> None:
     """Measure MODEL: latency (median/p90/p99), FPS, achieved FLOP/s, peak memory and energy per image.
 
@@ -246,32 +277,59 @@ def measure(
     from effkit.measurement.api import measure as run_measure
     from effkit.units import human
 
-    opts, store = _prepare([model], options)
-    with _Interruptible(store, options["no_store"]), RunProgress("measuring") as shown:
+    options = MeasureOptions.of(locals())
+    opts, store, chosen = _prepare([model], options)
+    with _Interruptible(store, options.no_store), RunProgress("measuring") as shown:
         df = run_measure(model, db=store, events=shown, weights=str(weights) if weights else None, **opts)
     ok = df[df["status"] == "ok"]
     head = ok.iloc[0] if len(ok) else df.iloc[0]
     title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
              f"params {human(head['params'])}  FLOPs {human(head['flops'])}  "
              f"paper MAC {human(head['paper_mac'])}  MAC {human(head['mac'])}")
-    _finish(df, columns=MEASURE_COLUMNS, title=title, store=store, options=options)
+    _finish(df, columns=MEASURE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen)
 
 
 @app.command()
-@with_measure_options
 def compare(
     models: Optional[List[str]] = typer.Argument(
         None, help="Models to compare (default: vovnet39 vovnet57 densenet121 densenet161 densenet201 "
                    "resnet50 resnet101)."),
     small: bool = typer.Option(False, "--small",
                                help="Default to the small set instead: vovnet27_slim, resnet18, densenet121."),
-    *,
+    batch_size: BatchSizes = None,
+    input_size: InputSize = None,
+    input_shape: InputShape = None,
+    dtype: Dtype = "float32",
+    channels_last: ChannelsLast = False,
+    device: Device = None,
+    cuda_graph: CudaGraph = None,
+    cudnn_benchmark: NoCudnnBenchmark = None,
+    warmup_s: WarmupS = None,
+    warmup_iters: WarmupIters = None,
+    min_iters: MinIters = None,
+    min_time_s: MinTimeS = None,
+    energy: Energy = None,
+    energy_trials: EnergyTrials = None,
+    energy_window_s: EnergyWindowS = None,
+    idle_s: IdleS = None,
+    tf32: Tf32 = None,
+    mig_energy: MigEnergy = None,
+    per_layer: PerLayer = None,
+    tdp_estimate: TdpEstimate = None,
+    db: Db = None,
+    no_store: NoStore = False,
+    fmt: Format = "table",
+    columns: Columns = None,
+    output: Output = None,
+    old_warmup_s: OldWarmup = None,
+    old_min_time_s: OldMinTime = None,
+    old_energy_window_s: OldEnergyWindow = None,
+    old_idle_s: OldIdle = None,
     shipped: bool = typer.Option(False, "--shipped", help="Measure nothing: show the rows shipped with effkit "
                                  "(the newest GPU file, else the CPU one; see `effkit results shipped`)."),
     from_shipped: Optional[str] = typer.Option(None, "--from-shipped", metavar="WHICH",
                                                help="Like --shipped, from this file: its name (or a unique part "
                                                "of it), cpu or gpu."),
-    **options,
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.
 
@@ -282,43 +340,43 @@ def compare(
     """
     from effkit.measurement.api import compare as run_compare
 
+    options = MeasureOptions.of(locals())
     if shipped or from_shipped is not None:
         return _compare_shipped(models or None, small, from_shipped or "auto", options)
-    opts, store = _prepare(models or [], options)
-    with _Interruptible(store, options["no_store"]), RunProgress("comparing") as shown:
+    opts, store, chosen = _prepare(models or [], options)
+    with _Interruptible(store, options.no_store), RunProgress("comparing") as shown:
         df = run_compare(models or None, small=small, db=store, events=shown, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
-    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options)
+    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen)
 
 
 #: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
 _SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output", "columns"}
 
 
-def _compare_shipped(models, small: bool, which: str, options: dict) -> None:
+def _compare_shipped(models, small: bool, which: str, options: MeasureOptions) -> None:
     """`compare --shipped`: the shipped rows of ``models`` as the compare table; measuring options are refused."""
     import effkit.files as files
     from effkit.shipped import compare_shipped
-    from effkit.cli._shared import MEASURE_OPTIONS
     from effkit.report import tables
 
-    for name, _, option in MEASURE_OPTIONS:
-        if name not in _SHIPPED_OPTIONS and options[name] != option.default:
-            raise fail(f"{option.param_decls[0]} has no effect with --shipped/--from-shipped, which measure and "
+    for name, flag in options.given().items():
+        if name not in _SHIPPED_OPTIONS:
+            raise fail(f"{flag} has no effect with --shipped/--from-shipped, which measure and "
                        "store nothing (they show the shipped rows); leave it out")
-    tables.check_format(options["fmt"])
-    chosen_cols = _chosen(options["columns"])
-    if options["output"] is not None:
-        files.check_output(options["output"])
+    tables.check_format(options.fmt)
+    chosen_cols = _chosen(options.columns)
+    if options.output is not None:
+        files.check_output(options.output)
     from effkit.units import parse_batch_sizes
 
-    batches = parse_batch_sizes(options["batch_size"]) if options["batch_size"] is not None else None
-    if options["input_size"] is not None and options["input_size"] <= 0:
-        raise fail(f"--input-size must be a positive integer, got {options['input_size']}")
-    df = compare_shipped(models, which=which, small=small, batch_sizes=batches, dtype=options["dtype"],
-                         input_size=options["input_size"])
+    batches = parse_batch_sizes(options.batch_size) if options.batch_size is not None else None
+    if options.input_size is not None and options.input_size <= 0:
+        raise fail(f"--input-size must be a positive integer, got {options.input_size}")
+    df = compare_shipped(models, which=which, small=small, batch_sizes=batches, dtype=options.dtype,
+                         input_size=options.input_size)
     chosen = df.attrs["shipped"]
-    title = (f"effkit compare  {options['dtype']}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
+    title = (f"effkit compare  {options.dtype}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
              "not measured here)")
-    emit_measurements(df, columns=COMPARE_COLUMNS, title=title, fmt=options["fmt"], output=options["output"],
+    emit_measurements(df, columns=COMPARE_COLUMNS, title=title, fmt=options.fmt, output=options.output,
                       notes=_notes(df), chosen=chosen_cols)

@@ -8,8 +8,10 @@ from typing import Any, List, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import (ALIAS_OPTIONS, COLUMNS, FMT, SETTING_FLAGS, SETTING_OPTIONS, alias_flags,
-                                chosen_columns, emit, settings_given, with_options)
+from effkit.cli._options import (SETTING_FLAGS, CudaGraph, Device, Energy, EnergyTrials, EnergyWindowS, IdleS,
+                                 MigEnergy, MinIters, MinTimeS, NoCudnnBenchmark, OldEnergyWindow, OldIdle, OldMinTime,
+                                 OldWarmup, PerLayer, SettingFlags, Tf32, WarmupIters, WarmupS)
+from effkit.cli._shared import COLUMNS, FMT, chosen_columns, emit
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
@@ -61,7 +63,6 @@ def _bools(text: Optional[str]) -> Optional[list[Any]]:
 
 
 @app.command()
-@with_options(SETTING_OPTIONS, ALIAS_OPTIONS)
 def sweep(
     file: Optional[Path] = typer.Argument(
         None, help="Sweep file (.yaml/.yml or .toml) with models, input_sizes, batch_sizes, dtypes, "
@@ -80,7 +81,24 @@ def sweep(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Measure each configuration N times."),
     cpu_half: Optional[bool] = typer.Option(None, "--cpu-half", help="Measure float16/bfloat16 even when device "
                                             "auto is a CPU (emulated there and slow; skipped by default)."),
-    *,
+    device: Device = None,
+    cuda_graph: CudaGraph = None,
+    cudnn_benchmark: NoCudnnBenchmark = None,
+    warmup_s: WarmupS = None,
+    warmup_iters: WarmupIters = None,
+    min_iters: MinIters = None,
+    min_time_s: MinTimeS = None,
+    energy: Energy = None,
+    energy_trials: EnergyTrials = None,
+    energy_window_s: EnergyWindowS = None,
+    idle_s: IdleS = None,
+    tf32: Tf32 = None,
+    mig_energy: MigEnergy = None,
+    per_layer: PerLayer = None,
+    old_warmup_s: OldWarmup = None,
+    old_min_time_s: OldMinTime = None,
+    old_energy_window_s: OldEnergyWindow = None,
+    old_idle_s: OldIdle = None,
     engine: str = typer.Option("local", "--engine", "-e",
                                help="local (in-process, one at a time) or ray (one Ray task per configuration)."),
     address: Optional[str] = typer.Option(
@@ -95,7 +113,6 @@ def sweep(
     dry_run: bool = typer.Option(False, "--dry-run", help="List the configurations and the estimated run time; measure nothing."),
     fmt: str = FMT,
     columns: Optional[str] = COLUMNS,
-    **settings,
 ) -> None:
     """Measure every combination of models, input sizes, batch sizes, dtypes and memory formats.
 
@@ -105,6 +122,7 @@ def sweep(
     from effkit.measurement.config import result_columns
     from effkit.report import tables
 
+    settings = SettingFlags.of(locals())
     tables.check_format(fmt)
     chosen = chosen_columns(columns, result_columns())
     # Options of the run itself are checked before the sweep file, the models or Ray are touched.
@@ -114,9 +132,9 @@ def sweep(
         "models": models, "input_sizes": _ints("--input-size", input_size),
         "batch_sizes": _ints("--batch-size", batch_size), "dtypes": _split(dtype),
         "channels_last": _bools(channels_last), "repeats": repeats, "cpu_half": cpu_half,
-        **settings_given(dict(settings)),
+        **settings.given(),
     }
-    spec = _spec(file, overrides, names={**_FLAG_NAMES, **alias_flags(settings)})
+    spec = _spec(file, overrides, names={**_FLAG_NAMES, **settings.alias_flags()})
     split = _half_on_cpu(spec, engine)
     configs = split.run
 
