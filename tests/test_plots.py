@@ -796,3 +796,17 @@ def test_layers_legend_has_no_more_entries_than_colours():
     assert len(fig.legend_labels) == plots.GROUP_COLOURS  # 14 groups, 10 colours: groups 0 and 10 share one
     assert fig.legend_labels[0].replace("\n", " ") == "stage00, stage10"
     assert "static analysis" in _footer(fig)
+
+
+def test_small_set_figure3_says_why_vovnet27_slim_has_no_point():
+    from effkit.shipped import load_shipped
+
+    df = load_shipped("cpu")
+    small = df[df["model"].isin(["vovnet27_slim", "resnet18", "densenet121"]) & (df["batch_size"] == 1)]
+    fig = figure3(small, figsize=SMALL)
+    assert fig.missing_accuracy == ["vovnet27_slim"]
+    footer = _footer(fig)
+    # the paper's Table 2: VoVNet-27-slim is a DSOD300 backbone, 74.8 mAP on VOC 2007; no ImageNet top-1
+    assert "vovnet27_slim: the VoVNet paper publishes no ImageNet top-1" in footer and "74.8 mAP" in footer
+    assert "VoVNet" not in fig.legend_labels  # no VoVNet point is drawn, so the legend does not list one
+    assert "shipped file cpu-amd-epyc-1-threads-2026-12-02.csv" in footer

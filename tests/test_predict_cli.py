@@ -153,3 +153,19 @@ def test_proxies_leave_out_untrusted_rows_saying_so(cli, rows, tmp_path):
     code, out, err = cli("proxies", "--csv", path, "--format", "csv", "--include-untrusted")
     assert code == 0, err
     assert set(pd.read_csv(pd.io.common.StringIO(out))["n_models"]) == {4}
+
+
+def test_calibrate_and_plot_proxies_read_a_csv_or_the_shipped_file(cli, rows, tmp_path):
+    path = tmp_path / "r.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    code, out, err = cli("calibrate", "--csv", path, "--format", "json")
+    assert code == 0, err
+    # the same made-up rates as the database run: 100 GFLOP/s per conv FLOP, 10 us per kernel
+    assert json.loads(out)[0]["gflops_per_s_conv"] == pytest.approx(100.0, rel=1e-4)
+    assert "not stored" in err
+    png = tmp_path / "p.png"
+    code, out, err = cli("plot", "proxies", "--shipped", "-b", "1", "-o", png)
+    assert code == 0, err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert "left out 4 of 16 row(s) effkit does not trust (noisy" in err  # the shipped file's noisy batch-1 rows
+    assert_bad_input(cli("plot", "proxies", "--shipped", "--csv", path, "-o", png), "not both")

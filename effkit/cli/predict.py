@@ -10,7 +10,7 @@ import typer
 from effkit.cli import app, fail
 from effkit.cli._benchmark import BENCHMARK_HELP, DEVICE_HELP, FEATURES_HELP
 from effkit.cli._shared import FMT, emit, note, status
-from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, plot_app
+from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, FROM_SHIPPED, plot_app
 from effkit.store.sources import read_results
 
 SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
@@ -18,6 +18,8 @@ PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for 
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
 LAUNCH_HELP = "The roofline's fixed cost per kernel, microseconds."
 MACHINE_HELP = "Use only measurements of this machine (its machine_id, or a unique prefix)."
+SHIPPED_HELP = ("Use the measurements shipped with effkit (the newest GPU file, else the CPU one; see `effkit "
+                "results shipped`).")
 UNTRUSTED_HELP = ("Also use the rows effkit does not trust (status 'ok (busy, noisy)' ...: a busy machine, noisy "
                   "timing); left out by default, with a note counting them.")
 
@@ -235,6 +237,10 @@ def calibrate(
     transfer_from: Optional[Path] = typer.Option(
         None, "--transfer-from", help="With --benchmark: fit this other device's benchmark file, move its rates "
         "to the benchmark's device by the device table's peaks and report its error there."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Fit the measurements of this CSV instead (columns of "
+                                       "the results store); the calibration is shown, not stored."),
+    shipped: bool = typer.Option(False, "--shipped", help=SHIPPED_HELP + " Shown, not stored."),
+    from_shipped: Optional[str] = FROM_SHIPPED,
     fmt: str = FMT,
 ) -> None:
     """Fit this machine's achieved rates to its stored measurements (non-negative least squares) and store them.
@@ -256,6 +262,7 @@ def calibrate(
     tables.check_format(fmt)
     from effkit.store import default_db_path
 
+    which = from_shipped if from_shipped is not None else ("auto" if shipped else None)
     path = db if db is not None else default_db_path()
     if benchmark is not None:
         from effkit.cli._benchmark import show_calibration
@@ -265,13 +272,19 @@ def calibrate(
                                     transfer_from=transfer_from, db=path)
         show_calibration(cals[0], fmt, path, _say)
         return
+    results = None
+    if csv is not None or which is not None:
+        # read like every other reader; a calibration of rows that are not a store's has no store to go to
+        results = read_results(db=db, csv=csv, shipped=which)
+        path = None
     with status("fitting"):
-        cals = fit_calibrations(db=path, machine=machine, dtype=dtype, use_layers=layers,
-                                include_untrusted=include_untrusted)
+        cals = fit_calibrations(results, db=path, machine=machine, dtype=dtype, use_layers=layers,
+                                include_untrusted=include_untrusted, save=path is not None)
     summary = pd.DataFrame([_calibration_row(cal) for cal in cals])
     if fmt in ("csv", "json"):
         emit(summary, title="calibrations", fmt=fmt, output=None, notes=[])
-        typer.echo(f"stored in {path}", err=True)
+        typer.echo(f"stored in {path}" if path is not None else "not stored: the measurements read are not a "
+                   "results database", err=True)
         return
     for cal, (_, row) in zip(cals, summary.iterrows()):
         where = cal.fingerprint.get("gpu_name") or cal.fingerprint.get("cpu_model") or "?"
@@ -283,7 +296,9 @@ def calibrate(
         if free:
             notes.append(f"inf ({', '.join(free)}): the fit found no cost for that term; these measurements "
                          "do not tell it apart from the others (more, and more varied, models do)")
-        notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}")
+        notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}"
+                     if path is not None else "not stored: the measurements read are not a results database "
+                     "(calibrate a --db to keep one for `effkit predict --calibration`)")
         emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
               fmt=fmt, output=None, notes=notes)
         if cal.loo:
@@ -313,6 +328,8 @@ def proxies_plot_cmd(
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
     include_untrusted: bool = typer.Option(False, "--include-untrusted", help=UNTRUSTED_HELP),
+    shipped: bool = typer.Option(False, "--shipped", help=SHIPPED_HELP),
+    from_shipped: Optional[str] = FROM_SHIPPED,
 ) -> None:
     """One scatter panel per proxy against measured latency (or J/img), the correlations in each title.
 
@@ -327,8 +344,9 @@ def proxies_plot_cmd(
     targets = {"latency": "latency_ms", "energy": "energy_j_per_img"}
     if target not in targets:
         raise fail(f"--target must be latency or energy, got {target!r}")
-    results = read_results(db=db, csv=csv)
-    cals = _present(_stored_calibrations(csv, db), results)
+    which = from_shipped if from_shipped is not None else ("auto" if shipped else None)
+    results = read_results(db=db, csv=csv, shipped=which)
+    cals = _present(_stored_calibrations(csv, db), results) if which is None else []
     with status("scoring the proxies"):
         groups, notes = proxy_groups(results, machine=machine, batch_size=batch_size, dtype=dtype, calibrations=cals,
                                      device_spec=device_spec, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs,

@@ -129,6 +129,19 @@ def accuracy_caveat(dataset: Any) -> str:
             f"({IMAGENET_VAL_IMAGES:,} images of {IMAGENET_CLASSES:,} classes)")
 
 
+#: Zoo models that have no published ImageNet top-1, and why (said in Figure 3 instead of a point).
+NO_PUBLISHED_ACCURACY = {
+    "vovnet27_slim": "the VoVNet paper publishes no ImageNet top-1 for VoVNet-27-slim, only its detection result "
+                     "as the DSOD300 backbone (74.8 mAP, PASCAL VOC 2007, Table 2); vovnet39 (76.77 %) is the "
+                     "smallest zoo VoVNet with a published top-1",
+}
+
+
+def why_no_accuracy(model: str) -> str:
+    """Why ``model`` has no published ImageNet top-1 when effkit knows the reason, else ``""``."""
+    return NO_PUBLISHED_ACCURACY.get(str(model), "")
+
+
 def accuracy_of(accuracy, model: str) -> float | None:
     """Top-1 of ``model`` in an accuracy table, or ``None`` when it has none."""
     hit = accuracy.loc[accuracy["model"] == model, "top1"]

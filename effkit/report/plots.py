@@ -182,6 +182,9 @@ def _figure3_notes(data, empty: list[str], drawn: list[str] = ("a", "b", "c", "d
         notes.append("no accuracy for " + ", ".join(missing_acc)
                      + (f": left out of {where}" if where else ": not drawn")
                      + " (give it with an accuracy CSV)" + ("; still in (d)" if "d" in drawn else ""))
+        from effkit.report.accuracy import why_no_accuracy
+
+        notes += [f"{m}: {why_no_accuracy(m)}" for m in missing_acc if why_no_accuracy(m)]
     if missing_energy:
         why = ""
         if "energy_status" in data.columns:
