@@ -1,6 +1,6 @@
 """Top-1 / top-5 accuracy of a classifier on an ImageFolder-style directory, without torchvision.
 
-Preprocessing follows the VoVNet model card (seed 004), i.e. torchvision's classic ImageNet evaluation:
+Preprocessing is the standard ImageNet evaluation the VoVNet weights were published with (torchvision's classic one):
 resize the shorter side to 256 (bilinear, PIL), centre-crop 224, scale to [0, 1], normalise with the ImageNet
 mean and std. The folder layout is ImageFolder's: one sub-folder per class, classes indexed in sorted
 order of their folder names (for ImageNet the wnid folders then map to the standard 1000-class order).

@@ -1,4 +1,4 @@
-"""MAC lower bound: at fixed FLOPs B, a conv's memory access cost is smallest when ci = co (seed 003).
+"""MAC lower bound: at fixed FLOPs B, a conv's memory access cost is smallest when ci = co (the paper's bound).
 
 For a k x k conv on an h x w map, MAC = hw(ci + co) + k^2 ci co and B = k^2 hw ci co. With ci * co fixed
 (so B fixed), hw(ci + co) >= 2 hw sqrt(ci co), hence MAC >= 2 sqrt(hw B / k^2) + B / hw, with equality
@@ -35,7 +35,7 @@ def mac_formula(hw: int, ci: int, co: int, k: int) -> int:
 
 
 def mac_bound(hw: int, flops_b: int, k: int) -> float:
-    """Seed 003's lower bound at FLOPs ``B = k^2 hw ci co``: 2 sqrt(hw B / k^2) + B / hw."""
+    """The paper's lower bound at FLOPs ``B = k^2 hw ci co``: 2 sqrt(hw B / k^2) + B / hw."""
     return 2 * math.sqrt(hw * flops_b / (k * k)) + flops_b / hw
 
 

@@ -121,7 +121,7 @@ def test_osa_cifar_5x43_is_closest_to_densenet40_and_the_papers_mac():
 
 
 def test_osa_intermediate_layers_sit_on_the_mac_lower_bound():
-    # After the first layer a module's 3x3 convs have ci = co = 12, where MAC equals mac_min (seed 003).
+    # After the first layer a module's 3x3 convs have ci = co = 12, where MAC equals mac_min (the paper's bound, met at ci = co).
     layers = profile("osa40_cifar_12").layers
     inner = layers[layers["name"].str.fullmatch(r"features\.block\d\.layers\.([1-9]|1[01])\.conv")]
     assert len(inner) == 3 * 11

@@ -3,7 +3,7 @@
 * torchvision's published "GFLOPS" (multiply-adds of conv + linear at 224x224),
 * PyTorch's own FlopCounterMode (a second counter: its flops / 2 = multiply-adds),
 * the VoVNet paper's MAC of CIFAR DenseNet-40 (3.7M; equation (1) summed over its convs = 3.68M),
-* the seed's reference VoVNet code, which must profile to the same totals as the zoo's vovnet39.
+* the VoVNet authors' reference code, which must profile to the same totals as the zoo's vovnet39.
 """
 
 from __future__ import annotations

@@ -474,7 +474,7 @@ ALIASING_OPS = frozenset(n for n in _VIEW_OPS)
 
 
 def mac_min(k2: float, h: int, w: int, ci: int, co: int, batch: int = 1) -> float:
-    """Seed 003's lower bound of a conv's MAC at fixed FLOPs: 2*N*sqrt(h*w*B/k^2) + B/(h*w).
+    """The paper's lower bound of a conv's MAC at fixed FLOPs: 2*N*sqrt(h*w*B/k^2) + B/(h*w).
 
     Derivation: with B = k^2*h*w*ci*co fixed, MAC = N*h*w*(ci+co) + k^2*ci*co and ci+co >= 2*sqrt(ci*co)
     (AM-GM, equality at ci = co), so MAC >= 2*N*h*w*sqrt(B/(k^2*h*w)) + B/(h*w). At N = 1 this is the
