@@ -4,7 +4,8 @@ Specs understood by :func:`create_external` (and so by ``create_model`` / the CL
 
 * ``torchvision:NAME`` -- ``torchvision.models.get_model(NAME, weights=None)``;
 * ``timm:NAME`` -- ``timm.create_model(NAME, pretrained=False)``;
-* ``pkg.module:factory`` -- ``import pkg.module`` and call ``factory(**kwargs)``;
+* ``pkg.module:factory`` -- ``import pkg.module`` (from the current folder too, as ``python -m`` would) and
+  call ``factory(**kwargs)``;
 * ``path/to/file.py:factory`` -- load that file as a fresh module and call ``factory(**kwargs)``.
 
 Nothing is ever downloaded: no pretrained weights, no hub names. Weights come only from a local file given to
@@ -85,9 +86,14 @@ def create_external(spec: str, **kwargs: Any) -> nn.Module:
         where = f"file {target}"
     else:
         try:
-            module = importlib.import_module(target)
+            with _current_folder_importable():
+                module = importlib.import_module(target)
         except (Exception, SystemExit) as e:
-            raise ModelLoadError(f"could not import {target!r}: {_describe(e)}") from e
+            hint = ""
+            if isinstance(e, ModuleNotFoundError) and e.name and target.split(".")[0] == e.name.split(".")[0]:
+                hint = (f" (looked in the current folder {os.getcwd()} and the installed packages: run from the "
+                        "folder that holds the package, or install it with `pip install -e .`)")
+            raise ModelLoadError(f"could not import {target!r}: {_describe(e)}{hint}") from e
         where = f"module {target!r}"
     return _call_factory(module, attr, where, spec, kwargs)
 
@@ -288,6 +294,24 @@ def _built(label: str, create) -> nn.Module:
     except Exception as e:
         raise ModelLoadError(f"{label} raised {_describe(e)}") from e
     return _check_module(model, label)
+
+
+@contextmanager
+def _current_folder_importable() -> Iterator[None]:
+    """The current folder first on ``sys.path`` while a ``pkg.module`` is imported, as ``python -m`` puts it:
+    a package in the folder a command runs from imports without being installed. Removed again after."""
+    folder = os.getcwd()
+    added = folder not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added:
+            try:
+                sys.path.remove(folder)
+            except ValueError:
+                pass
 
 
 def _load_file(path: Path) -> ModuleType:
