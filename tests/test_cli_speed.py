@@ -49,9 +49,9 @@ def test_csv_without_pandas_is_what_pandas_writes(name):
 def test_text_table_aligns_and_totals():
     text = plain.text_table([("a", 1500, 0.5), ("bb", 2, float("nan"))], ["name", "mac", "ratio"],
                             title="T", totals={"mac": 1502}, caption="c")
-    # 1500 -> 1.5K, 1502 -> 1.5K (tables.human); NaN is an empty cell; numbers right-aligned.
+    # 1500 -> 1.5K, 1502 -> 1.5K (a count: K/M/G); NaN is an empty cell; numbers right-aligned; mac is "MAC".
     # Widths: name 5 ("total"), mac 4 ("1.5K"), ratio 5; two spaces between columns.
-    assert text.splitlines() == ["T", "name    mac  ratio", "-----  ----  -----", "a      1.5K    0.5",
+    assert text.splitlines() == ["T", "name    MAC  ratio", "-----  ----  -----", "a      1.5K    0.5",
                                  "bb        2", "-----  ----  -----", "total  1.5K", "c"]
 
 

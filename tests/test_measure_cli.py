@@ -118,9 +118,12 @@ def test_measure_and_compare_end_to_end(tmp_path, cli):
               "--format", "markdown", "--output", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     text = out.read_text()
+    from effkit.report.columns import header
+
+    # the headers of the terminal's table (words; the units of times and bytes follow the values)
     for col in ("params", "flops", "paper_mac", "mac", "latency_ms", "fps", "flops_per_s", "peak_memory_bytes",
                 "energy_j_per_img"):
-        assert col in text
+        assert f"| {header(col)}" in text, col
     assert "tiny.py:build" in text and "tiny.py:other" in text
 
 

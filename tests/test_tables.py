@@ -55,7 +55,7 @@ def test_headers_are_words_with_units():
     assert C.header("latency_ms") == "latency"          # the unit comes with the column's cells ...
     assert C.format_column("latency_ms", [3.2, 41.5])[0] == "latency (ms)"   # ... largest 41.5 ms: ms
     assert C.header("energy_j_per_img") == "energy (J/img)"
-    assert C.header("fps") == "FPS (img/s)"
+    assert C.header("fps") == "FPS"                      # frames (images) per second: the unit is the name
     assert C.header("params", "M") == "params (M)"      # a report's fixed unit
 
 
@@ -81,7 +81,8 @@ def test_report_headers_come_from_the_same_mapping():
     headers = {c: h for c, h, _, _ in TABLE_COLUMNS}
     assert headers["latency_ms"] == C.header("latency_ms", "ms") == "latency (ms)"
     assert headers["energy_j_per_img"] == "energy (J/img)"
-    assert headers["peak_memory_bytes"] == "peak memory (MB)"
+    # the terminal's peak memory is in MiB (1024-based, as torch and the OS count it): the report's is too
+    assert headers["peak_memory_bytes"] == "peak memory (MiB)"
 
 
 # ---- the layout: width, names, numbers ---------------------------------------------------------------------

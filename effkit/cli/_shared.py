@@ -71,14 +71,14 @@ def note(message: str) -> None:
 
 def emit(df, *, fmt: str, title: str, columns=None, notes: Sequence[str] = (), extra=(), shown=None,
          output: Optional[Path] = None, keep=(), export_all: bool = False, markdown_title: bool = True,
-         importance=None) -> None:
+         importance=None, whole=()) -> None:
     """Print (or write to ``output``) a table in one of the formats: table, csv, json or markdown.
 
     ``extra`` holds (title, frame, columns) tables after the main one; ``shown`` is the frame the rich
     table draws when it differs from the data (shortened names); ``export_all`` puts every column in
     csv/json rather than ``columns`` only; ``keep`` are files ``output`` must never replace. The table
     fits the terminal's width (200 characters in a file or a pipe), leaving out the columns last in
-    ``importance`` (default: ``columns``' order) first.
+    ``importance`` (default: ``columns``' order) first; the names in ``whole`` columns are never cut.
     """
     import effkit.files as files
     from effkit.report import tables
@@ -93,18 +93,19 @@ def emit(df, *, fmt: str, title: str, columns=None, notes: Sequence[str] = (), e
             ["\n"] * bool(notes) + [f"- {n}\n" for n in notes])
         for sub_title, sub, sub_columns in extra:
             text += f"\n**{sub_title}**\n\n" + tables.markdown_table(sub, columns=sub_columns)
-    else:
-        console = tables.console() if output is None else None
-        width = console.width if console is not None else tables.FILE_WIDTH
-        renderables = [tables.rich_table(df if shown is None else shown, title=title, columns=columns,
-                                         caption="\n".join(notes) or None, width=width, importance=importance)]
-        renderables += [tables.rich_table(sub, title=sub_title, columns=sub_columns, width=width)
-                        for sub_title, sub, sub_columns in extra]
-        if console is not None:
-            for r in renderables:
-                console.print(r)
-            return
-        text = "".join(tables.render_text(r) for r in renderables)
+    elif output is None and tables.is_terminal():
+        console = tables.console()
+        console.print(tables.rich_table(df if shown is None else shown, title=title, columns=columns,
+                                        caption="\n".join(notes) or None, width=console.width, importance=importance,
+                                        whole=whole))
+        for sub_title, sub, sub_columns in extra:
+            console.print(tables.rich_table(sub, title=sub_title, columns=sub_columns, width=console.width))
+        return
+    else:  # a pipe or a file: the same table as aligned text
+        text = tables.text_table(df if shown is None else shown, title=title, columns=columns,
+                                 caption="\n".join(notes) or None, importance=importance, whole=whole)
+        text += "".join("\n" + tables.text_table(sub, title=sub_title, columns=sub_columns)
+                        for sub_title, sub, sub_columns in extra)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

@@ -28,11 +28,16 @@ COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_ma
 LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
-#: On a narrow terminal, the columns kept first (the last listed are left out first).
-IMPORTANCE = ["id", "model", "batch_size", "status", "latency_ms", "fps", "energy_j_per_img", "error",
-              "peak_memory_bytes", "params", "flops", "mac", "device", "dtype", "flops_per_s", "timestamp",
+#: On a narrow terminal, the columns kept first (the last listed are left out first): what the command is
+#: for (speed, achieved FLOP/s, energy) before how it went (status, memory) and the analysis.
+IMPORTANCE = ["id", "model", "batch_size", "latency_ms", "fps", "flops_per_s", "energy_j_per_img", "status",
+              "error", "peak_memory_bytes", "params", "flops", "mac", "device", "dtype", "timestamp",
               "paper_mac", "energy_j_per_img_net", "latency_p90_ms", "latency_p99_ms", "mean_power_w",
               "gpu_name", "iterations", "activation_bytes", "energy_j_per_img_std", "clock_drop"]
+#: ``compare`` exists to show what FLOPs hide: FLOPs and MAC beside speed come before status and memory.
+COMPARE_IMPORTANCE = ["model", "batch_size", "latency_ms", "fps", "flops", "paper_mac", "mac", "flops_per_s",
+                      "energy_j_per_img", "status", "params", "peak_memory_bytes", "error", "energy_j_per_img_net",
+                      "energy_estimate_j_per_img"]
 
 
 def _db_arg(db: Optional[Path], no_store: bool):
@@ -96,8 +101,9 @@ def _machine(df) -> str:
 
 
 def _notes(df) -> list[str]:
-    notes = ["fps = images / timed span (sustained throughput); flops_per_s = analysis flops x fps / batch; "
-             "latencies (p50/p90/p99) per iteration, per batch."]
+    from effkit.report.columns import definition
+
+    notes = [f"{c}: {definition(c)}." for c in ("fps", "flops_per_s")]
     if "memory_method" in df and df["memory_method"].notna().any():
         notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
     from effkit.trust import trust_notes
@@ -113,7 +119,7 @@ def _notes(df) -> list[str]:
 
 
 def emit_measurements(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str],
-                      extra=None, keep=(), chosen=None) -> None:
+                      extra=None, keep=(), chosen=None, importance=IMPORTANCE) -> None:
     """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all.
 
     ``chosen``: what ``--columns`` asked for (see :func:`chosen_columns`): those columns in every format."""
@@ -129,7 +135,7 @@ def emit_measurements(df, *, columns, title: str, fmt: str, output: Optional[Pat
     else:
         cols = list(df.columns) if chosen == ALL_COLUMNS else [c for c in chosen if c in df.columns]
     emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=chosen is None,
-         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=IMPORTANCE if chosen is None else None)
+         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=importance if chosen is None else None)
 
 
 def _layer_tables(df, top: int = 15):
@@ -222,7 +228,8 @@ def _warn_half_on_cpu(opts: dict) -> None:
         typer.echo(f"effkit: warning: {message} (measured anyway; every row says so)", err=True)
 
 
-def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: dict, chosen) -> None:
+def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: dict, chosen,
+            importance=IMPORTANCE) -> None:
     """Print the rows made with ``opts`` (the API's arguments), ``chosen``: the columns --columns asked for."""
     from effkit.measurement.energy.estimate import ESTIMATE_NOTE
 
@@ -230,7 +237,7 @@ def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: di
     notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
     emit_measurements(df, columns=columns, title=title, fmt=options.fmt, output=options.output, notes=notes,
                       extra=_layer_tables(df) if options.settings.per_layer else None, keep=(store,),
-                      chosen=chosen)
+                      chosen=chosen, importance=importance)
     _stored_note(df, store)
     _report_failures(df)
 
@@ -347,7 +354,8 @@ def compare(
     with _Interruptible(store, options.no_store), RunProgress("comparing") as shown:
         df = run_compare(models or None, small=small, db=store, events=shown, **opts)
     title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
-    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen)
+    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen,
+            importance=COMPARE_IMPORTANCE)
 
 
 #: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
@@ -376,7 +384,7 @@ def _compare_shipped(models, small: bool, which: str, options: MeasureOptions) -
     df = compare_shipped(models, which=which, small=small, batch_sizes=batches, dtype=options.dtype,
                          input_size=options.input_size)
     chosen = df.attrs["shipped"]
-    title = (f"effkit compare  {options.dtype}  on {chosen.machine}  (shipped measurements: {chosen.name}, "
-             "not measured here)")
+    title = (f"effkit compare  {options.dtype}  on {chosen.machine}  shipped measurements {chosen.name}  "
+             "(not measured here)")
     emit_measurements(df, columns=COMPARE_COLUMNS, title=title, fmt=options.fmt, output=options.output,
-                      notes=_notes(df), chosen=chosen_cols)
+                      notes=_notes(df), chosen=chosen_cols, importance=COMPARE_IMPORTANCE)

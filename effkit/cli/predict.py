@@ -220,7 +220,8 @@ def predict(
         notes.append(f"roofline alone: {tables.human(pred.roofline_latency_ms)} ms/batch")
     notes.append("traffic is eager PyTorch's (every op reads its inputs and writes its output)")
     emit(layers, title=title, fmt=fmt, output=output, notes=notes,
-          columns=["layer", "flops", "bytes", "kernels", "time_ms", "time_share", "bound"])
+          columns=["layer", "flops", "bytes", "kernels", "time_ms", "time_share", "bound"],
+          importance=["layer", "time_ms", "bound", "time_share", "flops", "bytes", "kernels"])
 
 
 @app.command()

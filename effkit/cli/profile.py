@@ -251,6 +251,8 @@ def _show(prof, view: _View, *, title: str, fmt: str, output: Optional[Path], te
     else:
         rows = _display_rows(prof, view, columns)
         footers = _footers(prof, view, columns, view.rows(prof, columns))
+        if fmt == "table":  # a call or repeat column that is 0 in every row says nothing, even in the title
+            columns, rows = _without_constant_calls(columns, rows)
         if terminal:
             console = tables.console()
             console.print(_terminal_table(prof, columns, rows, footers, title=title, width=console.width))
@@ -259,8 +261,8 @@ def _show(prof, view: _View, *, title: str, fmt: str, output: Optional[Path], te
             text = (f"**{title}**\n\n" + tables.markdown_rows(rows, columns, footers=footers)
                     + "\n" + "\n".join(f"- {n}" for n in _notes(prof)) + "\n")
         else:  # a table into a pipe or a file: aligned text, no rich layout
-            text = plain.text_table(rows, columns, title=title, footers=footers,
-                                    caption="\n".join(_notes(prof)))
+            text = plain.text_table(rows, columns, title=title, footers=footers, caption="\n".join(_notes(prof)),
+                                    importance=_importance(columns))
             if output is None:
                 typer.echo(text, nl=False)
                 return False
@@ -272,15 +274,21 @@ def _show(prof, view: _View, *, title: str, fmt: str, output: Optional[Path], te
     return True
 
 
+def _without_constant_calls(columns: list, rows: list) -> tuple[list, list]:
+    keep = [j for j, c in enumerate(columns) if not (c in ("call", "repeat") and len({r[j] for r in rows}) <= 1)]
+    return [columns[j] for j in keep], [tuple(r[j] for j in keep) for r in rows]
+
+
+def _importance(columns: list) -> list:
+    return [c for c in IMPORTANCE if c in columns] + [c for c in columns if c not in IMPORTANCE]
+
+
 def _terminal_table(prof, columns: list, rows: list, footers: list, *, title: str, width: int):
-    """The rich table: columns that say nothing (a constant call or repeat) left out, the rest fitted to ``width``."""
+    """The rich table, fitted to ``width``."""
     from effkit.report import tables
 
-    keep = [j for j, c in enumerate(columns) if not (c in ("call", "repeat") and len({r[j] for r in rows}) <= 1)]
-    return tables.layout_table([columns[j] for j in keep], [tuple(r[j] for j in keep) for r in rows],
-                               title=title, caption="\n".join(_notes(prof)), width=width,
-                               importance=[c for c in IMPORTANCE if c in columns] + [c for c in columns if c not in IMPORTANCE],
-                               footers=footers)
+    return tables.layout_table(columns, rows, title=title, caption="\n".join(_notes(prof)), width=width,
+                               importance=_importance(columns), footers=footers)
 
 
 def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_stderr: bool) -> None:

@@ -144,6 +144,8 @@ def results_export(
 
 
 SHIPPED_COLUMNS = ["name", "kind", "machine", "date", "rows", "batch_sizes", "dtypes", "models"]
+#: The file name first: ``--from-shipped`` takes it whole.
+SHIPPED_IMPORTANCE = ["name", "machine", "rows", "date", "batch_sizes", "dtypes", "kind", "models"]
 
 
 @results_app.command("shipped")
@@ -165,4 +167,5 @@ def results_shipped(fmt: str = FMT) -> None:
     if not files:
         raise fail(f"effkit ships no measurements here ({DATA_DIR} holds no .csv files)")
     df = pd.DataFrame([f.as_dict() for f in files])
-    emit(df, fmt=fmt, title=f"measurements shipped with effkit ({DATA_DIR})", columns=SHIPPED_COLUMNS)
+    emit(df, fmt=fmt, title=f"measurements shipped with effkit ({DATA_DIR})", columns=SHIPPED_COLUMNS,
+         importance=SHIPPED_IMPORTANCE, whole=("name",))

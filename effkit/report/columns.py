@@ -26,7 +26,10 @@ class Column:
     Kinds: ``text`` (as is, left-aligned), ``name`` (text cut on the left when too long: the tail of a
     module path says most), ``int`` (a plain
     integer), ``count`` (K/M/G), ``value`` (three significant digits, ``unit`` in the header), ``ms``
-    (a duration stored in milliseconds), ``s`` (stored in seconds), ``bytes``, ``bool`` (yes/no).
+    (a duration stored in milliseconds), ``s`` (stored in seconds), ``bytes``, ``bool`` (yes/no),
+    ``percent`` (a fraction stored, shown as a percentage: ``0.0129 -> 1.29`` under ``(%)``).
+    ``means``: what the number is and how it is computed, in the words the README, ``--help`` and the
+    report's Method section use.
     """
 
     label: str
@@ -34,48 +37,137 @@ class Column:
     unit: str = ""
     #: The narrowest a cut text column may be made on a narrow terminal (0: never cut).
     shrink: int = 0
+    means: str = ""
 
+
+def _c(label: str, kind: str = "text", unit: str = "", *, shrink: int = 0, means: str = "") -> Column:
+    return Column(label, kind, unit if kind != "percent" else "%", shrink, means)
+
+
+#: Definitions more than one column shares.
+_FPS = "sustained throughput: images / timed span (whole chunks of back-to-back iterations, gaps included)"
+_FLOPS_PER_S = "achieved FLOP/s = flops of a batch × fps / batch (the paper's GPU computation efficiency)"
+_LATENCY = ("time per batch of one iteration, from per-iteration timings (CUDA events on a GPU): the median over "
+            "the timed iterations")
+_ENERGY = ("joules per image, gross (energy counter delta / images, as nvidia-smi power × time); empty (never 0) "
+           "when not measured, energy_status says why")
+_MEMORY = ("GPU: max_memory_allocated, weights included; CPU: the peak rise of resident memory over inference, "
+           "weights excluded (memory_method says which)")
 
 COLUMNS: dict[str, Column] = {
     # what and where
-    "name": Column("name", "name", shrink=28), "model": Column("model", "name", shrink=16),
-    "layer": Column("layer", "name", shrink=24),
-    "type": Column("type"), "family": Column("family"), "ops": Column("ops"), "op": Column("op"),
-    "input_shape": Column("input shape"), "output_shape": Column("output shape"),
-    "id": Column("id", "int"), "config": Column("config", "int"), "call": Column("call", "int"),
-    "repeat": Column("repeat", "int"), "depth": Column("depth", "int"), "layers": Column("layers", "int"),
-    "batch_size": Column("batch", "int"), "iterations": Column("iterations", "int"),
-    "timestamp": Column("time"), "device": Column("device"), "dtype": Column("dtype"),
-    "channels_last": Column("channels last", "bool"), "status": Column("status"), "error": Column("error", shrink=12),
-    "gpu_name": Column("GPU", shrink=12), "hostname": Column("host", shrink=10), "cpu_model": Column("CPU", shrink=12),
-    "bound": Column("bound"), "kernels": Column("kernels", "int"),
+    "name": _c("name", "name", shrink=28), "model": _c("model", "name", shrink=16),
+    "layer": _c("layer", "name", shrink=24),
+    "type": _c("type"), "family": _c("family"), "ops": _c("ops"), "op": _c("op"),
+    "input_shape": _c("input shape"), "output_shape": _c("output shape"),
+    "input_size": _c("input size", "int"), "description": _c("description"),
+    "id": _c("id", "int"), "config": _c("config", "int"), "call": _c("call", "int"),
+    "repeat": _c("repeat", "int"), "depth": _c("depth", "int"), "layers": _c("layers", "int"),
+    "batch_size": _c("batch", "int"), "iterations": _c("iterations", "int", means="timed iterations done"),
+    "timestamp": _c("time"), "device": _c("device"), "dtype": _c("dtype"),
+    "channels_last": _c("channels last", "bool"), "status": _c("status"), "error": _c("error", shrink=12),
+    "gpu_name": _c("GPU", shrink=12), "hostname": _c("host", shrink=10), "cpu_model": _c("CPU", shrink=12),
+    "machine": _c("machine", shrink=16), "machine_id": _c("machine id", shrink=8), "kind": _c("kind"),
+    "date": _c("date"), "rows": _c("rows", "int"), "batch_sizes": _c("batch sizes"), "dtypes": _c("dtypes"),
+    "models": _c("models", "int", shrink=12), "points": _c("points", "int"),
+    "layer_points": _c("layer points", "int"),
+    "bound": _c("bound", means="what limits the op in the roofline: compute, memory or launch"),
+    "kernels": _c("kernels", "int", means="kernels the op launches"),
+    "proxy": _c("proxy"), "target": _c("target"), "n_models": _c("models", "int"),
     # the analysis
-    "params": Column("params", "count"), "mult_adds": Column("mult-adds", "count"),
-    "flops": Column("FLOPs", "count"), "mac": Column("MAC", "count"), "paper_mac": Column("paper MAC", "count"),
-    "mac_fused": Column("fused MAC", "count"), "mac_min": Column("min MAC", "count"),
-    "mac_ratio": Column("MAC ratio", "value"), "activations": Column("activations", "count"),
-    "mac_bytes": Column("MAC bytes", "bytes"), "mac_fused_bytes": Column("fused MAC bytes", "bytes"),
-    "bytes": Column("bytes", "bytes"),
+    "params": _c("params", "count", means=(
+        "parameter elements (BN running statistics are buffers, not params); per layer, each parameter is counted "
+        "in the row that first reads it, so a tied weight counts once and the rows add up to the total")),
+    "shared_params": _c("shared params", "count", means=(
+        "(layer table) parameters a row reads that an earlier row of another module already counted "
+        "(tied weights)")),
+    "mult_adds": _c("mult-adds", "count", means=(
+        "multiply-accumulates of conv / linear / matmul (what torchvision's \"GFLOPS\" and fvcore count)")),
+    "flops": _c("FLOPs", "count", means=(
+        "floating-point operations: 2 × mult_adds for conv/linear/matmul; other ops by their own formula "
+        "(effkit/analysis/formulas.py)")),
+    "mac": _c("MAC", "count", means=(
+        "memory access cost in elements: each op reads each input and weight once and writes its output once")),
+    "paper_mac": _c("paper MAC", "count", means="the paper's figure: mac summed over conv and linear layers only"),
+    "mac_fused": _c("fused MAC", "count", means=(
+        "what a fusing engine moves: BN, activations and residual adds run inside the preceding conv/linear, "
+        "producers write straight into a concatenation's buffer")),
+    "mac_min": _c("min MAC", "count", means=(
+        "the paper's lower bound of MAC for a conv at its FLOPs (its equation 2), reached when input and output "
+        "channels are equal")),
+    "mac_ratio": _c("MAC ratio", "value", means="mac / mac_min: how far a conv is from the paper's bound"),
+    "activations": _c("activations", "count", means=(
+        "output elements of the ops (in-place ops and views allocate nothing new)")),
+    "mac_bytes": _c("MAC bytes", "bytes", means="mac × element size of the dtype analysed"),
+    "mac_fused_bytes": _c("fused MAC bytes", "bytes", means="mac_fused × element size of the dtype analysed"),
+    "bytes": _c("bytes", "bytes", means="bytes the op moves (mac × element size)"),
     # measurements
-    "latency_ms": Column("latency", "ms"), "latency_p90_ms": Column("p90 latency", "ms"),
-    "latency_p99_ms": Column("p99 latency", "ms"), "time_ms": Column("time", "ms"),
-    "warmup_s": Column("warm-up", "s"), "min_time_s": Column("timed for", "s"),
-    "energy_window_s": Column("energy window", "s"),
-    "fps": Column("FPS", "value", "img/s"), "flops_per_s": Column("achieved FLOP/s", "count"),
-    "gflops_per_s": Column("achieved FLOP/s", "value", "G"),
-    "peak_memory_bytes": Column("peak memory", "bytes"), "activation_bytes": Column("activation memory", "bytes"),
-    "energy_j_per_img": Column("energy", "value", "J/img"),
-    "energy_j_per_img_net": Column("net energy", "value", "J/img"),
-    "energy_j_per_img_std": Column("energy std", "value", "J/img"),
-    "mean_power_w": Column("mean power", "value", "W"), "idle_power_w": Column("idle power", "value", "W"),
-    "clock_drop": Column("clock drop", "bool"), "time_share": Column("time share", "value"),
-    "top1": Column("top-1", "value", "%"),
+    "latency_ms": _c("latency", "ms", means=_LATENCY + " (latency_p90_ms, latency_p99_ms: percentiles)"),
+    "latency_p90_ms": _c("p90 latency", "ms", means="the 90th percentile of the per-iteration latency"),
+    "latency_p99_ms": _c("p99 latency", "ms", means="the 99th percentile of the per-iteration latency"),
+    "time_ms": _c("time", "ms"),
+    "measured_ms": _c("measured", "ms"), "predicted_ms": _c("predicted", "ms"),
+    "relative_error": _c("error", "percent", means="predicted / measured - 1"),
+    "warmup_s": _c("warm-up", "s"), "min_time_s": _c("timed for", "s"),
+    "energy_window_s": _c("energy window", "s"),
+    "fps": _c("FPS", "value", means=_FPS),
+    "flops_per_s": _c("achieved FLOP/s", "count", means=_FLOPS_PER_S),
+    "gflops_per_s": _c("achieved FLOP/s", "value", "G", means=_FLOPS_PER_S),
+    "peak_memory_bytes": _c("peak memory", "bytes", means=_MEMORY),
+    "activation_bytes": _c("activation memory", "bytes", means="the analysis' activation elements × element size"),
+    "energy_j_per_img": _c("energy", "value", "J/img", means=_ENERGY),
+    "energy_j_per_img_net": _c("net energy", "value", "J/img", means=(
+        "energy_j_per_img net of the run's idle power (idle_power_w, idle_measured_at, idle_method)")),
+    "energy_j_per_img_std": _c("energy std", "value", "J/img", means="standard deviation over the energy windows"),
+    "energy_estimate_j_per_img": _c("estimated energy", "value", "J/img", means=(
+        "an estimate from board power and time, not a measurement (never fills energy_j_per_img)")),
+    "mean_power_w": _c("mean power", "value", "W"), "idle_power_w": _c("idle power", "value", "W"),
+    "clock_drop": _c("clock drop", "bool"),
+    "time_share": _c("time share", "percent", means="the layer's time / the sum of the layers' times"),
+    "top1": _c("top-1", "value", "%", means="ImageNet top-1 accuracy (published, or the user's table)"),
+    # proxies: how well a number ranks (Spearman) and tracks (Pearson) the measurements
+    "spearman": _c("Spearman", "value"), "pearson": _c("Pearson", "value"),
+    "latency_ms_spearman": _c("latency Spearman", "value"), "latency_ms_pearson": _c("latency Pearson", "value"),
+    "energy_j_per_img_spearman": _c("J/img Spearman", "value"),
+    "energy_j_per_img_pearson": _c("J/img Pearson", "value"),
+    # calibration: the rates a fit to stored measurements found
+    "gflops_per_s_conv": _c("conv rate", "value", "GFLOP/s"),
+    "gflops_per_s_matmul": _c("matmul rate", "value", "GFLOP/s"),
+    "gflops_per_s_vector": _c("vector-op rate", "value", "GFLOP/s"),
+    "bandwidth_gbs": _c("bandwidth", "value", "GB/s"),
+    "kernel_overhead_us": _c("overhead per kernel", "value", "µs"),
+    "loo_median_abs_error": _c("leave-one-model-out error", "percent", means=(
+        "the median |predicted / measured - 1| over the models, each predicted by a fit without it")),
+    "energy_idle_w": _c("idle power", "value", "W"),
+    "energy_j_per_flop": _c("energy per FLOP", "value", "pJ"), "energy_j_per_byte": _c("energy per byte", "value", "pJ"),
+    "energy_loo_median_abs_error": _c("J/img leave-one-model-out error", "percent"),
 }
+
+#: Columns stored in one unit and shown in another: the factor from the stored value to the shown one.
+_SCALE = {"energy_j_per_flop": 1e12, "energy_j_per_byte": 1e12}
 
 
 def column(name: str) -> Column:
     """The column's entry; a column not in :data:`COLUMNS` is shown under its own name."""
     return COLUMNS.get(name) or Column(name.replace("_", " "), "text")
+
+
+def definition(name: str) -> str:
+    """What column ``name`` holds and how it is computed (empty for a column without a definition)."""
+    return column(name).means
+
+
+#: The columns the README's vocabulary defines, in its order.
+VOCABULARY = ("params", "shared_params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "mac_fused",
+              "mac_min", "mac_ratio", "activations", "latency_ms", "fps", "flops_per_s", "peak_memory_bytes",
+              "energy_j_per_img", "energy_j_per_img_net", "time_share")
+
+
+def vocabulary_markdown(names: Sequence[str] = VOCABULARY) -> str:
+    """The README's vocabulary table: each column's raw name, its header in tables and its definition."""
+    lines = ["| name | header | meaning |", "|---|---|---|"]
+    lines += [f"| `{n}` | {header(n)} | {definition(n)} |" for n in names]
+    return "\n".join(lines) + "\n"
 
 
 def header(name: str, unit: str | None = None) -> str:
@@ -126,7 +218,9 @@ def _cell(kind: str, v: Any, size: float) -> str:
             return str(int(v))
         except (TypeError, ValueError):
             return str(v)
-    if kind in ("ms", "s", "bytes", "value") and not isinstance(v, bool):
+    if kind == "percent" and not isinstance(v, bool):
+        size = size / 100
+    if kind in ("ms", "s", "bytes", "value", "percent") and not isinstance(v, bool):
         try:
             return sig(float(v) / size)
         except (TypeError, ValueError):
@@ -147,6 +241,9 @@ def format_column(name: str, values: Sequence[Any]) -> tuple[str, list[str]]:
     ('latency', ['3.21 ms', '20.4 s'])
     """
     col = column(name)
+    if name in _SCALE:
+        values = [v * _SCALE[name] if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                  for v in values]
     numbers = _numbers(values)
     largest = max(numbers) if numbers else 0.0
     size, unit = 1.0, None
@@ -172,11 +269,11 @@ def _own_unit(kind: str, v: Any) -> str:
 def is_numeric(name: str, values: Sequence[Any]) -> bool:
     """Right-aligned: a numeric kind, or a column of numbers not in the mapping."""
     kind = column(name).kind
-    if kind in ("int", "count", "value", "ms", "s", "bytes"):
-        return True
+    present = [v for v in values if not _missing(v)]
+    if kind in ("int", "count", "value", "ms", "s", "bytes", "percent"):
+        return not any(isinstance(v, str) for v in present)  # a list of names under a count's name
     if kind != "text" or name in COLUMNS:
         return False
-    present = [v for v in values if not _missing(v)]
     return bool(present) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present)
 
 

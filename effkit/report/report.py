@@ -39,7 +39,7 @@ TABLE_COLUMNS = [
     ("mac", header("mac", "M"), 1e6, 1),
     ("latency_ms", header("latency_ms", "ms"), 1, 2),
     ("fps", header("fps"), 1, 1),
-    ("peak_memory_bytes", header("peak_memory_bytes", "MB"), 1e6, 1),
+    ("peak_memory_bytes", header("peak_memory_bytes", "MiB"), 2**20, 1),
     ("energy_j_per_img", header("energy_j_per_img"), 1, 3),
     ("gflops_per_s", header("gflops_per_s"), 1, 1),
     ("top1", header("top1"), 1, 2),
@@ -312,16 +312,19 @@ def _machine_and_method(selected) -> tuple[list[tuple[str, str]], list[tuple[str
     method = _facts(selected, _METHOD_COLUMNS)
     if not any(label.startswith(("warm-up", "timed")) for label, _ in method):
         method.insert(0, ("warm-up / iterations", "not recorded with these results"))
-    method.insert(0, ("latency", "median over the timed iterations"
-                      + (" (p90/p99 recorded)" if "latency_p90_ms" in selected.columns else "")))
-    method.append(("derived quantities",
-                   "FPS = batch size / latency; achieved GFLOP/s = FLOPs / latency (the paper's computation "
-                   "efficiency); J/img as recorded by the energy meter (the paper's J/img is average power / FPS); "
-                   "MAC from effkit's static analysis (paper MAC: conv + linear layers)"))
+    method += method_definitions()
     stamps = _distinct(selected, "timestamp")
     if stamps:
         method.append(("measured", stamps[0] if len(stamps) == 1 else f"{stamps[0]} … {stamps[-1]}"))
     return machine, method
+
+
+def method_definitions() -> list[tuple[str, str]]:
+    """What each measured or derived column of the report's table is: the definitions the tables and the README
+    use (:mod:`effkit.report.columns`), so the report says what the code computed."""
+    from effkit.report.columns import definition
+
+    return [(head, definition(col)) for col, head, _, _ in TABLE_COLUMNS if definition(col)]
 
 
 _ROOFLINE_CAPTION = ("Roofline: arithmetic intensity (FLOPs / MAC bytes) against achieved FLOP/s, under the "

@@ -1,0 +1,144 @@
+"""One column registry for every table and format; the columns kept at 80 characters; one style into pipes.
+
+Expected values are worked out by hand beside each assertion.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from effkit.report import columns as C
+from effkit.report import plain, tables
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+# ---- the registry: words, units, definitions -------------------------------------------------------------------
+
+def test_fractions_are_shown_as_percentages():
+    # 0.0129 of the time is 1.29 %; 0.5 is 50 %
+    assert C.format_column("time_share", [0.0129, 0.5]) == ("time share (%)", ["1.29", "50"])
+    # a calibration's leave-one-model-out error of 0.083 is 8.3 %
+    assert C.format_column("loo_median_abs_error", [0.083]) == ("leave-one-model-out error (%)", ["8.3"])
+
+
+def test_calibrate_proxies_and_estimate_headers_are_words_with_units():
+    assert C.header("gflops_per_s_conv") == "conv rate (GFLOP/s)"
+    assert C.header("kernel_overhead_us") == "overhead per kernel (µs)"
+    assert C.header("latency_ms_spearman") == "latency Spearman"
+    assert C.header("energy_estimate_j_per_img") == "estimated energy (J/img)"
+    # 2.5e-11 J per FLOP = 25 pJ
+    assert C.format_column("energy_j_per_flop", [2.5e-11]) == ("energy per FLOP (pJ)", ["25"])
+
+
+def test_readme_vocabulary_is_the_registry():
+    assert C.vocabulary_markdown() in README.read_text()
+    # fps is what timing.py computes (images / timed span), not batch / latency
+    assert "images / timed span" in C.definition("fps")
+
+
+def test_report_method_says_what_the_code_computed():
+    from effkit.report.report import method_definitions
+
+    method = dict(method_definitions())
+    assert method["FPS"] == C.definition("fps") and "images / timed span" in method["FPS"]
+    assert "batch size / latency" not in " ".join(method.values())
+    assert "flops of a batch × fps / batch" in method["achieved FLOP/s (G)"]
+
+
+SHIPPED_ROW = "| vovnet39 | 8 |"
+
+
+def test_markdown_compare_has_words_and_one_unit_a_column(cli):
+    res = cli("compare", "--shipped", "--format", "markdown")
+    assert res.returncode == 0, res.stderr
+    header = next(line for line in res.stdout.splitlines() if line.startswith("| model"))
+    assert "latency_ms" not in header and "peak_memory_bytes" not in header
+    assert "| batch |" in header and "peak memory (MiB)" in header
+    row = next(line for line in res.stdout.splitlines() if line.startswith(SHIPPED_ROW))
+    assert not re.search(r"\| [\d.]+K \|", row.split("|", 8)[-1])  # never "1.5K" ms
+    assert "ms" in row or "s |" in row  # a column from 94 ms to 2.2 s gives each cell its unit
+
+
+def test_report_and_terminal_give_peak_memory_in_the_same_unit():
+    from effkit.report.report import TABLE_COLUMNS
+
+    head, scale = next((h, s) for c, h, s, _ in TABLE_COLUMNS if c == "peak_memory_bytes")
+    # 1.5e8 bytes: the terminal's column says MiB, 1.5e8 / 2**20 = 143 MiB; the report must say the same
+    assert C.format_column("peak_memory_bytes", [1.5e8]) == ("peak memory (MiB)", ["143"])
+    assert head == "peak memory (MiB)" and round(1.5e8 / scale) == 143
+
+
+# ---- 80 columns keep what the command is for ------------------------------------------------------------------
+
+def _terminal(monkeypatch, width: int) -> io.StringIO:
+    buf = io.StringIO()
+    monkeypatch.setattr(tables, "is_terminal", lambda: True)
+    monkeypatch.setattr(tables, "console", lambda stderr=False: Console(width=width, file=buf, no_color=True))
+    return buf
+
+
+def _header_line(text: str, first: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(first))
+
+
+def test_compare_at_80_columns_keeps_flops_and_mac(cli, monkeypatch):
+    buf = _terminal(monkeypatch, 80)
+    assert cli("compare", "--shipped").returncode == 0
+    text = buf.getvalue()
+    header = _header_line(text, "model")
+    for words in ("FLOPs", "paper MAC", "MAC", "achieved FLOP/s", "latency", "FPS"):
+        assert words in header, header
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_results_shipped_at_80_columns_keeps_the_file_name(cli, monkeypatch):
+    from effkit import shipped_measurements
+
+    buf = _terminal(monkeypatch, 80)
+    assert cli("results", "shipped").returncode == 0
+    for f in shipped_measurements():
+        assert f.name in buf.getvalue()  # whole: --from-shipped takes it
+
+
+def test_a_constant_column_goes_to_the_title():
+    rows = [("conv", 1, 0.5), ("relu", 1, 0.5)]
+    text = plain.text_table(rows, ["layer", "kernels", "time_share"], title="model")
+    first, header = text.splitlines()[:2]
+    # kernels 1 in every row, time share 50 % in every row: said once, in the title
+    assert first == "model  kernels 1  time share 50 %"
+    assert header.split() == ["layer"]
+
+
+def test_predict_keeps_bound_before_kernels(cli, monkeypatch):
+    buf = _terminal(monkeypatch, 80)
+    assert cli("predict", "vovnet39", "--device-spec", "H100 SXM").returncode == 0
+    header = _header_line(buf.getvalue(), "layer")
+    assert "bound" in header and "time" in header and "kernels" not in header  # kernels go first at 80
+
+
+# ---- one style into a pipe ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv", [["profile", "vovnet39"], ["compare", "--shipped"], ["results", "shipped"],
+                                  ["models"], ["predict", "vovnet39", "--device-spec", "H100 SXM"]])
+def test_every_command_writes_the_same_text_table_into_a_pipe(cli, argv):
+    res = cli(*argv)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert max(len(line) for line in lines) <= tables.FILE_WIDTH  # no 417-character lines
+    rule = next(i for i, line in enumerate(lines) if re.fullmatch(r"-+( +-+)*", line))
+    header = lines[rule - 1]
+    assert "_" not in header  # words, never raw names (mult_adds, input_shape)
+
+
+def test_titles_break_between_their_parts():
+    title = "effkit compare  float32  on AMD EPYC, 1 torch thread  batch 1"
+    # 30 characters: "float32  on AMD EPYC, 1 torch thread" is 36, so each part on its own line
+    assert tables.wrap_title(title, 30).splitlines() == [
+        "effkit compare  float32", "on AMD EPYC, 1 torch thread", "batch 1"]
+    assert tables.wrap_title(title, 200) == title
