@@ -810,3 +810,15 @@ def test_small_set_figure3_says_why_vovnet27_slim_has_no_point():
     assert "vovnet27_slim: the VoVNet paper publishes no ImageNet top-1" in footer and "74.8 mAP" in footer
     assert "VoVNet" not in fig.legend_labels  # no VoVNet point is drawn, so the legend does not list one
     assert "shipped file cpu-amd-epyc-1-threads-2026-12-02.csv" in footer
+
+
+def test_cli_layers_times_only_the_setup_analysed(cli, tmp_path):
+    from effkit.shipped import load_shipped
+
+    src = load_shipped("cpu").attrs["shipped"].path
+    # the shipped file times vovnet27_slim at batch 1 and 8: batch 4 has no timing, so none may be drawn
+    res = cli("plot", "layers", "vovnet27_slim", "--csv", str(src), "-b", "4", "-o", str(tmp_path / "l4.png"))
+    assert res.returncode == 0, res.stderr
+    assert "no per-layer measurement of vovnet27_slim in the results at input 4x3x224x224" in res.stderr
+    res = cli("plot", "layers", "vovnet27_slim", "--csv", str(src), "-o", str(tmp_path / "l1.png"))
+    assert res.returncode == 0 and "no per-layer measurement" not in res.stderr

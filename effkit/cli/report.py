@@ -184,11 +184,14 @@ def layers_cmd(
     names = [model] + ([compare] if compare else [])
     with status("analysing " + " and ".join(names)):
         profs = [_profile_for(m, input_size, input_shape, batch_size, dtype) for m in names]
-    measured = [measured_layers(results, m) for m in names] if results is not None else None
+    # Only timings of the setup analysed: a batch-8 run's layer times beside batch-1 MAC and FLOPs would mislead.
+    same = [_same_setup(results, p) for p in profs] if results is not None else None
+    measured = [measured_layers(rows, m) for rows, m in zip(same, names)] if results is not None else None
     notes = []  # printed once the figure is written, so an error stays one line
     if results is not None:
-        notes = [f"no per-layer measurement of {m} in the results (measure with --per-layer)"
-                 for m, meas in zip(names, measured) if meas is None]
+        notes = [f"no per-layer measurement of {m} in the results at input {'x'.join(map(str, p.input_shape))}, "
+                 f"{p.dtype} (measure with --per-layer, or pick the setup measured with --batch-size/--input-size)"
+                 for m, p, meas in zip(names, profs, measured) if meas is None]
     with status("drawing"):
         fig = layers_figure(profs[0], profs[1] if compare else None,
                             measured if measured and any(x is not None for x in measured) else None,
@@ -198,6 +201,20 @@ def layers_cmd(
     for n in [*notes, *fig.effkit_notes]:
         note(n)
     typer.echo(f"wrote {output}", err=True)
+
+
+def _same_setup(results, prof):
+    """The rows of ``results`` measured at the profile's input shape and dtype (all rows when they do not say)."""
+    from effkit.report.select import setup_key
+
+    shape = "x".join(map(str, prof.input_shape))
+    want = {"batch_size": shape.split("x")[0], "input_size": "x".join(shape.split("x")[1:]),
+            "dtype": str(prof.dtype).removeprefix("torch.")}
+    keep = []
+    for rec in results.to_dict(orient="records"):
+        key = setup_key(rec)
+        keep.append(all(key[k] in (v, "?") for k, v in want.items()))
+    return results[keep]
 
 
 @plot_app.command("roofline")
@@ -255,7 +272,7 @@ def roofline_cmd(
             check_measured_on(rows[rows["model"].astype(str) == per_layer], spec,
                               allow_other_device=allow_other_device)
         points, setup, source = _layer_points(rows, per_layer, input_size, batch_size, spec.dtype, notes)
-        title = f"Roofline of {per_layer}'s layers — {roofs_title(spec)}"
+        title = f"Roofline of {per_layer}'s layers\n{roofs_title(spec)}"
         fig = roofline(points, spec, label_column="name", title=title, setup=setup,
                        source=source or data_source(results))
     else:

@@ -410,8 +410,10 @@ def _layer_axes(ax, kind: str, rows, *, ylabel: bool, last_row: bool) -> None:
     """Units, grid and the stage / block x axis of one per-layer panel."""
     from matplotlib.ticker import EngFormatter
 
-    if kind in ("mac", "flops", "flops_per_s"):
+    if kind in ("mac", "flops", "flops_per_s", "mac_min"):
+        # K/M/G on the log axis too (400K, 1M, 3M), never 4 x 10^5
         ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.yaxis.set_minor_formatter(EngFormatter(sep=""))
     if ylabel:
         ax.set_ylabel(_LAYER_YLABELS[kind], fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)

@@ -141,8 +141,9 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
                      "min(peak, bandwidth x intensity)")
     above = data[data["measured"] & (data["gflops_per_s"] > data["bound_gflops_per_s"] * 1.0001)]
     if len(above):
-        notes.append(f"{len(above)} point(s) above the roofs ({', '.join(above['label'][:6])}): the peaks drawn "
-                     "are lower than this device reached, so they are not its peaks")
+        notes.append(f"{len(above)} point(s) above the roofs ({', '.join(above['label'][:6])}): this device "
+                     "reached more than the roofs drawn allow (peaks too low, or data served from caches faster "
+                     "than the bandwidth given)")
     notes += untrusted_note(data["label"], data["untrusted"])
     ax.set_xscale("log")
     ax.set_yscale("log")
