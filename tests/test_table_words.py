@@ -142,3 +142,15 @@ def test_titles_break_between_their_parts():
     assert tables.wrap_title(title, 30).splitlines() == [
         "effkit compare  float32", "on AMD EPYC, 1 torch thread", "batch 1"]
     assert tables.wrap_title(title, 200) == title
+
+
+def test_check_output_file_is_not_also_printed(cli, tmp_path):
+    base = tmp_path / "b.json"
+    assert cli("baseline", "save", "vovnet27_slim", "--output", str(base)).returncode == 0
+    res = cli("check", "--baseline", str(base), "--format", "markdown", "--output", str(tmp_path / "o.md"))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "1 of 1 model passed"  # the verdict; the report is in the file
+    assert "| metric |" in (tmp_path / "o.md").read_text()
+    # into a pipe: the plain text table every command writes there, no rich rule
+    res = cli("check", "--baseline", str(base))
+    assert "─" not in res.stdout and re.search(r"^metric +baseline", res.stdout, flags=re.M)

@@ -161,12 +161,13 @@ def check_command(
 
 
 def _render_checks(results, fmt: str, output: Optional[Path], baseline: Path) -> None:
-    """The results on the terminal (rich) or as text in ``fmt``, also written to ``output`` when given."""
+    """The results on the terminal (rich) or as text in ``fmt``; with ``output``, written there and only the
+    one-line verdict printed."""
     import effkit.files as files
     from effkit.report import tables
     from effkit.report.check_render import check_renderables, check_summary, checks_text
 
-    if fmt == "table" and output is None:
+    if fmt == "table" and output is None and tables.is_terminal():
         console = tables.console()
         for r in results:
             for renderable in check_renderables(r):
@@ -176,10 +177,12 @@ def _render_checks(results, fmt: str, output: Optional[Path], baseline: Path) ->
         console.print(check_summary(results), style="bold red" if failed else "bold green")
         return
     text = checks_text(results, fmt, str(baseline))
-    typer.echo(text, nl=False)
-    if output is not None:
-        files.write_text(output, text, keep=(baseline,))
-        typer.echo(f"wrote {output}", err=True)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    files.write_text(output, text, keep=(baseline,))
+    typer.echo(check_summary(results))  # the verdict in the log; the report is in the file
+    typer.echo(f"wrote {output}", err=True)
 
 
 def _names_to_check(data, models, baseline: Path) -> list[str]:

@@ -12,7 +12,7 @@ import math
 from typing import Sequence
 
 from effkit.errors import BadInputError
-from effkit.report.tables import human, markdown_table, render_text, rich_table
+from effkit.report.tables import human, markdown_table, rich_table
 
 CHECK_FORMATS = ("table", "json", "markdown")
 
@@ -37,7 +37,23 @@ def check_text(result, fmt: str = "table") -> str:
         return json.dumps(result.to_dict(), indent=2)
     if fmt == "markdown":
         return _markdown(result)
-    return "".join(render_text(r) for r in check_renderables(result))
+    return _plain(result)
+
+
+def _plain(result) -> str:
+    """The table format as aligned text (a pipe, a file): the same parts as :func:`check_renderables`."""
+    from effkit.report.tables import text_table
+
+    lines = [result.title, *(f"  {line}" for line in (*result.regressions, *result.improvements))]
+    parts = ["\n".join(lines) + "\n", text_table(_display(result.totals), title=f"{result.model}: totals",
+                                                  fold=False)]
+    if len(result.layers):
+        parts.append(text_table(_display(result.layers), fold=False,
+                                title=f"{result.model}: layers that changed, were added or were removed"))
+    elif result.per_layer:
+        parts.append("no layer changed\n")
+    parts += [f"note: {n}\n" for n in result.notes]
+    return "".join(parts)
 
 
 def check_renderables(result) -> list:
