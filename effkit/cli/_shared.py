@@ -22,29 +22,6 @@ COLUMNS = typer.Option(None, "--columns", metavar="A,B,...|all",
                        "csv/json then hold just these. Default: a compact set fitted to the terminal.")
 
 
-def with_options(*groups):
-    """A decorator: ``func(positional..., *, keyword_only..., **options)`` as typer sees it: its positional
-    parameters, then every option of ``groups`` (passed in ``**options``), then its keyword-only ones."""
-
-    def decorate(func):
-        import inspect
-        import typing
-
-        sig = inspect.signature(func)
-        hints = typing.get_type_hints(func)
-        own = [p for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
-        last = [p for p in sig.parameters.values() if p.kind is p.KEYWORD_ONLY]
-        added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t)
-                 for group in groups for n, t, o in group]
-        params = [p.replace(annotation=hints[p.name]) for p in own] + added + [
-            p.replace(annotation=hints[p.name]) for p in last]
-        func.__signature__ = sig.replace(parameters=params, return_annotation=None)
-        func.__annotations__ = {**{p.name: p.annotation for p in params}, "return": None}
-        return func
-
-    return decorate
-
-
 #: What :func:`chosen_columns` returns for ``--columns all``.
 ALL_COLUMNS = "all"
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import MODEL_HELP, note, status, with_options
+from effkit.cli._shared import MODEL_HELP, note, status
 from effkit.store.sources import read_results
 
 plot_app = typer.Typer(
@@ -36,23 +37,50 @@ BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
 # Options of the commands that read measurements (typer builds a fresh click option per command from each).
 CSV = typer.Option(None, "--csv", help=CSV_HELP)
 DB = typer.Option(None, "--db", help=DB_HELP)
-ACCURACY = typer.Option(None, "--accuracy", help=ACCURACY_HELP)
 BATCH = typer.Option(None, "--batch-size", "-b", help=BATCH_HELP)
-DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
 DEVICE = typer.Option(None, "--device", help=DEVICE_HELP)
-INPUT_SIZE = typer.Option(None, "--input-size", "-s", help=INPUT_SIZE_HELP)
-SHIPPED = typer.Option(False, "--shipped", help="Use the measurements shipped with effkit (the newest GPU file, "
-                       "else the CPU one; see `effkit results shipped`). Used anyway, with a note, when the "
-                       "default results database holds no measurements.")
+SHIPPED_HELP = ("Use the measurements shipped with effkit (the newest GPU file, else the CPU one; see `effkit results "
+                "shipped`). Used anyway, with a note, when the default results database holds no measurements.")
 FROM_SHIPPED = typer.Option(None, "--from-shipped", metavar="WHICH",
                             help="Use this shipped measurements file: its name (or a unique part of it), cpu or "
                             "gpu (the newest of that kind).")
-#: What `plot figure3` and `report` read, and how they filter it.
-READ_OPTIONS = (
-    ("csv", Optional[Path], CSV), ("db", Optional[Path], DB), ("accuracy", Optional[Path], ACCURACY),
-    ("batch_size", Optional[int], BATCH), ("dtype", Optional[str], DTYPE), ("device", Optional[str], DEVICE),
-    ("input_size", Optional[int], INPUT_SIZE), ("shipped", bool, SHIPPED), ("from_shipped", Optional[str], FROM_SHIPPED),
-)
+
+# What `plot figure3` and `report` read, and how they filter it: one Annotated type per option (typer's way to
+# share an option between commands), listed in each command's signature and gathered in ReadOptions.
+ReadCsv = Annotated[Optional[Path], typer.Option("--csv", help=CSV_HELP)]
+ReadDb = Annotated[Optional[Path], typer.Option("--db", help=DB_HELP)]
+Accuracy = Annotated[Optional[Path], typer.Option("--accuracy", help=ACCURACY_HELP)]
+ReadBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", help=BATCH_HELP)]
+ReadDtype = Annotated[Optional[str], typer.Option("--dtype", help=DTYPE_HELP)]
+ReadDevice = Annotated[Optional[str], typer.Option("--device", help=DEVICE_HELP)]
+ReadInputSize = Annotated[Optional[int], typer.Option("--input-size", "-s", help=INPUT_SIZE_HELP)]
+Shipped = Annotated[bool, typer.Option("--shipped", help=SHIPPED_HELP)]
+FromShipped = Annotated[Optional[str], typer.Option("--from-shipped", metavar="WHICH", help=FROM_SHIPPED.help)]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """The read options of `plot figure3` and `report`, as given."""
+
+    csv: ReadCsv = None
+    db: ReadDb = None
+    accuracy: Accuracy = None
+    batch_size: ReadBatch = None
+    dtype: ReadDtype = None
+    device: ReadDevice = None
+    input_size: ReadInputSize = None
+    shipped: Shipped = False
+    from_shipped: FromShipped = None
+
+    @classmethod
+    def of(cls, params: dict) -> "ReadOptions":
+        """The options from a command's parameters (``locals()`` of a command that lists them all)."""
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+    @property
+    def filters(self) -> dict:
+        return {"device": self.device, "batch_size": self.batch_size, "dtype": self.dtype,
+                "input_size": self.input_size}
 
 
 def _measurements(csv: Optional[Path], db: Optional[Path], shipped: bool, from_shipped: Optional[str]):
@@ -101,12 +129,18 @@ def _select_setup(results, what, device, batch_size, dtype, input_size=None):
 
 
 @plot_app.command("figure3")
-@with_options(READ_OPTIONS)
 def figure3_cmd(
     output: Path = typer.Option(..., "--output", "-o", help=FIG_OUTPUT_HELP),
-    *,
+    csv: ReadCsv = None,
+    db: ReadDb = None,
+    accuracy: Accuracy = None,
+    batch_size: ReadBatch = None,
+    dtype: ReadDtype = None,
+    device: ReadDevice = None,
+    input_size: ReadInputSize = None,
+    shipped: Shipped = False,
+    from_shipped: FromShipped = None,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
-    **read,
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
@@ -120,10 +154,10 @@ def figure3_cmd(
     from effkit.report.figures import check_figure_path, save_figure
     from effkit.report.plots import figure3
 
+    read = ReadOptions.of(locals())
     check_figure_path(output)
-    acc = load_accuracy(read["accuracy"])
-    results, chosen = _measurements(read["csv"], read["db"], read["shipped"], read["from_shipped"])
-    batch_size, dtype, device, input_size = (read[k] for k in ("batch_size", "dtype", "device", "input_size"))
+    acc = load_accuracy(read.accuracy)
+    results, chosen = _measurements(read.csv, read.db, read.shipped, read.from_shipped)
     if chosen is not None:
         batch_size, dtype = _shipped_setup(chosen, batch_size, dtype)
         if title is None:
@@ -304,11 +338,18 @@ def _layer_points(rows, model: str, input_size, batch_size, dtype: str, notes: l
 
 
 @app.command()
-@with_options(READ_OPTIONS)
 def report(
     output: Path = typer.Option(..., "--output", "-o", help="Report file: .md (figures written beside it as PNG) "
                                 "or .html (one self-contained file)."),
-    *,
+    csv: ReadCsv = None,
+    db: ReadDb = None,
+    accuracy: Accuracy = None,
+    batch_size: ReadBatch = None,
+    dtype: ReadDtype = None,
+    device: ReadDevice = None,
+    input_size: ReadInputSize = None,
+    shipped: Shipped = False,
+    from_shipped: FromShipped = None,
     device_spec_name: Optional[str] = typer.Option(None, "--device-spec", help=SPEC_HELP + " For the roofline."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
@@ -316,7 +357,6 @@ def report(
     title: Optional[str] = typer.Option(None, "--title", help="Report title (default: machine, batch size, dtype)."),
     force: bool = typer.Option(False, "--force", help="Overwrite figure files (<stem>_figure3.png, "
                                "<stem>_roofline.png) that already exist beside a .md report."),
-    **read,
 ) -> None:
     """A self-contained comparison report to attach to a pull request.
 
@@ -332,14 +372,15 @@ def report(
     from effkit.report.roofline import spec_for_rows
     from effkit.report.select import check_measurements
 
+    read = ReadOptions.of(locals())
     check_report_path(output, force=force)
     check_peaks(peak_tflops, bandwidth_gbs)
-    acc = load_accuracy(read["accuracy"])
-    results, chosen = _measurements(read["csv"], read["db"], read["shipped"], read["from_shipped"])
+    acc = load_accuracy(read.accuracy)
+    results, chosen = _measurements(read.csv, read.db, read.shipped, read.from_shipped)
     if chosen is not None and title is None:
         title = f"effkit comparison — shipped measurements of {chosen.machine} ({chosen.name})"
     check_measurements(results, "report")
-    filters = {k: read[k] for k in ("device", "batch_size", "dtype", "input_size")}
+    filters = read.filters
     spec = None
     if device_spec_name is not None or peak_tflops is not None or bandwidth_gbs is not None:
         rows, _ = _select(results, **filters)  # the rows the peaks given are looked up for
