@@ -99,6 +99,9 @@ class DeviceSpec:
         tdp_w: board power, W (NaN when unknown).
         other_peaks: further compute ceilings drawn dashed, as ``(label, tflops)`` pairs (TF32 tensor cores
             for float32: cuDNN convolutions use them by default).
+        launch_overhead_us: host time eager PyTorch spends per op on this device's machine, microseconds
+            (the table's ``launch_overhead_us`` column, filled where measured; NaN: unknown, the predictor's
+            default applies).
     """
 
     name: str
@@ -108,6 +111,7 @@ class DeviceSpec:
     source: str = ""
     tdp_w: float = math.nan
     other_peaks: tuple[tuple[str, float], ...] = field(default_factory=tuple)
+    launch_overhead_us: float = math.nan
 
     @property
     def ridge_flop_per_byte(self) -> float:
@@ -117,7 +121,7 @@ class DeviceSpec:
 
 _PEAK_COLUMNS = {"float32": "fp32_tflops", "float16": "fp16_tflops", "bfloat16": "bf16_tflops"}
 DEVICE_COLUMNS = ["name", "aliases", "gpu_name_regex", "fp32_tflops", "tf32_tflops", "fp16_tflops",
-                  "bf16_tflops", "bandwidth_gbs", "tdp_w", "source"]
+                  "bf16_tflops", "bandwidth_gbs", "tdp_w", "source", "launch_overhead_us"]
 
 
 def load_device_specs(path: str | Path | None = None):
@@ -134,7 +138,7 @@ def load_device_specs(path: str | Path | None = None):
         raise BadInputError(f"device specs {p} lack column(s) {', '.join(missing)}")
     for c in DEVICE_COLUMNS:
         if c not in df.columns:
-            df[c] = math.nan if c.endswith(("_tflops", "_gbs", "_w")) else ""
+            df[c] = math.nan if c.endswith(("_tflops", "_gbs", "_w", "_us")) else ""
     return df
 
 
@@ -206,8 +210,17 @@ def device_spec(name: str | None = None, *, dtype: str = "float32", gpu_name: st
     if peak_tflops is not None or bandwidth_gbs is not None:
         source = "user values" + (f"; otherwise {source}" if source else "")
     tdp = row.get("tdp_w")
+    launch = pd_float(row.get("launch_overhead_us"))
     return DeviceSpec(str(row["name"]), float(peak), float(bw), dt, source,
-                      float(tdp) if tdp is not None else math.nan, tuple(others))
+                      float(tdp) if tdp is not None else math.nan, tuple(others), launch)
+
+
+def pd_float(v) -> float:
+    """``v`` as a float, NaN when empty or not a number."""
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _norm(text: str) -> str:

@@ -319,3 +319,27 @@ def test_predict_with_a_benchmark_calibration_prices_each_kind_and_warns_outside
     text = " ".join(pred.notes)
     assert "FLOPs per image" in text and "batch 1" in text and "matmul" in text
     assert pred.regime == "compute"
+
+
+def test_host_overhead_is_a_device_parameter_and_batch_1_is_launch_bound():
+    """resnet18 at batch 1 on an H100: ~70 kernels at 15 us of host time each is ~1 ms, while its 3.6 GFLOPs
+    take ~5 us at the TF32 peak and its ~100 MB of eager traffic ~30 us at 3.35 TB/s: launch-bound. With no
+    host overhead the same model is bound by memory or compute."""
+    from effkit.prediction.api import predict
+    from effkit.prediction.roofline import DEFAULT_LAUNCH_US, device_peaks
+
+    assert device_peaks("H100 SXM").launch_overhead_us == DEFAULT_LAUNCH_US == 15.0
+    assert device_peaks("H100 SXM", launch_overhead_us=25.0).launch_overhead_us == 25.0
+    slow = predict("resnet18", "H100 SXM")
+    assert slow.regime == "launch" and any("host overhead 15 us per op" in n for n in slow.notes)
+    kernels = slow.ops["kernels"].sum()
+    assert slow.latency_ms > kernels * 15e-3
+    fast = predict("resnet18", "H100 SXM", launch_overhead_us=0.0)
+    assert fast.regime in ("memory", "compute") and fast.latency_ms < slow.latency_ms / 5
+    assert predict("resnet18", "H100 SXM", batch_size=256).regime != "launch"
+
+
+def test_predict_cli_names_the_regime(cli):
+    res = cli("predict", "resnet18", "--device-spec", "h100", "--launch-overhead-us", "20")
+    assert res.returncode == 0, res.stderr
+    assert "launch-bound" in res.stdout and "host overhead 20 us per op (as given" in res.stdout + res.stderr

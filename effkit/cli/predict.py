@@ -16,7 +16,8 @@ from effkit.store.sources import read_results
 SPEC_HELP = "Device to predict for, from effkit/data/device_specs.csv: 'H100 SXM', H200, 'TITAN X (Pascal)'."
 PEAK_HELP = "Peak compute in TFLOP/s (overrides the device table, or stands for a device not in it)."
 BW_HELP = "Peak memory bandwidth in GB/s (overrides the device table)."
-LAUNCH_HELP = "The roofline's fixed cost per kernel, microseconds."
+LAUNCH_HELP = ("Host time per op (kernel launch overhead), microseconds. Default: the device table's value for "
+               "the device, else 15 (eager PyTorch spends 10-30 us per op on a current server).")
 MACHINE_HELP = "Use only measurements of this machine (its machine_id, or a unique prefix)."
 SHIPPED_HELP = ("Use the measurements shipped with effkit (the newest GPU file, else the CPU one; see `effkit "
                 "results shipped`).")
@@ -168,7 +169,7 @@ def predict(
     input_shape: Optional[str] = typer.Option(None, "--input-shape", help="Full input shape N,C,H,W."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help=PEAK_HELP),
     bandwidth_gbs: Optional[float] = typer.Option(None, "--bandwidth-gbs", help=BW_HELP),
-    launch_overhead_us: float = typer.Option(5.0, "--launch-overhead-us", help=LAUNCH_HELP),
+    launch_overhead_us: Optional[float] = typer.Option(None, "--launch-overhead-us", help=LAUNCH_HELP),
     calibration: Optional[str] = typer.Option(None, "--calibration",
                                               help="Use this machine's stored calibration (its machine_id or a "
                                               "unique prefix; see `effkit calibrate`)."),
@@ -213,9 +214,10 @@ def predict(
              f"{pred.execution} traffic): "
              f"{tables.human(pred.latency_ms)} ms/batch, {tables.human(pred.fps)} img/s"
              + (f", {tables.human(pred.energy_j_per_img)} J/img" if pred.energy_j_per_img == pred.energy_j_per_img
-                else ""))
+                else "") + (f"; {pred.regime}-bound" if pred.regime else ""))
     shares = ", ".join(f"{b} {pred.bound_share[b]:.0%}" for b in ("compute", "memory", "launch"))
-    notes = [f"time in compute- / memory- / launch-bound ops: {shares}", *pred.notes]
+    regime = f"{pred.regime}-bound overall; " if pred.regime else ""
+    notes = [f"{regime}time in compute- / memory- / launch-bound ops: {shares}", *pred.notes]
     if pred.method == "calibrated" and pred.roofline_latency_ms == pred.roofline_latency_ms:
         notes.append(f"roofline alone: {tables.human(pred.roofline_latency_ms)} ms/batch")
     notes.append("traffic is eager PyTorch's (every op reads its inputs and writes its output)")

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 from effkit.errors import BadInputError, setting
 from effkit.prediction.calibration import Calibration
 from effkit.prediction.roofline import (
-    DEFAULT_LAUNCH_US, OP_KINDS, Peaks, check_execution, device_peaks, kind_totals, layer_times, op_features,
+    OP_KINDS, Peaks, check_execution, device_peaks, kind_totals, layer_times, op_features,
     roofline_times,
 )
 
@@ -168,7 +168,7 @@ def check_same_machine(cal: Calibration, peaks: Peaks | None, spec_name: str | N
 def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int] | str | None = None,
             batch_size: int | None = None, input_size: int | None = None, dtype: str = "float32",
             peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
-            launch_overhead_us: float = DEFAULT_LAUNCH_US, calibration: Calibration | str | None = None,
+            launch_overhead_us: float | None = None, calibration: Calibration | str | None = None,
             db=None, profile=None, execution: str = "eager") -> Prediction:
     """Predict a model's latency per layer and in total on a device, from its roofline or a calibration.
 
@@ -178,7 +178,8 @@ def predict(model, device_spec: str | None = None, *, input_shape: Sequence[int]
         input_shape / batch_size / input_size: the input analysed (default ``(1, 3, S, S)``).
         dtype: float32, float16 or bfloat16: picks the peaks and the bytes per element.
         peak_tflops, bandwidth_gbs: user peaks (override the device table, or stand for a device not in it).
-        launch_overhead_us: the roofline's fixed cost per kernel.
+        launch_overhead_us: the roofline's fixed cost per kernel: the host's time per op, microseconds
+            (default: the device table's value for the device, else ``DEFAULT_LAUNCH_US``).
         calibration: a :class:`Calibration`, or the machine id whose stored calibration to use (from ``db``).
         db: the results database holding calibrations.
         profile: an already computed :class:`~effkit.analysis.profile.Profile` of ``model`` (skips the analysis).

@@ -202,7 +202,6 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
         with a single model are left out (and named in ``notes``).
     """
     from effkit.prediction.calibrate import cached
-    from effkit.prediction.roofline import DEFAULT_LAUNCH_US
 
     rows, notes = comparable_rows(results, machine=machine, batch_size=batch_size, dtype=dtype,
                                   include_untrusted=include_untrusted)
@@ -214,7 +213,7 @@ def proxy_groups(results, *, machine: str | None = None, batch_size: int | None 
                 f"calibration {cal.machine_id} comes from another machine than the measurements "
                 f"({', '.join(sorted(machines))}); calibrate from these measurements first", field="calibration")
     table = cached(op_table or default_op_table)
-    launch = DEFAULT_LAUNCH_US if launch_overhead_us is None else launch_overhead_us
+    launch = launch_overhead_us  # None: the device table's, else the default
     groups = []
     singles = []
     for key, group in rows.groupby(list(GROUP_KEYS), sort=False, dropna=False):

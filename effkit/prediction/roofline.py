@@ -19,9 +19,12 @@ from effkit.errors import BadInputError, setting
 OP_KINDS = ("conv", "matmul", "vector")
 CONV_OPS = frozenset({"convolution", "_convolution", "conv2d", "conv1d", "conv3d", "cudnn_convolution"})
 MATMUL_OPS = frozenset({"addmm", "mm", "bmm", "baddbmm", "linear", "matmul"})
-#: Assumed cost to start one kernel when no calibration says otherwise (eager PyTorch dispatch plus a
-#: GPU launch is a few microseconds; a calibration measures it).
-DEFAULT_LAUNCH_US = 5.0
+#: Host time per op when neither the device table nor the user says otherwise, microseconds. Eager PyTorch
+#: spends 10-30 us of CPU time per op on a current server (Python, the dispatcher, argument checks, the
+#: CUDA launch call); a GPU kernel cannot start before its host work is done, so at small batches a model is
+#: launch-bound however fast the GPU. 15 us sits in that range; a calibration measures it per machine
+#: (``s_per_kernel``), the device table's ``launch_overhead_us`` column holds a measured value per device.
+DEFAULT_LAUNCH_US = 15.0
 BOUNDS = ("compute", "memory", "launch")
 #: Which traffic a prediction charges: eager PyTorch's, or a fused deployment's.
 EXECUTIONS = {"eager": "mac_bytes", "fused": "mac_fused_bytes"}
@@ -94,7 +97,7 @@ class Peaks:
         dtype: the dtype the compute peaks refer to.
         tflops: peak TFLOP/s per op kind (:data:`OP_KINDS`).
         bandwidth_gbs: peak memory bandwidth, GB/s (10^9 bytes per second).
-        launch_overhead_us: fixed time per kernel, microseconds.
+        launch_overhead_us: fixed time per kernel (the host's time per op), microseconds.
         source: where the numbers come from.
     """
 
@@ -118,7 +121,7 @@ def _check_positive(name: str, value: float | None, *, zero_ok: bool = False) ->
 
 def device_peaks(name: str | None = None, *, dtype: str = "float32", gpu_name: str | None = None,
                  peak_tflops: float | None = None, bandwidth_gbs: float | None = None,
-                 launch_overhead_us: float = DEFAULT_LAUNCH_US) -> Peaks:
+                 launch_overhead_us: float | None = None) -> Peaks:
     """The peaks of a device from ``effkit/data/device_specs.csv`` (by name or recorded GPU name), or user values.
 
     Which peak each op kind meets follows PyTorch's defaults on NVIDIA GPUs: in float32 cuDNN convolutions
@@ -140,8 +143,9 @@ def device_peaks(name: str | None = None, *, dtype: str = "float32", gpu_name: s
             raise BadInputError(f"no device to predict for: name one with {setting('device_spec')} "
                                 f"(H100 SXM, H200, 'TITAN X (Pascal)') or give both {setting('peak_tflops')} "
                                 f"and {setting('bandwidth_gbs')}", field="device_spec")
+        launch = DEFAULT_LAUNCH_US if launch_overhead_us is None else launch_overhead_us
         return Peaks("user values", dt, dict.fromkeys(OP_KINDS, float(peak_tflops)), float(bandwidth_gbs),
-                     float(launch_overhead_us), "user values")
+                     float(launch), "user values", (_launch_note(launch, launch_overhead_us, math.nan),))
     spec = device_spec(name, dtype=dt, gpu_name=gpu_name, peak_tflops=peak_tflops, bandwidth_gbs=bandwidth_gbs)
     if peak_tflops is not None:
         tflops = dict.fromkeys(OP_KINDS, float(peak_tflops))
@@ -154,7 +158,17 @@ def device_peaks(name: str | None = None, *, dtype: str = "float32", gpu_name: s
         tflops = {"conv": float(conv), "matmul": float(spec.peak_tflops), "vector": float(fp32.peak_tflops)}
         notes = ((f"float32 convolutions at the TF32 tensor-core peak ({tf32_peak:g} TFLOP/s), "
                   "as cuDNN runs them by default",) if dt == "float32" and tf32_peak else ())
-    return Peaks(spec.name, dt, tflops, float(spec.bandwidth_gbs), float(launch_overhead_us), spec.source, notes)
+    table_us = spec.launch_overhead_us
+    launch = launch_overhead_us if launch_overhead_us is not None else (
+        table_us if math.isfinite(table_us) else DEFAULT_LAUNCH_US)
+    notes = (*notes, _launch_note(launch, launch_overhead_us, table_us))
+    return Peaks(spec.name, dt, tflops, float(spec.bandwidth_gbs), float(launch), spec.source, notes)
+
+
+def _launch_note(launch: float, given: float | None, table_us: float) -> str:
+    where = ("as given" if given is not None else "the device table's measured value" if math.isfinite(table_us)
+             else "effkit's default for eager PyTorch, which spends 10-30 us of host time per op")
+    return f"host overhead {launch:g} us per op ({where}; change it with {setting('launch_overhead_us')})"
 
 
 def roofline_times(features, peaks: Peaks):
