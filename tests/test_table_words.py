@@ -154,3 +154,26 @@ def test_check_output_file_is_not_also_printed(cli, tmp_path):
     # into a pipe: the plain text table every command writes there, no rich rule
     res = cli("check", "--baseline", str(base))
     assert "─" not in res.stdout and re.search(r"^metric +baseline", res.stdout, flags=re.M)
+
+
+def test_models_takes_a_plain_word_and_a_family(cli):
+    from effkit.models.registry import get_entry, list_models
+
+    # "vovnet" matches vovnet39/57/27_slim by name and the OSA CIFAR nets by their family
+    found = list_models("vovnet")
+    assert {"vovnet39", "vovnet57", "vovnet27_slim"} <= set(found)
+    assert all("vovnet" in n or "vovnet" in get_entry(n).family.lower() for n in found)
+    assert list_models("vovnet*") == sorted(n for n in found if n.startswith("vovnet"))  # patterns as before
+    res = cli("models", "VoVNet")
+    assert res.returncode == 0 and "vovnet39" in res.stdout
+
+
+def test_energy_window_defaults_to_the_device_there_is():
+    import torch
+
+    from effkit.measurement.energy.meter import NullMeter
+    from effkit.measurement.window import energy_window
+
+    with energy_window(meter=NullMeter("a test")) as w:
+        pass
+    assert w.device == ("cuda:0" if torch.cuda.is_available() else "cpu")  # not cuda:0 on a CPU-only machine

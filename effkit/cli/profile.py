@@ -307,7 +307,8 @@ def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_s
 
 @app.command()
 def models(
-    pattern: str = typer.Argument("*", help="Shell-style filter, e.g. 'vovnet*'."),
+    pattern: str = typer.Argument("*", help="A word found in a name or family (e.g. vovnet, densenet), or a "
+                                            "shell-style pattern ('vovnet*')."),
     fmt: str = FMT,
 ) -> None:
     """List the zoo's models with their parameter counts and descriptions."""

@@ -129,14 +129,14 @@ def _check_watts(name: str, value: Optional[float]) -> Optional[float]:
     return w
 
 
-def begin_window(device="cuda:0", *, idle_power_w: Optional[float] = None, idle_s: float = 0.0,
+def begin_window(device="auto", *, idle_power_w: Optional[float] = None, idle_s: float = 0.0,
                  tdp_estimate_w: Optional[float] = None, meter: Optional[EnergyMeter] = None,
                  sync: Optional[Callable[[], None]] = None, clock: Callable[[], float] = time.perf_counter,
                  sleep: Callable[[float], None] = time.sleep) -> OpenWindow:
     """Open a window on ``device``; close it with :func:`end_window`.
 
     Args:
-        device: ``"cuda:N"``, ``"cuda"``, ``"cpu"`` or ``"auto"`` (CUDA when available).
+        device: ``"cuda:N"``, ``"cuda"``, ``"cpu"`` or ``"auto"`` (the default: CUDA when available, else the CPU).
         idle_power_w: the device's idle power, subtracted to give ``joules_net``.
         idle_s: when ``idle_power_w`` is not given, measure idle power for this many seconds first
             (the device must be doing nothing meanwhile); ``0`` measures none (``joules_net`` is ``None``).
@@ -223,8 +223,9 @@ def end_window(window: OpenWindow) -> EnergyWindow:
 
 
 @contextmanager
-def energy_window(device="cuda:0", **options) -> Iterator[OpenWindow]:
-    """Measure time and energy of the block: ``with energy_window("cuda:0") as w: ...; w.joules_gross``.
+def energy_window(device="auto", **options) -> Iterator[OpenWindow]:
+    """Measure time and energy of the block: ``with energy_window() as w: ...; w.joules_gross`` (on the GPU when
+    there is one, else the CPU; ``energy_window("cuda:1")`` names one).
 
     Takes :func:`begin_window`'s options. The window closes even when the block raises; its fields
     read through ``w`` once the block has ended (``w.result`` is the :class:`EnergyWindow`).

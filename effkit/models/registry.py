@@ -82,8 +82,12 @@ def _ensure_loaded() -> None:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Sorted zoo names matching a shell-style pattern (``"vovnet*"``)."""
+    """Sorted zoo names matching ``pattern``: a shell-style pattern (``"vovnet*"``), or a plain word found in a
+    name or a family, case aside (``"vovnet"``, ``"DenseNet"``, ``"cifar"``)."""
     _ensure_loaded()
+    if not any(ch in pattern for ch in "*?["):
+        word = pattern.lower()
+        return sorted(n for n, e in _REGISTRY.items() if word in n.lower() or word in str(e.family).lower())
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
