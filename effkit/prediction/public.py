@@ -73,7 +73,7 @@ def load_features(path: str | os.PathLike | None = None):
         raise BadInputError(f"features table {p} lacks column(s) {', '.join(missing)}", field="features")
     if "error" in df.columns:  # rows the generator could not analyse carry their error, no numbers
         df = df[df["error"].isna() | (df["error"].astype(str).str.strip() == "")]
-    return with_totals(df.drop_duplicates(KEYS, keep="last").reset_index(drop=True))
+    return with_totals(df.drop_duplicates(KEYS, keep="last").reset_index(drop=True)).copy()
 
 
 def normalised(df):
