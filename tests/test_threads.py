@@ -63,7 +63,7 @@ def test_threads_profiling_at_once_get_their_single_thread_totals():
         try:
             start.wait()
             got = []
-            for k in range(6):
+            for k in range(10):
                 j = (i + k) % 2
                 model, shape = models[j]
                 got.append((j, profile(model, shape).totals))
@@ -85,31 +85,6 @@ def test_threads_profiling_at_once_get_their_single_thread_totals():
     wrong = [(i, j) for i, got in results.items() for j, totals in got if totals != alone[j]]
     assert len(results) == 8 and wrong == []
     assert _global_state() == before
-
-
-def test_another_threads_cat_during_a_trace_is_not_recorded():
-    """A thread that is not tracing (a data loader, say) concatenates meta tensors while a profile runs:
-    its cats go to PyTorch, not into the profile's rows."""
-    model, shape = _Dense(), (1, 3, 8, 8)
-    alone = profile(model, shape).totals
-    stop = threading.Event()
-    x = torch.empty(1, 3, 8, 8, device="meta")
-
-    def loader() -> None:
-        while not stop.is_set():
-            torch.cat([x, x], 1)
-
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    other = threading.Thread(target=loader)
-    other.start()
-    try:
-        got = [profile(model, shape).totals for _ in range(5)]
-    finally:
-        stop.set()
-        other.join()
-        sys.setswitchinterval(interval)
-    assert got == [alone] * 5
 
 
 def test_the_switch_leaves_torch_and_the_collector_alone():

@@ -182,6 +182,34 @@ class Profile:
     #: Where the trace ran: ``"meta"`` or ``"cpu"`` (a real forward pass).
     execute: str = "meta"
     channels_last: bool = False
+    #: True when the model was called with ``inputs=`` (the title then lists each input in full).
+    inputs_given: bool = False
+
+    def table(self, columns: Sequence[str] | str | None = None, *, depth: int | None = None, tree: bool = False,
+              sort: str | None = None, top: int | None = None, compact: bool = False):
+        """The layer table ``effkit profile`` prints: ``print(profile("vovnet39").table())``.
+
+        Args:
+            columns: the columns to show (a list, a comma-separated string, or ``"all"``); default: every
+                column, or with ``compact`` a terminal's few.
+            depth: aggregate to module depth ``depth`` (:meth:`by_depth`); with ``tree``, the deepest level.
+            tree: the module tree (:meth:`tree`), indented.
+            sort: sort the rows by this column, largest first.
+            top: keep the first ``top`` rows (after sorting); the footers then give their total and the model's.
+
+        Returns:
+            A :class:`~effkit.analysis.table.LayerTable`: ``str()`` is aligned text, ``.markdown()``,
+            ``.csv()``, ``.json()`` and ``.rich(width)`` the other forms.
+        """
+        from effkit.analysis.table import layer_table
+
+        return layer_table(self, columns, depth=depth, tree=tree, sort=sort, top=top, compact=compact)
+
+    def __str__(self) -> str:
+        return self.table().text()
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form (raw numbers, shapes as lists) used by :meth:`to_json`."""
@@ -400,6 +428,7 @@ def profile(
     model, name, size = _resolve_model(model_or_name, weights)
     if inputs is not None and input_shape is not None:
         raise BadInputError(f"give {setting('input_shape')} or {setting('inputs')}, not both", field="inputs")
+    inputs_given = inputs is not None
     if inputs is None:
         inputs = [parse_shape(input_shape if input_shape is not None else (1, 3, size or 224, size or 224))]
     specs = I.split(inputs)
@@ -419,5 +448,5 @@ def profile(
         model_name=name, input_shape=first, dtype=dtype_name(tdtype), totals=totals,
         uncounted=dict(uncounted), uncalled=[display_name(p) for p in tr.uncalled],
         _types=tr.module_types, _analysis=analysis,
-        inputs=list(shown), execute=execute, channels_last=channels_last,
+        inputs=list(shown), execute=execute, channels_last=channels_last, inputs_given=inputs_given,
     )
