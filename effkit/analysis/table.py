@@ -64,7 +64,7 @@ class LayerTable:
     def text(self) -> str:
         """Aligned text, title first and notes last, at most 200 characters wide: what ``effkit profile`` writes
         into a pipe (a constant ``call`` or ``repeat`` column left out)."""
-        from effkit.report import plain
+        import effkit.report.plain as plain
 
         columns, rows = self._without_constant_calls()
         return plain.text_table(rows, columns, title=self.title, footers=self.footers,
@@ -73,14 +73,14 @@ class LayerTable:
     __str__ = text
 
     def markdown(self) -> str:
-        from effkit.report import tables
+        import effkit.report.tables as tables
 
         return (f"**{self.title}**\n\n" + tables.markdown_rows(self.rows, self.columns, footers=self.footers)
                 + "\n" + "\n".join(f"- {n}" for n in self.notes) + "\n")
 
     def csv(self) -> str:
         """Raw numbers, one line per row (no title, footers or notes)."""
-        from effkit.report import plain
+        import effkit.report.plain as plain
 
         return plain.csv_table(self.data, self.columns)
 
@@ -88,7 +88,7 @@ class LayerTable:
         """The profile's JSON (:meth:`~effkit.analysis.profile.Profile.to_dict`), its layers those of this view."""
         import json
 
-        from effkit.report import tables
+        import effkit.report.tables as tables
 
         data = self.profile.to_dict()
         if self.frame is not None or self.columns != [c for c in self.available if c not in HIDDEN]:
@@ -99,7 +99,7 @@ class LayerTable:
     def rich(self, width: Optional[int] = None):
         """A rich table fitted to ``width`` columns: the least important columns (:data:`IMPORTANCE`) left
         out until the rest fit."""
-        from effkit.report import tables
+        import effkit.report.tables as tables
 
         columns, rows = self._without_constant_calls()
         return tables.layout_table(columns, rows, title=self.title, caption="\n".join(self.notes), width=width,
