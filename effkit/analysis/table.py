@@ -113,17 +113,22 @@ class LayerTable:
         return [self.columns[j] for j in keep], [tuple(r[j] for j in keep) for r in self.rows]
 
     def _repr_html_(self) -> str:
-        from effkit.report.tables import format_cell
+        """An HTML table (a notebook's view): headers and cells as the terminal's, footers bold, notes under it."""
+        from effkit.report.columns import format_column
+
+        foot = [tuple(label if i == 0 else vals.get(c) for i, c in enumerate(self.columns))
+                for label, vals in self.footers]
+        formatted = [format_column(c, [r[j] for r in [*self.rows, *foot]]) for j, c in enumerate(self.columns)]
+        lines = [[cs[k] for _, cs in formatted] for k in range(len(self.rows) + len(foot))]
 
         def cells(tag: str, values) -> str:
             return "<tr>" + "".join(f"<{tag}>{html.escape(v)}</{tag}>" for v in values) + "</tr>"
 
-        body = [cells("td", [format_cell(c, v) for c, v in zip(self.columns, r)]) for r in self.rows]
-        foot = [cells("th", [format_cell(c, vals[c]) if c in vals else (label if i == 0 else "")
-                             for i, c in enumerate(self.columns)]) for label, vals in self.footers]
+        body = "".join(cells("td", line) for line in lines[:len(self.rows)])
+        tail = "".join(cells("th", line) for line in lines[len(self.rows):])
         notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return (f"<table><caption>{html.escape(self.title)}</caption><thead>{cells('th', self.columns)}</thead>"
-                f"<tbody>{''.join(body)}</tbody><tfoot>{''.join(foot)}</tfoot></table>{notes}")
+        return (f"<table><caption>{html.escape(self.title)}</caption><thead>{cells('th', [h for h, _ in formatted])}"
+                f"</thead><tbody>{body}</tbody><tfoot>{tail}</tfoot></table>{notes}")
 
 
 def _importance(columns: list) -> list:
