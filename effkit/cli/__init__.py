@@ -13,7 +13,7 @@ import re
 import sys
 
 import typer
-from typer.core import TyperArgument, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 
 def _reflow(text: str | None) -> str | None:
@@ -97,46 +97,59 @@ class _Option(TyperOption):
         return _item_type(super().display_type_rich(ctx))
 
 
-def _polish(command) -> None:
-    """Apply the help conventions above to ``command`` and everything under it.
+def _ours(param):
+    """``param`` as one of the parameter classes above, with the help text reflowed.
 
-    typer builds its parameter objects itself and takes no class for them, so the (plain
-    ``TyperArgument`` / ``TyperOption``) instances get the subclasses above; the overridden methods are
-    typer's own help and conversion hooks, and where a typer version lacks them nothing changes but the
-    looks (or the start-up time).
+    typer builds every parameter itself from the signature (``TyperArgument`` / ``TyperOption``) and takes
+    no class for them; a command class is what it does take (``cls=``). So each command of effkit's (made by
+    :class:`_Command` / :class:`_Group` below) receives typer's parameters and keeps, in their place, an object
+    of the subclass holding the same settings. The overridden methods are typer's own help and conversion
+    hooks; where a typer version lacks them nothing changes but the looks (or the start-up time).
     """
-    command.help = _reflow(command.help)
-    get_help_option = command.get_help_option
-
-    def help_option(ctx):  # click makes -h/--help per context, outside command.params
-        option = get_help_option(ctx)
-        if type(option) is TyperOption:
-            option.__class__ = _Option
-        return option
-
-    command.get_help_option = help_option
-    for param in command.params:
-        if type(param) is TyperArgument:
-            param.__class__ = _Argument if hasattr(TyperArgument, "_usage_display_name") else _ValuesArgument
-        elif type(param) is TyperOption:
-            param.__class__ = _Option
-        if isinstance(getattr(param, "help", None), str):
-            param.help = _reflow(param.help)
-    for sub in getattr(command, "commands", {}).values():
-        _polish(sub)
+    kind = {TyperOption: _Option,
+            TyperArgument: _Argument if hasattr(TyperArgument, "_usage_display_name") else _ValuesArgument}.get(
+        type(param))
+    if kind is not None:
+        ours = kind.__new__(kind)
+        ours.__dict__.update(vars(param))  # the same settings, read by the subclass's hooks
+        param = ours
+    if isinstance(getattr(param, "help", None), str):
+        param.help = _reflow(param.help)
+    return param
 
 
-class _Group(TyperGroup):
-    """The root command group: its whole command tree follows the help conventions of :func:`_polish`."""
+class _Polished:
+    """What effkit's commands and groups share: their help reflowed, their parameters :func:`_ours`, -h too."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        _polish(self)
+    def __init__(self, *args, params=None, help=None, **kwargs) -> None:
+        super().__init__(*args, params=[_ours(p) for p in params or ()], help=_reflow(help), **kwargs)
+
+    def get_help_option(self, ctx):  # click makes -h/--help per context, outside self.params
+        option = super().get_help_option(ctx)
+        return None if option is None else _ours(option)
 
 
-app = typer.Typer(
+class _Command(_Polished, TyperCommand):
+    """Every effkit command (see :class:`Typer`)."""
+
+
+class _Group(_Polished, TyperGroup):
+    """Every effkit command group (see :class:`Typer`)."""
+
+
+class Typer(typer.Typer):
+    """A typer app whose commands are :class:`_Command` and whose groups are :class:`_Group` unless told otherwise:
+    the classes typer is given through its ``cls`` parameters."""
+
+    def __init__(self, *args, cls=None, **kwargs) -> None:
+        super().__init__(*args, cls=cls or _Group, **kwargs)
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = Typer(
     name="effkit",
-    cls=_Group,
     help="Shows what FLOPs hide about CNN efficiency: per-layer memory access cost (MAC), FLOPs, "
     "latency, achieved FLOP/s and energy per image, after the VoVNet paper (arXiv 1904.09730).",
     no_args_is_help=True,

@@ -8,10 +8,10 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from effkit.cli import app, fail
+from effkit.cli import Typer, app, fail
 from effkit.cli._shared import progress
 
-baseline_app = typer.Typer(
+baseline_app = Typer(
     help="Record per-layer MAC, FLOPs and params of models in a JSON baseline to check against later.",
     no_args_is_help=True,
 )

@@ -9,11 +9,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from effkit.cli import app, fail
+from effkit.cli import Typer, app, fail
 from effkit.cli._shared import MODEL_HELP, note, status
 from effkit.store.sources import read_results
 
-plot_app = typer.Typer(
+plot_app = Typer(
     help="Charts of what FLOPs hide: the paper's Figure 3, per-layer MAC/FLOPs, and the roofline.",
     no_args_is_help=True,
 )

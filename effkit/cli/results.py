@@ -9,12 +9,12 @@ from typing import Optional
 
 import typer
 
-from effkit.cli import app, fail
+from effkit.cli import Typer, app, fail
 from effkit.cli._shared import COLUMNS, FMT, OUTPUT, chosen_columns
 from effkit.cli.measure import LIST_COLUMNS, emit_measurements
 
 
-results_app = typer.Typer(help="List, show and export stored measurements; list the ones shipped with effkit.",
+results_app = Typer(help="List, show and export stored measurements; list the ones shipped with effkit.",
                           no_args_is_help=True)
 app.add_typer(results_app, name="results")
 
