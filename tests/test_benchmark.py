@@ -343,3 +343,25 @@ def test_predict_cli_names_the_regime(cli):
     res = cli("predict", "resnet18", "--device-spec", "h100", "--launch-overhead-us", "20")
     assert res.returncode == 0, res.stderr
     assert "launch-bound" in res.stdout and "host overhead 20 us per op (as given" in res.stdout + res.stderr
+
+
+def test_public_figure3_rows_from_the_shipped_rtx4090_file():
+    from effkit.prediction.public import public_results
+
+    rows, top1, source = public_results("rtx4090")
+    r50 = rows.set_index("model").loc["resnet50"]
+    # timm's row: 4302.84 img/s at batch 1024, step time 237.959 ms; timm's own count 4.11 GMACs per image
+    assert r50["latency_ms"] == pytest.approx(237.959, rel=1e-3)
+    assert r50["flops_per_s"] == pytest.approx(2 * 4.11e9 * 4302.84, rel=0.01)
+    assert {"vovnet39a", "ese_vovnet39b", "densenet121", "resnet50"} <= set(rows["model"])
+    assert 75 < top1["resnet50"] < 85 and "4090" in source and "vovnet39a" not in top1  # no weights for it
+
+
+def test_plot_figure3_public(tmp_path, cli):
+    from conftest import assert_bad_input
+
+    out = tmp_path / "f3.png"
+    res = cli("plot", "figure3", "--public", "rtx4090", "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert out.stat().st_size > 10_000
+    assert_bad_input(cli("plot", "figure3", "--public", "a100", "-o", tmp_path / "x.png"), "rtx4090")

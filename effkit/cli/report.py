@@ -141,6 +141,9 @@ def figure3_cmd(
     shipped: Shipped = False,
     from_shipped: FromShipped = None,
     title: Optional[str] = typer.Option(None, "--title", help="Figure title (default: machine, batch size, dtype)."),
+    public: Optional[str] = typer.Option(None, "--public", help="Draw timm's published throughput of the VoVNet, "
+                                         "DenseNet and ResNet families instead: rtx4090 or rtx3090 (224 px, AMP, "
+                                         "timm's batch size), top-1 from timm's ImageNet results."),
 ) -> None:
     """The paper's Figure 3 from measurements: accuracy vs time, GFLOP/s and energy; energy vs GFLOP/s.
 
@@ -156,6 +159,9 @@ def figure3_cmd(
 
     read = ReadOptions.of(locals())
     check_figure_path(output)
+    if public is not None:
+        _public_figure3(public, output, title)
+        return
     acc = load_accuracy(read.accuracy)
     results, chosen = _measurements(read.csv, read.db, read.shipped, read.from_shipped)
     if chosen is not None:
@@ -169,6 +175,23 @@ def figure3_cmd(
     if fig.missing_accuracy and len(fig.missing_accuracy) == len(fig.data):
         raise fail("no accuracy for any of " + ", ".join(fig.missing_accuracy)
                    + "; give them with --accuracy FILE (model,top1 in percent)")
+    save_figure(fig, output)
+    for n in fig.effkit_notes:
+        note(n)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def _public_figure3(name: str, output: Path, title: Optional[str]) -> None:
+    """Figure 3 of a shipped public benchmark (no energy there: panels (a) and (b))."""
+    from effkit.prediction.public import public_results
+    from effkit.report.figures import save_figure
+    from effkit.report.plots import figure3
+
+    rows, top1, source = public_results(name)
+    device, batch = rows["gpu_name"].iloc[0], int(rows["batch_size"].max())
+    with status("drawing Figure 3"):
+        fig = figure3(rows, top1, title=title or (f"Figure 3 on published throughput: {device}, float16 autocast, "
+                                                  f"batch {batch}, 224 px\nsource: timm benchmark results, {source}"))
     save_figure(fig, output)
     for n in fig.effkit_notes:
         note(n)

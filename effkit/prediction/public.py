@@ -160,3 +160,42 @@ def attach_features(bench, table=None, *, analyse: RowFeatures | None = timm_row
             f"could be analysed here ({why or 'timm is not installed'}); check the model names are timm's, or "
             f"give a features table with {setting('features')}", field="benchmark")
     return have.reset_index(drop=True), notes, sorted(set(left_out))
+
+
+#: The paper's families in timm's names: plain and eSE VoVNets, DenseNets, ResNets.
+PAPER_FAMILIES = r"^(vovnet\d+a|ese_vovnet\w+|densenet\d+|resnet\d+)$"
+
+
+def public_results(name: str, *, pattern: str = PAPER_FAMILIES, input_size: int = 224):
+    """A shipped GPU benchmark as measurement rows for Figure 3: ``(rows, {model: top1}, source)``.
+
+    One row per model matching ``pattern`` run at ``input_size``: ``latency_ms`` per batch, ``batch_size``,
+    ``flops_per_s`` = 2 · effkit's multiply-adds per image · images/s (the paper's achieved GFLOP/s),
+    ``gpu_name``, ``dtype``, ``input_shape``; top-1 from timm's ImageNet results (the best of the model's
+    weights evaluated at that input size).
+
+    Raises:
+        BadInputError: unknown benchmark name, or no model matches.
+    """
+    import pandas as pd
+
+    from effkit.prediction.benchmark import read_benchmark
+
+    path = public_path(name)
+    bench = read_benchmark(path)
+    rows = bench[bench["model"].str.match(pattern) & (bench["input_size"] == input_size)]
+    if rows.empty:
+        raise BadInputError(f"no model of {path.name} matches {pattern} at {input_size} px", field="public")
+    rows, notes, _ = attach_features(rows, analyse=None)
+    out = pd.DataFrame({
+        "model": rows["model"], "batch_size": rows["batch_size"], "dtype": rows["dtype"],
+        "latency_ms": rows["batch_size"] / rows["images_per_s"] * 1e3,
+        "flops_per_s": 2.0 * rows["mult_adds"] / rows["batch_size"] * rows["images_per_s"],
+        "gpu_name": rows["device"], "device": rows["device"], "status": "ok",
+        "input_shape": [f"{b}x3x{s}x{s}" for b, s in zip(rows["batch_size"], rows["input_size"])]})
+    acc = pd.read_csv(PUBLIC_DIR / ACCURACY_FILE)
+    acc = acc.assign(base=acc["model"].astype(str).str.split(".").str[0])
+    at = acc[acc["img_size"] == input_size].groupby("base")["top1"].max()
+    top1 = {m: float(at[m]) for m in out["model"] if m in at.index}
+    out.attrs["source"] = f"timm benchmark results, {path.name}"
+    return out.reset_index(drop=True), top1, path.name
