@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import FMT, MODEL_HELP, OUTPUT
+from effkit.cli._shared import FMT, MODEL_HELP, OUTPUT, emit
 
 COLUMNS_HELP = ("Columns to show, comma-separated (e.g. name,flops,mac), or 'all'. Default on a terminal: "
                 "name, type, output_shape, params, flops, mac, mac_ratio, fewer when the terminal is narrow; "
@@ -68,7 +67,7 @@ def profile(
                                    weights=weights)
     terminal = fmt == "table" and output is None and tables.is_terminal()
     table = prof.table(columns, depth=depth, tree=tree, sort=sort, top=top, compact=terminal)
-    to_stderr = _show(table, fmt=fmt, output=output, terminal=terminal)
+    to_stderr = _show(table, fmt=fmt, output=output)
     _cross_check(cross_check, model, shape if inputs is None else inputs, prof, to_stderr=to_stderr)
 
 
@@ -97,22 +96,10 @@ def _analyse(model: str, *, input_size, input_shape, batch_size, input, channels
     return prof, inputs, shape
 
 
-def _show(table, *, fmt: str, output: Optional[Path], terminal: bool) -> bool:
+def _show(table, *, fmt: str, output: Optional[Path]) -> bool:
     """Print or write the table; True when stdout holds machine-readable output (the cross-check goes to stderr)."""
-    import effkit.files as files
-    from effkit.report import tables
-
-    if terminal:
-        console = tables.console()
-        console.print(table.rich(width=console.width))
-        return False
-    text = {"json": table.json, "csv": table.csv, "markdown": table.markdown}.get(fmt, table.text)()
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-        return fmt != "table"  # a table into a pipe is for a person
-    files.write_text(output, text)
-    typer.echo(f"wrote {output}", err=True)
-    return True
+    emit(table, fmt=fmt, output=output)
+    return output is not None or fmt != "table"  # a table on a terminal or into a pipe is for a person
 
 
 def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_stderr: bool) -> None:
@@ -137,7 +124,7 @@ def models(
 ) -> None:
     """List the zoo's models with their parameter counts and descriptions."""
     from effkit.models import get_entry, list_models
-    from effkit.report import plain, tables
+    from effkit.report import tables
 
     tables.check_format(fmt)
     columns = ["name", "family", "params", "input_size", "description"]
@@ -147,19 +134,43 @@ def models(
         rows.append((name, entry.family, entry.param_count(), entry.default_input_size, entry.description))
     if not rows:
         raise fail(f"no model matches {pattern!r}; run `effkit models` for the full list")
-    if fmt == "table" and sys.stdout.isatty():
+    emit(_ModelList(rows, columns), fmt=fmt)
+
+
+class _ModelList:
+    """The zoo listing in each format; csv, json and the text table without pandas (`effkit models` starts fast)."""
+
+    title = "effkit model zoo"
+
+    def __init__(self, rows: list, columns: list) -> None:
+        self.rows, self.columns = rows, columns
+
+    def _frame(self):
         import pandas as pd
 
-        tables.console().print(tables.rich_table(pd.DataFrame(rows, columns=columns), title="effkit model zoo"))
-    elif fmt == "table":
-        typer.echo(plain.text_table(rows, columns, title="effkit model zoo"), nl=False)
-    elif fmt == "csv":
-        typer.echo(plain.csv_table(rows, columns), nl=False)
-    elif fmt == "json":
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def rich(self, width=None):
+        from effkit.report import tables
+
+        return tables.rich_table(self._frame(), title=self.title)
+
+    def text(self) -> str:
+        from effkit.report import plain
+
+        return plain.text_table(self.rows, self.columns, title=self.title)
+
+    def csv(self) -> str:
+        from effkit.report import plain
+
+        return plain.csv_table(self.rows, self.columns)
+
+    def json(self) -> str:
         import json
 
-        typer.echo(json.dumps([dict(zip(columns, r)) for r in rows], indent=2))
-    else:
-        import pandas as pd
+        return json.dumps([dict(zip(self.columns, r)) for r in self.rows], indent=2)
 
-        typer.echo(tables.markdown_table(pd.DataFrame(rows, columns=columns)), nl=False)
+    def markdown(self) -> str:
+        from effkit.report import tables
+
+        return tables.markdown_table(self._frame())
