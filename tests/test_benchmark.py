@@ -365,3 +365,15 @@ def test_plot_figure3_public(tmp_path, cli):
     assert res.returncode == 0, res.stderr
     assert out.stat().st_size > 10_000
     assert_bad_input(cli("plot", "figure3", "--public", "a100", "-o", tmp_path / "x.png"), "rtx4090")
+
+
+def test_compare_public_shows_published_rows_beside_static_numbers(cli):
+    from conftest import assert_bad_input
+
+    res = cli("compare", "--public", "rtx3090", "vovnet39a", "resnet50", "-f", "json")
+    assert res.returncode == 0, res.stderr
+    rows = {r["model"]: r for r in json.loads(res.stdout)}
+    assert rows["resnet50"]["fps"] == pytest.approx(3219.06)  # timm's RTX 3090 row at 224 px
+    assert rows["resnet50"]["mult_adds"] == pytest.approx(4.11e9, rel=0.01)  # timm's own 4.11 GMACs
+    assert_bad_input(cli("compare", "--public", "rtx3090", "vovnet39"), "no row of vovnet39")
+    assert_bad_input(cli("compare", "--public", "rtx3090", "-b", "4"), "--batch-size has no effect")

@@ -337,6 +337,10 @@ def compare(
     from_shipped: Optional[str] = typer.Option(None, "--from-shipped", metavar="WHICH",
                                                help="Like --shipped, from this file: its name (or a unique part "
                                                "of it), cpu or gpu."),
+    public: Optional[str] = typer.Option(None, "--public", metavar="GPU",
+                                         help="Measure nothing: timm's published throughput on rtx4090 or rtx3090 "
+                                         "(AMP, 224 px) of MODELS (timm names; default: the VoVNet, DenseNet and "
+                                         "ResNet families) beside effkit's static numbers and timm's top-1."),
 ) -> None:
     """Measure several models side by side, in the spirit of the paper's Table 4.
 
@@ -348,6 +352,8 @@ def compare(
     from effkit.measurement.api import compare as run_compare
 
     options = MeasureOptions.of(locals())
+    if public is not None:
+        return _compare_public(public, models or None, options)
     if shipped or from_shipped is not None:
         return _compare_shipped(models or None, small, from_shipped or "auto", options)
     opts, store, chosen = _prepare(models or [], options)
@@ -360,6 +366,26 @@ def compare(
 
 #: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
 _SHIPPED_OPTIONS = {"batch_size", "dtype", "input_size", "fmt", "output", "columns"}
+
+
+def _compare_public(name: str, models, options: MeasureOptions) -> None:
+    """`compare --public`: a shipped public benchmark's rows of ``models`` beside effkit's static numbers."""
+    from effkit.cli._shared import emit
+    from effkit.prediction.public import public_results
+    from effkit.report import tables
+
+    for opt, flag in options.given().items():
+        if opt not in ("fmt", "output"):
+            raise fail(f"{flag} has no effect with --public, which shows published rows; leave it out")
+    tables.check_format(options.fmt)
+    df, _, source = public_results(name, models=models)
+    df = df.assign(gflops_per_s=df["flops_per_s"] / 1e9).sort_values("latency_ms")
+    title = (f"timm's published throughput on {df['gpu_name'].iloc[0]}, float16 autocast, batch "
+             f"{int(df['batch_size'].max())}, 224 px ({source}; not measured here)")
+    emit(df, title=title, fmt=options.fmt, output=options.output,
+         columns=["model", "params", "mult_adds", "paper_mac", "mac", "activations", "fps", "gflops_per_s", "top1"],
+         notes=["gflops_per_s: 2 x effkit's multiply-adds per image x timm's images/s; top1: timm's ImageNet "
+                "results (best weights at 224 px)"])
 
 
 def _compare_shipped(models, small: bool, which: str, options: MeasureOptions) -> None:

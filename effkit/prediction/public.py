@@ -166,13 +166,16 @@ def attach_features(bench, table=None, *, analyse: RowFeatures | None = timm_row
 PAPER_FAMILIES = r"^(vovnet\d+a|ese_vovnet\w+|densenet\d+|resnet\d+)$"
 
 
-def public_results(name: str, *, pattern: str = PAPER_FAMILIES, input_size: int = 224):
+def public_results(name: str, *, pattern: str = PAPER_FAMILIES, input_size: int = 224,
+                   models: list[str] | None = None):
     """A shipped GPU benchmark as measurement rows for Figure 3: ``(rows, {model: top1}, source)``.
 
     One row per model matching ``pattern`` run at ``input_size``: ``latency_ms`` per batch, ``batch_size``,
     ``flops_per_s`` = 2 · effkit's multiply-adds per image · images/s (the paper's achieved GFLOP/s),
-    ``gpu_name``, ``dtype``, ``input_shape``; top-1 from timm's ImageNet results (the best of the model's
-    weights evaluated at that input size).
+    ``gpu_name``, ``dtype``, ``input_shape``, ``fps``, effkit's static numbers per image (what one more image
+    of the batch adds); ``top1`` from timm's ImageNet
+    results (the best of the model's weights evaluated at that input size). ``models``: these timm names
+    instead of ``pattern``.
 
     Raises:
         BadInputError: unknown benchmark name, or no model matches.
@@ -183,19 +186,37 @@ def public_results(name: str, *, pattern: str = PAPER_FAMILIES, input_size: int 
 
     path = public_path(name)
     bench = read_benchmark(path)
-    rows = bench[bench["model"].str.match(pattern) & (bench["input_size"] == input_size)]
+    chosen = bench["model"].isin(models) if models else bench["model"].str.match(pattern)
+    rows = bench[chosen & (bench["input_size"] == input_size)]
+    if models:
+        absent = sorted(set(models) - set(rows["model"]))
+        if absent:
+            raise BadInputError(f"{path.name} has no row of {', '.join(absent)} at {input_size} px (timm's model "
+                                "names, e.g. vovnet39a, ese_vovnet39b, densenet121, resnet50)", field="models")
     if rows.empty:
         raise BadInputError(f"no model of {path.name} matches {pattern} at {input_size} px", field="public")
     rows, notes, _ = attach_features(rows, analyse=None)
     out = pd.DataFrame({
         "model": rows["model"], "batch_size": rows["batch_size"], "dtype": rows["dtype"],
+        "params": rows["params"],
+        **{c: per_image(rows, c) for c in ("mult_adds", "flops", "paper_mac", "mac", "activations")},
         "latency_ms": rows["batch_size"] / rows["images_per_s"] * 1e3,
-        "flops_per_s": 2.0 * rows["mult_adds"] / rows["batch_size"] * rows["images_per_s"],
+        "flops_per_s": 2.0 * per_image(rows, "mult_adds") * rows["images_per_s"],
         "gpu_name": rows["device"], "device": rows["device"], "status": "ok",
         "input_shape": [f"{b}x3x{s}x{s}" for b, s in zip(rows["batch_size"], rows["input_size"])]})
     acc = pd.read_csv(PUBLIC_DIR / ACCURACY_FILE)
     acc = acc.assign(base=acc["model"].astype(str).str.split(".").str[0])
     at = acc[acc["img_size"] == input_size].groupby("base")["top1"].max()
     top1 = {m: float(at[m]) for m in out["model"] if m in at.index}
+    out["fps"] = rows["images_per_s"].to_numpy()
+    out["top1"] = out["model"].map(top1)
     out.attrs["source"] = f"timm benchmark results, {path.name}"
     return out.reset_index(drop=True), top1, path.name
+
+
+def per_image(rows, total: str):
+    """What one more image adds to ``total`` (the table's ``<total>_per_image``, else the batch's share)."""
+    col = f"{total}_per_image"
+    if col in rows.columns and rows[col].notna().all():
+        return rows[col].astype(float)
+    return rows[total].astype(float) / rows["batch_size"]
