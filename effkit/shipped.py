@@ -8,6 +8,11 @@ which file the numbers came from.
 Choosing a file (:func:`choose_shipped`): by file name (or its stem, or a unique part of it), by device
 kind (``"cpu"`` / ``"gpu"``: the newest of that kind), or by default the newest GPU file, else the newest
 CPU file. "Newest" is the date in the file name (``...-YYYY-MM-DD.csv``), else the latest row timestamp.
+
+Each row's per-layer timings (``layers_json``, up to hundreds of KB a row) live beside the CSV in
+``<stem>.layers.jsonl.gz`` (one JSON line a row: its row number, model, batch size and ``layers_json``), so the
+CSV stays readable by any CSV reader (Python's ``csv`` module refuses fields over 128 KiB);
+:func:`read_measurements` joins them back (:func:`effkit.layers_file.split_layers` writes the pair).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from effkit.errors import BadInputError
+
+from effkit.layers_file import join_layers
 
 #: The folder the shipped measurement files are read from (tests point it elsewhere).
 DATA_DIR = Path(__file__).resolve().parent / "data" / "measurements"
@@ -160,13 +167,18 @@ def choose_shipped(which: Optional[str] = None) -> ShippedFile:
                         "or cpu or gpu)")
 
 
+def read_measurements(path: Path):
+    """A measurements CSV with its rows' ``layers_json`` joined back from the side file, when there is one."""
+    return join_layers(_read(path), path)
+
+
 def _rows(path: Path):
     """The rows of a shipped file in today's column meanings (as the store reads its own rows)."""
     import pandas as pd
 
     from effkit.store.db import upgrade_row
 
-    df = _read(path)
+    df = read_measurements(path)
     if "energy_j_per_img_gross" in df.columns and "energy_j_per_img_net" not in df.columns:
         df = pd.DataFrame([upgrade_row(r) for r in df.to_dict(orient="records")])
     return df

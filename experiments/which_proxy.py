@@ -119,7 +119,9 @@ def ship(df, out: Path) -> Path:
     machine = C.describe_machine(df)
     slug = re.sub(r"[^a-z0-9]+", "-", machine.lower()).strip("-")[:40]
     path = out / f"{slug}-{_dt.date.today():%Y-%m-%d}.csv"
-    df[[c for c in KEEP if c in df.columns]].to_csv(path, index=False, float_format="%.7g")
+    from effkit.layers_file import split_layers
+
+    split_layers(df[[c for c in KEEP if c in df.columns]], path, float_format="%.7g")  # per-layer JSON beside it
     C.note(f"wrote {path}")
     return path
 
@@ -139,7 +141,9 @@ def main(argv=None) -> int:
     models = tuple(args.models.split(",")) if args.models else (QUICK_MODELS if st.quick else MODELS)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.measurements is not None:
-        df = pd.read_csv(args.measurements)
+        from effkit.shipped import read_measurements
+
+        df = read_measurements(args.measurements)  # the per-layer timings joined back from their side file
     else:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "which_proxy.db"

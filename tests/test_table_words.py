@@ -180,3 +180,19 @@ def test_energy_window_defaults_to_the_device_there_is():
     with energy_window(meter=NullMeter("a test")) as w:
         pass
     assert w.device == ("cuda:0" if torch.cuda.is_available() else "cpu")  # not cuda:0 on a CPU-only machine
+
+
+def test_shipped_csv_reads_with_pythons_csv_module_and_keeps_its_layers():
+    import csv
+    import json
+
+    from effkit import load_shipped, shipped_measurements
+
+    for f in shipped_measurements():
+        with open(f.path, newline="") as fh:
+            rows = list(csv.DictReader(fh))  # the default field limit, 128 KiB: no per-layer JSON in the CSV
+        assert len(rows) == f.rows and "layers_json" not in rows[0]
+        df = load_shipped(f.name)
+        assert df["layers_json"].notna().all()  # joined back from the side file, row by row
+        layers = json.loads(df["layers_json"].iloc[0])
+        assert layers and "latency_ms" in layers[0]

@@ -11,12 +11,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from effkit.shipped import read_measurements
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "effkit" / "data" / "measurements" / "cpu-amd-epyc-1-threads-2026-12-02.csv"
 
 
 def test_shipped_measurements_name_their_machine():
-    df = pd.read_csv(SHIPPED)
+    df = read_measurements(SHIPPED)  # the CSV and its per-layer side file
     assert len(df) == 32 and df["model"].nunique() == 16 and set(df["batch_size"]) == {1, 8}
     assert (df["status"] == "ok").all() and (df["torch_threads"] == 1).all()
     for column in ("machine_id", "cpu_model", "torch_version", "effkit_version", "timestamp", "layers_json"):
@@ -30,7 +32,7 @@ def test_which_proxy_rescores_the_shipped_measurements(tmp_path):
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     board = pd.read_csv(tmp_path / "which_proxy.csv")
-    raw = pd.read_csv(SHIPPED)
+    raw = read_measurements(SHIPPED)
     for batch in (1, 8):
         rows = raw[raw["batch_size"] == batch]
         # the scoreboard's rank correlation is Spearman's rho of the raw columns, computed here directly

@@ -377,7 +377,9 @@ def read_results_csv(path: str | os.PathLike, *, required: bool = True) -> "Any"
         raise BadInputError(f"cannot read measurements file {path}: {first}") from e
     if required and frame.empty:
         raise BadInputError(f"measurements file {path} has a header but no rows")
-    return frame
+    from effkit.layers_file import join_layers
+
+    return join_layers(frame, Path(path))  # per-layer timings kept beside the CSV, if any
 
 
 def check_store_path(path: str | os.PathLike) -> Path:
