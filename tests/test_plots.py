@@ -69,7 +69,9 @@ def test_figure3_panels_labels_and_points():
     for ax in (a, b, c):
         assert ax.get_ylabel() == "ImageNet top-1 accuracy [%]"
     assert a.get_xlabel() == "inference time [ms / image]"
-    assert b.get_xlabel() == d.get_xlabel() == "achieved computation [GFLOP/s]"
+    assert b.get_xlabel() == d.get_xlabel() == "achieved computation [FLOP/s]"
+    # points in GFLOP/s (800 below), ticks with a prefix: 800 GFLOP/s reads 800G, 2000 reads 2T
+    assert b.xaxis.get_major_formatter()(800, 0) == "800G" and d.xaxis.get_major_formatter()(2000, 0) == "2T"
     assert c.get_xlabel() == d.get_ylabel() == "energy [J / image]"
     assert [ax.get_title()[:3] for ax in fig.axes] == ["(a)", "(b)", "(c)", "(d)"]
 

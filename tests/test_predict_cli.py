@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import assert_bad_input
@@ -169,3 +170,23 @@ def test_calibrate_and_plot_proxies_read_a_csv_or_the_shipped_file(cli, rows, tm
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert "left out 4 of 16 row(s) effkit does not trust (noisy" in err  # the shipped file's noisy batch-1 rows
     assert_bad_input(cli("plot", "proxies", "--shipped", "--csv", path, "-o", png), "not both")
+
+
+def test_proxies_figure_marks_untrusted_rows_and_says_whose_data(rows):
+    from matplotlib.colors import to_rgb
+
+    from effkit.report.chart_marks import UNTRUSTED_FACE
+    from effkit.report.proxies_plot import proxies_figure
+
+    df = pd.DataFrame(rows)
+    df["latency_iqr_ratio"] = [0.01, 0.01, 0.5, 0.01]  # vovnet27_slim: IQR half its median, noisy
+    fig = proxies_figure(df, proxies=["params"], panel_size=(4, 3), source="CSV r.csv",
+                         notes=["left out 2 of 6 row(s) effkit does not trust"])
+    ax = fig.axes[0]
+    grey = [c for c in ax.collections if np.allclose(c.get_facecolor()[0][:3], to_rgb(UNTRUSTED_FACE))]
+    # params were made up as 1000 + position in MODELS: vovnet27_slim is the third, 1002
+    assert len(grey) == 1 and float(np.asarray(grey[0].get_offsets())[0][0]) == 1002
+    footer = " ".join(fig._supxlabel.get_text().split())
+    assert "data: Test CPU, batch 1, float32, input 3x64x64 — CSV r.csv" in footer
+    assert "left out 2 of 6 row(s)" in footer and "vovnet27_slim (noisy)" in footer
+    assert ax.xaxis.get_major_formatter()(1500, 0) == "1.5k"  # K/M/G ticks, no 1e3 offset

@@ -362,8 +362,13 @@ def proxies_plot_cmd(
     title = f"what predicts {target}: machine {label['machine_id']}, batch {label['batch_size']}, {label['dtype']}"
     from effkit.report.chart_marks import data_source
 
-    fig = proxies_figure(rows, target=targets[target], title=title, source=data_source(results))
+    from effkit.cli._flags import flag_for
+    from effkit.errors import render_settings
+
+    # what the selection left out belongs in the PNG too: a reader of the figure never sees the terminal
+    left = [render_settings(n, flag_for) for n in notes if "does not trust" in n or "left out" in n]
+    fig = proxies_figure(rows, target=targets[target], title=title, source=data_source(results), notes=left)
     save_figure(fig, output)
-    for n in [*notes, *fig.effkit_notes]:
+    for n in [*notes, *(n for n in fig.effkit_notes if n not in left)]:
         _say(n)
     typer.echo(f"wrote {output}", err=True)

@@ -32,7 +32,7 @@ FAMILY_STYLES: dict[str, tuple[str, str]] = {
 
 ACCURACY_LABEL = "ImageNet top-1 accuracy [%]"
 TIME_LABEL = "inference time [ms / image]"
-GFLOPS_LABEL = "achieved computation [GFLOP/s]"
+GFLOPS_LABEL = "achieved computation [FLOP/s]"  # plotted in GFLOP/s, the ticks in K/M/G/T FLOP/s (50G, 5T)
 ENERGY_LABEL = "energy [J / image]"
 
 
@@ -132,6 +132,7 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
     for ax, (letter, x, y, xlabel, ylabel, panel_title) in zip(axes.flat, shown):
         drawn |= _scatter_families(ax, data, x, y)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=panel_title)
+        _gflops_ticks(ax, x == "gflops_per_s", y == "gflops_per_s")
         fig.panels[letter] = ax
     notes.extend(_figure3_notes(data, empty, list(fig.panels)))
     # The legend lists what is drawn: families with a point in a panel shown, the hollow and grey styles
@@ -153,6 +154,16 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
     fig.missing_energy = data.loc[data["energy_j_per_img"].isna(), "model"].tolist()
     fig.data = data
     return fig
+
+
+def _gflops_ticks(ax, x: bool, y: bool) -> None:
+    """Ticks of a GFLOP/s axis as FLOP/s with a prefix: 5000 GFLOP/s reads 5T, 50 reads 50G."""
+    from matplotlib.ticker import EngFormatter, FuncFormatter
+
+    eng = EngFormatter(sep="")
+    for on, axis in ((x, ax.xaxis), (y, ax.yaxis)):
+        if on:
+            axis.set_major_formatter(FuncFormatter(lambda v, _: eng(v * 1e9)))
 
 
 def _points_shown(data, shown):

@@ -17,7 +17,7 @@ LABELS = {
 
 
 def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str | None = None,
-                   panel_size=(3.4, 2.9), source: str | None = None):
+                   panel_size=(3.4, 2.9), source: str | None = None, notes=()):
     """One panel per proxy: proxy (x) against the measured ``target`` (y), points labelled by model.
 
     Points take their family's colour and marker (as in Figure 3); each panel's title gives the Spearman
@@ -31,6 +31,7 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
             with at least two values).
         source: where the rows came from, written under the figure with the machine, batch, dtype and input
             (default: what ``rows.attrs`` say; see :func:`effkit.report.chart_marks.data_source`).
+        notes: more notes to write under the figure (what the selection of ``rows`` left out, say).
 
     Rows effkit does not trust (see :mod:`effkit.trust`) are drawn grey and named in a note.
 
@@ -95,7 +96,8 @@ def proxies_figure(rows, *, target: str = "latency_ms", proxies=None, title: str
     if title:
         fig.suptitle(title, fontsize=10)
     n_models = int(y.notna().sum())
-    notes = [f"only {n_models} models: the correlations mean little"] if n_models < MIN_MODELS else []
+    notes = list(notes) + ([f"only {n_models} models: the correlations mean little"] if n_models < MIN_MODELS
+                           else [])
     notes += untrusted_note(rows["model"].astype(str), doubt)
     attach_notes(fig, notes, provenance_line(rows, data_source(rows, source)))
     fig.effkit_panels = shown

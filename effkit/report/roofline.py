@@ -162,8 +162,12 @@ def roofline(points, device_spec: DeviceSpec | Mapping[str, Any], *, label_colum
     if data["measured"].any() and (~data["measured"]).any():
         handles.append(_style_handle(("#444444", "o"), "hollow: not measured, at its bound", hollow=True))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    ax.set_title(title or f"Roofline — {roofs_title(spec)}", fontsize=10)
-    notes.append(_peaks_note(spec, df))
+    import textwrap
+
+    # wrapped to the figure's width: a long default title would run off its left edge
+    ax.set_title(title or "\n".join(textwrap.wrap(f"Roofline — {roofs_title(spec)}", int(figsize[0] * 9))),
+                 fontsize=10)
+    notes.append(_peaks_note(spec, df if setup is None else setup))
     attach_notes(fig, notes, provenance_line(df if setup is None else setup, data_source(points, source)))
     fig.data = data
     return fig
@@ -200,24 +204,39 @@ def _peaks_note(spec: DeviceSpec, rows) -> str:
 
 
 def _runs_on_cpu(rows) -> bool:
-    from effkit.report.select import setup_key
-
+    """Whether the rows were timed on a CPU (a ``cpu`` device, or a CPU model recorded and no GPU)."""
     if rows is None or not hasattr(rows, "to_dict") or not len(rows):
         return False
-    gpus = [setup_key(r)["machine"] for r in rows.to_dict(orient="records")]
-    names = set(rows["gpu_name"].dropna().astype(str)) if "gpu_name" in rows.columns else set()
-    return not any(g in names for g in gpus)
+    for rec in rows.to_dict(orient="records"):
+        device, gpu, cpu = (str(rec.get(k) or "").strip().lower() for k in ("device", "gpu_name", "cpu_model"))
+        gpu, cpu = ("" if v in ("nan", "none") else v for v in (gpu, cpu))
+        if device.startswith("cpu") or (cpu and not gpu):
+            return True
+    return False
 
 
 def _flops_axis(ax) -> None:
-    """Ticks in K/M/G/T on both log axes: FLOP/s as 10G, 1T (the points are in GFLOP/s), intensity as 1, 10, 100."""
-    from matplotlib.ticker import EngFormatter, FuncFormatter, NullFormatter
+    """Ticks in K/M/G/T on both log axes: FLOP/s as 10G, 1T (the points are in GFLOP/s), intensity as 1, 10, 100;
+    an axis spanning less than two decades also labels its 2x and 5x minor ticks, so it shows more than one value."""
+    import math
+
+    from matplotlib.ticker import EngFormatter, FuncFormatter
 
     eng = EngFormatter(sep="")
+
+    def minor(axis_limits, scale):
+        def fmt(v, _):
+            lo, hi = sorted(axis_limits())
+            if v <= 0 or lo <= 0 or math.log10(hi / lo) >= 2:
+                return ""
+            mantissa = round(v / 10 ** math.floor(math.log10(v)), 6)
+            return eng(v * scale) if mantissa in (2.0, 5.0) else ""
+        return FuncFormatter(fmt)
+
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: eng(v * 1e9)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: eng(v)))
-    for axis in (ax.xaxis, ax.yaxis):
-        axis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_minor_formatter(minor(ax.get_ylim, 1e9))
+    ax.xaxis.set_minor_formatter(minor(ax.get_xlim, 1.0))
 
 
 def _as_device_spec(spec: DeviceSpec | Mapping[str, Any]) -> DeviceSpec:
