@@ -9,7 +9,7 @@ from typing import Iterator, List, Optional
 import typer
 
 from effkit.cli import Typer, app, fail
-from effkit.cli._shared import progress
+from effkit.cli._shared import emit, progress
 
 baseline_app = Typer(
     help="Record per-layer MAC, FLOPs and params of models in a JSON baseline to check against later.",
@@ -163,26 +163,44 @@ def check_command(
 def _render_checks(results, fmt: str, output: Optional[Path], baseline: Path) -> None:
     """The results on the terminal (rich) or as text in ``fmt``; with ``output``, written there and only the
     one-line verdict printed."""
-    import effkit.files as files
-    from effkit.report import tables
-    from effkit.report.check_render import check_renderables, check_summary, checks_text
+    from effkit.report.check_render import check_summary
 
-    if fmt == "table" and output is None and tables.is_terminal():
-        console = tables.console()
-        for r in results:
-            for renderable in check_renderables(r):
-                console.print(renderable)
-            console.print()
-        failed = any(not r.passed for r in results)
-        console.print(check_summary(results), style="bold red" if failed else "bold green")
-        return
-    text = checks_text(results, fmt, str(baseline))
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    files.write_text(output, text, keep=(baseline,))
-    typer.echo(check_summary(results))  # the verdict in the log; the report is in the file
-    typer.echo(f"wrote {output}", err=True)
+    emit(_Checks(results, str(baseline)), fmt=fmt, output=output, keep=(baseline,))
+    if output is not None:
+        typer.echo(check_summary(results))  # the verdict in the log; the report is in the file
+
+
+class _Checks:
+    """The verdicts of a check in each format (see :func:`effkit.cli._shared.emit`)."""
+
+    def __init__(self, results, baseline: str) -> None:
+        self.results, self.baseline = results, baseline
+
+    def rich(self, width=None) -> list:
+        from rich.text import Text
+
+        from effkit.report.check_render import check_renderables, check_summary
+
+        shown = [part for r in self.results for part in (*check_renderables(r), Text(""))]
+        failed = any(not r.passed for r in self.results)
+        return [*shown, Text(check_summary(self.results), style="bold red" if failed else "bold green")]
+
+    def _text(self, fmt: str) -> str:
+        from effkit.report.check_render import checks_text
+
+        return checks_text(self.results, fmt, self.baseline)
+
+    def text(self) -> str:
+        return self._text("table")
+
+    def csv(self) -> str:
+        return self._text("csv")
+
+    def json(self) -> str:
+        return self._text("json")
+
+    def markdown(self) -> str:
+        return self._text("markdown")
 
 
 def _names_to_check(data, models, baseline: Path) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from effkit.cli import Typer, app, fail
-from effkit.cli._shared import COLUMNS, FMT, OUTPUT, chosen_columns
+from effkit.cli._shared import COLUMNS, FMT, OUTPUT, chosen_columns, emit
 from effkit.cli.measure import LIST_COLUMNS, emit_measurements
 
 
@@ -135,12 +135,8 @@ def results_export(
         # Leave an existing output file alone rather than replace it with a header.
         raise fail("no rows match " + ("these filters" if (model or status) else "(the database is empty)")
                    + f" in {store.path}; nothing written")
-    text = tables.csv_text(df) if fmt == "csv" else tables.json_text(df)
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        files.write_text(output, text, keep=(store.path,))
-        typer.echo(f"wrote {len(df)} row(s) to {output}", err=True)
+    emit(df, fmt=fmt, output=output, keep=(store.path,), wrote=f"wrote {len(df)} row(s) to {output}",
+         export_all=True)
 
 
 SHIPPED_COLUMNS = ["name", "kind", "machine", "date", "rows", "batch_sizes", "dtypes", "models"]
@@ -158,7 +154,6 @@ def results_shipped(fmt: str = FMT) -> None:
     import pandas as pd
 
     from effkit.shipped import shipped_measurements
-    from effkit.cli._shared import emit
     from effkit.report import tables
     from effkit.shipped import DATA_DIR
 
