@@ -94,6 +94,10 @@ def test_idle_baseline_once_and_one_event_per_energy_window(monkeypatch):
 
 # -- the estimate from the settings ---------------------------------------------------------------
 
+#: A device an energy meter reads (the estimate then counts its windows).
+METERED = lambda device: True  # noqa: E731
+
+
 def _config(**kw):
     return MeasureConfig(model="resnet18", **kw)
 
@@ -102,22 +106,31 @@ def test_run_estimate_worked_out_by_hand():
     # warm-up 1 s + timing 2 s + 3 windows x 5 s = 18 s a configuration; the idle baseline once per device:
     # 5 s rest + a window of idle_s = 1 s raised to 3 s = 8 s. Two configurations on one device: 2 x 18 + 8.
     same = dict(warmup_s=1.0, min_time_s=2.0, energy_trials=3, energy_window_s=5.0, idle_s=1.0, device="cpu")
-    est = run_estimate([_config(batch_size=1, **same), _config(batch_size=8, **same)])
+    est = run_estimate([_config(batch_size=1, **same), _config(batch_size=8, **same)], metered=METERED)
     assert est.seconds == (26.0, 18.0) and est.total_s == 44.0
     assert est.idle["cpu"].rest_s == 5.0 and est.idle["cpu"].window_s == 3.0
     # an idle window longer than 3 s is kept: 5 + 4 = 9; a second device pays its own baseline
     longer = {**same, "idle_s": 4.0}
-    est = run_estimate([_config(**longer), _config(**{**longer, "device": "cuda:0"})])
+    est = run_estimate([_config(**longer), _config(**{**longer, "device": "cuda:0"})], metered=METERED)
     assert est.seconds == (27.0, 27.0) and est.total_s == 54.0
     # no energy: warm-up + timing only (0.5 + 1.5 = 2 s), and no idle baseline
     est = run_estimate([_config(warmup_s=0.5, min_time_s=1.5, energy=False)] * 3)
     assert est.seconds == (2.0, 2.0, 2.0) and est.idle == {}
+    # energy on, but no meter reads the device: its windows and idle baseline will not run, 1 + 2 = 3 s each
+    est = run_estimate([_config(batch_size=1, **same), _config(batch_size=8, **same)], metered=lambda d: False)
+    assert est.seconds == (3.0, 3.0) and est.idle == {}
 
 
-def test_dry_run_prints_the_estimate(tmp_path, cli):
+def test_dry_run_prints_the_estimate(tmp_path, cli, monkeypatch):
     import json
 
+    from effkit.measurement import estimate
+
     (tmp_path / "tiny.py").write_text(TINY)
+    monkeypatch.setattr(estimate, "meter_works", lambda device: False)  # a machine with no energy meter
+    res = cli("sweep", "-m", "tiny.py:build", "-b", "1,8", "--dry-run", "--format", "json", cwd=tmp_path)
+    assert [r["estimate_s"] for r in json.loads(res.stdout)] == [3.0, 3.0]  # warm-up 1 s + timing 2 s, no windows
+    monkeypatch.setattr(estimate, "meter_works", lambda device: True)
     res = cli("sweep", "-m", "tiny.py:build", "-b", "1,8", "--dry-run", "--format", "json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     # the defaults: warm-up 1 s, timing 2 s, 3 energy windows of 5 s, idle 1 s (a 3 s window after a 5 s rest)
@@ -133,7 +146,7 @@ def test_dry_run_prints_the_estimate(tmp_path, cli):
 
 def test_time_left_from_the_settings_then_from_the_finished_configurations():
     clock = Clock()
-    t = RunTracker(clock)
+    t = RunTracker(clock, metered=METERED)
     c1, c2 = _config(batch_size=1, device="cpu"), _config(batch_size=2, device="cpu")  # defaults: 18 s, +8 s idle
     t(SweepEvent("start", 0, 3))
     t(SweepEvent("begin", 0, 3, config=c1))
@@ -148,6 +161,13 @@ def test_time_left_from_the_settings_then_from_the_finished_configurations():
     clock.t = 15.0
     assert t.remaining_s() == (9 - 2) + 9
     assert t.elapsed_s() == 15.0
+
+
+def test_time_left_waits_for_no_energy_window_without_a_meter():
+    t = RunTracker(Clock(), metered=lambda device: False)
+    t(SweepEvent("start", 0, 3))
+    t(SweepEvent("begin", 0, 3, config=_config(device="cpu")))
+    assert t.remaining_s() == 3 * 3  # warm-up 1 s + timing 2 s a configuration; no windows, no idle baseline
 
 
 def test_time_left_without_begin_events_is_the_pace_so_far():

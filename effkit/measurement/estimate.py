@@ -5,14 +5,16 @@ Per configuration: the warm-up (``warmup_s``), the timed iterations (``min_time_
 ``energy_trials`` windows of ``energy_window_s``. Once per device per run, with ``energy`` on and ``idle_s`` > 0:
 the idle baseline, a :data:`~effkit.measurement.energy.idle.REST_S` rest and a window of ``idle_s`` raised to
 :data:`~effkit.measurement.energy.idle.MIN_WINDOW_S`. These are the settings' minimums: analysis, loading the
-model, iterations slower than ``min_time_s / min_iters``, the per-layer pass and the memory passes add to them,
-and a machine with no energy meter skips the energy part.
+model, iterations slower than ``min_time_s / min_iters``, the per-layer pass and the memory passes add to them.
+A device no energy meter can read here skips the energy part (windows and idle baseline), and so does its
+estimate (:func:`meter_works`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from functools import lru_cache
+from typing import Callable, Optional, Sequence
 
 from effkit.measurement.energy.idle import MIN_WINDOW_S, REST_S
 
@@ -73,10 +75,28 @@ class RunEstimate:
         return sum(self.seconds)
 
 
-def config_estimate(settings) -> ConfigEstimate:
-    """The estimate of one configuration (a ``MeasureConfig`` or ``MeasureSettings``)."""
+@lru_cache(maxsize=None)
+def meter_works(device: str) -> bool:
+    """Whether an energy meter reads ``device`` (a device setting: ``auto``, ``cpu``, ``cuda:N``) here, so that its
+    energy windows will run; asked once per device and process."""
+    from effkit.devices import resolve_device
+    from effkit.measurement.energy.meter import open_meter
+
+    try:
+        meter = open_meter(resolve_device(device))
+    except Exception:  # a device that cannot be opened measures no energy either; the run says why
+        return False
+    try:
+        return bool(meter.probe().available)
+    finally:
+        meter.close()
+
+
+def config_estimate(settings, *, metered: bool = True) -> ConfigEstimate:
+    """The estimate of one configuration (a ``MeasureConfig`` or ``MeasureSettings``); ``metered=False``: no
+    meter reads its device, so its energy windows will not run."""
     return ConfigEstimate(warmup_s=float(settings.warmup_s), timing_s=float(settings.min_time_s),
-                          energy_trials=int(settings.energy_trials) if settings.energy else 0,
+                          energy_trials=int(settings.energy_trials) if settings.energy and metered else 0,
                           energy_window_s=float(settings.energy_window_s))
 
 
@@ -85,19 +105,24 @@ def idle_estimate(idle_s: float) -> IdleEstimate:
     return IdleEstimate(rest_s=REST_S, window_s=max(MIN_WINDOW_S, float(idle_s)))
 
 
-def run_estimate(configs: Sequence) -> RunEstimate:
-    """The estimate of measuring ``configs`` one after another in one run (see the module's description)."""
-    estimates = tuple(config_estimate(c) for c in configs)
+def run_estimate(configs: Sequence, *, metered: Optional[Callable[[str], bool]] = None) -> RunEstimate:
+    """The estimate of measuring ``configs`` one after another in one run (see the module's description).
+
+    ``metered(device)``: whether a meter reads that device setting (default :func:`meter_works`)."""
+    metered = meter_works if metered is None else metered
+    works = {c.device: metered(c.device) for c in configs if c.energy}
+    estimates = tuple(config_estimate(c, metered=works.get(c.device, False)) for c in configs)
     idle_s = max((c.idle_s for c in configs), default=0.0)  # one baseline window per run, the largest asked for
     idle: dict = {}
     seconds = []
     for c, e in zip(configs, estimates):
         extra = 0.0
-        if c.energy and c.idle_s > 0 and c.device not in idle:
+        if c.energy and works.get(c.device) and c.idle_s > 0 and c.device not in idle:
             idle[c.device] = idle_estimate(idle_s)
             extra = idle[c.device].total_s
         seconds.append(e.total_s + extra)
     return RunEstimate(configs=estimates, idle=idle, seconds=tuple(seconds))
 
 
-__all__ = ["ConfigEstimate", "IdleEstimate", "RunEstimate", "config_estimate", "idle_estimate", "run_estimate"]
+__all__ = ["ConfigEstimate", "IdleEstimate", "RunEstimate", "config_estimate", "idle_estimate", "meter_works",
+           "run_estimate"]

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from effkit.measurement.estimate import config_estimate, idle_estimate
+from effkit.measurement.estimate import config_estimate, idle_estimate, meter_works
 
 
 class RunTracker:
@@ -29,8 +29,10 @@ class RunTracker:
         last_config / last_row / last_seconds: the latest finished configuration, its row and how long it took.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, metered: Optional[Callable[[str], bool]] = None):
         self.clock = clock
+        #: Whether a meter reads a device setting: where none does, its energy windows are not waited for.
+        self.metered = meter_works if metered is None else metered
         self.started: Optional[float] = None
         self.total = self.done = self.skipped = self.failed = 0
         self.config: Any = None
@@ -62,9 +64,10 @@ class RunTracker:
     def _begin(self, config, now: float) -> None:
         self.config, self.phase, self.detail = config, None, None
         self._config_started = self._phase_started = now
-        self._per_config = config_estimate(config).total_s
+        works = bool(config.energy) and self.metered(config.device)
+        self._per_config = config_estimate(config, metered=works).total_s
         self._expected = self._per_config
-        if config.energy and config.idle_s > 0 and config.device not in self._devices:
+        if works and config.idle_s > 0 and config.device not in self._devices:
             self._expected += idle_estimate(config.idle_s).total_s  # the device's first row measures it
         self._devices.add(config.device)
 
