@@ -107,8 +107,8 @@ def emit(table, *, fmt: str, output: Optional[Path] = None, keep=(), wrote: Opti
 
     The one place a command's output format is dispatched. ``table`` renders itself: it has ``rich(width)``
     (a renderable or a list of them, for a terminal), ``text()`` (the table format into a pipe or a file),
-    ``csv()``, ``json()`` and ``markdown()``, as :class:`FrameTable` and the library's
-    :class:`~effkit.analysis.table.LayerTable` do. A DataFrame is taken as ``FrameTable(table, **frame)``.
+    ``csv()``, ``json()`` and ``markdown()`` (those of the formats its command accepts), as :class:`FrameTable`
+    and the library's :class:`~effkit.analysis.table.LayerTable` do. A DataFrame is taken as ``FrameTable(table, **frame)``.
     ``keep`` are files ``output`` must never replace; ``wrote`` replaces the ``wrote FILE`` note on stderr.
     """
     from effkit.report import tables
@@ -121,7 +121,7 @@ def emit(table, *, fmt: str, output: Optional[Path] = None, keep=(), wrote: Opti
         for renderable in shown if isinstance(shown, (list, tuple)) else [shown]:
             console.print(renderable)
         return
-    text = {"csv": table.csv, "json": table.json, "markdown": table.markdown}.get(fmt, table.text)()
+    text = getattr(table, fmt if fmt in ("csv", "json", "markdown") else "text")()
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:

@@ -59,6 +59,31 @@ def _check_output(fmt: str, output: Optional[Path]) -> None:
         files.check_output(output)
 
 
+class _ProxyGroups:
+    """The proxies' scores as one table per group, each with its notes (see :func:`effkit.cli._shared.emit`)."""
+
+    def __init__(self, parts, columns) -> None:
+        self.parts, self.columns = parts, columns
+
+    def _frames(self):
+        from effkit.cli._shared import FrameTable
+
+        return [FrameTable(rows, title=title, columns=self.columns, notes=gn) for rows, title, gn in self.parts]
+
+    def rich(self, width=None) -> list:
+        return [r for frame in self._frames() for r in frame.rich(width)]
+
+    def text(self) -> str:
+        texts = [frame.text() for frame in self._frames()]
+        return "".join(t if t.endswith("\n") else t + "\n" for t in texts)
+
+    def markdown(self) -> str:
+        from effkit.report import tables
+
+        return "".join(f"**{title}**\n\n" + tables.markdown_table(rows, columns=self.columns) + "\n"
+                       + "".join(f"- {n}\n" for n in gn) + "\n" for rows, title, gn in self.parts)
+
+
 def _group_tables(scores):
     """One wide table per group (a row per proxy; Spearman and Pearson per target), its title and notes."""
     import pandas as pd
@@ -132,27 +157,7 @@ def proxies(
         for n in notes:
             _say(n)
         return
-    parts, columns = _group_tables(scores)
-    if output is not None or fmt == "markdown":
-        import effkit.files as files
-        from effkit.report import tables
-
-        text = ""
-        for rows, title, gn in parts:
-            if fmt == "markdown":
-                text += f"**{title}**\n\n" + tables.markdown_table(rows, columns=columns) + "\n" + "".join(
-                    f"- {n}\n" for n in gn) + "\n"
-            else:
-                text += tables.render_text(tables.rich_table(rows, title=title, columns=columns,
-                                                             caption="\n".join(gn)))
-        if output is None:
-            typer.echo(text, nl=not text.endswith("\n"))
-        else:
-            files.write_text(output, text)
-            typer.echo(f"wrote {output}", err=True)
-    else:
-        for rows, title, gn in parts:
-            emit(rows, title=title, fmt="table", output=None, notes=gn, columns=columns)
+    emit(_ProxyGroups(*_group_tables(scores)), fmt=fmt, output=output)
     for n in notes:
         _say(n)
 
