@@ -46,6 +46,8 @@ HEAVY = [
     (r"^effkit compare -b ", "measures the seven default backbones"),
     (r"^effkit measure densenet201 --per-layer", "times DenseNet-201 twice, once layer by layer"),
     (r"^effkit sweep -m ", "a grid of VoVNet-39 and ResNet-50 configurations"),
+    (r"^effkit (proxies --benchmark|calibrate --benchmark \S+ --transfer-from)",
+     "fits ~1,300 public benchmark models some thousand times (leave-one-out), 15-30 s each"),
 ]
 
 #: What measuring commands get appended, by setting: the first spelling the command has is used.
@@ -137,8 +139,8 @@ def _value_after(args: list[str], flags: tuple[str, ...]) -> int | None:
 
 def shrink(args: list[str]) -> list[str]:
     """``args`` (after ``effkit``) with the tiny settings of the module docstring for measuring commands."""
-    if args[0] not in MEASURING or "--dry-run" in args or "--shipped" in args or "--from-shipped" in args:
-        return args  # nothing measured: shipped rows are read as they are
+    if args[0] not in MEASURING or {"--dry-run", "--shipped", "--from-shipped", "--public"} & set(args):
+        return args  # nothing measured: shipped (or published) rows are read as they are
     args = list(args)
     i = _value_after(args, ("-b", "--batch-size"))
     if i is not None:
