@@ -85,17 +85,35 @@ def results_show(
     tables.check_format(fmt, ("table", "json"))
     with _open_db(db) as store:
         row = store.get(row_id)
-    if fmt == "json":
-        typer.echo(json.dumps(row, indent=2, default=str))
-        return
-    import pandas as pd
+    emit(_StoredRow(row_id, row), fmt=fmt)
 
-    layers = row.pop("layers_json", None)
-    kv = pd.DataFrame({"field": list(row), "value": [_show_value(k, v) for k, v in row.items()]})
-    console = tables.console()
-    console.print(tables.rich_table(kv, title=f"result {row_id}"))
-    if layers:
-        console.print(f"(per-layer times: {len(json.loads(layers))} rows; see --format json)")
+
+class _StoredRow:
+    """One stored measurement: every field in a table (json: the row as stored, per-layer times included)."""
+
+    def __init__(self, row_id: int, row: dict) -> None:
+        self.row_id, self.row = row_id, row
+
+    def json(self) -> str:
+        return json.dumps(self.row, indent=2, default=str)
+
+    def rich(self, width=None) -> list:
+        import pandas as pd
+
+        from effkit.report import tables
+
+        fields = {k: v for k, v in self.row.items() if k != "layers_json"}
+        kv = pd.DataFrame({"field": list(fields), "value": [_show_value(k, v) for k, v in fields.items()]})
+        parts = [tables.rich_table(kv, title=f"result {self.row_id}")]
+        if self.row.get("layers_json"):
+            parts.append(f"(per-layer times: {len(json.loads(self.row['layers_json']))} rows; see --format json)")
+        return parts
+
+    def text(self) -> str:
+        """What the rich parts print into a pipe or a file."""
+        from effkit.report import tables
+
+        return "".join(tables.render_text(part) for part in self.rich())
 
 
 def _show_value(key: str, v) -> str:
