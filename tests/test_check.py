@@ -7,9 +7,7 @@ weights once and writes its output once: hi*wi*ci + ho*wo*co + kh*kw*ci*co, + co
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -293,13 +291,6 @@ def write_model(folder: Path, width=8, classes=4) -> None:
     shutil.rmtree(folder / "__pycache__", ignore_errors=True)
 
 
-def effkit_cli(*args, cwd):
-    """The real command in a fresh interpreter (slow: used for a few end-to-end calls)."""
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    res = subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True, cwd=cwd, env=env)
-    return res.returncode, res.stdout, res.stderr
-
-
 @pytest.fixture
 def cli_base(tmp_path, cli):
     write_model(tmp_path)
@@ -357,7 +348,7 @@ def test_cli_deepened_model_fails_end_to_end(tmp_path, cli):
     text = MODEL_FILE.format(width=8, classes=4).replace(
         "nn.AdaptiveAvgPool2d(1),", "nn.Conv2d(8, 8, 3, padding=1, bias=False),\n        nn.AdaptiveAvgPool2d(1),")
     (tmp_path / "net.py").write_text(text)
-    code, out, err = effkit_cli("check", "--baseline", "effkit-baseline.json", "--format", "json", cwd=tmp_path)
+    code, out, err = cli("check", "--baseline", "effkit-baseline.json", "--format", "json", cwd=tmp_path)
     assert code == 1, out + err
     report = json.loads(out)["models"][0]
     total = report["totals"][0]
@@ -453,9 +444,9 @@ def test_zoo_model_matches_its_baseline(name):
     assert res.layers.empty, res.format("table")
 
 
-def test_zoo_gate_through_the_cli(tmp_path):
-    code, out, err = effkit_cli("check", "--baseline", str(ZOO_BASELINE), "vovnet27_slim", "densenet40_cifar",
-                     "--metric", "mac,flops,params", "--tolerance", "0", "--strict", cwd=tmp_path)
+def test_zoo_gate_through_the_cli(tmp_path, cli):
+    code, out, err = cli("check", "--baseline", str(ZOO_BASELINE), "vovnet27_slim", "densenet40_cifar",
+                         "--metric", "mac,flops,params", "--tolerance", "0", "--strict", cwd=tmp_path)
     assert code == 0, out + err
     assert "2 of 2 models passed" in out
 
@@ -486,9 +477,9 @@ def test_corrupt_baseline_on_update_suggests_save_force_not_update(cli_base, cli
     assert empty.read_text() == ""  # left as it was
 
 
-def test_corrupt_baseline_end_to_end_is_one_line(tmp_path):
+def test_corrupt_baseline_end_to_end_is_one_line(tmp_path, cli):
     (tmp_path / "empty.json").write_text("{")
-    code, out, err = effkit_cli("baseline", "update", "resnet18", "-o", "empty.json", cwd=tmp_path)
+    code, out, err = cli("baseline", "update", "resnet18", "-o", "empty.json", cwd=tmp_path)
     assert_bad_input((code, out, err), "not valid JSON", "--force")
     assert err.count("\n") == 1  # not even a blank line from a progress bar
 
@@ -513,16 +504,14 @@ def build():
 """
 
 
-def test_check_table_is_not_folded_to_80_columns_in_a_pipe(tmp_path):
+def test_check_table_is_not_folded_to_80_columns_in_a_pipe(tmp_path, cli, monkeypatch):
     layer = "a_block_with_a_rather_long_name_for_the_table.and_a_child_convolution_with_a_long_name"
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)  # long.py is rewritten at the same size at once
     (tmp_path / "long.py").write_text(LONG_NAMES_FILE.format(width=4))
-    code, _, err = effkit_cli("baseline", "save", "long.py:build", "-s", "8", "-o", "b.json", cwd=tmp_path)
+    code, _, err = cli("baseline", "save", "long.py:build", "-s", "8", "-o", "b.json", cwd=tmp_path)
     assert code == 0, err
     (tmp_path / "long.py").write_text(LONG_NAMES_FILE.format(width=6))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}  # as in a CI log
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    res = subprocess.run([sys.executable, "-m", "effkit", "check", "--baseline", "b.json"],
-                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    res = cli("check", "--baseline", "b.json", env={"COLUMNS": None, "LINES": None})  # as in a CI log
     assert res.returncode == 1, res.stderr
     # The layer name (86 characters) stays whole on one line; at 80 columns rich would fold it.
     assert any(layer in line for line in res.stdout.splitlines()), res.stdout

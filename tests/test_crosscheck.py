@@ -5,11 +5,11 @@ Tiny models carry hand-computed counts; zoo models must agree with fvcore module
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections import OrderedDict
 
 import pytest
+from conftest import assert_bad_input
 import torch
 from torch import nn
 
@@ -197,12 +197,8 @@ def test_zoo_models_match_fvcore_in_every_module(name, convs_and_linears, side):
         assert modules["module"].str.contains("/").any(), "expected VoVNet's '/' layer names"
 
 
-def _effkit(*args):
-    return subprocess.run([sys.executable, "-m", "effkit", *args], capture_output=True, text=True)
-
-
-def test_cli_cross_check():
-    proc = _effkit("profile", "resnet18", "-s", "64", "--format", "csv", "--cross-check", "fvcore")
+def test_cli_cross_check(cli):
+    proc = cli("profile", "resnet18", "-s", "64", "--format", "csv", "--cross-check", "fvcore")
     assert proc.returncode == 0, proc.stderr
     # the CSV on stdout stays machine-readable; the comparison goes to stderr
     assert "cross-check" not in proc.stdout and proc.stdout.startswith("name,")
@@ -211,11 +207,8 @@ def test_cli_cross_check():
     assert "0 of 21 modules differ" in text
 
 
-def test_cli_unknown_cross_check_tool_is_one_line():
-    proc = _effkit("profile", "resnet18", "-s", "64", "--format", "csv", "--cross-check", "nope")
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
+def test_cli_unknown_cross_check_tool_is_one_line(cli):
+    assert_bad_input(cli("profile", "resnet18", "-s", "64", "--format", "csv", "--cross-check", "nope"), "nope")
 
 
 class _SamePadAttention(nn.Module):
