@@ -196,3 +196,15 @@ def test_shipped_csv_reads_with_pythons_csv_module_and_keeps_its_layers():
         assert df["layers_json"].notna().all()  # joined back from the side file, row by row
         layers = json.loads(df["layers_json"].iloc[0])
         assert layers and "latency_ms" in layers[0]
+
+
+def test_results_show_into_a_pipe_is_the_plain_text_table(cli, tiny, tmp_path):
+    db = tmp_path / "r.db"
+    fast = ["--device", "cpu", "--warmup-s", "0", "--warmup-iters", "1", "--min-iters", "2", "--min-time-s", "0",
+            "--no-energy"]
+    assert cli("measure", f"{tiny}:build", "--input-size", "8", *fast, "--db", str(db)).returncode == 0
+    res = cli("results", "show", "1", "--db", str(db))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "result 1" and re.fullmatch(r"field +value", lines[1]) and set(lines[2]) <= {"-", " "}
+    assert "─" not in res.stdout and max(map(len, lines)) <= tables.FILE_WIDTH

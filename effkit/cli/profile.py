@@ -112,8 +112,12 @@ def _cross_check(tool: Optional[str], model: str, shape_or_inputs, prof, *, to_s
         diff = fvcore_crosscheck(model, shape_or_inputs, profile=prof)
     else:
         diff = fvcore_crosscheck(model, inputs=shape_or_inputs, profile=prof)
-    tables.console(stderr=to_stderr).print(tables.rich_table(
-        diff.table, title=f"cross-check against fvcore ({diff.summary})"))
+    title = f"cross-check against fvcore ({diff.summary})"
+    console = tables.console(stderr=to_stderr)
+    if console.is_terminal:
+        console.print(tables.rich_table(diff.table, title=title, width=console.width))
+    else:  # a pipe, a log: the aligned text every command writes there
+        typer.echo(tables.text_table(diff.table, title=title), nl=False, err=to_stderr)
 
 
 @app.command()
@@ -153,7 +157,7 @@ class _ModelList:
     def rich(self, width=None):
         from effkit.report import tables
 
-        return tables.rich_table(self._frame(), title=self.title)
+        return tables.rich_table(self._frame(), title=self.title, width=width)
 
     def text(self) -> str:
         from effkit.report import plain

@@ -97,23 +97,28 @@ class _StoredRow:
     def json(self) -> str:
         return json.dumps(self.row, indent=2, default=str)
 
-    def rich(self, width=None) -> list:
+    def _frame(self):
         import pandas as pd
 
+        fields = {k: v for k, v in self.row.items() if k != "layers_json"}
+        return pd.DataFrame({"field": list(fields), "value": [_show_value(k, v) for k, v in fields.items()]})
+
+    def _after(self) -> list:
+        layers = self.row.get("layers_json")
+        return [f"(per-layer times: {len(json.loads(layers))} rows; see --format json)"] if layers else []
+
+    def rich(self, width=None) -> list:
         from effkit.report import tables
 
-        fields = {k: v for k, v in self.row.items() if k != "layers_json"}
-        kv = pd.DataFrame({"field": list(fields), "value": [_show_value(k, v) for k, v in fields.items()]})
-        parts = [tables.rich_table(kv, title=f"result {self.row_id}")]
-        if self.row.get("layers_json"):
-            parts.append(f"(per-layer times: {len(json.loads(self.row['layers_json']))} rows; see --format json)")
-        return parts
+        return [tables.rich_table(self._frame(), title=f"result {self.row_id}", width=width, fold=False),
+                *self._after()]
 
     def text(self) -> str:
-        """What the rich parts print into a pipe or a file."""
+        """The aligned text every command writes into a pipe or a file."""
         from effkit.report import tables
 
-        return "".join(tables.render_text(part) for part in self.rich())
+        return tables.text_table(self._frame(), title=f"result {self.row_id}", fold=False) + "".join(
+            f"{line}\n" for line in self._after())
 
 
 def _show_value(key: str, v) -> str:

@@ -303,15 +303,6 @@ def check_format(fmt: str, allowed: Iterable[str] = FORMATS) -> str:
 FILE_WIDTH = 200
 
 
-def render_text(renderable) -> str:
-    """Plain text of a rich renderable (for output files)."""
-    from rich.console import Console
-
-    buf = io.StringIO()
-    Console(file=buf, width=FILE_WIDTH, no_color=True, force_terminal=False).print(renderable)
-    return buf.getvalue()
-
-
 def is_terminal() -> bool:
     """True when stdout is a terminal (a person reads the table there)."""
     import sys
