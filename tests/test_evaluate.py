@@ -7,6 +7,7 @@ import sys
 import warnings
 
 import pytest
+from conftest import assert_bad_input
 import torch
 from PIL import Image
 from torch import nn
@@ -208,34 +209,25 @@ def test_bad_batch_size(image_folder, tiny):
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def _cli(argv, capsys):
-    from effkit.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
-def test_cli_evaluate_and_save_accuracy(image_folder, tiny, tmp_path, capsys):
+def test_cli_evaluate_and_save_accuracy(image_folder, tiny, tmp_path, cli):
     src, weights, _ = tiny
     spec = f"{src}:build"
     acc = tmp_path / "acc.csv"
-    code, out, err = _cli(["evaluate", spec, "--data", str(image_folder), "--weights", str(weights),
-                           "--batch-size", "2", "--device", "cpu", "--save-accuracy", str(acc)], capsys)
+    code, out, err = cli("evaluate", spec, "--data", str(image_folder), "--weights", str(weights),
+                         "--batch-size", "2", "--device", "cpu", "--save-accuracy", str(acc))
     assert code == 0, err
     assert "top-1 50.00 %" in out and "top-5 66.67 %" in out
     from effkit.report.accuracy import accuracy_of, load_accuracy
 
     assert accuracy_of(load_accuracy(acc), spec) == pytest.approx(50.0)
-    code, out, err = _cli(["evaluate", spec, "--data", str(image_folder), "--weights", str(weights),
-                           "--device", "cpu", "--format", "json", "--limit", "3"], capsys)
+    code, out, err = cli("evaluate", spec, "--data", str(image_folder), "--weights", str(weights),
+                         "--device", "cpu", "--format", "json", "--limit", "3")
     assert code == 0, err
     assert json.loads(out)["images"] == 3
 
 
 @pytest.mark.parametrize("case", ["data", "weights", "mismatch", "format", "limit"])
-def test_cli_evaluate_bad_input(image_folder, tiny, tmp_path, capsys, case):
+def test_cli_evaluate_bad_input(image_folder, tiny, tmp_path, cli, case):
     src, weights, _ = tiny
     args = ["evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights), "--device", "cpu"]
     if case == "data":
@@ -249,9 +241,7 @@ def test_cli_evaluate_bad_input(image_folder, tiny, tmp_path, capsys, case):
         args += ["--format", "xml"]
     elif case == "limit":
         args += ["--limit", "0"]
-    code, _, err = _cli(args, capsys)
-    assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert_bad_input(cli(*args))
 
 
 def test_cli_evaluate_subprocess(image_folder, tiny):
@@ -261,8 +251,7 @@ def test_cli_evaluate_subprocess(image_folder, tiny):
     proc = subprocess.run([sys.executable, "-m", "effkit", "evaluate", f"{src}:build", "--data",
                            str(image_folder / "a_cat" / "img0.png"), "--weights", str(weights)],
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert_bad_input(proc)
 
 
 # ------------------------------------------------------------------------------------------------ review fixes
@@ -290,17 +279,14 @@ def no_evaluation(monkeypatch):
 
 
 @pytest.mark.parametrize("device", BAD_DEVICES)
-def test_cli_evaluate_bad_device(image_folder, tiny, capsys, no_evaluation, device):
+def test_cli_evaluate_bad_device(image_folder, tiny, cli, no_evaluation, device):
     src, weights, _ = tiny
-    code, _, err = _cli(["evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
-                         "--device", device], capsys)
-    assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert "device" in err
+    assert_bad_input(cli("evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
+                         "--device", device), "device")
 
 
 @pytest.mark.parametrize("case", ["no-folder", "directory", "not-an-accuracy-csv"])
-def test_cli_evaluate_checks_save_accuracy_first(image_folder, tiny, tmp_path, capsys, no_evaluation, case):
+def test_cli_evaluate_checks_save_accuracy_first(image_folder, tiny, tmp_path, cli, no_evaluation, case):
     src, weights, _ = tiny
     target = tmp_path / "acc.csv"
     if case == "no-folder":
@@ -309,11 +295,8 @@ def test_cli_evaluate_checks_save_accuracy_first(image_folder, tiny, tmp_path, c
         target.mkdir()
     else:
         target.write_text("name,accuracy\nx,1\n")
-    code, _, err = _cli(["evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
-                         "--device", "cpu", "--save-accuracy", str(target)], capsys)
-    assert code == 2
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert str(target) in err
+    assert_bad_input(cli("evaluate", f"{src}:build", "--data", str(image_folder), "--weights", str(weights),
+                         "--device", "cpu", "--save-accuracy", str(target)), str(target))
     if case == "no-folder":
         assert not target.parent.exists()
     elif case == "not-an-accuracy-csv":
@@ -326,6 +309,4 @@ def test_cli_evaluate_bad_device_subprocess(image_folder, tiny):
     src, weights, _ = tiny
     proc = subprocess.run([sys.executable, "-m", "effkit", "evaluate", f"{src}:build", "--data", str(image_folder),
                            "--weights", str(weights), "--device", "foo"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
-    assert "'foo'" in proc.stderr
+    assert_bad_input(proc, "'foo'")
