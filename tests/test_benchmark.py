@@ -377,3 +377,16 @@ def test_compare_public_shows_published_rows_beside_static_numbers(cli):
     assert rows["resnet50"]["mult_adds"] == pytest.approx(4.11e9, rel=0.01)  # timm's own 4.11 GMACs
     assert_bad_input(cli("compare", "--public", "rtx3090", "vovnet39"), "no row of vovnet39")
     assert_bad_input(cli("compare", "--public", "rtx3090", "-b", "4"), "--batch-size has no effect")
+
+
+def test_rows_missing_from_the_table_are_analysed_with_timm_where_it_imports():
+    pytest.importorskip("timm", reason="the on-the-fly analysis builds timm's models (an optional extra)")
+    from effkit.prediction.public import load_features
+    from effkit.prediction.scoreboard import benchmark_rows
+
+    feats = load_features(FEATURES)
+    rows, notes = benchmark_rows(TIMM, features=feats[feats["model"] != "resnet18"])
+    assert any("analysed 1 row(s)" in n for n in notes)
+    mine = rows[rows["model"] == "resnet18"].iloc[0]
+    shipped = feats[feats["model"] == "resnet18"].iloc[0]
+    assert mine["flops"] == shipped["flops"] and mine["conv_kernels"] == shipped["conv_kernels"]

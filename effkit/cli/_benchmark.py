@@ -55,9 +55,9 @@ def show_calibration(cal, fmt: str, stored: Path, say) -> None:
     else:
         head = ["n_models", "n_rows", "n_families", "loo_median_abs_error", "loo_within_10pct",
                 "lofo_median_abs_error", "lofo_within_10pct"]
-        rows = [{"predictor": "op-class rates (effkit)", **{k: s.get(k) for k in head}}]
+        rows = [{"predictor": "effkit: rates per op kind", **{k: s.get(k) for k in head}}]
         for key, b in (s.get("baselines") or {}).items():
-            rows.append({"predictor": f"{b['name']} ({key.replace('_', ' ')})", "n_models": s.get("n_models"),
+            rows.append({"predictor": f"baseline: {b['name']}", "n_models": s.get("n_models"),
                          "n_rows": s.get("n_rows"), "n_families": s.get("n_families"),
                          "loo_median_abs_error": b["loo_median_abs_error"],
                          "loo_within_10pct": b["loo_within_10pct"], "lofo_median_abs_error": b["lofo_median_abs_error"]})
@@ -65,15 +65,17 @@ def show_calibration(cal, fmt: str, stored: Path, say) -> None:
         if t:
             rows.append({"predictor": f"fitted on {t['fitted_on']}, moved by peaks", "n_models": t["n_models"],
                          "loo_median_abs_error": t["median_abs_error"], "loo_within_10pct": t["within_10pct"]})
-        rates = pd.DataFrame([{"rate": k, "value": (v if v is not None else math.inf)}
-                              for k, v in (s.get("rates") or {}).items()])
+        r = {k: (v if v is not None else math.inf) for k, v in (s.get("rates") or {}).items()}
+        kinds = [k[len("gbs_"):] for k in r if k.startswith("gbs_")]
+        rates = pd.DataFrame([{"op kind": k, "GFLOP/s": r[f"gflops_per_s_{k}"], "GB/s": r[f"gbs_{k}"]} for k in kinds]
+                             + [{"op kind": "per kernel (us)", "GFLOP/s": r.get("kernel_us", math.nan)}])
         emit(pd.DataFrame(rows), fmt=fmt, output=None,
              title=f"predictor fitted to {s.get('device')} ({s.get('source')}, {s.get('dtype')})",
              columns=["predictor", "n_models", "loo_median_abs_error", "loo_within_10pct", "lofo_median_abs_error"]
              + (["lofo_within_10pct"] if fmt != "table" else []),
              notes=["loo: leave one model out (all its input sizes leave together); lofo: leave one family out; "
                     "errors are medians over models of |predicted / published - 1|"],
-             extra=[("achieved rates (inf: no cost of its own)", rates, ["rate", "value"])])
+             extra=[("achieved rates per op kind (inf: no cost of its own)", rates, ["op kind", "GFLOP/s", "GB/s"])])
     for n in cal.notes:
         say(n)
     say(f"stored in {stored}; use it with: effkit predict MODEL --calibration {cal.machine_id} --dtype {cal.dtype}")

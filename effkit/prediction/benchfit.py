@@ -57,7 +57,7 @@ def model_weights(groups: Sequence[str]):
 class RatesFit:
     """The predictor as a fit/predict pair over the design matrix (:func:`design`)."""
 
-    name = "op-class rates"
+    name = "rates per op kind"
 
     def fit(self, X, y, w):
         from effkit.prediction.calibrate import fit_nnls
@@ -74,6 +74,8 @@ class LogLinearFit:
 
     def __init__(self, columns: Sequence[int], names: Sequence[str]):
         self.columns = list(columns)
+        words = {"flops": "FLOPs", "mac": "MAC"}
+        names = [words.get(n, n) for n in names]
         self.name = "log-linear on " + " + ".join(names) if len(names) > 1 else f"{names[0]} power law"
 
     def _a(self, P):

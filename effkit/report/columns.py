@@ -142,6 +142,12 @@ COLUMNS: dict[str, Column] = {
     "energy_idle_w": _c("idle power", "value", "W"),
     "energy_j_per_flop": _c("energy per FLOP", "value", "pJ"), "energy_j_per_byte": _c("energy per byte", "value", "pJ"),
     "energy_loo_median_abs_error": _c("J/img leave-one-model-out error", "percent"),
+    # benchmark calibration: out-of-sample errors over a throughput file's models
+    "loo_within_10pct": _c("models within ±10 %, leave-one-model-out", "percent", means=(
+        "share of models predicted within 10 % by a fit without them")),
+    "lofo_median_abs_error": _c("leave-one-family-out error", "percent", means=(
+        "the median |predicted / measured - 1| over the models, each predicted by a fit without its whole family")),
+    "lofo_within_10pct": _c("models within ±10 %, leave-one-family-out", "percent"),
 }
 
 #: Columns stored in one unit and shown in another: the factor from the stored value to the shown one.
