@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 import typer
 
 from effkit.cli import app, fail
-from effkit.cli._shared import MODEL_HELP, note, progress
+from effkit.cli._shared import MODEL_HELP, emit, note, progress
 
 
 @app.command()
@@ -51,19 +51,34 @@ def evaluate(
                               device=device, workers=workers, progress=on_progress)
     for w in caught:
         note(str(w.message))
-    if fmt == "json":
-        import json
-
-        typer.echo(json.dumps(result.as_dict(), indent=2))
-    else:
-        typer.echo(f"{result.model}: top-1 {result.top1:.2f} %  top-5 {result.top5:.2f} %  "
-                   f"({result.correct1}/{result.images} and {result.correct5}/{result.images} images, "
-                   f"{result.classes} classes)")
+    emit(_Accuracy(result), fmt=fmt)
     if save_accuracy is not None:
         from effkit.report.accuracy import append_accuracy
 
         append_accuracy(save_accuracy, result.accuracy_row())
         typer.echo(f"appended {result.model} to {save_accuracy}", err=True)
+
+
+class _Accuracy:
+    """An evaluation's result in each format (see :func:`effkit.cli._shared.emit`): one line, or its JSON."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+
+    def text(self) -> str:
+        r = self.result
+        return (f"{r.model}: top-1 {r.top1:.2f} %  top-5 {r.top5:.2f} %  ({r.correct1}/{r.images} and "
+                f"{r.correct5}/{r.images} images, {r.classes} classes)\n")
+
+    def rich(self, width=None):
+        from rich.text import Text
+
+        return Text(self.text().rstrip("\n"), no_wrap=True, overflow="ignore")  # as typed: no highlighting
+
+    def json(self) -> str:
+        import json
+
+        return json.dumps(self.result.as_dict(), indent=2) + "\n"
 
 
 @contextmanager
