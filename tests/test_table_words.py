@@ -208,3 +208,13 @@ def test_results_show_into_a_pipe_is_the_plain_text_table(cli, tiny, tmp_path):
     lines = res.stdout.splitlines()
     assert lines[0] == "result 1" and re.fullmatch(r"field +value", lines[1]) and set(lines[2]) <= {"-", " "}
     assert "─" not in res.stdout and max(map(len, lines)) <= tables.FILE_WIDTH
+
+
+def test_calibrate_table_in_words_and_percent(cli, monkeypatch):
+    buf = _terminal(monkeypatch, 80)
+    assert cli("calibrate", "--shipped").returncode == 0
+    text = buf.getvalue()
+    assert "conv rate (GFLOP/s)" in text and "overhead per kernel (µs)" in text
+    assert "gflops per s" not in text and "kernel overhead us" not in text
+    assert "leave-one-model-out error (%)" in text and "error (%)" in _header_line(text, "model ")
+    assert max(len(line) for line in text.splitlines()) <= 80

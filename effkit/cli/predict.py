@@ -307,10 +307,22 @@ def calibrate(
         notes.append(f"stored in {path}; use it with: effkit predict MODEL --calibration {cal.machine_id[:8]}"
                      if path is not None else "not stored: the measurements read are not a results database "
                      "(calibrate a --db to keep one for `effkit predict --calibration`)")
-        emit(pd.DataFrame([row]).dropna(axis=1, how="all"), title=f"calibration of {where} ({cal.dtype})",
-              fmt=fmt, output=None, notes=notes)
-        if cal.loo:
-            emit(pd.DataFrame(list(cal.loo)), title="leave-one-model-out", fmt=fmt, output=None, notes=[])
+        emit(_as_fields(row.dropna()), title=f"calibration of {where} ({cal.dtype})", fmt=fmt, output=None,
+             notes=notes)
+        if cal.loo:  # the error is a fraction (predicted / measured - 1): shown as a percentage
+            emit(pd.DataFrame(list(cal.loo)).rename(columns={"error": "relative_error"}),
+                 title="leave-one-model-out", fmt=fmt, output=None, notes=[])
+
+
+def _as_fields(row):
+    """One row as a (field, value) table: a calibration's dozen rates fit 80 columns this way, each in its words
+    and unit (:mod:`effkit.report.columns`)."""
+    import pandas as pd
+
+    from effkit.report.columns import format_column
+
+    shown = [format_column(k, [v]) for k, v in row.items()]
+    return pd.DataFrame({"field": [h for h, _ in shown], "value": [cells[0] for _, cells in shown]})
 
 
 def _calibration_row(cal) -> dict:
