@@ -35,11 +35,15 @@ def _layer_key(name: str, call: int) -> str:
 
 def entry_from_profile(prof, spec: str | None) -> dict[str, Any]:
     """A model's baseline entry (totals, uncounted ops, per-layer counts) from its :class:`Profile`."""
+    from effkit.analysis.profile import display_name
+
     layers: dict[str, dict[str, Any]] = {}
-    for rec in prof.layers[["name", "call", "type", *LAYER_METRICS]].itertuples(index=False):
+    # Keyed by the module's qualified name (not the row's name, which says "(own ops)" for a module with
+    # submodules), so that baselines stay comparable whatever the tables call a row.
+    for rec in prof.layers[["path", "call", "type", *LAYER_METRICS]].itertuples(index=False):
         row = {"type": rec.type}
         row.update({m: int(getattr(rec, m)) for m in LAYER_METRICS})
-        layers[_layer_key(rec.name, int(rec.call))] = row
+        layers[_layer_key(display_name(rec.path), int(rec.call))] = row
     totals = prof.totals.as_dict()
     return {
         "spec": spec,

@@ -102,9 +102,9 @@ def test_functional_ops_attributed_to_innermost_module():
     p = profile(_Block(), (1, 2, 4, 4))
     rows = p.layers.set_index("name")
     # Block's own ops: relu (read 32 + write 32), cat (read 64, write 64), slice (free), add (read 64, write 32)
-    assert rows.loc["(model)", "mac"] == 64 + 128 + 96
-    assert rows.loc["(model)", "flops"] == 32 + 0 + 32
-    assert "cat" in rows.loc["(model)", "ops"] and "add" in rows.loc["(model)", "ops"]
+    assert rows.loc["(model) (own ops)", "mac"] == 64 + 128 + 96
+    assert rows.loc["(model) (own ops)", "flops"] == 32 + 0 + 32
+    assert "cat" in rows.loc["(model) (own ops)", "ops"] and "add" in rows.loc["(model) (own ops)", "ops"]
     # the 1x1 conv: reads 32 + 4 weights, writes 32
     assert rows.loc["conv", "mac"] == 68
 

@@ -62,7 +62,7 @@ def test_resnet_style_tail_conv_bn_inplace_add_relu():
     # Eager: conv 68; BN 32 + 8 + 32 = 72; add_ 32 + 32 + 32 = 96; relu_ 32 + 32 = 64.
     assert p.totals.mac == 68 + 72 + 96 + 64
     # Fused: conv 36, BN 0, add_ reads x only (32), relu_ writes the result (32).
-    assert _layers(p, "mac_fused") == {"(model)": 32, "conv": 36, "bn": 0, "relu": 32}
+    assert _layers(p, "mac_fused") == {"(model) (own ops)": 32, "conv": 36, "bn": 0, "relu": 32}
     assert p.totals.mac_fused == 100
 
 
@@ -102,7 +102,7 @@ def test_cat_of_two_conv_outputs_moves_nothing():
     # a: 32 + 6 + 48 = 86; b: 32 + 2 + 16 = 50; cat reads 64 and writes 64.
     assert p.totals.mac == 86 + 50 + 128
     # Each conv writes its part of the concat buffer; the cat itself is free.
-    assert _layers(p, "mac_fused") == {"(model)": 0, "a": 86, "b": 50}
+    assert _layers(p, "mac_fused") == {"(model) (own ops)": 0, "a": 86, "b": 50}
     assert p.totals.mac_fused == 136
 
 
@@ -192,7 +192,7 @@ def test_a_small_densenet_block_by_hand():
     assert p.totals.mac == 68 + 470 + 588 + 128
     assert p.totals.mac_fused == 68 + 270 + 420 + 96
     cats = p.ops[p.ops["op"] == "cat"].set_index("layer")
-    order = ["block.denselayer1", "block.denselayer2", "block"]
+    order = ["block.denselayer1 (own ops)", "block.denselayer2 (own ops)", "block (own ops)"]
     assert cats.loc[order, "mac"].tolist() == [64, 96, 128]
     assert cats.loc[order, "mac_fused"].tolist() == [0, 64, 96]
 

@@ -74,7 +74,7 @@ def test_parameter_read_by_the_parent_counts_in_the_parent_row():
             return x @ self.fc.weight  # fc itself is never called
 
     p = profile(Scaled(), (1, 4))
-    assert _row(p, "(model)")["params"] == 16
+    assert _row(p, "(model)")["params"] == 16  # fc is never called: the model row is the whole model
     assert p.uncalled == []
 
 
@@ -89,5 +89,5 @@ def test_unread_parameter_stays_with_its_module():
             return self.fc(x)
 
     p = profile(Unused(), (1, 4))
-    assert _row(p, "(model)")["params"] == 3
+    assert _row(p, "(model) (own ops)")["params"] == 3
     assert _row(p, "fc")["params"] == 20

@@ -181,7 +181,7 @@ def test_profile_vovnet39_fits_the_terminal(cli, monkeypatch, width):
     assert ("output shape" in header) == (width >= 90)  # the torchinfo set fits in 90 columns, not in 80
     assert "call" not in header  # constant 0 in a model without repeated calls
     text = "\n".join(lines)
-    assert "(functional ops of VoVNet)" in text and "(model)" not in text
+    assert "(model) (own ops)" in text
     assert not any("…" in line[1:] for line in lines)  # only a name, first on its line, is ever cut
     # 128 layers + header + rule + the totals: one line a row, nothing wrapped
     assert sum(1 for line in lines if re.search(r"  (Conv2d|BatchNorm2d|ReLU) {2,}", line)) == 117
@@ -231,9 +231,9 @@ def test_profile_tree_is_indented_and_adds_up(cli, monkeypatch):
     width = header.index("type")  # the name column ends where the type column starts
     names = [line[:width].rstrip() for line in lines]
     assert "stage2" in names and "  OSA2_1" in names and "    layers" in names and "    concat" in names
-    # OSA2_1 runs a torch.cat of its own: it is shown under the block, as its functional ops
-    assert "    (functional ops)" in names
-    assert "(functional ops of VoVNet)" in names
+    # OSA2_1 runs a torch.cat of its own: it is shown under the block, as its own ops
+    assert "    (own ops)" in names
+    assert "(model) (own ops)" in names
 
 
 def test_profile_tree_refuses_sort(cli):

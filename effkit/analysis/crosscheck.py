@@ -342,8 +342,10 @@ def _module_rows(profile, fv_ops: dict, fv_order: list) -> list[dict]:
 
     layers = profile.layers
     eff_own: dict[tuple[str, ...], int] = {}
-    for p, ma in zip(layers["path"], layers["mult_adds"]):
+    names: dict[tuple[str, ...], str] = {}  # a module's row name: "block (own ops)" for a parent's own ops
+    for p, ma, name in zip(layers["path"], layers["mult_adds"], layers["name"]):
         eff_own[tuple(p)] = eff_own.get(tuple(p), 0) + int(ma)
+        names[tuple(p)] = name
     # Per-op detail, only needed to explain rows that differ (profile.ops names layers for display).
     eff_ops: dict[str, dict[str, int]] = {}
     uncounted_at: dict[str, set] = {}
@@ -361,7 +363,7 @@ def _module_rows(profile, fv_ops: dict, fv_order: list) -> list[dict]:
         eff, fv = eff_own.get(p, 0), sum(fv_ops.get(p, {}).values())
         if not eff and not fv:
             continue
-        label = display_name(p)
+        label = names.get(p) or display_name(p)
         note = ""
         if eff != fv:
             note = f"effkit: {_breakdown(eff_ops.get(label, {}))}; fvcore: {_breakdown(fv_ops.get(p, {}))}"

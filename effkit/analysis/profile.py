@@ -126,7 +126,7 @@ class Profile:
         """Aggregate layers to module depth ``depth`` (1 = stages of VoVNet, 2 = OSA blocks, ...).
 
         Rows deeper than ``depth`` are summed into their ancestor at that depth; shallower rows
-        (the model's own functional ops, say) stay as they are. ``mac_min``/``mac_ratio`` are dropped.
+        (the model's own ops, say: ``(model) (own ops)``) stay as they are. ``mac_min``/``mac_ratio`` are dropped.
         """
         import pandas as pd
 
@@ -140,7 +140,9 @@ class Profile:
         out = agg[NUMERIC_COLUMNS].sum()
         out["layers"] = agg.size()
         out["type"] = [self._types.get(k, "") for k in out.index]
-        out["name"] = [display_name(k) for k in out.index]
+        # A group shallower than depth holds one module's own ops (its children are groups of their own).
+        parents = _parents(df["path"])
+        out["name"] = [own_ops_name(k) if len(k) < depth and k in parents else display_name(k) for k in out.index]
         out["path"] = list(out.index)
         out["depth"] = [len(k) for k in out.index]
         out = out.reset_index(drop=True)
@@ -172,7 +174,8 @@ class Profile:
                 node["layers"] += 1
                 for c in NUMERIC_COLUMNS:
                     node[c] += r[c]
-        out = [{"name": display_name(p), "type": self._types.get(p, ""), "depth": len(p) + own, **node,
+        out = [{"name": own_ops_name(p) if own else display_name(p), "type": self._types.get(p, ""),
+                "depth": len(p) + own, **node,
                 "path": p, "own": own} for (p, own), node in nodes.items()]
         return pd.DataFrame(out, columns=["name", "type", "depth", "layers", *NUMERIC_COLUMNS, "path", "own"])
 
@@ -249,6 +252,21 @@ def display_name(path: Sequence[str]) -> str:
     return ".".join(path) if path else "(model)"
 
 
+#: After the name of a module that has submodules, in a row holding only the ops its own ``forward`` runs
+#: (a ``torch.cat``, a residual add): the module's whole cost is its row in :meth:`Profile.by_depth`/``tree``.
+OWN_OPS = " (own ops)"
+
+
+def own_ops_name(path: Sequence[str]) -> str:
+    """The name of the row of a module's own ops: ``stage2.OSA2_1 (own ops)``, ``(model) (own ops)``."""
+    return display_name(path) + OWN_OPS
+
+
+def _parents(paths) -> set:
+    """The paths that are a proper prefix of another path among ``paths``."""
+    return {tuple(p[:k]) for p in paths for k in range(len(p))}
+
+
 def _shape_str(shapes: list[tuple[int, ...]]) -> str:
     return ", ".join("x".join(str(d) for d in s) for s in shapes)
 
@@ -318,25 +336,38 @@ class Analysis:
             and not name.endswith("_") else 0
         return (name, cost.flops, cost.mult_adds, mac, mac_bytes, True, fused_mac, fused_bytes, paper, acts)
 
+    @cached_property
+    def _names(self) -> list[str]:
+        """Each call's row name: a module with submodules that has a row of its own holds its own ops alone."""
+        parents = _parents(call.path for call, _, _ in self.calls)
+        return [own_ops_name(call.path) if call.path in parents else display_name(call.path)
+                for call, _, _ in self.calls]
+
     def layer_rows(self) -> list[dict]:
         """One dict per module call: :data:`LAYER_COLUMNS`, ``path``, ``counted``, ``shared_params``."""
         rows = []
-        for call, numbers, costs in self.calls:
+        for (call, numbers, costs), name in zip(self.calls, self._names):
             # Ops that cost nothing (views, an uncounted op still shows: it is missing, not free) stay unnamed.
             names = [c[0] for c in costs if not c[5] or c[3] or c[1]]
             convs = [(rec, c[3]) for rec, c in zip(call.ops, costs) if c[5] and c[0] in ("convolution", "_convolution")]
             lo, ratio = _conv_bound(*convs[0]) if len(convs) == 1 else (math.nan, math.nan)
+            ins, outs = call.input_shapes, call.output_shapes
+            if name.endswith(OWN_OPS):  # the shapes of its own ops (a cat's inputs and output), not the module's
+                costly = [rec for rec, c in zip(call.ops, costs) if not c[5] or c[3] or c[1]]
+                if costly:
+                    ins = [t.shape for t in costly[0].inputs]
+                    outs = [t.shape for t in costly[-1].outputs[:1]]
             rows.append(dict(
-                numbers, path=call.path, name=display_name(call.path), type=call.type, call=call.call,
+                numbers, path=call.path, name=name, type=call.type, call=call.call,
                 repeat=call.call > 0, depth=len(call.path), ops=_summarise(names),
-                input_shape=_shape_str(call.input_shapes), output_shape=_shape_str(call.output_shapes),
+                input_shape=_shape_str(ins), output_shape=_shape_str(outs),
                 mac_min=lo, mac_ratio=ratio, counted=all(c[5] for c in costs), shared_params=call.shared_params,
             ))
         return rows
 
     def op_rows(self) -> list[tuple]:
         """One tuple per aten op, in the order of :data:`OP_COLUMNS`."""
-        return [(display_name(call.path), call.call, *c[:8]) for call, _, costs in self.calls for c in costs]
+        return [(name, call.call, *c[:8]) for (call, _, costs), name in zip(self.calls, self._names) for c in costs]
 
 
 def _column_sums(costs: list[tuple]) -> tuple:

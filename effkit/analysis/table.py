@@ -162,7 +162,7 @@ class _View:
 
     def rows(self, prof, columns) -> list:
         if self.df is None:
-            return prof.rows(columns)
+            return [tuple(r[c] for c in columns) for r in prof._layer_rows if not _zero_root(r)]
         return list(self.df[columns].itertuples(index=False, name=None))
 
     @classmethod
@@ -175,6 +175,8 @@ class _View:
         if depth is None and not sort and top is None:
             return cls(list(LAYER_COLUMNS), DEFAULT_COLUMNS)
         df = prof.by_depth(depth) if depth is not None else prof.layers
+        if depth != 0:  # at depth 0 the model's row is the whole model
+            df = df[[not _zero_root(r) for r in df[["path", *NUMERIC_COLUMNS]].to_dict(orient="records")]]
         if sort:
             if sort not in df.columns or sort in HIDDEN:
                 raise BadInputError(f"unknown column {sort!r} for {setting('sort')}; choose from "
@@ -185,6 +187,14 @@ class _View:
         available = [c for c in df.columns if c not in ("path", "counted", "shared_params")]
         return cls(available, AGGREGATE_COLUMNS if depth is not None else DEFAULT_COLUMNS, df, depth=depth,
                    top=top, sort=sort)
+
+
+def _zero_root(row) -> bool:
+    """The row of the model's own ops when they cost nothing (a ``flatten`` view): a row of zeros, not shown
+    (it would take a ``top`` slot and say nothing)."""
+    from effkit.analysis.profile import NUMERIC_COLUMNS
+
+    return not row["path"] and not any(row[c] for c in NUMERIC_COLUMNS) and row.get("counted", True)
 
 
 def _pick_columns(spec, view: _View, *, compact: bool) -> list:
@@ -204,23 +214,22 @@ def _pick_columns(spec, view: _View, *, compact: bool) -> list:
 
 
 def _display_rows(prof, view: _View, columns: list, rows: list) -> list:
-    """The rows for a person: the model's own functional ops and a tree's names said in words."""
+    """The rows for a person: a tree's names indented."""
     if "name" not in columns:
         return rows
     i = columns.index("name")
-    if view.tree:
-        names = [_tree_name(r) for r in view.df.to_dict(orient="records")]
-    else:
-        names = [f"(functional ops of {kind})" if name == "(model)" and view.depth != 0 else name
-                 for name, kind in view.rows(prof, ["name", "type"])]
+    if not view.tree:
+        return rows
+    names = [_tree_name(r) for r in view.df.to_dict(orient="records")]
     return [(*r[:i], n, *r[i + 1:]) for r, n in zip(rows, names)]
 
 
 def _tree_name(rec) -> str:
     """A tree row's name: its own part of the path, indented two spaces a level."""
-    if rec["own"]:  # the model's own functional ops, or a module's (its torch.cat, say), under it
-        what = f" of {rec['type']}" if rec["depth"] == 1 else ""
-        return "  " * (rec["depth"] - 1) + f"(functional ops{what})"
+    from effkit.analysis.profile import OWN_OPS
+
+    if rec["own"]:  # a module's own ops (its torch.cat, say), under it; the model's have their one name
+        return "  " * (rec["depth"] - 1) + (rec["name"] if not rec["path"] else f"({OWN_OPS.strip(' ()')})")
     return "  " * (rec["depth"] - 1) + rec["path"][-1]
 
 

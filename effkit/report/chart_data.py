@@ -154,7 +154,7 @@ def _path_of(row) -> tuple:
     p = row.get("path") if hasattr(row, "get") else None
     if isinstance(p, (tuple, list)):
         return tuple(p)
-    name = str(row["name"])
+    name = str(row["name"]).removesuffix(" (own ops)")  # a module's own ops sit at its path
     return () if name == "(model)" else tuple(name.split("."))
 
 
