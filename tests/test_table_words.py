@@ -218,3 +218,15 @@ def test_calibrate_table_in_words_and_percent(cli, monkeypatch):
     assert "gflops per s" not in text and "kernel overhead us" not in text
     assert "leave-one-model-out error (%)" in text and "error (%)" in _header_line(text, "model ")
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_narrow_table_keeps_its_title_and_notes_at_the_terminals_width():
+    title = "4 configurations (dry run: nothing measured)  dtype float32"  # 59 characters
+    caption = "estimated run time: at least 12.0 s for 4 configurations of 3.0 s each"  # 71 characters
+    table = tables.layout_table(["config", "model"], [(1, "vovnet39"), (2, "resnet50")], title=title,
+                                caption=caption, width=80, fold=False)
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(table)
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    # the table is 16 characters wide; its title and caption still take one line each, not a column of words
+    assert lines[0] == title and caption in lines

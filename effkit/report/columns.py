@@ -61,7 +61,7 @@ COLUMNS: dict[str, Column] = {
     "type": _c("type"), "family": _c("family"), "ops": _c("ops"), "op": _c("op"),
     "input_shape": _c("input shape"), "output_shape": _c("output shape"),
     "input_size": _c("input size", "int"), "description": _c("description", shrink=20),
-    "field": _c("field"), "value": _c("value", shrink=20),
+    "field": _c("field"), "value": _c("value", shrink=20), "estimate_s": _c("estimated time"),
     "id": _c("id", "int"), "config": _c("config", "int"), "call": _c("call", "int"),
     "repeat": _c("repeat", "int"), "depth": _c("depth", "int"), "layers": _c("layers", "int"),
     "batch_size": _c("batch", "int"), "iterations": _c("iterations", "int", means="timed iterations done"),

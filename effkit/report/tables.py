@@ -155,7 +155,8 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
                  caption: str | None = None, width: int | None = None, importance: Sequence[str] | None = None,
                  footers: Sequence[tuple[str, Mapping[str, Any]]] = (), always: Iterable[str] = (),
                  fold: bool = True, whole: Iterable[str] = ()):
-    """A ``rich.table.Table`` that fits ``width`` terminal columns without cutting a number.
+    """A rich table that fits ``width`` terminal columns without cutting a number (with a width: a ``Group`` of
+    the title, the ``rich.table.Table`` and the caption, each wrapped to the width, not to the table).
 
     Columns with no value are left out (except those in ``always``), and so, with ``fold``, are columns that
     hold one value in every row: that value goes to the title (``batch 1``). Where the table is wider than
@@ -172,9 +173,11 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
 
     laid = Laid(columns, rows, title=title, width=width, importance=importance, footers=footers, always=always,
                 fold=fold, whole=tuple(whole))
-    # rich centres the title over the table and wraps it there: break it between its parts first
-    table = Table(title=wrap_title(laid.title, laid.width if width is not None else None), caption=laid.caption(caption), caption_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    caption = laid.caption(caption)
+    # rich would wrap the title and caption to the table's own width (a narrow table: a tall column of words);
+    # with a width they go above and below it instead, the title broken only between its parts
+    table = Table(title=laid.title if width is None else None, caption=caption if width is None else None,
+                  caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for c in laid.columns:
         numeric = c in laid.numeric
         # Numbers and names never wrap; other text (a description, an error) may, when no width is set.
@@ -187,7 +190,15 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
         if k == n:
             table.add_section()
         table.add_row(*(Text(x) for x in laid.row(k)), style="bold" if k >= n else None)
-    return table
+    if width is None:
+        return table
+    from rich.console import Group
+
+    parts = [Text(wrap_title(laid.title, width), style="italic")] if laid.title else []
+    parts.append(table)
+    if caption:
+        parts.append(Text(caption, style="dim italic"))
+    return Group(*parts)
 
 
 #: Characters between two columns (padding, collapsed) of :func:`layout_table`'s tables.
