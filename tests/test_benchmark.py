@@ -390,3 +390,21 @@ def test_rows_missing_from_the_table_are_analysed_with_timm_where_it_imports():
     mine = rows[rows["model"] == "resnet18"].iloc[0]
     shipped = feats[feats["model"] == "resnet18"].iloc[0]
     assert mine["flops"] == shipped["flops"] and mine["conv_kernels"] == shipped["conv_kernels"]
+
+
+def test_a_batch_size_the_table_lacks_is_scaled_from_another(tmp_path):
+    """resnet50 at 224 px, batch 256 instead of the table's 1024: totals from fixed + batch x per image,
+    per-kind flops a quarter of the 1024 row's; kernel counts unchanged."""
+    from effkit.prediction.public import load_features
+    from effkit.prediction.scoreboard import benchmark_rows
+
+    p = tmp_path / "other.csv"
+    p.write_text("model,input_size,batch_size,dtype,images_per_s,device\nresnet50,224,256,float16,4000,A100\n"
+                 "resnet18,160,1024,float16,9000,A100\n")
+    rows, notes = benchmark_rows(p, features=FEATURES, analyse=None)
+    r = rows.set_index("model").loc["resnet50"]
+    t = load_features(FEATURES)
+    full = t[(t["model"] == "resnet50") & (t["input_size"] == 224)].iloc[0]
+    assert r["conv_flops"] == pytest.approx(full["conv_flops"] / 4) and r["conv_kernels"] == full["conv_kernels"]
+    assert r["flops"] == pytest.approx(full["flops_fixed"] + 256 * full["flops_per_image"])
+    assert any("1 row(s) at a batch size" in n for n in notes) and len(rows) == 2

@@ -6,7 +6,7 @@ Time per image is modelled as a sum over op classes (:mod:`effkit.prediction.opc
 
 per image (flops and bytes of a batch divided by its size; a kernel is started once per batch). The terms
 are non-negative (a class cannot run faster than free), so the fit is non-negative least squares
-(:func:`scipy.optimize.nnls`, through :func:`effkit.prediction.calibrate.fit_nnls`) in relative error, each
+(:func:`scipy.optimize.nnls`, through :func:`effkit.prediction.nnls.fit_nnls`) in relative error, each
 model weighing as much as any other however many input sizes it was run at. Each op's time under the fitted
 rates is the sum of its three terms and the largest says what bound it, so a prediction explains itself
 layer by layer.
@@ -60,7 +60,7 @@ class RatesFit:
     name = "rates per op kind"
 
     def fit(self, X, y, w):
-        from effkit.prediction.calibrate import fit_nnls
+        from effkit.prediction.nnls import fit_nnls
 
         return fit_nnls(X, y, w, reweight=6)
 

@@ -38,7 +38,7 @@ _TIMM_DEVICES = (("rtx3090", "RTX 3090"), ("3090", "RTX 3090"), ("rtx4090", "RTX
 
 def read_benchmark(path: str | os.PathLike, *, dtype: str | None = None, device: str | None = None):
     """The benchmark file at ``path`` as one table (:data:`BENCHMARK_COLUMNS`); ``attrs`` holds ``format``,
-    ``source`` (the file name) and ``device``. ``rtx4090``, ``rtx3090`` and ``cpu`` name the shipped files.
+    ``source`` (the file name) and ``device``.
 
     Args:
         dtype, device: what a timm file ran (default: read from its name); override the file's own elsewhere.
@@ -51,12 +51,8 @@ def read_benchmark(path: str | os.PathLike, *, dtype: str | None = None, device:
 
     p = Path(path)
     if not p.is_file():
-        from effkit.prediction.public import PUBLIC_FILES, public_path
-
-        if str(path).lower() not in PUBLIC_FILES:
-            raise BadInputError(f"benchmark file {p} does not exist; give a CSV of measured throughput, or a shipped "
-                                f"one by name ({', '.join(PUBLIC_FILES)})", field="benchmark")
-        p = public_path(str(path))
+        raise BadInputError(f"benchmark file {p} does not exist; give a CSV of measured throughput, or a shipped "
+                            "one by name (rtx4090, rtx3090, cpu)", field="benchmark")
     try:
         raw = pd.read_json(p) if p.suffix.lower() == ".json" else pd.read_csv(p)
     except (ValueError, OSError, UnicodeDecodeError) as e:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from effkit.errors import BadInputError, EffkitError, setting
 from effkit.prediction.calibrate import Calibration
+from effkit.prediction.correlation import correlations  # noqa: F401 - re-exported
 from effkit.trust import trusted_rows
 
 #: Static proxies, scored when the column is present (``mac_fused`` once the analysis provides it).
@@ -32,26 +33,6 @@ SCORE_COLUMNS = ["machine_id", "machine", "batch_size", "dtype", "input_shape", 
                  "pearson", "n_models", "models", "note"]
 
 OpTable = Callable[[str, tuple, str], Any]
-
-
-def correlations(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, int]:
-    """(Spearman, Pearson, n) over the pairs where both are numbers; NaN with fewer than 2 or a constant side.
-
-    Spearman's rho (:func:`scipy.stats.spearmanr`: ties share their mean rank) and Pearson's r
-    (:func:`scipy.stats.pearsonr`).
-    """
-    import numpy as np
-
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    n = int(keep.sum())
-    if n < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return math.nan, math.nan, n
-    from scipy import stats
-
-    return float(stats.spearmanr(x, y).statistic), float(stats.pearsonr(x, y).statistic), n
 
 
 def _num(series):

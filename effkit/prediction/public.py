@@ -124,8 +124,9 @@ def attach_features(bench, table=None, *, analyse: RowFeatures | None = timm_row
     right = right.assign(input_size=pd.to_numeric(right["input_size"]).astype(int),
                          batch_size=pd.to_numeric(right["batch_size"]).astype(int)).copy()
     rows = bench.merge(right, on=KEYS, how="left", indicator=True)
-    missing = rows[rows["_merge"] == "left_only"]
     notes: list[str] = []
+    rows = _rescaled(rows, right, notes)
+    missing = rows[rows["_merge"] == "left_only"]
     left_out: list[str] = []
     found = []
     why = ""
@@ -160,6 +161,48 @@ def attach_features(bench, table=None, *, analyse: RowFeatures | None = timm_row
             f"could be analysed here ({why or 'timm is not installed'}); check the model names are timm's, or "
             f"give a features table with {setting('features')}", field="benchmark")
     return have.reset_index(drop=True), notes, sorted(set(left_out))
+
+
+def _rescaled(rows, table, notes: list[str]):
+    """``rows`` with those missing from ``table`` at their batch size filled from the same model, input size and
+    dtype at another batch (2 or more): the totals exactly (``fixed + batch · per_image``), the per-kind flops
+    and bytes in proportion to the batch (kernel counts do not change with it)."""
+    import pandas as pd
+
+    from effkit.analysis.op_kinds import TOTALS
+
+    lost = rows["_merge"] == "left_only"
+    if not lost.any():
+        return rows
+    base = table[table["batch_size"] >= 2].sort_values("batch_size").drop_duplicates(
+        ["model", "input_size", "dtype"], keep="last").set_index(["model", "input_size", "dtype"])
+    filled = []
+    for i, rec in rows[lost].iterrows():
+        key = (rec["model"], rec["input_size"], rec["dtype"])
+        if key not in base.index:
+            continue
+        src = base.loc[key].to_dict()
+        b, b0 = int(rec["batch_size"]), int(src["batch_size"])
+        for col, v in src.items():
+            if col.endswith(("_flops", "_bytes", "_fused_bytes")) and isinstance(v, (int, float)):
+                src[col] = v * b / b0
+        for t in TOTALS:
+            fixed, per = src.get(f"{t}_fixed"), src.get(f"{t}_per_image")
+            if fixed is not None and per is not None and pd.notna(fixed) and pd.notna(per):
+                src[t] = src[f"{t}_per_batch"] = fixed + b * per
+        src["batch_size"] = b
+        filled.append((i, src))
+    if not filled:
+        return rows
+    rows = rows.copy()
+    for i, src in filled:
+        for col, v in src.items():
+            if col in rows.columns and col not in KEYS:
+                rows.at[i, col] = v
+        rows.at[i, "_merge"] = "both"
+    notes.append(f"{len(filled)} row(s) at a batch size the features table lacks: scaled from the same model at "
+                 "another batch (totals exactly, per-kind numbers in proportion to the batch)")
+    return rows
 
 
 #: The paper's families in timm's names: plain and eSE VoVNets, DenseNets, ResNets.

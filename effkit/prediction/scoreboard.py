@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 from effkit.errors import BadInputError
@@ -32,10 +33,13 @@ def benchmark_rows(benchmark, *, features=None, dtype: str | None = None, device
     import pandas as pd
 
     from effkit.prediction.benchmark import check_table, family, read_benchmark
-    from effkit.prediction.public import attach_features, timm_row
+    from effkit.prediction.public import PUBLIC_FILES, attach_features, public_path, timm_row
 
-    bench = check_table(benchmark) if isinstance(benchmark, pd.DataFrame) else read_benchmark(
-        benchmark, dtype=dtype, device=device)
+    if isinstance(benchmark, pd.DataFrame):
+        bench = check_table(benchmark)
+    else:
+        shipped = str(benchmark).lower() in PUBLIC_FILES and not Path(benchmark).is_file()
+        bench = read_benchmark(public_path(str(benchmark)) if shipped else benchmark, dtype=dtype, device=device)
     rows, notes, _ = attach_features(bench, features, analyse=timm_row if analyse is True else analyse or None)
     missing = [c for c in (*(f"{c}_{w}" for c in OP_CLASSES for w in ("flops", "bytes", "kernels")), "flops")
                if c not in rows.columns]
@@ -279,7 +283,7 @@ def benchmark_proxies(benchmark, *, features=None, dtype: str | None = None, dev
     import pandas as pd
 
     from effkit.prediction import benchfit as bf
-    from effkit.prediction.proxies import correlations
+    from effkit.prediction.correlation import correlations
 
     rows, notes = benchmark_rows(benchmark, features=features, dtype=dtype, device=device, analyse=analyse)
     y = rows["time_per_img_s"].to_numpy(dtype=float)
