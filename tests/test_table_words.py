@@ -230,3 +230,11 @@ def test_a_narrow_table_keeps_its_title_and_notes_at_the_terminals_width():
     lines = [line.rstrip() for line in console.export_text().splitlines()]
     # the table is 16 characters wide; its title and caption still take one line each, not a column of words
     assert lines[0] == title and caption in lines
+
+
+def test_measure_help_defines_its_columns_in_the_registrys_words(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")  # one line: the words are compared whole
+    res = cli("measure", "--help")
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    assert C.definition("fps") in text and C.definition("flops_per_s") in text

@@ -14,6 +14,7 @@ from effkit.cli._options import (BatchSizes, ChannelsLast, Columns, CudaGraph, D
                                  MigEnergy, MinIters, MinTimeS, NoCudnnBenchmark, NoStore, OldEnergyWindow, OldIdle,
                                  OldMinTime, OldWarmup, Output, PerLayer, TdpEstimate, Tf32, WarmupIters, WarmupS)
 from effkit.cli._shared import MODEL_HELP, emit
+from effkit.report.columns import help_text
 
 MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
                    "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
@@ -242,7 +243,11 @@ def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: di
     _report_failures(df)
 
 
-@app.command()
+#: What measure's and compare's --help say their columns are (the tables', README's and report's words).
+_COLUMN_HELP = help_text(("latency_ms", "fps", "flops_per_s", "peak_memory_bytes", "energy_j_per_img"))
+
+
+@app.command(epilog=_COLUMN_HELP)
 def measure(
     model: str = typer.Argument(..., help=MODEL_HELP),
     batch_size: BatchSizes = None,
@@ -296,7 +301,7 @@ def measure(
     _finish(df, columns=MEASURE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen)
 
 
-@app.command()
+@app.command(epilog=_COLUMN_HELP)
 def compare(
     models: Optional[List[str]] = typer.Argument(
         None, help="Models to compare (default: vovnet39 vovnet57 densenet121 densenet161 densenet201 "

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from effkit.units import BYTE_UNITS, duration_unit, human, human_bytes, human_ms, sig
+# effkit.units (it imports torch) is imported where a cell is written: the definitions are read by `--help`
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,12 @@ VOCABULARY = ("params", "shared_params", "mult_adds", "flops", "mac", "mac_bytes
               "energy_j_per_img", "energy_j_per_img_net", "time_share")
 
 
+def help_text(names: Sequence[str]) -> str:
+    """The definitions of ``names`` for a command's ``--help``: the words of the tables, the README and the
+    report."""
+    return "Columns: " + "; ".join(f"{header(n)}: {definition(n)}" for n in names) + "."
+
+
 def vocabulary_markdown(names: Sequence[str] = VOCABULARY) -> str:
     """The README's vocabulary table: each column's raw name, its header in tables and its definition."""
     lines = ["| name | header | meaning |", "|---|---|---|"]
@@ -205,6 +211,8 @@ def _numbers(values: Iterable[Any]) -> list[float]:
 
 
 def _bytes_unit(largest: float) -> tuple[str, float]:
+    from effkit.units import BYTE_UNITS
+
     size = 1.0
     for unit in BYTE_UNITS:
         if largest < 1024 * size or unit == BYTE_UNITS[-1]:
@@ -214,6 +222,8 @@ def _bytes_unit(largest: float) -> tuple[str, float]:
 
 
 def _cell(kind: str, v: Any, size: float) -> str:
+    from effkit.units import human, sig
+
     if _missing(v):
         return ""
     if isinstance(v, str):
@@ -255,6 +265,8 @@ def format_column(name: str, values: Sequence[Any]) -> tuple[str, list[str]]:
     largest = max(numbers) if numbers else 0.0
     size, unit = 1.0, None
     if col.kind in ("ms", "s"):
+        from effkit.units import duration_unit
+
         ms = 1.0 if col.kind == "ms" else 1e3
         unit, size = duration_unit(largest * ms) if largest else ("ms", 1.0)
         size /= ms
@@ -266,6 +278,8 @@ def format_column(name: str, values: Sequence[Any]) -> tuple[str, list[str]]:
 
 
 def _own_unit(kind: str, v: Any) -> str:
+    from effkit.units import human_bytes, human_ms
+
     if _missing(v) or isinstance(v, (str, bool)):
         return "" if _missing(v) else str(v)
     if kind == "bytes":
