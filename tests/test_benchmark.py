@@ -408,3 +408,13 @@ def test_a_batch_size_the_table_lacks_is_scaled_from_another(tmp_path):
     assert r["conv_flops"] == pytest.approx(full["conv_flops"] / 4) and r["conv_kernels"] == full["conv_kernels"]
     assert r["flops"] == pytest.approx(full["flops_fixed"] + 256 * full["flops_per_image"])
     assert any("1 row(s) at a batch size" in n for n in notes) and len(rows) == 2
+
+
+def test_python_api_spellings():
+    import effkit
+
+    bench, feats = synthetic(40)
+    [cal] = effkit.calibrate(benchmark=bench, features_table=feats)
+    assert cal.scores["n_models"] == 40 and cal.scores["loo_median_abs_error"] < 1e-6
+    scores = effkit.proxies(benchmark=TIMM, features_table=FEATURES)
+    assert set(scores["scope"]) >= {"all"} and "activations" in set(scores["proxy"])
