@@ -106,7 +106,7 @@ def benchmark_calibration(benchmark, *, features=None, dtype: str | None = None,
         raise BadInputError(refusal, field="benchmark")
     free = free_classes(coef, X)
     if free:
-        notes.append(f"no cost of their own for {', '.join(free)} ops: they always run beside others (a norm "
+        notes.append(f"no cost of their own for {', '.join(free)} ops: they always run beside others (such as a norm "
                      "after each convolution) and the fit charges their time to those")
     if transfer_from is not None:
         summary["transfer"] = transfer_score(transfer_from, rows, X, y, models, features=features, analyse=analyse)
