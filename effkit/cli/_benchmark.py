@@ -60,7 +60,8 @@ def show_calibration(cal, fmt: str, stored: Path, say) -> None:
             rows.append({"predictor": f"baseline: {b['name']}", "n_models": s.get("n_models"),
                          "n_rows": s.get("n_rows"), "n_families": s.get("n_families"),
                          "loo_median_abs_error": b["loo_median_abs_error"],
-                         "loo_within_10pct": b["loo_within_10pct"], "lofo_median_abs_error": b["lofo_median_abs_error"]})
+                         "loo_within_10pct": b["loo_within_10pct"],
+                         "lofo_median_abs_error": b["lofo_median_abs_error"]})
         t = s.get("transfer")
         if t:
             rows.append({"predictor": f"fitted on {t['fitted_on']}, moved by peaks", "n_models": t["n_models"],
