@@ -85,3 +85,9 @@ def test_a_package_not_found_says_where_it_looked(project, capsys):
     assert _run("effkit baseline save nopkg.models:build_net --output b.json") == 2
     err = capsys.readouterr().err.strip()
     assert "No module named 'nopkg'" in err and "current folder" in err and len(err.splitlines()) == 1
+
+
+def test_the_checks_made_before_measuring_find_the_package_too(project):
+    from effkit.models.registry import check_model_names
+
+    check_model_names(["mypkg.models:build_net"])  # measure/compare refuse nothing the build would import

@@ -86,7 +86,7 @@ def create_external(spec: str, **kwargs: Any) -> nn.Module:
         where = f"file {target}"
     else:
         try:
-            with _current_folder_importable():
+            with current_folder_importable():
                 module = importlib.import_module(target)
         except (Exception, SystemExit) as e:
             hint = ""
@@ -297,7 +297,7 @@ def _built(label: str, create) -> nn.Module:
 
 
 @contextmanager
-def _current_folder_importable() -> Iterator[None]:
+def current_folder_importable() -> Iterator[None]:  # also used by the checks made before any work
     """The current folder first on ``sys.path`` while a ``pkg.module`` is imported, as ``python -m`` puts it:
     a package in the folder a command runs from imports without being installed. Removed again after."""
     folder = os.getcwd()

@@ -140,10 +140,14 @@ def check_model_names(names) -> None:
             if not Path(left).is_file():
                 raise BadInputError(f"model file {left} does not exist (in {name!r})")
         else:
+            from effkit.models.external import current_folder_importable
+
             try:
-                found = left in sys.modules or importlib.util.find_spec(left) is not None
+                with current_folder_importable():  # as the model will be imported: `python -m` style
+                    found = left in sys.modules or importlib.util.find_spec(left) is not None
             except (ImportError, ValueError):
                 found = False
             if not found:
-                raise UnknownModelError(f"module {left!r} of {name!r} is not importable; check the name "
-                                        "and that its package is installed")
+                raise UnknownModelError(f"module {left!r} of {name!r} is not importable from the current folder "
+                                        "or the installed packages; check the name, run from the folder that "
+                                        "holds the package, or install it")

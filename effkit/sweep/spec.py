@@ -392,8 +392,11 @@ def _check_model(where: Where, i: int, spec: str, base_dir: Path) -> str:
                               f"here; pip install {target} or choose another model")
         return spec
     top = target.split(".", 1)[0]
+    from effkit.models.external import current_folder_importable
+
     try:
-        found = importlib.util.find_spec(top) is not None
+        with current_folder_importable():  # as the model will be imported, `python -m` style
+            found = importlib.util.find_spec(top) is not None
     except (ImportError, ValueError):
         found = False
     if not found:
