@@ -3,8 +3,8 @@
 rich's layout engine is built for a terminal (wrapping, colour, widths measured per cell); off a
 terminal a table is read by people in a log or by ``grep``, and aligned text does that at a small
 part of the cost. Every command writes its tables into a pipe or a file this one way: the headers, cells,
-column choice and title of the terminal's table (:class:`effkit.report.tables.Laid`), fitted to
-:data:`effkit.report.tables.FILE_WIDTH` characters, a rule under the header and above the footers, the
+column choice and title of the terminal's table (:class:`effkit.report.layout.Laid`), fitted to
+:data:`effkit.report.layout.FILE_WIDTH` characters, a rule under the header and above the footers, the
 caption wrapped at that width.
 """
 
@@ -22,12 +22,12 @@ def text_table(rows: Sequence[tuple], columns: Sequence[str], *, title: str | No
                footers: Sequence[tuple[str, Mapping[str, Any]]] = (), width: int | None = None,
                importance: Sequence[str] | None = None, always: Iterable[str] = (), fold: bool = True,
                whole: Iterable[str] = ()) -> str:
-    """An aligned text table no wider than ``width`` (default :data:`~effkit.report.tables.FILE_WIDTH`).
+    """An aligned text table no wider than ``width`` (default :data:`~effkit.report.layout.FILE_WIDTH`).
 
     ``footers`` are (label, values) rows, the label in the first column; ``totals`` is one labelled ``total``.
     The other arguments are :func:`effkit.report.tables.layout_table`'s.
     """
-    from effkit.report.tables import FILE_WIDTH, Laid, wrap_title
+    from effkit.report.layout import FILE_WIDTH, Laid, wrap_title
 
     width = FILE_WIDTH if width is None else width
     if totals:
