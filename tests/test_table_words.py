@@ -238,3 +238,8 @@ def test_measure_help_defines_its_columns_in_the_registrys_words(cli, monkeypatc
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
     assert C.definition("fps") in text and C.definition("flops_per_s") in text
+
+
+def test_profile_title_names_its_totals_in_words(cli):
+    first = cli("profile", "vovnet39").stdout.splitlines()[0]
+    assert "mult-adds " in first and "_" not in first.replace("vovnet39", "")  # words, not the raw mult_adds

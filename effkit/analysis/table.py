@@ -252,7 +252,7 @@ def title(prof) -> str:
     shown = ", ".join(prof.inputs) if prof.inputs_given else "x".join(map(str, prof.input_shape))
     mode = ("  channels-last" if prof.channels_last else "") + ("  executed on cpu" if prof.execute == "cpu" else "")
     return (f"{prof.model_name}  input {shown}  {prof.dtype}{mode}  "
-            f"params {human(totals['params'])}  mult_adds {human(totals['mult_adds'])}  "
+            f"params {human(totals['params'])}  mult-adds {human(totals['mult_adds'])}  "
             f"FLOPs {human(totals['flops'])}  paper MAC {human(totals['paper_mac'])}  "
             f"MAC {human(totals['mac'])}  fused MAC {human(totals['mac_fused'])}")
 
