@@ -102,8 +102,10 @@ def test_graph_memory_gate_catches_a_weights_only_peak_and_a_broken_section_is_r
     assert recorded[0]["passed"] is False and recorded[0]["gated"] and "ZeroDivisionError" in recorded[0]["note"]
 
 
-def test_budget_spent_skips_the_optional_models_and_says_so(tmp_path):
+def test_budget_spent_skips_the_optional_models_and_says_so(tmp_path, monkeypatch):
     gv = load_script()
+    # in-process: another test may have imported fvcore here, which the script's own gated check would see
+    monkeypatch.delitem(sys.modules, "fvcore", raising=False)
     out = tmp_path / "gv"
     code = gv.main(["--dry-run", "--budget", "1", "--out", str(out)])
     assert code == 0
