@@ -18,25 +18,9 @@ from effkit.analysis import fused, patches
 from effkit.analysis.tracer import Trace
 from effkit.errors import BadInputError, setting
 from effkit.units import dtype_name, parse_dtype, parse_shape
-
-#: Numeric per-layer columns; totals are their sums.
-NUMERIC_COLUMNS = ["params", "mult_adds", "flops", "mac", "mac_bytes", "paper_mac", "activations",
-                   "mac_fused", "mac_fused_bytes"]
-#: All per-layer columns, in display order.
-LAYER_COLUMNS = [
-    "name", "type", "call", "repeat", "depth", "ops", "input_shape", "output_shape",
-    *NUMERIC_COLUMNS, "mac_min", "mac_ratio",
-]
-
-#: Per-op columns.
-OP_COLUMNS = ["layer", "call", "op", "flops", "mult_adds", "mac", "mac_bytes", "counted", "mac_fused", "mac_fused_bytes"]
-
-MAC_DEFINITION = (
-    "MAC = elements each op reads (inputs and weights, once each) plus elements it writes; "
-    "for a stride-1 same-padded conv this is the paper's hw(ci+co) + k^2*ci*co. "
-    "paper MAC sums conv and linear layers; MAC sums every op (cat, add, BN, ReLU, pooling). "
-    "fused MAC is what a fusing engine moves: BN, activations and residual adds run inside the "
-    "preceding conv/linear, producers write straight into a concatenation's buffer."
+# the column names and row names live in .columns (table.py reads them without importing this module)
+from effkit.analysis.columns import (  # noqa: F401
+    LAYER_COLUMNS, MAC_DEFINITION, NUMERIC_COLUMNS, OP_COLUMNS, OWN_OPS, display_name, own_ops_name,
 )
 
 class UncountedOpsWarning(UserWarning):
@@ -245,21 +229,6 @@ def _plain(v):
         if isinstance(v, float) and math.isnan(v):
             return None
     return v
-
-
-def display_name(path: Sequence[str]) -> str:
-    """Join a module path for display; the model itself is ``(model)``."""
-    return ".".join(path) if path else "(model)"
-
-
-#: After the name of a module that has submodules, in a row holding only the ops its own ``forward`` runs
-#: (a ``torch.cat``, a residual add): the module's whole cost is its row in :meth:`Profile.by_depth`/``tree``.
-OWN_OPS = " (own ops)"
-
-
-def own_ops_name(path: Sequence[str]) -> str:
-    """The name of the row of a module's own ops: ``stage2.OSA2_1 (own ops)``, ``(model) (own ops)``."""
-    return display_name(path) + OWN_OPS
 
 
 def _parents(paths) -> set:

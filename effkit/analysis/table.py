@@ -16,6 +16,7 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
+from effkit.analysis.columns import LAYER_COLUMNS, MAC_DEFINITION, NUMERIC_COLUMNS, OWN_OPS
 from effkit.errors import BadInputError, setting
 
 #: A terminal's default columns (the torchinfo habit: about 90 characters wide) ...
@@ -167,7 +168,6 @@ class _View:
 
     @classmethod
     def of(cls, prof, *, depth, tree: bool, sort, top) -> "_View":
-        from effkit.analysis.profile import LAYER_COLUMNS, NUMERIC_COLUMNS
 
         if tree:
             return cls(["name", "type", "depth", "layers", *NUMERIC_COLUMNS], AGGREGATE_COLUMNS, prof.tree(depth),
@@ -192,7 +192,6 @@ class _View:
 def _zero_root(row) -> bool:
     """The row of the model's own ops when they cost nothing (a ``flatten`` view): a row of zeros, not shown
     (it would take a ``top`` slot and say nothing)."""
-    from effkit.analysis.profile import NUMERIC_COLUMNS
 
     return not row["path"] and not any(row[c] for c in NUMERIC_COLUMNS) and row.get("counted", True)
 
@@ -226,7 +225,6 @@ def _display_rows(prof, view: _View, columns: list, rows: list) -> list:
 
 def _tree_name(rec) -> str:
     """A tree row's name: its own part of the path, indented two spaces a level."""
-    from effkit.analysis.profile import OWN_OPS
 
     if rec["own"]:  # a module's own ops (its torch.cat, say), under it; the model's have their one name
         return "  " * (rec["depth"] - 1) + (rec["name"] if not rec["path"] else f"({OWN_OPS.strip(' ()')})")
@@ -235,7 +233,6 @@ def _tree_name(rec) -> str:
 
 def _footers(prof, view: _View, columns: list, rows: list) -> list:
     """The totals under the table: with ``top``, the rows shown and, apart, the whole model."""
-    from effkit.analysis.profile import NUMERIC_COLUMNS
 
     totals = prof.totals.as_dict()
     if view.top is None:
@@ -259,7 +256,6 @@ def title(prof) -> str:
 
 def notes(prof) -> list:
     """The lines under the table: ops without a formula, modules never called, what MAC means."""
-    from effkit.analysis.profile import MAC_DEFINITION
 
     out = []
     if prof.uncounted:
