@@ -203,3 +203,17 @@ def test_no_module_imports_another_modules_private_names(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from effkit.store.db import _check_writable, Store\n")
     assert _private_imports([bad]) == ["bad.py imports effkit.store.db._check_writable"]
+
+
+def _rewrites(files) -> list[str]:
+    """Lines that swap an object's class or rewrite a function's signature."""
+    return [f"{f.name}: {line.strip()}" for f in files for line in f.read_text().splitlines()
+            if ".__class__ = " in line or ".__signature__ = " in line]
+
+
+def test_the_command_line_swaps_no_class_and_rewrites_no_signature(tmp_path):
+    # Options are listed where each command is defined; typer gets effkit's command classes through cls=.
+    assert _rewrites(_files("cli")) == []
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f(p, func, sig):\n    p.__class__ = int\n    func.__signature__ = sig\n")
+    assert len(_rewrites([bad])) == 2
