@@ -1,6 +1,6 @@
 """The per-layer timings of a measurements CSV, kept in a side file so that the CSV stays a plain CSV.
 
-A row measured with ``--per-layer`` carries ``layers_json``: hundreds of KB of JSON, more than Python's ``csv``
+A row measured with the per_layer setting carries ``layers_json``: hundreds of KB of JSON, more than Python's ``csv``
 module reads in one field (128 KiB) and more than a person wants in a spreadsheet. Beside ``name.csv``,
 ``name.layers.jsonl.gz`` holds one JSON line per such row: its row number, model, batch size and
 ``layers_json``. :func:`split_layers` writes the pair; :func:`join_layers` puts the column back.

@@ -97,7 +97,7 @@ def timm_setup(name: str) -> dict[str, Any]:
     stem = re.sub(r"\.(csv|json)$", "", stem)
     out: dict[str, Any] = {}
     if "-amp-" in stem or "amp" in stem.split("-"):
-        out["dtype"] = "float16"  # timm's --amp is float16 autocast
+        out["dtype"] = "float16"  # timm's AMP mode is float16 autocast
     for token, dt in (("bf16", "bfloat16"), ("fp16", "float16"), ("fp32", "float32")):
         if token in stem.split("-"):
             out["dtype"] = dt

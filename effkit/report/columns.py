@@ -28,7 +28,7 @@ class Column:
     integer), ``count`` (K/M/G), ``value`` (three significant digits, ``unit`` in the header), ``ms``
     (a duration stored in milliseconds), ``s`` (stored in seconds), ``bytes``, ``bool`` (yes/no),
     ``percent`` (a fraction stored, shown as a percentage: ``0.0129 -> 1.29`` under ``(%)``).
-    ``means``: what the number is and how it is computed, in the words the README, ``--help`` and the
+    ``means``: what the number is and how it is computed, in the words the README, the CLI's help and the
     report's Method section use.
     """
 
@@ -171,7 +171,7 @@ VOCABULARY = ("params", "shared_params", "mult_adds", "flops", "mac", "mac_bytes
 
 
 def help_text(names: Sequence[str]) -> str:
-    """The definitions of ``names`` for a command's ``--help``: the words of the tables, the README and the
+    """The definitions of ``names`` for a command's help text: the words of the tables, the README and the
     report."""
     return "Columns: " + "; ".join(f"{header(n)}: {definition(n)}" for n in names) + "."
 
