@@ -105,3 +105,23 @@ def test_documented_cpu_row_loads_like_the_bundled_table(tmp_path):
     assert spec.peak_tflops == pytest.approx(64 * 2.45e9 * 32 / 1e12)
     assert spec.bandwidth_gbs == pytest.approx(8 * 3200e6 * 8 / 1e9)
     assert spec.ridge_flop_per_byte == pytest.approx(5.0176e12 / 204.8e9)  # 24.5 FLOP/byte
+
+
+def test_the_documented_python_example_runs(tmp_path, monkeypatch):
+    # Every python block of the guide, run in order in a folder holding the guide's CSV as my_devices.csv (the
+    # name the example loads), so an example naming a function that is not there fails here.
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    doc = (ROOT / "docs" / "device-specs.md").read_text()
+    (tmp_path / "my_devices.csv").write_text(re.search(r"```csv\n(.*?)```", doc, flags=re.S).group(1))
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/device-specs.md", "exec"), scope)
+    assert scope["spec"].name == "AMD EPYC 7763"
+    assert "AMD EPYC 7763" in scope["fig"].texts[0].get_text() + scope["fig"].axes[0].get_title()
+    assert (tmp_path / "resnet18_roofline.png").stat().st_size > 0
