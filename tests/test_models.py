@@ -333,6 +333,34 @@ def test_external_files_with_the_same_name_do_not_collide(tmp_path):
     assert create_external(f"{tmp_path / 'b' / 'net.py'}:f").out_features == 3
 
 
+def test_external_file_imports_its_neighbours_and_leaves_sys_path_as_it_was(tmp_path, monkeypatch):
+    # the file's folder is on sys.path only while the file runs, even when the import fails
+    (tmp_path / "effkit_neighbour_layers.py").write_text("from torch import nn\nWIDTH = 7\n")
+    (tmp_path / "net.py").write_text("from torch import nn\nfrom effkit_neighbour_layers import WIDTH\n"
+                                     "def f():\n    return nn.Linear(1, WIDTH)\n")
+    (tmp_path / "bad.py").write_text("import sys\nsys.exit(3)\n")
+    before = list(sys.path)
+    try:
+        assert create_external(f"{tmp_path / 'net.py'}:f").out_features == 7
+        assert sys.path == before
+        with pytest.raises(ModelLoadError, match="bad.py"):
+            create_external(f"{tmp_path / 'bad.py'}:f")
+        assert sys.path == before
+    finally:
+        sys.modules.pop("effkit_neighbour_layers", None)
+    from effkit.models.external import current_folder_importable
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    outside = list(sys.path)
+    with current_folder_importable():
+        assert sys.path[0] == str(tmp_path)
+    assert sys.path == outside
+    monkeypatch.setattr(sys, "path", ["", *outside])  # "" is the current folder already: nothing added
+    with current_folder_importable():
+        assert sys.path == ["", *outside]
+
+
 def test_external_from_module(tmp_path, monkeypatch):
     pkg = tmp_path / "effkit_testpkg"
     pkg.mkdir()

@@ -300,8 +300,15 @@ def _built(label: str, create) -> nn.Module:
 def current_folder_importable() -> Iterator[None]:  # also used by the checks made before any work
     """The current folder first on ``sys.path`` while a ``pkg.module`` is imported, as ``python -m`` puts it:
     a package in the folder a command runs from imports without being installed. Removed again after."""
-    folder = os.getcwd()
-    added = folder not in sys.path and "" not in sys.path
+    with _first_on_path(os.getcwd(), add="" not in sys.path):  # "": the current folder is on it already
+        yield
+
+
+@contextmanager
+def _first_on_path(folder: str, add: bool = True) -> Iterator[None]:
+    """``folder`` first on ``sys.path`` for the block, unless ``add`` is false or it is there already; removed
+    after (unless the block removed it itself)."""
+    added = add and folder not in sys.path
     if added:
         sys.path.insert(0, folder)
     try:
@@ -333,22 +340,13 @@ def _load_file(path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ModelLoadError(f"cannot load model file {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
-    folder = str(resolved.parent)
-    added = folder not in sys.path
-    if added:
-        sys.path.insert(0, folder)
     sys.modules[mod_name] = module  # dataclasses and pickling look the module up while it runs
     try:
-        spec.loader.exec_module(module)
+        with _first_on_path(str(resolved.parent)):  # the file's own imports of its neighbours
+            spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:
         sys.modules.pop(mod_name, None)
         raise ModelLoadError(f"could not import {path}: {_describe(e)}") from e
-    finally:
-        if added:
-            try:
-                sys.path.remove(folder)
-            except ValueError:
-                pass
     return module
 
 
