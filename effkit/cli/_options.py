@@ -103,12 +103,19 @@ def _flag(cls, name: str) -> str:
     return _declared(cls, name).split("/")[0]
 
 
-def _pick(cls, values: dict, **extra):
-    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name not in extra}, **extra)
+class CommandOptions:
+    """Base of a dataclass gathering options that commands list one by one in their signatures (typer reads
+    options from a signature only): ``of(locals())`` picks each field by its name."""
+
+    @classmethod
+    def of(cls, params: dict, **made):
+        """The options from a command's parameters (``locals()`` of a command that lists them all); ``made``:
+        fields built otherwise."""
+        return cls(**{f.name: params[f.name] for f in fields(cls) if f.name not in made}, **made)
 
 
 @dataclass(frozen=True)
-class SettingFlags:
+class SettingFlags(CommandOptions):
     """The shared measurement settings as given on the command line (``None``: not given), old spellings apart."""
 
     device: Device = None
@@ -129,11 +136,6 @@ class SettingFlags:
     old_min_time_s: OldMinTime = None
     old_energy_window_s: OldEnergyWindow = None
     old_idle_s: OldIdle = None
-
-    @classmethod
-    def of(cls, params: dict) -> "SettingFlags":
-        """The flags from a command's parameters (``locals()`` of a command that lists them all)."""
-        return _pick(cls, params)
 
     @staticmethod
     def names() -> list[str]:
@@ -167,7 +169,7 @@ SETTING_FLAGS = {name: _flag(SettingFlags, name) for name in SettingFlags.names(
 
 
 @dataclass(frozen=True)
-class MeasureOptions:
+class MeasureOptions(CommandOptions):
     """The options of ``measure`` and ``compare``, as given."""
 
     batch_size: BatchSizes = None
@@ -185,8 +187,8 @@ class MeasureOptions:
 
     @classmethod
     def of(cls, params: dict) -> "MeasureOptions":
-        """The options from a command's parameters (``locals()`` of a command that lists them all)."""
-        return _pick(cls, params, settings=SettingFlags.of(params))
+        """The options from a command's parameters, the shared settings among them gathered in ``settings``."""
+        return super().of(params, settings=SettingFlags.of(params))
 
     def given(self) -> dict[str, str]:
         """``{option: flag as declared}`` of the options given a value other than their default, in the help's order

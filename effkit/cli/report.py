@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from effkit.cli import Typer, app, fail
+from effkit.cli._options import CommandOptions
 from effkit.cli._shared import MODEL_HELP, note, status
 from effkit.store.sources import read_results
 
@@ -59,7 +60,7 @@ FromShipped = Annotated[Optional[str], typer.Option("--from-shipped", metavar="W
 
 
 @dataclass(frozen=True)
-class ReadOptions:
+class ReadOptions(CommandOptions):
     """The read options of `plot figure3` and `report`, as given."""
 
     csv: ReadCsv = None
@@ -71,11 +72,6 @@ class ReadOptions:
     input_size: ReadInputSize = None
     shipped: Shipped = False
     from_shipped: FromShipped = None
-
-    @classmethod
-    def of(cls, params: dict) -> "ReadOptions":
-        """The options from a command's parameters (``locals()`` of a command that lists them all)."""
-        return cls(**{f.name: params[f.name] for f in fields(cls)})
 
     @property
     def filters(self) -> dict:
