@@ -112,12 +112,23 @@ def test_figure3_one_marker_and_colour_per_family_and_labelled_points():
     assert {"vovnet39", "densenet201", "mystery"} <= texts
 
 
-def test_figure3_computes_flops_per_s_when_absent():
-    df = pd.DataFrame({"model": ["resnet50"], "latency_ms": [10.0], "flops": [8e9], "batch_size": [1]})
+def test_figure3_computes_flops_per_s_when_absent_as_the_registry_defines_it():
+    # 2 images of 8e9 FLOPs each: a batch is 16e9 FLOPs; 10 ms per iteration, but 180 images/s sustained (the
+    # gaps between iterations count): flops of a batch x fps / batch = 16e9 x 180 / 2 = 1440 GFLOP/s, not the
+    # 16e9 / 10 ms = 1600 GFLOP/s a per-iteration latency gives
+    df = pd.DataFrame({"model": ["resnet50"], "latency_ms": [10.0], "flops": [16e9], "fps": [180.0],
+                       "batch_size": [2]})
     fig = figure3(df, {"resnet50": 76.0}, figsize=SMALL)
-    # 8e9 FLOPs in 10 ms -> 8e11 FLOP/s = 800 GFLOP/s
-    assert _offsets(fig.axes[1]) == _pts((800, 76))
+    assert _offsets(fig.axes[1]) == _pts((1440, 76))
     assert fig.missing_energy == ["resnet50"]
+
+
+def test_figure3_without_flops_per_s_or_fps_leaves_the_rate_empty_and_says_so():
+    df = pd.DataFrame({"model": ["resnet50", "vovnet39"], "latency_ms": [10.0, 5.0], "flops": [8e9, 12e9],
+                       "fps": [np.nan, 100.0], "batch_size": [1, 1]})
+    fig = figure3(df, {"resnet50": 76.0, "vovnet39": 77.0}, figsize=SMALL)
+    assert _offsets(fig.axes[1]) == _pts((1200, 77))  # 12e9 x 100 / 1; no resnet50 point at 8e9 / 10 ms
+    assert any("achieved FLOP/s left empty for resnet50" in n for n in fig.effkit_notes)
 
 
 def test_figure3_zero_energy_is_missing_not_a_point():

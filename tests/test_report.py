@@ -142,10 +142,24 @@ def test_report_table_values():
     assert "VoVNet.pytorch" in t.loc["vovnet39", "accuracy_source"]
 
 
-def test_report_table_computes_gflops_per_s_from_flops_and_latency():
-    df = _results().drop(columns=["flops_per_s"])
+def test_report_table_computes_gflops_per_s_as_the_method_section_defines_it():
+    # flops of a batch x fps / batch: 90 images/s sustained (10 ms per iteration, gaps between iterations
+    # counted) -> 8.6e9 x 90 / 1 = 774 GFLOP/s, not the 8.6e9 / 10 ms = 860 of a per-iteration latency
+    df = _results().drop(columns=["flops_per_s"]).assign(fps=[250.0, 90.0, 1000.0])
     t = report_table(df).set_index("model")
-    assert t.loc["densenet201", "gflops_per_s"] == pytest.approx(8.6e9 / 0.010 / 1e9)  # 860
+    assert t.loc["densenet201", "gflops_per_s"] == pytest.approx(774.0)
+    df = df.assign(batch_size=[4, 4, 4], fps=[250.0, 360.0, 1000.0])  # 8.6e9 x 360 / 4 = 774 again
+    assert report_table(df).set_index("model").loc["densenet201", "gflops_per_s"] == pytest.approx(774.0)
+    assert "FLOP/s = flops of a batch × fps / batch" in dict(build_report(df).method)["achieved FLOP/s (G)"]
+
+
+def test_report_leaves_gflops_per_s_empty_without_flops_per_s_or_fps_and_says_why():
+    df = _results().drop(columns=["flops_per_s"]).assign(fps=[250.0, np.nan, 1000.0])
+    t = report_table(df).set_index("model")
+    assert np.isnan(t.loc["densenet201", "gflops_per_s"])  # not 8.6e9 / 10 ms
+    assert t.loc["vovnet39", "gflops_per_s"] == pytest.approx(16e9 * 250 / 1e9)  # 4000
+    notes = build_report(df).sections[0].notes
+    assert sum("achieved FLOP/s left empty for densenet201" in n for n in notes) == 1
 
 
 def test_build_report_parts():

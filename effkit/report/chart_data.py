@@ -11,7 +11,8 @@ from collections import Counter
 from typing import Any, Mapping
 
 from effkit.errors import BadInputError
-from effkit.report.select import check_measurements, numeric, require_columns, select_setup
+from effkit.report.select import (achieved_flops_per_s, check_measurements, numeric, require_columns,
+                                   select_setup)
 
 #: (text in a family or model name, family shown), first match wins.
 _FAMILIES = (
@@ -91,14 +92,9 @@ def figure3_data(results, accuracy=None, *, source: str | None = None, **filters
         df, latency_ms = df[~unusable], latency_ms[~unusable]
     batch = numeric(df["batch_size"]) if "batch_size" in df.columns else pd.Series(1.0, index=df.index)
     batch = batch.fillna(1.0)
-    if "flops_per_s" in df.columns:
-        flops_per_s = numeric(df["flops_per_s"])
-        flops_per_s = flops_per_s.where(flops_per_s > 0)  # 0 FLOP/s is a missing value, as 0 J is
-    else:
-        flops_per_s = pd.Series(np.nan, index=df.index)
-    if "flops" in df.columns:
-        # flops_per_s = flops of the whole batch / batch latency (the paper's FLOPs / inference time)
-        flops_per_s = flops_per_s.fillna(numeric(df["flops"]) / (latency_ms / 1e3))
+    flops_per_s, empty_note = achieved_flops_per_s(df)  # the registry's definition, as the report's table
+    if empty_note:
+        notes.append(empty_note)
     energy = numeric(df["energy_j_per_img"]) if "energy_j_per_img" in df.columns else pd.Series(np.nan, index=df.index)
     energy = energy.where(energy > 0)  # 0 J is a missing reading, never a real one
     acc, caveats = _accuracy_map(accuracy)

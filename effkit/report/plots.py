@@ -100,7 +100,7 @@ def figure3(results, accuracy=None, *, title: str | None = None, figsize=None, d
     a top-1 measured on a small or non-ImageNet folder is drawn hollow, its label marked ``*``.
 
     Args:
-        results: measurements with at least ``model``, ``latency_ms`` and ``flops_per_s`` (or ``flops``);
+        results: measurements with at least ``model``, ``latency_ms`` and ``flops_per_s`` (or ``flops`` and ``fps``);
             ``batch_size``, ``energy_j_per_img``, ``family``, ``gpu_name``/``device``, ``dtype``,
             ``input_shape``, ``status`` and ``timestamp`` are used when present. Several rows of a model:
             the latest successful one is plotted and a note says so.

@@ -68,7 +68,9 @@ def report_table(results, accuracy=None, **filters):
     Columns (those the results allow): ``model, status`` (``ok``, or ``ok (busy, noisy)`` when effkit does not
     trust the row; see :func:`effkit.trust.shown_status`), ``family, batch_size, params, flops, paper_mac, mac,
     latency_ms, fps, peak_memory_bytes, energy_j_per_img, gflops_per_s, top1, accuracy_source``. ``gflops_per_s`` is the
-    achieved computation (flops / latency), ``top1`` the ImageNet accuracy of the reference or user table.
+    achieved computation (flops × fps / batch, see :func:`effkit.report.select.achieved_flops_per_s`; empty where
+    neither it nor fps was recorded, and ``attrs["notes"]`` says so), ``top1`` the ImageNet accuracy of the
+    reference or user table.
     ``filters`` (``device``, ``batch_size``, ``dtype``, ``input_size``) pick the setup when the results hold
     several (see :func:`effkit.report.select.select_setup`); mixed setups are refused.
     """
@@ -83,7 +85,7 @@ def _setup_table(df, accuracy):
     import pandas as pd
 
     from effkit.report.chart_data import family_of
-    from effkit.report.select import setup_key
+    from effkit.report.select import achieved_flops_per_s, setup_key
 
     from effkit.trust import shown_status
 
@@ -97,12 +99,9 @@ def _setup_table(df, accuracy):
                 "energy_j_per_img"):
         out[col] = pd.to_numeric(df[col], errors="coerce") if col in df.columns else np.nan
     out["energy_j_per_img"] = out["energy_j_per_img"].where(out["energy_j_per_img"] > 0)
-    if "flops_per_s" in df.columns:
-        fps_ = pd.to_numeric(df["flops_per_s"], errors="coerce")
-    else:
-        fps_ = pd.Series(np.nan, index=df.index)
-    fps_ = fps_.fillna(out["flops"] / (out["latency_ms"] / 1e3))
-    out["gflops_per_s"] = fps_ / 1e9
+    rate, note = achieved_flops_per_s(df)  # the registry's definition; empty (with the note) where unknown
+    out["gflops_per_s"] = rate / 1e9
+    out.attrs["notes"] = [note] if note else []
     acc = _accuracy_table(accuracy)
     top = dict(zip(acc["model"].astype(str), acc["top1"]))
     src = dict(zip(acc["model"].astype(str), acc["source"].astype(str)))
@@ -278,6 +277,7 @@ def _section(chosen, acc, device_spec, allow_other_device: bool, source: str | N
     rows, notes = chosen.rows, list(chosen.notes)
     notes += [f"warning: {line}: its numbers may be off" for line in trust_notes(rows)]
     table = _setup_table(rows, acc)
+    notes += table.attrs["notes"]
     figures: dict[str, Any] = {}
     fig = plots.figure3(rows, acc, source=source)
     figures["figure3"] = fig

@@ -44,6 +44,34 @@ def numeric(series):
     return pd.to_numeric(series, errors="coerce")
 
 
+def achieved_flops_per_s(df):
+    """Achieved FLOP/s of each row as the column registry defines it, and a note naming the rows left empty.
+
+    The stored ``flops_per_s`` where there is one (a 0 is a missing value, as 0 J is); else ``flops`` (of a
+    batch) × ``fps`` / ``batch_size`` (1 when not recorded), the same sustained rate the measurement stores.
+    Not ``flops`` / ``latency_ms``: the median latency of one iteration leaves out the gaps between
+    iterations that ``fps`` counts, so it gives another, higher number. A row with neither stays empty.
+    """
+    import numpy as np
+    import pandas as pd
+
+    def column(name, default=np.nan):
+        return numeric(df[name]) if name in df.columns else pd.Series(default, index=df.index, dtype=float)
+
+    stored = column("flops_per_s")
+    rate = stored.where(stored > 0)
+    batch = column("batch_size", 1.0).fillna(1.0)
+    rate = rate.fillna(column("flops") * column("fps") / batch.where(batch > 0))
+    empty = rate.isna()
+    note = None
+    if empty.any():
+        names = (", ".join(df.loc[empty, "model"].astype(str)) if "model" in df.columns
+                 else f"{int(empty.sum())} row(s)")
+        note = (f"achieved FLOP/s left empty for {names}: no flops_per_s recorded, nor flops and fps to compute "
+                "it from (flops of a batch × fps / batch)")
+    return rate, note
+
+
 def strict_numeric(df, column: str, what: str):
     """``df[column]`` as numbers; empty cells become NaN, text that is not a number is bad input.
 
@@ -65,7 +93,7 @@ def check_measurements(results, what: str = "results") -> None:
     """Refuse measurements that Figure 3 and the report cannot use, before any drawing.
 
     Needs rows with ``model`` and ``latency_ms`` and one of ``flops_per_s`` / ``flops``; every numeric column
-    used (``latency_ms``, ``flops_per_s``, ``flops``, ``batch_size``, ``energy_j_per_img``) must hold numbers
+    used (``latency_ms``, ``flops_per_s``, ``flops``, ``fps``, ``batch_size``, ``energy_j_per_img``) must hold numbers
     or be empty.
 
     Raises:
@@ -73,8 +101,8 @@ def check_measurements(results, what: str = "results") -> None:
     """
     require_columns(results, ["model", "latency_ms"], what)
     if "flops_per_s" not in results.columns and "flops" not in results.columns:
-        raise BadInputError(f"{what}: missing column flops_per_s (or flops, to compute it from latency_ms)")
-    for col in ("latency_ms", "flops_per_s", "flops", "batch_size", "energy_j_per_img"):
+        raise BadInputError(f"{what}: missing column flops_per_s (or flops and fps, to compute it from)")
+    for col in ("latency_ms", "flops_per_s", "flops", "fps", "batch_size", "energy_j_per_img"):
         if col in results.columns:
             strict_numeric(results, col, what)
 
