@@ -6,6 +6,7 @@ fitting tests build synthetic benchmarks whose true rates are known.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -267,6 +268,26 @@ def test_calibrate_benchmark_json_is_stored(tmp_path, cli):
 
     cal = effkit.list_calibrations(db)[-1]
     assert cal.class_rates and cal.source == "bench.csv"
+
+
+def test_calibrate_benchmark_csv_and_table(tmp_path, cli):
+    # exact rates (synthetic) predict every model within 10 %; the table into a pipe leaves out the one column
+    # (lofo within 10 %) that csv keeps
+    bench, feats = synthetic(40)
+    bp, fp = tmp_path / "bench.csv", tmp_path / "features.csv"
+    bench.to_csv(bp, index=False)
+    feats.to_csv(fp, index=False)
+    res = cli("calibrate", "--benchmark", bp, "--features", fp, "--db", tmp_path / "r.db", "-f", "csv")
+    assert res.returncode == 0, res.stderr
+    rows = pd.read_csv(io.StringIO(res.stdout))
+    assert list(rows.columns) == ["predictor", "n_models", "loo_median_abs_error", "loo_within_10pct",
+                                  "lofo_median_abs_error", "lofo_within_10pct"]
+    ours = rows.iloc[0]
+    assert ours["predictor"] == "effkit: rates per op kind" and ours["n_models"] == 40
+    assert ours["loo_within_10pct"] == 1.0
+    table = cli("calibrate", "--benchmark", bp, "--features", fp, "--db", tmp_path / "r.db").stdout
+    assert "leave-one-model-out error (%)" in table and "leave-one-family-out (%)" not in table
+    assert "achieved rates per op kind" in table and "stored in" not in table  # notes go to stderr
 
 
 def test_proxies_benchmark_cli_json(cli):

@@ -7,9 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
-
-from effkit.cli._shared import emit
+from effkit.cli._shared import FrameTable, emit
 
 BENCHMARK_HELP = ("A throughput file (timm's benchmark CSV, a generic CSV with model, input_size, batch_size, "
                   "dtype, images_per_s or latency_ms and device, or `effkit results export`) to score against "
@@ -45,14 +43,41 @@ def summary_json(summary: dict[str, Any]) -> str:
 
 
 def show_calibration(cal, fmt: str, stored: Path, say) -> None:
-    """A benchmark calibration's scores (JSON object in json; tables otherwise)."""
-    import pandas as pd
+    """A benchmark calibration's scores (JSON object in json; tables otherwise), then its notes and where it is."""
+    emit(_CalibrationScores(cal), fmt=fmt)
+    for n in cal.notes:
+        say(n)
+    say(f"stored in {stored}; use it with: effkit predict MODEL --calibration {cal.machine_id} --dtype {cal.dtype}")
 
-    s = dict(cal.scores or {})
-    s["notes"] = list(cal.notes)
-    if fmt == "json":
-        typer.echo(summary_json(s))
-    else:
+
+class _CalibrationScores:
+    """A benchmark calibration's scores in each format (see :func:`effkit.cli._shared.emit`): its JSON object, or
+    the errors of the predictor and its baselines and the achieved rates as tables."""
+
+    _COLUMNS = ["predictor", "n_models", "loo_median_abs_error", "loo_within_10pct", "lofo_median_abs_error"]
+
+    def __init__(self, cal) -> None:
+        self.scores = {**(cal.scores or {}), "notes": list(cal.notes)}
+
+    def json(self) -> str:
+        return summary_json(self.scores)
+
+    def rich(self, width=None) -> list:
+        return self._frames(self._COLUMNS).rich(width)
+
+    def text(self) -> str:
+        return self._frames(self._COLUMNS).text()
+
+    def csv(self) -> str:  # csv and markdown keep the column the terminal's table leaves out for width
+        return self._frames([*self._COLUMNS, "lofo_within_10pct"]).csv()
+
+    def markdown(self) -> str:
+        return self._frames([*self._COLUMNS, "lofo_within_10pct"]).markdown()
+
+    def _frames(self, columns: list[str]) -> FrameTable:
+        import pandas as pd
+
+        s = self.scores
         head = ["n_models", "n_rows", "n_families", "loo_median_abs_error", "loo_within_10pct",
                 "lofo_median_abs_error", "lofo_within_10pct"]
         rows = [{"predictor": "effkit: rates per op kind", **{k: s.get(k) for k in head}}]
@@ -70,13 +95,9 @@ def show_calibration(cal, fmt: str, stored: Path, say) -> None:
         kinds = [k[len("gbs_"):] for k in r if k.startswith("gbs_")]
         rates = pd.DataFrame([{"op kind": k, "GFLOP/s": r[f"gflops_per_s_{k}"], "GB/s": r[f"gbs_{k}"]} for k in kinds]
                              + [{"op kind": "per kernel (us)", "GFLOP/s": r.get("kernel_us", math.nan)}])
-        emit(pd.DataFrame(rows), fmt=fmt, output=None,
-             title=f"predictor fitted to {s.get('device')} ({s.get('source')}, {s.get('dtype')})",
-             columns=["predictor", "n_models", "loo_median_abs_error", "loo_within_10pct", "lofo_median_abs_error"]
-             + (["lofo_within_10pct"] if fmt != "table" else []),
-             notes=["loo: leave one model out (all its input sizes leave together); lofo: leave one family out; "
-                    "errors are medians over models of |predicted / published - 1|"],
-             extra=[("achieved rates per op kind (inf: no cost of its own)", rates, ["op kind", "GFLOP/s", "GB/s"])])
-    for n in cal.notes:
-        say(n)
-    say(f"stored in {stored}; use it with: effkit predict MODEL --calibration {cal.machine_id} --dtype {cal.dtype}")
+        return FrameTable(pd.DataFrame(rows), columns=columns,
+                          title=f"predictor fitted to {s.get('device')} ({s.get('source')}, {s.get('dtype')})",
+                          notes=["loo: leave one model out (all its input sizes leave together); lofo: leave one "
+                                 "family out; errors are medians over models of |predicted / published - 1|"],
+                          extra=[("achieved rates per op kind (inf: no cost of its own)", rates,
+                                  ["op kind", "GFLOP/s", "GB/s"])])
