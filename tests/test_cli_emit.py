@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from effkit.cli._shared import FrameTable, emit
+from effkit.cli._shared import emit
+from effkit.report.tables import FrameTable
 
 
 class Parts:

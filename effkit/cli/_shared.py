@@ -46,61 +46,6 @@ def note(message: str) -> None:
     typer.echo(f"effkit: note: {message}", err=True)
 
 
-class FrameTable:
-    """A DataFrame as :func:`emit` prints it: title, columns, notes and extra tables under it.
-
-    ``extra`` holds (title, frame, columns) tables after the main one; ``shown`` is the frame the tables
-    draw when it differs from the data (shortened names); ``export_all`` puts every column in csv/json
-    rather than ``columns`` only. The table fits the width given (200 characters in a file or a pipe),
-    leaving out the columns last in ``importance`` (default: ``columns``' order) first; the names in
-    ``whole`` columns are never cut.
-    """
-
-    def __init__(self, df, *, title: str = "", columns=None, notes: Sequence[str] = (), extra=(), shown=None,
-                 export_all: bool = False, markdown_title: bool = True, importance=None, whole=()) -> None:
-        self.df, self.title, self.columns, self.notes, self.extra = df, title, columns, list(notes), list(extra)
-        self.shown = df if shown is None else shown
-        self.exported = None if export_all else columns
-        self.markdown_title, self.importance, self.whole = markdown_title, importance, whole
-
-    def csv(self) -> str:
-        from effkit.report import tables
-
-        return tables.csv_text(self.df, self.exported)
-
-    def json(self) -> str:
-        from effkit.report import tables
-
-        return tables.json_text(self.df, self.exported)
-
-    def markdown(self) -> str:
-        from effkit.report import tables
-
-        text = (f"**{self.title}**\n\n" if self.markdown_title else "") + tables.markdown_table(
-            self.df, columns=self.columns) + "".join(["\n"] * bool(self.notes) + [f"- {n}\n" for n in self.notes])
-        for sub_title, sub, sub_columns in self.extra:
-            text += f"\n**{sub_title}**\n\n" + tables.markdown_table(sub, columns=sub_columns)
-        return text
-
-    def text(self) -> str:
-        """Aligned text: what a pipe or a file gets for the table format."""
-        from effkit.report import tables
-
-        text = tables.text_table(self.shown, title=self.title, columns=self.columns,
-                                 caption="\n".join(self.notes) or None, importance=self.importance, whole=self.whole)
-        return text + "".join("\n" + tables.text_table(sub, title=sub_title, columns=sub_columns)
-                              for sub_title, sub, sub_columns in self.extra)
-
-    def rich(self, width: Optional[int] = None) -> list:
-        from effkit.report import tables
-
-        return [tables.rich_table(self.shown, title=self.title, columns=self.columns,
-                                  caption="\n".join(self.notes) or None, width=width, importance=self.importance,
-                                  whole=self.whole),
-                *(tables.rich_table(sub, title=sub_title, columns=sub_columns, width=width)
-                  for sub_title, sub, sub_columns in self.extra)]
-
-
 def emit(table, *, fmt: str, output: Optional[Path] = None, keep=(), wrote: Optional[str] = None,
          **frame) -> None:
     """Print (or write to ``output``) ``table`` in one of the formats: table, csv, json or markdown.
@@ -108,10 +53,12 @@ def emit(table, *, fmt: str, output: Optional[Path] = None, keep=(), wrote: Opti
     The one place a command's output format is dispatched. ``table`` renders itself: it has ``rich(width)``
     (a renderable or a list of them, for a terminal), ``text()`` (the table format into a pipe or a file),
     ``csv()``, ``json()`` and ``markdown()`` (those of the formats its command accepts), as :class:`FrameTable`
-    and the library's :class:`~effkit.analysis.table.LayerTable` do. A DataFrame is taken as ``FrameTable(table, **frame)``.
+    and the library's :class:`~effkit.analysis.table.LayerTable` do. A DataFrame is taken as
+    ``FrameTable(table, **frame)`` (:class:`effkit.report.tables.FrameTable`).
     ``keep`` are files ``output`` must never replace; ``wrote`` replaces the ``wrote FILE`` note on stderr.
     """
     from effkit.report import tables
+    from effkit.report.tables import FrameTable
 
     if not callable(getattr(table, "rich", None)):
         table = FrameTable(table, **frame)

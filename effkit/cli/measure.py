@@ -16,29 +16,8 @@ from effkit.cli._options import (BatchSizes, ChannelsLast, Columns, CudaGraph, D
 from effkit.cli._shared import MODEL_HELP, emit
 from effkit.report.columns import help_text
 
-MEASURE_COLUMNS = ["batch_size", "status", "latency_ms", "latency_p90_ms", "latency_p99_ms", "iterations", "fps",
-                   "flops_per_s", "peak_memory_bytes", "activation_bytes", "energy_j_per_img",
-                   "energy_j_per_img_net", "energy_j_per_img_std", "mean_power_w",
-                   "energy_estimate_j_per_img", "clock_drop", "error"]
-#: Kept in the columns even when empty; the terminal table still leaves an all-empty column out, and the
-#: reason (no meter, say) is the note under the table.
-_ALWAYS = {"energy_j_per_img"}
-COMPARE_COLUMNS = ["model", "batch_size", "status", "params", "flops", "paper_mac", "mac", "latency_ms", "fps",
-                   "flops_per_s", "peak_memory_bytes", "energy_j_per_img", "energy_j_per_img_net",
-                   "energy_estimate_j_per_img", "error"]
-LAYER_COLUMNS = ["name", "type", "flops", "mac", "latency_ms", "flops_per_s", "time_share"]
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
                 "flops_per_s", "energy_j_per_img", "gpu_name"]
-#: On a narrow terminal, the columns kept first (the last listed are left out first): what the command is
-#: for (speed, achieved FLOP/s, energy) before how it went (status, memory) and the analysis.
-IMPORTANCE = ["id", "model", "batch_size", "latency_ms", "fps", "flops_per_s", "energy_j_per_img", "status",
-              "error", "peak_memory_bytes", "params", "flops", "mac", "device", "dtype", "timestamp",
-              "paper_mac", "energy_j_per_img_net", "latency_p90_ms", "latency_p99_ms", "mean_power_w",
-              "gpu_name", "iterations", "activation_bytes", "energy_j_per_img_std", "clock_drop"]
-#: ``compare`` exists to show what FLOPs hide: FLOPs and MAC beside speed come before status and memory.
-COMPARE_IMPORTANCE = ["model", "batch_size", "latency_ms", "fps", "flops", "paper_mac", "mac", "flops_per_s",
-                      "energy_j_per_img", "status", "params", "peak_memory_bytes", "error", "energy_j_per_img_net",
-                      "energy_estimate_j_per_img"]
 
 
 def _db_arg(db: Optional[Path], no_store: bool):
@@ -92,68 +71,18 @@ def _tdp_watts(text: Optional[str], device: str) -> Optional[float]:
     return tdp_of_device(device) if value == "auto" else float(value)
 
 
-def _machine(df) -> str:
-    if df.empty:
-        return ""
-    r = df.iloc[0]
-    if str(r.get("device", "")).startswith("cuda") and r.get("gpu_name"):
-        return f"{r['gpu_name']} (driver {r.get('driver_version') or '?'})"
-    return str(r.get("cpu_model") or r.get("device") or "")
-
-
-def _notes(df) -> list[str]:
-    from effkit.report.columns import definition
-
-    notes = [f"{c}: {definition(c)}." for c in ("fps", "flops_per_s")]
-    if "memory_method" in df and df["memory_method"].notna().any():
-        notes.append("peak memory: " + str(df["memory_method"].dropna().iloc[0]) + ".")
-    from effkit.trust import trust_notes
-
-    notes += [f"warning: {line}" for line in trust_notes(df)]  # numbers a busy or noisy machine made
-    statuses = sorted({str(s) for s in df.get("energy_status", []) if s and str(s) != "ok"})
-    if statuses:
-        notes.append("energy: " + "; ".join(statuses))
-    else:
-        notes.append("energy_j_per_img is gross (energy counter delta / images); energy_j_per_img_net subtracts "
-                     "the idle power measured once per device for this run.")
-    return notes
-
-
-def emit_measurements(df, *, columns, title: str, fmt: str, output: Optional[Path], notes: list[str],
-                      extra=None, keep=(), chosen=None, importance=IMPORTANCE) -> None:
-    """The measurements with their empty columns (and an all-ok status) left out of the table; csv/json keep all.
-
-    ``chosen``: what ``--columns`` asked for (see :func:`chosen_columns`): those columns in every format."""
+def emit_measurements(df, *, fmt: str, output: Optional[Path], kind: str = "measure", columns=None,
+                      title: Optional[str] = None, notes: Optional[list[str]] = None, keep=(), chosen=None,
+                      layers: bool = False) -> None:
+    """Result rows as :func:`effkit.measurement.table.results_table` lays them out (the table ``str()`` of a
+    ``measure()``/``compare()`` result is), in the format asked for; ``columns``, ``title`` and ``notes``
+    default to ``kind``'s. ``chosen``: what ``--columns`` asked for (see :func:`chosen_columns`)."""
     from effkit.cli._shared import ALL_COLUMNS
+    from effkit.measurement.table import results_table
 
-    if fmt in ("table", "markdown") and "status" in df:  # "ok (noisy)" shown; csv/json keep the stored status
-        from effkit.trust import shown_status
-
-        df = df.assign(status=[shown_status(r) for r in df.to_dict(orient="records")])
-    if chosen is None:
-        cols = [c for c in columns if c in df.columns and (c in _ALWAYS or df[c].notna().any())
-                and not (c == "status" and (df[c] == "ok").all())]
-    else:
-        cols = list(df.columns) if chosen == ALL_COLUMNS else [c for c in chosen if c in df.columns]
-    emit(df, fmt=fmt, title=title, columns=cols, notes=notes, output=output, keep=keep, export_all=chosen is None,
-         extra=[(t, sub, LAYER_COLUMNS) for t, sub in extra or []], importance=importance if chosen is None else None)
-
-
-def _layer_tables(df, top: int = 15):
-    import io
-
-    import pandas as pd
-
-    out = []
-    if "layers_json" not in df.columns:
-        return out
-    for _, r in df.iterrows():
-        if not isinstance(r.get("layers_json"), str):
-            continue
-        layers = pd.read_json(io.StringIO(r["layers_json"]), orient="records")
-        layers = layers.sort_values("latency_ms", ascending=False, kind="stable").head(top)
-        out.append((f"{r['model']} bs={r['batch_size']}: slowest {len(layers)} layers (separate hooked pass)", layers))
-    return out
+    table = results_table(df, kind=kind, title=title, notes=notes, fmt=fmt, columns=columns, layers=layers,
+                          chosen="all" if chosen == ALL_COLUMNS else chosen)
+    emit(table, fmt=fmt, output=output, keep=keep)
 
 
 def _report_failures(df) -> None:
@@ -229,16 +158,10 @@ def _warn_half_on_cpu(opts: dict) -> None:
         typer.echo(f"effkit: warning: {message} (measured anyway; every row says so)", err=True)
 
 
-def _finish(df, *, columns, title: str, store, options: MeasureOptions, opts: dict, chosen,
-            importance=IMPORTANCE) -> None:
-    """Print the rows made with ``opts`` (the API's arguments), ``chosen``: the columns --columns asked for."""
-    from effkit.measurement.energy.estimate import ESTIMATE_NOTE
-
-    watts = opts["tdp_estimate_w"]  # the rows carry the estimate; the note names the watts
-    notes = _notes(df) + ([f"{ESTIMATE_NOTE} ({watts:g} W)."] if watts is not None else [])
-    emit_measurements(df, columns=columns, title=title, fmt=options.fmt, output=options.output, notes=notes,
-                      extra=_layer_tables(df) if options.settings.per_layer else None, keep=(store,),
-                      chosen=chosen, importance=importance)
+def _finish(df, *, kind: str, store, options: MeasureOptions, chosen) -> None:
+    """Print the rows measured as ``kind`` (measure or compare), ``chosen``: the columns --columns asked for."""
+    emit_measurements(df, kind=kind, fmt=options.fmt, output=options.output, keep=(store,), chosen=chosen,
+                      layers=bool(options.settings.per_layer))
     _stored_note(df, store)
     _report_failures(df)
 
@@ -287,18 +210,12 @@ def measure(
     (out of memory, say) is recorded as failed and the others still run.
     """
     from effkit.measurement.api import measure as run_measure
-    from effkit.units import human
 
     options = MeasureOptions.of(locals())
     opts, store, chosen = _prepare([model], options)
     with _Interruptible(store, options.no_store), RunProgress("measuring") as shown:
         df = run_measure(model, db=store, events=shown, weights=str(weights) if weights else None, **opts)
-    ok = df[df["status"] == "ok"]
-    head = ok.iloc[0] if len(ok) else df.iloc[0]
-    title = (f"{model}  input {head['input_shape']}  {opts['dtype']}  on {_machine(df)}  "
-             f"params {human(head['params'])}  FLOPs {human(head['flops'])}  "
-             f"paper MAC {human(head['paper_mac'])}  MAC {human(head['mac'])}")
-    _finish(df, columns=MEASURE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen)
+    _finish(df, kind="measure", store=store, options=options, chosen=chosen)
 
 
 @app.command(epilog=_COLUMN_HELP)
@@ -364,9 +281,7 @@ def compare(
     opts, store, chosen = _prepare(models or [], options)
     with _Interruptible(store, options.no_store), RunProgress("comparing") as shown:
         df = run_compare(models or None, small=small, db=store, events=shown, **opts)
-    title = f"effkit compare  {opts['dtype']}  on {_machine(df)}"
-    _finish(df, columns=COMPARE_COLUMNS, title=title, store=store, options=options, opts=opts, chosen=chosen,
-            importance=COMPARE_IMPORTANCE)
+    _finish(df, kind="compare", store=store, options=options, chosen=chosen)
 
 
 #: The options of ``compare`` that still mean something without measuring: they choose rows or the output.
@@ -417,5 +332,4 @@ def _compare_shipped(models, small: bool, which: str, options: MeasureOptions) -
     chosen = df.attrs["shipped"]
     title = (f"effkit compare  {options.dtype}  on {chosen.machine}  shipped measurements {chosen.name}  "
              "(not measured here)")
-    emit_measurements(df, columns=COMPARE_COLUMNS, title=title, fmt=options.fmt, output=options.output,
-                      notes=_notes(df), chosen=chosen_cols, importance=COMPARE_IMPORTANCE)
+    emit_measurements(df, kind="compare", title=title, fmt=options.fmt, output=options.output, chosen=chosen_cols)

@@ -66,7 +66,7 @@ class _ProxyGroups:
         self.parts, self.columns = parts, columns
 
     def _frames(self):
-        from effkit.cli._shared import FrameTable
+        from effkit.report.tables import FrameTable
 
         return [FrameTable(rows, title=title, columns=self.columns, notes=gn) for rows, title, gn in self.parts]
 

@@ -19,6 +19,7 @@ from effkit.errors import BadInputError
 from effkit.measurement.config import ROW_COLUMNS, MeasureConfig, check_weights, validate  # noqa: F401
 from effkit.measurement.row import layers_frame, measure_row
 from effkit.measurement.settings import MeasureSettings
+from effkit.measurement.table import as_results
 # compare's default models live with the zoo (the shipped rows are picked by them too); named here as before.
 from effkit.models.registry import DEFAULT_MODELS, SMALL_MODELS  # noqa: F401
 
@@ -156,7 +157,8 @@ def measure(
     Returns:
         A DataFrame, one row per batch size (columns :data:`ROW_COLUMNS`, the machine fingerprint,
         ``config_key``, ``timestamp`` and ``id`` when stored). A configuration that failed has
-        ``status="failed"`` and its ``error``; the others are still measured.
+        ``status="failed"`` and its ``error``; the others are still measured. It is a
+        :class:`~effkit.measurement.table.Results`: ``print()`` shows the table ``effkit measure`` prints.
 
     Raises:
         TypeError: a keyword that is not a setting.
@@ -176,7 +178,7 @@ def measure(
     chosen = MeasureSettings.merged(settings, "measure", **setting_values)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), chosen, input_size=input_size,
                        input_shape=shape, weights=weights)
-    return _run_jobs([(c, module) for c in configs], db, progress, events)
+    return as_results(_run_jobs([(c, module) for c in configs], db, progress, events), "measure")
 
 
 def compare(
@@ -201,7 +203,8 @@ def compare(
         Other arguments: as :func:`measure`.
 
     Returns:
-        One DataFrame, a row per model and batch size, in the order given.
+        One DataFrame, a row per model and batch size, in the order given: a
+        :class:`~effkit.measurement.table.Results` that prints as ``effkit compare``'s table.
     """
     names = list(models) if models else list(SMALL_MODELS if small else DEFAULT_MODELS)
     for n in names:
@@ -211,7 +214,7 @@ def compare(
     shape = _shape_arg(input_shape)
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, chosen, input_size=input_size, input_shape=shape)]
-    return _run_jobs(jobs, db, progress, events)
+    return as_results(_run_jobs(jobs, db, progress, events), "compare")
 
 
 def _shape_arg(input_shape):

@@ -103,6 +103,28 @@ def layout_table(columns: Sequence[str], rows: Sequence[tuple], *, title: str | 
     return Group(*parts)
 
 
+def html_table(df, *, title: str | None = None, columns: Iterable[str] | None = None, caption: str | None = None,
+               importance: Sequence[str] | None = None, whole: Iterable[str] = ()) -> str:
+    """:func:`text_table`'s table of ``df`` as HTML (a notebook's view): the same title, columns left out or folded
+    into the title, headers and cells, and the caption's lines under the table."""
+    import html
+
+    from effkit.report.layout import FILE_WIDTH, Laid
+
+    cols = _columns(df, columns)
+    laid = Laid(cols, list(df[cols].itertuples(index=False, name=None)), title=title, width=FILE_WIDTH,
+                importance=importance, measure=len, whole=tuple(whole))
+
+    def cells(tag: str, values) -> str:
+        return "<tr>" + "".join(f"<{tag}>{html.escape(v)}</{tag}>" for v in values) + "</tr>"
+
+    body = "".join(cells("td", laid.row(k)) for k in range(laid.n_body))
+    notes = "".join(f"<p>{html.escape(line)}</p>" for line in (laid.caption(caption) or "").splitlines())
+    return (f"<table><caption>{html.escape(laid.title or '')}</caption>"
+            f"<thead>{cells('th', [laid.headers[c] for c in laid.columns])}</thead><tbody>{body}</tbody></table>"
+            + notes)
+
+
 def markdown_table(df, *, columns: Iterable[str] | None = None,
                    totals: Mapping[str, Any] | None = None, human_units: bool = True) -> str:
     """A GitHub-flavoured markdown table."""
@@ -174,3 +196,53 @@ def console(stderr: bool = False):
     if stream.isatty():
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=FILE_WIDTH)
+
+
+class FrameTable:
+    """A DataFrame as :func:`emit` prints it: title, columns, notes and extra tables under it.
+
+    ``extra`` holds (title, frame, columns) tables after the main one; ``shown`` is the frame the tables
+    draw when it differs from the data (shortened names); ``export_all`` puts every column in csv/json
+    rather than ``columns`` only. The table fits the width given (200 characters in a file or a pipe),
+    leaving out the columns last in ``importance`` (default: ``columns``' order) first; the names in
+    ``whole`` columns are never cut.
+    """
+
+    def __init__(self, df, *, title: str = "", columns=None, notes: Sequence[str] = (), extra=(), shown=None,
+                 export_all: bool = False, markdown_title: bool = True, importance=None, whole=()) -> None:
+        self.df, self.title, self.columns, self.notes, self.extra = df, title, columns, list(notes), list(extra)
+        self.shown = df if shown is None else shown
+        self.exported = None if export_all else columns
+        self.markdown_title, self.importance, self.whole = markdown_title, importance, whole
+
+    def csv(self) -> str:
+        return csv_text(self.df, self.exported)
+
+    def json(self) -> str:
+        return json_text(self.df, self.exported)
+
+    def markdown(self) -> str:
+        text = (f"**{self.title}**\n\n" if self.markdown_title else "") + markdown_table(
+            self.df, columns=self.columns) + "".join(["\n"] * bool(self.notes) + [f"- {n}\n" for n in self.notes])
+        for sub_title, sub, sub_columns in self.extra:
+            text += f"\n**{sub_title}**\n\n" + markdown_table(sub, columns=sub_columns)
+        return text
+
+    def text(self) -> str:
+        """Aligned text: what a pipe or a file gets for the table format."""
+        text = text_table(self.shown, title=self.title, columns=self.columns,
+                                 caption="\n".join(self.notes) or None, importance=self.importance, whole=self.whole)
+        return text + "".join("\n" + text_table(sub, title=sub_title, columns=sub_columns)
+                              for sub_title, sub, sub_columns in self.extra)
+
+    def html(self) -> str:
+        """An HTML table (a notebook's view): the text table's title, headers and cells, the notes under it."""
+        return html_table(self.shown, title=self.title, columns=self.columns, caption="\n".join(self.notes) or None,
+                          importance=self.importance, whole=self.whole)
+
+    def rich(self, width: Optional[int] = None) -> list:
+        return [rich_table(self.shown, title=self.title, columns=self.columns,
+                                  caption="\n".join(self.notes) or None, width=width, importance=self.importance,
+                                  whole=self.whole),
+                *(rich_table(sub, title=sub_title, columns=sub_columns, width=width)
+                  for sub_title, sub, sub_columns in self.extra)]
