@@ -270,6 +270,18 @@ def test_calibrate_benchmark_json_is_stored(tmp_path, cli):
     assert cal.class_rates and cal.source == "bench.csv"
 
 
+def test_calibrate_benchmark_on_a_new_machine_makes_the_default_stores_folder(tmp_path, cli):
+    # a fresh machine has no data folder yet: the first fit stored there creates it, as a first measurement does
+    bench, feats = synthetic(40)
+    bp, fp = tmp_path / "bench.csv", tmp_path / "features.csv"
+    bench.to_csv(bp, index=False)
+    feats.to_csv(fp, index=False)
+    db = tmp_path / "new" / "data" / "results.sqlite"
+    res = cli("calibrate", "--benchmark", bp, "--features", fp, "-f", "json", env={"EFFKIT_DB": str(db)})
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["n_models"] == 40 and db.is_file()
+
+
 def test_calibrate_benchmark_csv_and_table(tmp_path, cli):
     # exact rates (synthetic) predict every model within 10 %; the table into a pipe leaves out the one column
     # (lofo within 10 %) that csv keeps

@@ -42,6 +42,20 @@ def chosen_columns(text: Optional[str], known: Sequence[str]):
     return list(dict.fromkeys(names))
 
 
+def default_store_path() -> Path:
+    """The default results database, its folder made if missing: the first command on a machine that stores
+    something (a measurement, a sweep, a calibration) creates it."""
+    from effkit.errors import StoreError
+    from effkit.store import default_db_path
+
+    path = default_db_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the results folder {path.parent}: {e.strerror or e}; pass --db") from e
+    return path
+
+
 def note(message: str) -> None:
     typer.echo(f"effkit: note: {message}", err=True)
 

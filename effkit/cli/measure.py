@@ -13,7 +13,7 @@ from effkit.cli._options import (BatchSizes, ChannelsLast, Columns, CudaGraph, D
                                  EnergyTrials, EnergyWindowS, Format, IdleS, InputShape, InputSize, MeasureOptions,
                                  MigEnergy, MinIters, MinTimeS, NoCudnnBenchmark, NoStore, OldEnergyWindow, OldIdle,
                                  OldMinTime, OldWarmup, Output, PerLayer, TdpEstimate, Tf32, WarmupIters, WarmupS)
-from effkit.cli._shared import MODEL_HELP, emit
+from effkit.cli._shared import MODEL_HELP, default_store_path, emit
 from effkit.report.columns import help_text
 
 LIST_COLUMNS = ["id", "timestamp", "model", "device", "batch_size", "dtype", "status", "latency_ms", "fps",
@@ -27,15 +27,7 @@ def _db_arg(db: Optional[Path], no_store: bool):
         return None
     if db is not None:
         return db
-    from effkit.errors import StoreError
-    from effkit.store import default_db_path
-
-    path = default_db_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise StoreError(f"cannot create the results folder {path.parent}: {e.strerror or e}; pass --db") from e
-    return path
+    return default_store_path()
 
 
 def _api_kwargs(options: MeasureOptions) -> dict:

@@ -9,7 +9,7 @@ import typer
 
 from effkit.cli import app, fail
 from effkit.cli._benchmark import BENCHMARK_HELP, DEVICE_HELP, FEATURES_HELP
-from effkit.cli._shared import FMT, emit, note, status
+from effkit.cli._shared import FMT, default_store_path, emit, note, status
 from effkit.cli.report import CSV, DB, DB_HELP, FIG_OUTPUT_HELP, FROM_SHIPPED, plot_app
 from effkit.store.sources import read_results
 
@@ -275,6 +275,8 @@ def calibrate(
     if benchmark is not None:
         from effkit.cli._benchmark import show_calibration
 
+        if db is None:  # the fit is stored: on a new machine the default store's folder is made first
+            path = default_store_path()
         with status("fitting"):
             cals = fit_calibrations(benchmark=benchmark, features_table=features, dtype=dtype, device=device,
                                     transfer_from=transfer_from, db=path)

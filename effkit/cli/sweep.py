@@ -11,7 +11,7 @@ from effkit.cli import app, fail
 from effkit.cli._options import (SETTING_FLAGS, CudaGraph, Device, Energy, EnergyTrials, EnergyWindowS, IdleS,
                                  MigEnergy, MinIters, MinTimeS, NoCudnnBenchmark, OldEnergyWindow, OldIdle, OldMinTime,
                                  OldWarmup, PerLayer, SettingFlags, Tf32, WarmupIters, WarmupS)
-from effkit.cli._shared import COLUMNS, FMT, chosen_columns, emit
+from effkit.cli._shared import COLUMNS, FMT, chosen_columns, default_store_path, emit
 
 _SUMMARY_COLUMNS = ["id", "model", "input_shape", "dtype", "channels_last", "status", "latency_ms", "fps",
                     "flops_per_s", "hostname", "gpu_name"]
@@ -227,12 +227,7 @@ def _run(configs, *, engine, db, resume, address, ray_cpus):
 
 
 def _default_db() -> str:
-    """The default store's path, its folder made if missing (the first sweep on a machine creates it)."""
-    from effkit.store import default_db_path
-
-    path = default_db_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path)
+    return str(default_store_path())
 
 
 def _summary(rows, fmt: str, chosen=None) -> None:
