@@ -7,7 +7,8 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
-from effkit.cli._shared import FrameTable, emit
+from effkit.cli._shared import emit
+from effkit.report.tables import FrameTable
 
 BENCHMARK_HELP = ("A throughput file (timm's benchmark CSV, a generic CSV with model, input_size, batch_size, "
                   "dtype, images_per_s or latency_ms and device, or `effkit results export`) to score against "
