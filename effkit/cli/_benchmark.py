@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 from effkit.cli._shared import emit
-from effkit.report.tables import FrameTable
 
 BENCHMARK_HELP = ("A throughput file (timm's benchmark CSV, a generic CSV with model, input_size, batch_size, "
                   "dtype, images_per_s or latency_ms and device, or `effkit results export`) to score against "
@@ -75,8 +74,10 @@ class _CalibrationScores:
     def markdown(self) -> str:
         return self._frames([*self._COLUMNS, "lofo_within_10pct"]).markdown()
 
-    def _frames(self, columns: list[str]) -> FrameTable:
+    def _frames(self, columns: list[str]):
         import pandas as pd
+
+        from effkit.report.tables import FrameTable  # torch, through the cells' units: not at `effkit --help`
 
         s = self.scores
         head = ["n_models", "n_rows", "n_families", "loo_median_abs_error", "loo_within_10pct",
