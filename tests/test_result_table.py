@@ -67,3 +67,7 @@ def test_a_result_stays_a_dataframe_and_shows_its_table_in_a_notebook(tmp_path, 
     ok = result[result["status"] == "ok"]  # a selection of rows prints as a table too
     assert str(ok).splitlines()[1] == str(result).splitlines()[1]
     assert str(pd.DataFrame(result)) != str(result)  # a plain DataFrame again
+    # derived frames that are no longer result rows print as pandas prints them, never raise
+    for other in (result.T, result.head(0), result.groupby("model")[["fps"]].mean()):
+        text, page = str(other), other._repr_html_()
+        assert "achieved FLOP/s" not in text + page  # not the table: pandas prints it

@@ -161,8 +161,10 @@ class Results(pd.DataFrame):
 
     ``str(result)`` (so ``print(result)``) is :meth:`table`'s text; a notebook shows the same table in HTML.
     ``repr(result)`` stays pandas' (the raw numbers and every column, for debugging); ``result.table()`` gives
-    the other forms. Frames derived from it (a selection of rows or columns) are results too and print the same
-    way; ``pd.DataFrame(result)`` is a plain DataFrame again.
+    the other forms. Frames derived from it are results too (pandas' ``_constructor``): while they hold result
+    rows (a ``model`` and a ``batch_size`` column, at least one row) they print the same way; any other shape
+    (a transpose, an aggregate, no rows) prints as pandas prints it. ``pd.DataFrame(result)`` is a plain
+    DataFrame again.
     """
 
     _metadata = ["result_kind"]
@@ -176,11 +178,16 @@ class Results(pd.DataFrame):
         """The table ``effkit measure`` (``effkit compare`` for a comparison) prints (see :func:`results_table`)."""
         return results_table(self, kind=self.result_kind)
 
+    def _holds_rows(self) -> bool:
+        """Result rows, as opposed to a frame derived from them that is no longer rows (see the class)."""
+        names = [c for c in self.columns if isinstance(c, str)]
+        return len(self) > 0 and len(names) == len(self.columns) and {"model", "batch_size"} <= set(names)
+
     def __str__(self) -> str:
-        return self.table().text()
+        return self.table().text() if self._holds_rows() else super().__str__()
 
     def _repr_html_(self) -> str:
-        return self.table().html()
+        return self.table().html() if self._holds_rows() else super()._repr_html_()
 
 
 def as_results(df, kind: str = "measure") -> Results:
