@@ -121,9 +121,10 @@ def measure(models: Sequence[str], st: Settings, *, input_size: int | None = Non
 
     import effkit
 
-    def progress(done: int, total: int, label: str) -> None:
-        if done < total:
-            note(f"  measuring {done + 1}/{total}: {label} (round {r + 1}/{st.rounds})")
+    def progress(event) -> None:
+        if event.kind == "begin":
+            label = f"{event.config.model} bs={event.config.batch_size}"
+            note(f"  measuring {event.done + 1}/{event.total}: {label} (round {r + 1}/{st.rounds})")
 
     load = load_average()
     runs = []

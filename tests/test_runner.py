@@ -19,10 +19,15 @@ class Tiny(nn.Module):
         return self.conv(x)
 
 
-def test_progress_before_each_configuration_and_once_at_the_end():
-    calls = []
-    effkit.measure(Tiny(), input_size=4, batch_sizes=[1, 2], progress=lambda *a: calls.append(a), **FAST)
-    assert calls == [(0, 2, "Tiny bs=1"), (1, 2, "Tiny bs=2"), (2, 2, "done")]
+def test_progress_gets_the_events_run_sweep_gets():
+    from effkit.measurement.run import SweepEvent
+
+    from_measure = []
+    effkit.measure(Tiny(), input_size=4, batch_sizes=[1, 2], progress=from_measure.append, **FAST)
+    assert all(isinstance(e, SweepEvent) for e in from_measure)
+    assert [(e.kind, e.done, e.total) for e in from_measure if e.kind != "phase"] == [
+        ("start", 0, 2), ("begin", 0, 2), ("done", 1, 2), ("begin", 1, 2), ("done", 2, 2)]
+    assert [e.config.batch_size for e in from_measure if e.kind == "begin"] == [1, 2]
 
 
 def test_rows_stored_with_ids_and_a_failed_configuration_does_not_stop_the_others(tmp_path):

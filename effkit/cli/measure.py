@@ -206,7 +206,7 @@ def measure(
     options = MeasureOptions.of(locals())
     opts, store, chosen = _prepare([model], options)
     with _Interruptible(store, options.no_store), RunProgress("measuring") as shown:
-        df = run_measure(model, db=store, events=shown, weights=str(weights) if weights else None, **opts)
+        df = run_measure(model, db=store, progress=shown, weights=str(weights) if weights else None, **opts)
     _finish(df, kind="measure", store=store, options=options, chosen=chosen)
 
 
@@ -272,7 +272,7 @@ def compare(
         return _compare_shipped(models or None, small, from_shipped or "auto", options)
     opts, store, chosen = _prepare(models or [], options)
     with _Interruptible(store, options.no_store), RunProgress("comparing") as shown:
-        df = run_compare(models or None, small=small, db=store, events=shown, **opts)
+        df = run_compare(models or None, small=small, db=store, progress=shown, **opts)
     _finish(df, kind="compare", store=store, options=options, chosen=chosen)
 
 

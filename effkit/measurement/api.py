@@ -9,7 +9,7 @@ each one is made.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, Sequence
 
 from torch import nn
 
@@ -19,11 +19,15 @@ from effkit.errors import BadInputError
 from effkit.measurement.config import ROW_COLUMNS, MeasureConfig, check_weights, validate  # noqa: F401
 from effkit.measurement.row import layers_frame, measure_row
 from effkit.measurement.settings import MeasureSettings
+
+if TYPE_CHECKING:
+    from effkit.measurement.run import SweepEvent
 from effkit.measurement.table import as_results
 # compare's default models live with the zoo (the shipped rows are picked by them too); named here as before.
 from effkit.models.registry import DEFAULT_MODELS, SMALL_MODELS  # noqa: F401
 
-Progress = Callable[[int, int, str], None]
+#: What ``progress=`` is called with, here as in ``run_sweep``: every event of the run.
+Progress = Callable[["SweepEvent"], None]
 
 
 def measure_config(config: MeasureConfig, *, idle=None) -> dict:
@@ -83,31 +87,14 @@ def _batch_list(batch_sizes, input_shape) -> list[int]:
     return out
 
 
-def _run_jobs(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress],
-              events: Optional[Callable[[Any], None]] = None):
+def _run_jobs(jobs: list[tuple[MeasureConfig, Optional[nn.Module]]], db, progress: Optional[Progress]):
     from effkit.measurement.preflight import checked_measure_fn
     from effkit.measurement.run import run_local
 
     # Every name, setting and weights file is checked, and every configuration analysed, before the
     # database is opened: bad input leaves no file and no "failed" row behind.
     measure_fn = checked_measure_fn(jobs)
-    return run_local([config for config, _ in jobs], db, measure_fn, _progress_events(progress, events))
-
-
-def _progress_events(progress: Optional[Progress], events: Optional[Callable[[Any], None]] = None):
-    """The runner's events to ``events`` as they are, and as ``progress(done, total, label)``: before each
-    configuration, and once at the end."""
-    def emit(event) -> None:
-        if events is not None:
-            events(event)
-        if progress is None:
-            return
-        if event.kind == "begin":
-            progress(event.done, event.total, f"{event.config.model} bs={event.config.batch_size}")
-        elif event.kind == "done" and event.done == event.total:
-            progress(event.total, event.total, "done")
-
-    return emit
+    return run_local([config for config, _ in jobs], db, measure_fn, progress or (lambda event: None))
 
 
 def _configs(model: str, batch_sizes, settings: MeasureSettings, **inputs) -> list[MeasureConfig]:
@@ -124,7 +111,6 @@ def measure(
     settings: Optional[MeasureSettings] = None,
     db=None,
     progress: Optional[Progress] = None,
-    events: Optional[Callable[[Any], None]] = None,
     **setting_values: Any,
 ):
     """Measure one model at one or more batch sizes.
@@ -140,11 +126,10 @@ def measure(
         settings: a :class:`~effkit.measurement.settings.MeasureSettings` (default: its defaults).
         db: a results database path or :class:`~effkit.store.Store`; every row is committed as made.
             ``None`` stores nothing (as everywhere in effkit's API).
-        progress: ``progress(done, total, label)`` called before each configuration and at the end.
-        events: called with every :class:`~effkit.measurement.run.SweepEvent` of the run, as ``run_sweep``'s
-            ``progress`` is: ``start``, then per configuration ``begin``, a ``phase`` event as each step
-            begins (analysis, set-up, warm-up, timing, memory, energy windows, per-layer; see
-            :data:`effkit.measurement.phases.PHASES`) and ``done`` with its row.
+        progress: called with every :class:`~effkit.measurement.run.SweepEvent` of the run, as ``run_sweep``'s
+            ``progress`` is: ``start``, then per configuration ``begin`` (``event.done`` configurations done of
+            ``event.total``), a ``phase`` event as each step begins (analysis, set-up, warm-up, timing, memory,
+            energy windows, per-layer; see :data:`effkit.measurement.phases.PHASES`) and ``done`` with its row.
         **setting_values: any field of :class:`~effkit.measurement.settings.MeasureSettings`, replacing the
             one in ``settings``: ``dtype`` (``float32``, as the paper; ``float16``/``bfloat16`` via autocast),
             ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``), ``channels_last``, ``cuda_graph``,
@@ -178,7 +163,7 @@ def measure(
     chosen = MeasureSettings.merged(settings, "measure", **setting_values)
     configs = _configs(name, _batch_list(batch_sizes, input_shape), chosen, input_size=input_size,
                        input_shape=shape, weights=weights)
-    return as_results(_run_jobs([(c, module) for c in configs], db, progress, events), "measure")
+    return as_results(_run_jobs([(c, module) for c in configs], db, progress), "measure")
 
 
 def compare(
@@ -191,7 +176,6 @@ def compare(
     settings: Optional[MeasureSettings] = None,
     db=None,
     progress: Optional[Progress] = None,
-    events: Optional[Callable[[Any], None]] = None,
     **setting_values: Any,
 ):
     """Measure several models side by side (the paper's Table 4 set by default).
@@ -214,7 +198,7 @@ def compare(
     shape = _shape_arg(input_shape)
     bs = _batch_list(batch_sizes, input_shape)
     jobs = [(c, None) for n in names for c in _configs(n, bs, chosen, input_size=input_size, input_shape=shape)]
-    return as_results(_run_jobs(jobs, db, progress, events), "compare")
+    return as_results(_run_jobs(jobs, db, progress), "compare")
 
 
 def _shape_arg(input_shape):
